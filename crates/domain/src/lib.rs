@@ -1,0 +1,18 @@
+//! The pure core of tenant onboarding: everything here is a function of its inputs.
+//!
+//! Steps, the CLI and the local stack all derive names, policies, role mappings and
+//! status transitions from this crate, so compensation and offboarding can always
+//! recompute what onboarding created even when a step's output was lost.
+
+pub mod glob;
+pub mod mapping;
+pub mod names;
+pub mod policy;
+pub mod status;
+pub mod tenant_id;
+
+pub use mapping::{MappingError, MappingRule, MappingType, ProviderMapping};
+pub use names::TenantNames;
+pub use policy::Deployment;
+pub use status::Status;
+pub use tenant_id::{TenantId, TenantIdError};

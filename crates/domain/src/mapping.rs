@@ -1,0 +1,197 @@
+//! The identity pool's role mapping for the user pool provider, derived as a whole from
+//! the set of mapped tenants (reconcile), never patched rule by rule.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{TenantId, TenantNames};
+
+/// Cognito's limit on rules per identity provider in a Rules-type mapping.
+pub const MAX_RULES_PER_PROVIDER: usize = 25;
+pub const GROUPS_CLAIM: &str = "cognito:groups";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum MappingType {
+    /// One rule per tenant on `cognito:groups`; capped at 25 tenants per provider.
+    #[default]
+    Rules,
+    /// Each tenant group carries its role; the ID token's `cognito:preferred_role`
+    /// picks it. No cap.
+    Token,
+}
+
+impl std::str::FromStr for MappingType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "rules" => Ok(MappingType::Rules),
+            "token" => Ok(MappingType::Token),
+            other => Err(format!("unknown mapping type {other:?}; use Rules or Token")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchType {
+    Equals,
+    Contains,
+    StartsWith,
+    NotEqual,
+}
+
+impl MatchType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchType::Equals => "Equals",
+            MatchType::Contains => "Contains",
+            MatchType::StartsWith => "StartsWith",
+            MatchType::NotEqual => "NotEqual",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappingRule {
+    pub claim: String,
+    pub match_type: MatchType,
+    pub value: String,
+    pub role_arn: String,
+}
+
+/// The mapping for one identity provider. Ambiguity always resolves to `Deny`: a user who
+/// matches no tenant gets no credentials rather than a default role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderMapping {
+    pub mapping_type: MappingType,
+    pub rules: Vec<MappingRule>,
+}
+
+/// A tenant that belongs in the mapping, with its role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MappedTenant {
+    pub tenant: TenantId,
+    pub role_arn: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error(
+        "{count} tenants need a role-mapping rule but a Rules-type mapping holds at most {max} per identity provider; \
+         deploy with MappingType=Token to lift the cap, or offboard tenants first"
+    )]
+    TooManyRules { count: usize, max: usize },
+}
+
+/// The key Cognito uses for a user pool app client in an identity pool.
+pub fn provider_name(region: &str, user_pool_id: &str, client_id: &str) -> String {
+    format!("cognito-idp.{region}.amazonaws.com/{user_pool_id}:{client_id}")
+}
+
+/// The whole mapping for the given tenants. Sorted by tenant id so the document is the
+/// same whichever onboarding computes it.
+pub fn desired_mapping(mapping_type: MappingType, tenants: &[MappedTenant]) -> Result<ProviderMapping, MappingError> {
+    let unique: BTreeMap<&TenantId, &str> = tenants.iter().map(|t| (&t.tenant, t.role_arn.as_str())).collect();
+    let rules = match mapping_type {
+        MappingType::Token => vec![],
+        MappingType::Rules => {
+            if unique.len() > MAX_RULES_PER_PROVIDER {
+                return Err(MappingError::TooManyRules { count: unique.len(), max: MAX_RULES_PER_PROVIDER });
+            }
+            unique
+                .into_iter()
+                .map(|(tenant, role_arn)| MappingRule {
+                    claim: GROUPS_CLAIM.to_string(),
+                    match_type: MatchType::Contains,
+                    value: TenantNames::new(tenant).group,
+                    role_arn: role_arn.to_string(),
+                })
+                .collect()
+        }
+    };
+    Ok(ProviderMapping { mapping_type, rules })
+}
+
+/// Whether one more tenant can be mapped: the up-front check that refuses the 26th
+/// tenant of a Rules-type deployment before anything is created.
+pub fn admits_another(mapping_type: MappingType, already_mapped: usize) -> Result<(), MappingError> {
+    match mapping_type {
+        MappingType::Rules if already_mapped >= MAX_RULES_PER_PROVIDER => Err(MappingError::TooManyRules {
+            count: already_mapped + 1,
+            max: MAX_RULES_PER_PROVIDER,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// How Cognito resolves a Rules-type mapping for a user's groups: the first matching rule
+/// wins; no match means `Deny`. Used to check a mapping before it is written.
+pub fn resolve_rules<'a>(mapping: &'a ProviderMapping, groups: &[String]) -> Option<&'a str> {
+    mapping
+        .rules
+        .iter()
+        .find(|r| {
+            groups.iter().any(|g| match r.match_type {
+                MatchType::Equals => g == &r.value,
+                MatchType::Contains => g.contains(&r.value),
+                MatchType::StartsWith => g.starts_with(&r.value),
+                MatchType::NotEqual => g != &r.value,
+            })
+        })
+        .map(|r| r.role_arn.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenant_id::strategy::valid_id;
+    use proptest::prelude::*;
+
+    fn mapped(id: &str) -> MappedTenant {
+        let tenant = TenantId::parse(id).unwrap();
+        let role_arn = TenantNames::new(&tenant).role_arn("aws", "123456789012");
+        MappedTenant { tenant, role_arn }
+    }
+
+    #[test]
+    fn rules_are_sorted_and_deduplicated() {
+        let m = desired_mapping(MappingType::Rules, &[mapped("zeta"), mapped("acme"), mapped("acme")]).unwrap();
+        let values: Vec<_> = m.rules.iter().map(|r| r.value.as_str()).collect();
+        assert_eq!(values, ["tenant:acme:members", "tenant:zeta:members"]);
+        assert!(m.rules.iter().all(|r| r.claim == "cognito:groups" && r.match_type == MatchType::Contains));
+    }
+
+    #[test]
+    fn the_26th_rule_is_refused() {
+        let tenants: Vec<_> = (0..26).map(|i| mapped(&format!("tenant{i:02}x"))).collect();
+        assert!(desired_mapping(MappingType::Rules, &tenants[..25]).is_ok());
+        let err = desired_mapping(MappingType::Rules, &tenants).unwrap_err();
+        assert_eq!(err, MappingError::TooManyRules { count: 26, max: 25 });
+        assert!(err.to_string().contains("MappingType=Token"));
+        assert!(desired_mapping(MappingType::Token, &tenants).is_ok());
+        assert!(admits_another(MappingType::Rules, 24).is_ok());
+        assert!(admits_another(MappingType::Rules, 25).is_err());
+        assert!(admits_another(MappingType::Token, 1000).is_ok());
+    }
+
+    #[test]
+    fn provider_name_format() {
+        assert_eq!(
+            provider_name("us-east-1", "us-east-1_abc", "client1"),
+            "cognito-idp.us-east-1.amazonaws.com/us-east-1_abc:client1"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn each_member_resolves_to_its_own_role(ids in proptest::collection::btree_set(valid_id(), 1..25)) {
+            let tenants: Vec<_> = ids.iter().map(|i| mapped(i)).collect();
+            let m = desired_mapping(MappingType::Rules, &tenants).unwrap();
+            for t in &tenants {
+                let groups = vec![TenantNames::new(&t.tenant).group];
+                prop_assert_eq!(resolve_rules(&m, &groups), Some(t.role_arn.as_str()));
+            }
+            prop_assert_eq!(resolve_rules(&m, &["someone-else".to_string()]), None);
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The IAM documents of a tenant role: trust, permissions and the permissions boundary.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{TenantId, TenantNames};
+
+pub const COGNITO_IDENTITY: &str = "cognito-identity.amazonaws.com";
+
+/// Where the tenant resources live; one per deployed stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    pub partition: String,
+    pub region: String,
+    pub account_id: String,
+    pub bucket: String,
+    pub identity_pool_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyDocument {
+    #[serde(rename = "Version")]
+    pub version: &'static str,
+    #[serde(rename = "Statement")]
+    pub statements: Vec<Statement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Statement {
+    #[serde(rename = "Sid")]
+    pub sid: &'static str,
+    #[serde(rename = "Effect")]
+    pub effect: &'static str,
+    #[serde(rename = "Action")]
+    pub actions: Vec<&'static str>,
+    #[serde(rename = "Resource")]
+    pub resources: Vec<String>,
+    #[serde(rename = "Condition", skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Value>,
+}
+
+impl PolicyDocument {
+    fn new(statements: Vec<Statement>) -> Self {
+        PolicyDocument { version: "2012-10-17", statements }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("policy documents serialize")
+    }
+}
+
+pub const OBJECT_ACTIONS: &[&str] = &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"];
+pub const SECRET_ACTIONS: &[&str] = &["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"];
+
+/// Only this identity pool's authenticated identities may assume a tenant role; which
+/// tenant role an identity gets is decided by the pool's role mapping.
+pub fn trust_policy(identity_pool_id: &str) -> Value {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "IdentityPoolAuthenticated",
+            "Effect": "Allow",
+            "Principal": { "Federated": COGNITO_IDENTITY },
+            "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
+            "Condition": {
+                "StringEquals": { "cognito-identity.amazonaws.com:aud": identity_pool_id },
+                "ForAnyValue:StringLike": { "cognito-identity.amazonaws.com:amr": "authenticated" }
+            }
+        }]
+    })
+}
+
+/// The tenant role's inline policy: its own prefix and its own secrets, nothing else.
+pub fn tenant_policy(tenant: &TenantId, d: &Deployment) -> PolicyDocument {
+    let names = TenantNames::new(tenant);
+    let prefix = &names.prefix;
+    PolicyDocument::new(vec![
+        Statement {
+            sid: "OwnPrefixObjects",
+            effect: "Allow",
+            actions: OBJECT_ACTIONS.to_vec(),
+            resources: vec![format!("arn:{}:s3:::{}/{prefix}*", d.partition, d.bucket)],
+            condition: None,
+        },
+        Statement {
+            sid: "ListOwnPrefix",
+            effect: "Allow",
+            actions: vec!["s3:ListBucket"],
+            resources: vec![format!("arn:{}:s3:::{}", d.partition, d.bucket)],
+            condition: Some(json!({ "StringLike": { "s3:prefix": [prefix.clone(), format!("{prefix}*")] } })),
+        },
+        Statement {
+            sid: "OwnSecrets",
+            effect: "Allow",
+            actions: SECRET_ACTIONS.to_vec(),
+            resources: vec![names.secret_arn_pattern(&d.partition, &d.region, &d.account_id)],
+            condition: None,
+        },
+    ])
+}
+
+/// The permissions boundary every tenant role is created with: whatever a tenant policy
+/// says, the role can never reach beyond the tenants' namespace.
+pub fn boundary_policy(d: &Deployment) -> PolicyDocument {
+    PolicyDocument::new(vec![
+        Statement {
+            sid: "TenantObjectsOnly",
+            effect: "Allow",
+            actions: OBJECT_ACTIONS.to_vec(),
+            resources: vec![format!("arn:{}:s3:::{}/tenants/*", d.partition, d.bucket)],
+            condition: None,
+        },
+        Statement {
+            sid: "ListTenantPrefixesOnly",
+            effect: "Allow",
+            actions: vec!["s3:ListBucket"],
+            resources: vec![format!("arn:{}:s3:::{}", d.partition, d.bucket)],
+            condition: Some(json!({ "StringLike": { "s3:prefix": ["tenants/*"] } })),
+        },
+        Statement {
+            sid: "TenantSecretsOnly",
+            effect: "Allow",
+            actions: SECRET_ACTIONS.to_vec(),
+            resources: vec![format!(
+                "arn:{}:secretsmanager:{}:{}:secret:tenants/*",
+                d.partition, d.region, d.account_id
+            )],
+            condition: None,
+        },
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::glob::matches;
+    use crate::tenant_id::strategy::valid_id;
+    use proptest::prelude::*;
+
+    fn deployment() -> Deployment {
+        Deployment {
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+            bucket: "tenant-data".into(),
+            identity_pool_id: "us-east-1:0000".into(),
+        }
+    }
+
+    /// Concrete resources and list prefixes that belong to `id`.
+    fn resources_of(id: &str, d: &Deployment, key: &str, suffix: &str) -> (Vec<String>, Vec<String>) {
+        (
+            vec![
+                format!("arn:aws:s3:::{}/tenants/{id}/{key}", d.bucket),
+                format!("arn:aws:secretsmanager:{}:{}:secret:tenants/{id}/app-{suffix}", d.region, d.account_id),
+            ],
+            vec![format!("tenants/{id}/"), format!("tenants/{id}/{key}")],
+        )
+    }
+
+    fn prefix_patterns(s: &Statement) -> Vec<String> {
+        s.condition.as_ref().map_or(vec![], |c| {
+            c["StringLike"]["s3:prefix"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn trust_is_bound_to_the_pool_and_authenticated_identities() {
+        let t = trust_policy("us-east-1:abc");
+        let st = &t["Statement"][0];
+        assert_eq!(st["Principal"]["Federated"], COGNITO_IDENTITY);
+        assert_eq!(st["Condition"]["StringEquals"]["cognito-identity.amazonaws.com:aud"], "us-east-1:abc");
+        assert_eq!(st["Condition"]["ForAnyValue:StringLike"]["cognito-identity.amazonaws.com:amr"], "authenticated");
+    }
+
+    #[test]
+    fn tenant_policy_reaches_its_own_resources_only() {
+        let d = deployment();
+        let p = tenant_policy(&TenantId::parse("acme").unwrap(), &d);
+        let json: Value = serde_json::from_str(&p.to_json()).unwrap();
+        assert_eq!(json["Statement"][0]["Resource"][0], "arn:aws:s3:::tenant-data/tenants/acme/*");
+        assert_eq!(json["Statement"][2]["Resource"][0], "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenants/acme/*");
+        let (own, own_prefixes) = resources_of("acme", &d, "x.txt", "AbCdEf");
+        assert!(own.iter().any(|r| matches(&p.statements[0].resources[0], r)));
+        assert!(own.iter().any(|r| matches(&p.statements[2].resources[0], r)));
+        assert!(own_prefixes.iter().all(|pre| prefix_patterns(&p.statements[1]).iter().any(|pat| matches(pat, pre))));
+        // Listing the bucket root (no prefix, or the bare `tenants/` prefix) is not allowed.
+        assert!(!prefix_patterns(&p.statements[1]).iter().any(|pat| matches(pat, "") || matches(pat, "tenants/")));
+    }
+
+    proptest! {
+        #[test]
+        fn no_pattern_of_one_tenant_matches_another(a in valid_id(), b in valid_id(), key in "[a-zA-Z0-9/._-]{0,20}", suffix in "[a-zA-Z0-9]{6}") {
+            prop_assume!(a != b);
+            let d = deployment();
+            let policy = tenant_policy(&TenantId::parse(&a).unwrap(), &d);
+            let (theirs, their_prefixes) = resources_of(&b, &d, &key, &suffix);
+            for st in &policy.statements {
+                for pat in &st.resources {
+                    if pat.ends_with(&format!(":::{}", d.bucket)) {
+                        continue; // the bucket itself: guarded by the s3:prefix condition below
+                    }
+                    for r in &theirs {
+                        prop_assert!(!matches(pat, r), "{pat} matches {r}");
+                    }
+                }
+                for pat in prefix_patterns(st) {
+                    for pre in &their_prefixes {
+                        prop_assert!(!matches(&pat, pre), "{pat} matches prefix {pre}");
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn the_boundary_contains_every_tenant_resource(a in valid_id(), key in "[a-zA-Z0-9/._-]{0,20}") {
+            let d = deployment();
+            let boundary = boundary_policy(&d);
+            let (own, prefixes) = resources_of(&a, &d, &key, "AbCdEf");
+            for r in &own {
+                prop_assert!(boundary.statements.iter().flat_map(|s| &s.resources).any(|p| matches(p, r)));
+            }
+            for pre in &prefixes {
+                prop_assert!(prefix_patterns(&boundary.statements[1]).iter().any(|p| matches(p, pre)));
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! The tenant status model. A record only moves along these edges; every write in
+//! DynamoDB is conditional on the current status being one of the allowed predecessors.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Provisioning,
+    Active,
+    RollingBack,
+    Failed,
+    RollbackFailed,
+    Offboarding,
+    Offboarded,
+}
+
+impl Status {
+    pub const ALL: [Status; 7] = [
+        Status::Provisioning,
+        Status::Active,
+        Status::RollingBack,
+        Status::Failed,
+        Status::RollbackFailed,
+        Status::Offboarding,
+        Status::Offboarded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Provisioning => "PROVISIONING",
+            Status::Active => "ACTIVE",
+            Status::RollingBack => "ROLLING_BACK",
+            Status::Failed => "FAILED",
+            Status::RollbackFailed => "ROLLBACK_FAILED",
+            Status::Offboarding => "OFFBOARDING",
+            Status::Offboarded => "OFFBOARDED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// States a record may be in for `self` to be written next. `None` stands for "no
+    /// record yet". Re-writing the same status is allowed (steps are idempotent).
+    pub fn predecessors(self) -> &'static [Status] {
+        use Status::*;
+        match self {
+            // A new attempt may start over a failed or offboarded tenant.
+            Provisioning => &[Provisioning, Failed, Offboarded],
+            Active => &[Provisioning, Active],
+            RollingBack => &[Provisioning, RollingBack, RollbackFailed],
+            Failed => &[RollingBack, Failed],
+            RollbackFailed => &[RollingBack, RollbackFailed, Offboarding],
+            Offboarding => &[Active, Failed, RollbackFailed, Offboarding],
+            Offboarded => &[Offboarding, Offboarded],
+        }
+    }
+
+    pub fn may_follow(self, current: Option<Status>) -> bool {
+        match current {
+            None => self == Status::Provisioning,
+            Some(cur) => self.predecessors().contains(&cur),
+        }
+    }
+
+    /// No execution is working on a tenant in these states.
+    pub fn is_settled(self) -> bool {
+        matches!(self, Status::Active | Status::Failed | Status::RollbackFailed | Status::Offboarded)
+    }
+
+    /// A new onboarding attempt may start (the first or a retry).
+    pub fn allows_new_attempt(current: Option<Status>) -> bool {
+        Status::Provisioning.may_follow(current) && current != Some(Status::Provisioning)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trips_names() {
+        for s in Status::ALL {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
+        }
+    }
+
+    #[test]
+    fn the_happy_path_and_the_failure_path_are_allowed() {
+        use Status::*;
+        let happy = [None, Some(Provisioning), Some(Active), Some(Offboarding), Some(Offboarded)];
+        for w in happy.windows(2) {
+            assert!(w[1].unwrap().may_follow(w[0]), "{:?} -> {:?}", w[0], w[1]);
+        }
+        assert!(RollingBack.may_follow(Some(Provisioning)));
+        assert!(Failed.may_follow(Some(RollingBack)));
+        assert!(Provisioning.may_follow(Some(Failed)));
+    }
+
+    #[test]
+    fn nothing_goes_backwards() {
+        use Status::*;
+        assert!(!Provisioning.may_follow(Some(Active)));
+        assert!(!Active.may_follow(Some(Failed)));
+        assert!(!Active.may_follow(None));
+        assert!(!Failed.may_follow(Some(Active)));
+        assert!(!Status::allows_new_attempt(Some(Provisioning)));
+        assert!(!Status::allows_new_attempt(Some(Active)));
+        assert!(Status::allows_new_attempt(None));
+    }
+
+    proptest! {
+        #[test]
+        fn only_provisioning_starts_a_record(i in 0usize..7) {
+            let s = Status::ALL[i];
+            prop_assert_eq!(s.may_follow(None), s == Status::Provisioning);
+        }
+    }
+}

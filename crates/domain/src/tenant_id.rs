@@ -1,0 +1,195 @@
+//! The one grammar every tenant id is checked against before any AWS call.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub const MIN_LEN: usize = 3;
+/// The tightest limit among the names derived from the id (IAM role name `tenant-{id}`
+/// must stay within 64, Cognito group names within 128) leaves room for 32.
+pub const MAX_LEN: usize = 32;
+
+/// Ids that would read as something other than a customer, or collide with names the
+/// product or AWS uses for itself.
+pub const RESERVED: &[&str] = &[
+    "admin", "administrator", "amazon", "api", "aws", "default", "internal", "null", "root",
+    "system", "tenant", "tenants", "undefined", "www",
+];
+
+/// A validated tenant id: lowercase ASCII letters, digits and single hyphens, starting
+/// with a letter, not ending with a hyphen, 3–32 characters, not reserved.
+///
+/// Excluding `*`, `?`, `$`, `{`, `}` and `/` keeps ids inert inside IAM resource
+/// patterns; excluding upper case keeps S3/Cognito (case sensitive) and IAM (case
+/// insensitive) in agreement about which names are the same.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TenantIdError {
+    #[error("tenant id is empty; use 3–32 lowercase letters, digits and single hyphens, starting with a letter")]
+    Empty,
+    #[error("tenant id {id:?} is too short ({len} characters); use at least {MIN_LEN}")]
+    TooShort { id: String, len: usize },
+    #[error("tenant id {id:?} is too long ({len} characters); use at most {MAX_LEN}")]
+    TooLong { id: String, len: usize },
+    #[error("tenant id {id:?} must start with a lowercase letter a–z")]
+    BadStart { id: String },
+    #[error("tenant id {id:?} contains {ch:?} at position {pos}; only a–z, 0–9 and single hyphens are allowed")]
+    BadChar { id: String, ch: char, pos: usize },
+    #[error("tenant id {id:?} contains two hyphens in a row; use single hyphens")]
+    DoubleHyphen { id: String },
+    #[error("tenant id {id:?} must not end with a hyphen")]
+    TrailingHyphen { id: String },
+    #[error("tenant id {id:?} is reserved; choose another")]
+    Reserved { id: String },
+}
+
+impl TenantId {
+    pub fn parse(raw: &str) -> Result<Self, TenantIdError> {
+        let id = || raw.to_string();
+        if raw.is_empty() {
+            return Err(TenantIdError::Empty);
+        }
+        // Characters are checked first so a hostile id is reported by what makes it
+        // hostile, not by its length.
+        for (pos, ch) in raw.chars().enumerate() {
+            if !(ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-') {
+                return Err(TenantIdError::BadChar { id: id(), ch, pos });
+            }
+        }
+        let len = raw.len();
+        if !raw.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(TenantIdError::BadStart { id: id() });
+        }
+        if len < MIN_LEN {
+            return Err(TenantIdError::TooShort { id: id(), len });
+        }
+        if len > MAX_LEN {
+            return Err(TenantIdError::TooLong { id: id(), len });
+        }
+        if raw.contains("--") {
+            return Err(TenantIdError::DoubleHyphen { id: id() });
+        }
+        if raw.ends_with('-') {
+            return Err(TenantIdError::TrailingHyphen { id: id() });
+        }
+        if RESERVED.contains(&raw) {
+            return Err(TenantIdError::Reserved { id: id() });
+        }
+        Ok(TenantId(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for TenantId {
+    type Err = TenantIdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl AsRef<str> for TenantId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+// Deserializing validates too, so a TenantId inside a step's input is always valid.
+impl<'de> Deserialize<'de> for TenantId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        TenantId::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepts_ordinary_ids() {
+        for ok in ["acme", "acme-labs", "a1b", "x-2-y", "abcdefghijklmnopqrstuvwxyz012345"] {
+            assert_eq!(TenantId::parse(ok).unwrap().as_str(), ok);
+        }
+    }
+
+    #[test]
+    fn refuses_hostile_ids_with_a_reason() {
+        let cases: &[(&str, fn(&TenantIdError) -> bool)] = &[
+            ("", |e| matches!(e, TenantIdError::Empty)),
+            ("*", |e| matches!(e, TenantIdError::BadChar { ch: '*', .. })),
+            ("acme*", |e| matches!(e, TenantIdError::BadChar { ch: '*', .. })),
+            ("ac?e", |e| matches!(e, TenantIdError::BadChar { ch: '?', .. })),
+            ("${aws:username}", |e| matches!(e, TenantIdError::BadChar { ch: '$', .. })),
+            ("acme/labs", |e| matches!(e, TenantIdError::BadChar { ch: '/', .. })),
+            ("..", |e| matches!(e, TenantIdError::BadChar { ch: '.', .. })),
+            ("Acme", |e| matches!(e, TenantIdError::BadChar { ch: 'A', .. })),
+            // Cyrillic 'а' looks like Latin 'a'.
+            ("\u{0430}cme", |e| matches!(e, TenantIdError::BadChar { pos: 0, .. })),
+            ("acme labs", |e| matches!(e, TenantIdError::BadChar { ch: ' ', .. })),
+            ("1acme", |e| matches!(e, TenantIdError::BadStart { .. })),
+            ("-acme", |e| matches!(e, TenantIdError::BadStart { .. })),
+            ("acme-", |e| matches!(e, TenantIdError::TrailingHyphen { .. })),
+            ("ac--me", |e| matches!(e, TenantIdError::DoubleHyphen { .. })),
+            ("ab", |e| matches!(e, TenantIdError::TooShort { len: 2, .. })),
+            ("abcdefghijklmnopqrstuvwxyz0123456", |e| matches!(e, TenantIdError::TooLong { len: 33, .. })),
+            ("admin", |e| matches!(e, TenantIdError::Reserved { .. })),
+        ];
+        for (raw, expected) in cases {
+            let err = TenantId::parse(raw).expect_err(raw);
+            assert!(expected(&err), "{raw:?} gave {err:?}");
+            assert!(err.to_string().contains("tenant id"), "{err}");
+        }
+    }
+
+    #[test]
+    fn deserializing_validates() {
+        assert!(serde_json::from_str::<TenantId>("\"acme\"").is_ok());
+        assert!(serde_json::from_str::<TenantId>("\"ACME\"").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn anything_accepted_fits_the_grammar(raw in "\\PC{0,40}") {
+            if let Ok(id) = TenantId::parse(&raw) {
+                let s = id.as_str();
+                prop_assert!((MIN_LEN..=MAX_LEN).contains(&s.len()));
+                prop_assert!(s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+                prop_assert!(s.as_bytes()[0].is_ascii_lowercase());
+                prop_assert!(!s.contains("--") && !s.ends_with('-'));
+            }
+        }
+
+        #[test]
+        fn grammar_strings_are_accepted(raw in crate::tenant_id::strategy::valid_id()) {
+            prop_assert!(TenantId::parse(&raw).is_ok());
+        }
+    }
+}
+
+/// Generators shared by the property tests of this crate.
+#[cfg(test)]
+pub(crate) mod strategy {
+    use proptest::prelude::*;
+
+    pub fn valid_id() -> impl Strategy<Value = String> {
+        "[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,6}){0,3}"
+            .prop_filter("length and reserved words", |s| {
+                (super::MIN_LEN..=super::MAX_LEN).contains(&s.len())
+                    && !super::RESERVED.contains(&s.as_str())
+            })
+    }
+}
