@@ -1,0 +1,29 @@
+//! The onboarding steps: each one an idempotent async function over AWS SDK clients,
+//! plus the glue that runs a step as a Lambda handler.
+//!
+//! Lambda binaries (`tenant-functions`) and the local Lambda endpoint
+//! (`tenant-localstack`) both call [`dispatch::run`], so the code the state machine
+//! runs locally is the code it runs in AWS.
+
+pub mod aws;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod input;
+pub mod lambda;
+pub mod mapping;
+pub mod record;
+pub mod steps;
+
+pub use aws::Clients;
+pub use config::Settings;
+pub use dispatch::Step;
+pub use error::StepError;
+pub use input::StepInput;
+
+/// What every step needs: settings and clients, built once per process.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub settings: Settings,
+    pub clients: Clients,
+}

@@ -1,1 +1,307 @@
-fn main() {}
+//! `tenantctl`: operate tenant onboarding on AWS or on the local stack.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use tenant_domain::{MappingType, TenantId};
+use tenant_localstack::stack::{StateDir, serve_foreground};
+use tenantctl::probe::{Outcome, check_isolation};
+use tenantctl::{Ops, env_file, onboard, status};
+
+/// Onboard tenants onto AWS with per-tenant Cognito groups and IAM roles, and operate the
+/// onboarding workflow.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Read settings (table, pools, state machine, endpoint) from this env file; without
+    /// it, the process environment and the default AWS credential chain are used.
+    #[arg(long, global = true, env = "TENANTCTL_ENV_FILE")]
+    env_file: Option<PathBuf>,
+    /// Use the running local stack (same as --env-file <state-dir>/local.env).
+    #[arg(long, global = true)]
+    local: bool,
+    /// Where the local stack keeps its env file, pid and logs.
+    #[arg(long, global = true, default_value = ".tenant", env = "TENANTCTL_STATE_DIR")]
+    state_dir: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the product on this machine with no AWS account.
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
+    /// Start onboarding a tenant and, unless --no-wait, follow it to the end.
+    Onboard {
+        /// Tenant id: 3–32 lowercase letters, digits and single hyphens, starting with a letter.
+        tenant: String,
+        /// Display name of the tenant.
+        #[arg(long)]
+        name: Option<String>,
+        /// Contact email of the tenant.
+        #[arg(long)]
+        email: Option<String>,
+        /// Return once the execution has started.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up following after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Show a tenant's record and what exists for it in AWS right now.
+    Status { tenant: String },
+    /// List every tenant and its status.
+    List,
+    /// Sign a throwaway user of each tenant in, and prove each reaches its own prefix and
+    /// secret and is denied on every other tenant's. Exits 1 if isolation does not hold.
+    CheckIsolation {
+        /// Two or more tenant ids.
+        #[arg(num_args = 1.., required = true)]
+        tenants: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LocalCommand {
+    /// Start moto, the local Lambda endpoint and the bootstrap in the background.
+    Up {
+        /// Seconds the state machine waits for IAM propagation.
+        #[arg(long, default_value_t = 1)]
+        iam_wait_seconds: u32,
+        /// Role mapping type: rules (≤ 25 tenants) or token.
+        #[arg(long, default_value = "rules")]
+        mapping_type: MappingType,
+    },
+    /// Stop the background stack.
+    Down,
+    /// Print `export` lines that point the aws CLI, boto3 and the SDKs at the stack.
+    Env,
+    /// Run the stack in the foreground until interrupted (what `up` runs).
+    #[command(hide = true)]
+    Serve {
+        #[arg(long, default_value_t = 1)]
+        iam_wait_seconds: u32,
+        #[arg(long, default_value = "rules")]
+        mapping_type: MappingType,
+    },
+}
+
+fn parse_tenant(raw: &str) -> anyhow::Result<TenantId> {
+    TenantId::parse(raw).map_err(|e| anyhow::anyhow!("{e}; nothing was created"))
+}
+
+async fn ops(cli: &Cli) -> anyhow::Result<Ops> {
+    let file = match (&cli.env_file, cli.local) {
+        (Some(p), _) => Some(env_file::read(p)?),
+        (None, true) => Some(env_file::read(&StateDir(cli.state_dir.clone()).env_file())?),
+        (None, false) => None,
+    };
+    Ops::from_lookup(|k| file.as_ref().and_then(|f| f.get(k).cloned()).or_else(|| std::env::var(k).ok())).await
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Local { command } => local(&cli, command).await,
+        Command::Onboard { tenant, name, email, no_wait, timeout } => {
+            let tenant = parse_tenant(tenant)?;
+            let ops = ops(&cli).await?;
+            let started = onboard::start(&ops, &tenant, name.as_deref(), email.as_deref()).await?;
+            if *no_wait {
+                if cli.json {
+                    print_json(&started)?;
+                } else {
+                    println!("started {} (attempt {}): {}", started.execution_name, started.attempt, started.execution_arn);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let finished = onboard::wait(&ops, &started.execution_arn, Duration::from_secs(*timeout)).await?;
+            let st = status::status(&ops, &tenant).await?;
+            if cli.json {
+                print_json(&serde_json::json!({ "execution": finished, "tenant": st }))?;
+            } else {
+                let state = st.record.as_ref().map_or("NO RECORD".to_string(), |r| r.status.to_string());
+                println!("{tenant}: {state} (execution {} {})", started.execution_name, finished.status);
+                if let Some(err) = &finished.error {
+                    println!("  error: {err}: {}", finished.cause.as_deref().unwrap_or(""));
+                    println!("  next: inspect with `tenantctl status {tenant}`; retry once the cause is fixed");
+                }
+            }
+            Ok(if finished.status == "SUCCEEDED" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Status { tenant } => {
+            let tenant = parse_tenant(tenant)?;
+            let ops = ops(&cli).await?;
+            let st = status::status(&ops, &tenant).await?;
+            if cli.json {
+                return print_json(&st).map(|_| ExitCode::SUCCESS);
+            }
+            match &st.record {
+                None => println!("{tenant}: no record"),
+                Some(r) => {
+                    println!("{tenant}: {} (attempt {}, execution {})", r.status, r.attempt, r.execution);
+                    if let Some(name) = &r.name {
+                        println!("  name:      {name}");
+                    }
+                    if let (Some(step), Some(err)) = (&r.failed_step, &r.error_name) {
+                        println!("  failed at: {step}: {err}: {}", r.error_message.as_deref().unwrap_or(""));
+                    }
+                }
+            }
+            let res = &st.resources;
+            let yes = |b: bool| if b { "yes" } else { "no" };
+            println!("  group:     {}", yes(res.group));
+            println!("  role:      {}", res.role_arn.as_deref().unwrap_or("no"));
+            println!("  boundary:  {}", res.role_boundary.as_deref().unwrap_or("no"));
+            println!("  policy:    {}", yes(res.inline_policy));
+            println!("  secret:    {}", res.secret_arn.as_deref().unwrap_or("no"));
+            println!("  objects:   {}", res.prefix_objects);
+            println!("  mapped:    {}", yes(res.mapped));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List => {
+            let ops = ops(&cli).await?;
+            let records = status::list(&ops).await?;
+            if cli.json {
+                return print_json(&records).map(|_| ExitCode::SUCCESS);
+            }
+            println!("{:<34} {:<16} {:>7}  execution", "tenant", "status", "attempt");
+            for r in &records {
+                println!("{:<34} {:<16} {:>7}  {}", r.tenant_id, r.status.as_str(), r.attempt, r.execution);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckIsolation { tenants } => {
+            let tenants = tenants.iter().map(|t| parse_tenant(t)).collect::<anyhow::Result<Vec<_>>>()?;
+            let ops = ops(&cli).await?;
+            let checks = check_isolation(&ops, &tenants).await?;
+            let failed = checks.iter().filter(|c| !c.holds()).count();
+            if cli.json {
+                print_json(&checks)?;
+            } else {
+                println!("{:<12} {:<12} {:<32} {:<9} {:<9}", "user of", "resource of", "action", "expected", "result");
+                for c in &checks {
+                    let mark = if c.holds() { "ok" } else { "FAIL" };
+                    let show = |o: Outcome| format!("{o:?}").to_lowercase();
+                    println!(
+                        "{:<12} {:<12} {:<32} {:<9} {:<9} {mark}",
+                        c.actor,
+                        c.target,
+                        c.action,
+                        show(c.expected),
+                        show(c.actual)
+                    );
+                    if !c.holds() {
+                        println!("    {}", c.detail);
+                    }
+                }
+                let denied = checks.iter().filter(|c| c.actual == Outcome::Denied).count();
+                if failed == 0 {
+                    println!("isolation holds: {} checks, {denied} cross-tenant requests denied by IAM", checks.len());
+                } else {
+                    println!("ISOLATION DOES NOT HOLD: {failed} of {} checks failed", checks.len());
+                }
+            }
+            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}
+
+async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
+    let dir = StateDir(cli.state_dir.clone());
+    match command {
+        LocalCommand::Serve { iam_wait_seconds, mapping_type } => {
+            let options = tenant_localstack::Options { iam_wait_seconds: *iam_wait_seconds, mapping_type: *mapping_type };
+            serve_foreground(&dir, options).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        LocalCommand::Up { iam_wait_seconds, mapping_type } => {
+            if dir.env_file().exists() {
+                println!("local stack already up; settings in {}", dir.env_file().display());
+                return Ok(ExitCode::SUCCESS);
+            }
+            std::fs::create_dir_all(&dir.0)?;
+            let log = std::fs::File::create(dir.stack_log())?;
+            let exe = std::env::current_exe()?;
+            let mut child = std::process::Command::new(exe)
+                .args(["--state-dir", &dir.0.to_string_lossy(), "local", "serve"])
+                .args(["--iam-wait-seconds", &iam_wait_seconds.to_string()])
+                .args(["--mapping-type", &format!("{mapping_type:?}").to_lowercase()])
+                .stdin(std::process::Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .context("starting the local stack in the background")?;
+            let started = std::time::Instant::now();
+            while !dir.env_file().exists() {
+                if let Some(status) = child.try_wait()? {
+                    let log = std::fs::read_to_string(dir.stack_log()).unwrap_or_default();
+                    bail!("local stack exited ({status}) before it was ready:\n{log}");
+                }
+                if started.elapsed() > Duration::from_secs(90) {
+                    let _ = child.kill();
+                    bail!("local stack not ready after 90 s; see {}", dir.stack_log().display());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            println!("local stack up in {:.1}s; settings in {}", started.elapsed().as_secs_f64(), dir.env_file().display());
+            println!("point the aws CLI at it with: eval \"$(tenantctl local env)\"");
+            Ok(ExitCode::SUCCESS)
+        }
+        LocalCommand::Down => {
+            let Ok(pid) = std::fs::read_to_string(dir.pid_file()) else {
+                println!("local stack is not running");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let pid = pid.trim().to_string();
+            std::process::Command::new("kill").args(["-TERM", &pid]).status().context("signalling the local stack")?;
+            let started = std::time::Instant::now();
+            while dir.pid_file().exists() && started.elapsed() < Duration::from_secs(15) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let _ = std::fs::remove_file(dir.env_file());
+            let _ = std::fs::remove_file(dir.pid_file());
+            println!("local stack stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        LocalCommand::Env => {
+            let vars = env_file::read(&dir.env_file())?;
+            let mut keys: Vec<_> = vars.keys().collect();
+            keys.sort();
+            for k in keys {
+                println!("export {k}={}", vars[k]);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,27 @@
+"""moto extension for the product's local stack.
+
+Importing this package does not import moto: set MOTO_PORT first (moto's Step
+Functions interpreter reads it to reach the local Lambda endpoint), then call
+install().
+"""
+
+from __future__ import annotations
+
+_installed = False
+
+
+def install(execute_state_machines: bool = True) -> None:
+    """Apply every patch to the moto modules loaded in this process (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    from moto.core.config import default_user_config
+
+    if execute_state_machines:
+        default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
+
+    from . import authz, identity
+
+    identity.install()
+    authz.install()
+    _installed = True

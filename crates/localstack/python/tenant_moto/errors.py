@@ -1,0 +1,57 @@
+"""Errors in the shapes AWS clients parse."""
+
+from __future__ import annotations
+
+import json
+
+from moto.core.exceptions import JsonRESTError, _RESTError
+from werkzeug.exceptions import HTTPException
+
+
+class InvalidParameterException(JsonRESTError):
+    def __init__(self, message: str):
+        super().__init__("InvalidParameterException", message)
+
+
+class ResourceNotFoundException(JsonRESTError):
+    def __init__(self, message: str):
+        super().__init__("ResourceNotFoundException", message)
+
+
+class NotAuthorizedException(JsonRESTError):
+    def __init__(self, message: str):
+        super().__init__("NotAuthorizedException", message)
+
+
+class InvalidIdentityPoolConfigurationException(JsonRESTError):
+    def __init__(
+        self,
+        message: str = "Invalid identity pool configuration. Check assigned IAM roles for this pool.",
+    ):
+        super().__init__("InvalidIdentityPoolConfigurationException", message)
+
+
+class JsonAccessDenied(HTTPException):
+    """AccessDeniedException for JSON-protocol services (body carries __type and Message)."""
+
+    def __init__(self, message: str, error_type: str = "AccessDeniedException", status: int = 400):
+        super().__init__()
+        self.code = status
+        self.error_type = error_type
+        self.message = message
+        self.description = json.dumps({"__type": error_type, "Message": message})
+
+    def get_headers(self, *args, **kwargs):  # type: ignore[override]
+        return [
+            ("Content-Type", "application/x-amz-json-1.1"),
+            ("X-Amzn-ErrorType", self.error_type),
+        ]
+
+
+class QueryAccessDenied(_RESTError):
+    """AccessDenied for query/XML services (IAM, STS, ...)."""
+
+    code = 403
+
+    def __init__(self, message: str, error_type: str = "AccessDenied"):
+        super().__init__(error_type, message)

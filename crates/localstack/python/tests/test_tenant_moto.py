@@ -1,0 +1,696 @@
+"""End-to-end tests of the tenant_moto extension: a real server in a subprocess, boto3 clients."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import threading
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+PYTHON_DIR = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PYTHON_DIR))
+
+from tenant_moto import policy  # noqa: E402  (pure module, does not import moto)
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+BUCKET = "tenant-data"
+TENANTS = ("acme", "acme-labs")
+PASSWORD = "Passw0rd!Passw0rd"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ports():
+    return _free_port(), _free_port()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, ports):
+    port, lambda_port = ports
+    env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
+    env.pop("MOTO_PORT", None)
+    log_path = tmp_path_factory.mktemp("moto") / "server.log"
+    log = open(log_path, "w")  # noqa: SIM115 - kept open for the server's lifetime
+    print(f"tenant_moto server log: {log_path}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tenant_moto", "--host", "127.0.0.1", "--port", str(port),
+         "--lambda-port", str(lambda_port)],
+        stdout=subprocess.PIPE, stderr=log, env=env, text=True,
+    )
+    first_line = proc.stdout.readline()
+    assert first_line == "ready\n", f"unexpected first stdout line: {first_line!r}"
+    with socket.create_connection(("127.0.0.1", port), timeout=5):
+        pass
+    yield f"http://127.0.0.1:{port}"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    assert proc.stdout.read() == "", "nothing but 'ready' may be printed on stdout"
+    log.close()
+
+
+def _client(endpoint, service, key="test", secret="test", token=None, validate=True):
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id=key,
+        aws_secret_access_key=secret, aws_session_token=token,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+                      parameter_validation=validate),
+    )
+
+
+def _code(exc: pytest.ExceptionInfo) -> str:
+    return exc.value.response["Error"]["Code"]
+
+
+def _claims(token: str) -> dict:
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def _trust(identity_pool_id: str) -> str:
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Federated": "cognito-identity.amazonaws.com"},
+            "Action": ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"],
+            "Condition": {
+                "StringEquals": {"cognito-identity.amazonaws.com:aud": identity_pool_id},
+                "ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "authenticated"},
+            },
+        }],
+    })
+
+
+BOUNDARY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": f"arn:aws:s3:::{BUCKET}/tenants/*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{BUCKET}"},
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+         "Resource": "arn:aws:secretsmanager:*:*:secret:tenants/*"},
+    ],
+}
+
+
+def _tenant_policy(tenant: str) -> str:
+    return json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+             "Resource": f"arn:aws:s3:::{BUCKET}/tenants/{tenant}/*"},
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{BUCKET}",
+             "Condition": {"StringLike": {"s3:prefix": [f"tenants/{tenant}/", f"tenants/{tenant}/*"]}}},
+            {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+             "Resource": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:tenants/{tenant}/*"},
+        ],
+    })
+
+
+def _sign_in(idp, pool_id, client_id, username) -> str:
+    result = idp.admin_initiate_auth(
+        UserPoolId=pool_id, ClientId=client_id, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": PASSWORD},
+    )
+    return result["AuthenticationResult"]["IdToken"]
+
+
+def _create_user(idp, pool_id, username, groups=()):
+    idp.admin_create_user(UserPoolId=pool_id, Username=username, MessageAction="SUPPRESS",
+                          TemporaryPassword=PASSWORD)
+    idp.admin_set_user_password(UserPoolId=pool_id, Username=username, Password=PASSWORD,
+                                Permanent=True)
+    for group in groups:
+        idp.admin_add_user_to_group(UserPoolId=pool_id, Username=username, GroupName=group)
+
+
+def _credentials(ci, identity_pool_id, provider, id_token) -> dict:
+    logins = {provider: id_token}
+    identity_id = ci.get_id(IdentityPoolId=identity_pool_id, Logins=logins)["IdentityId"]
+    return ci.get_credentials_for_identity(IdentityId=identity_id, Logins=logins)
+
+
+class Stack:
+    """The scenario from the brief, built with the admin ("test") credentials."""
+
+    def __init__(self, endpoint: str):
+        self.endpoint = endpoint
+        s3, iam, idp = (_client(endpoint, s) for s in ("s3", "iam", "cognito-idp"))
+        self.ci = _client(endpoint, "cognito-identity")
+        sm = _client(endpoint, "secretsmanager")
+        s3.create_bucket(Bucket=BUCKET)
+        self.user_pool_id = idp.create_user_pool(PoolName="tenants")["UserPool"]["Id"]
+        self.client_id = idp.create_user_pool_client(
+            UserPoolId=self.user_pool_id, ClientName="app",
+            ExplicitAuthFlows=["ADMIN_USER_PASSWORD_AUTH"],
+        )["UserPoolClient"]["ClientId"]
+        self.provider = f"cognito-idp.{REGION}.amazonaws.com/{self.user_pool_id}"
+        self.identity_pool_id = self.ci.create_identity_pool(
+            IdentityPoolName="tenants", AllowUnauthenticatedIdentities=False,
+            CognitoIdentityProviders=[{"ProviderName": self.provider, "ClientId": self.client_id}],
+        )["IdentityPoolId"]
+        self.boundary_arn = iam.create_policy(
+            PolicyName="tenant-boundary", PolicyDocument=json.dumps(BOUNDARY)
+        )["Policy"]["Arn"]
+        self.role_arns, self.secret_arns, self.tokens = {}, {}, {}
+        rules = []
+        for tenant in TENANTS:
+            group = f"tenant:{tenant}:members"
+            idp.create_group(UserPoolId=self.user_pool_id, GroupName=group)
+            role = iam.create_role(
+                RoleName=f"tenant-{tenant}", Path="/tenants/",
+                AssumeRolePolicyDocument=_trust(self.identity_pool_id),
+                PermissionsBoundary=self.boundary_arn,
+                Tags=[{"Key": "tenant", "Value": tenant}],
+            )["Role"]
+            iam.put_role_policy(RoleName=f"tenant-{tenant}", PolicyName="tenant",
+                                PolicyDocument=_tenant_policy(tenant))
+            self.role_arns[tenant] = role["Arn"]
+            self.secret_arns[tenant] = sm.create_secret(
+                Name=f"tenants/{tenant}/app", SecretString=f"secret-of-{tenant}"
+            )["ARN"]
+            s3.put_object(Bucket=BUCKET, Key=f"tenants/{tenant}/seed.txt", Body=tenant.encode())
+            rules.append({"Claim": "cognito:groups", "MatchType": "Contains", "Value": group,
+                          "RoleARN": role["Arn"]})
+            _create_user(idp, self.user_pool_id, f"user-{tenant}", [group])
+            self.tokens[tenant] = _sign_in(idp, self.user_pool_id, self.client_id, f"user-{tenant}")
+        _create_user(idp, self.user_pool_id, "nobody")
+        self.tokens[None] = _sign_in(idp, self.user_pool_id, self.client_id, "nobody")
+        self.mapping_key = f"{self.provider}:{self.client_id}"
+        self.ci.set_identity_pool_roles(
+            IdentityPoolId=self.identity_pool_id, Roles={},
+            RoleMappings={self.mapping_key: {
+                "Type": "Rules", "AmbiguousRoleResolution": "Deny",
+                "RulesConfiguration": {"Rules": rules},
+            }},
+        )
+        self.idp, self.iam = idp, iam
+
+    def tenant_clients(self, tenant):
+        creds = _credentials(self.ci, self.identity_pool_id, self.provider, self.tokens[tenant])
+        c = creds["Credentials"]
+        return {s: _client(self.endpoint, s, c["AccessKeyId"], c["SecretKey"], c["SessionToken"])
+                for s in ("s3", "secretsmanager", "sts")}, creds
+
+
+@pytest.fixture(scope="session")
+def stack(server):
+    return Stack(server)
+
+
+# ------------------------------------------------------------------ the contract
+
+
+def test_server_prints_ready_and_serves(server):
+    # the fixture asserted the 'ready' line; the server answers AWS calls
+    assert _client(server, "sts").get_caller_identity()["Account"] == ACCOUNT
+
+
+def test_state_machines_execute_and_reach_lambda_port(server, ports):
+    """execute_state_machine is on and Lambda tasks go to http://localhost:$MOTO_PORT (--lambda-port)."""
+    seen = []
+
+    class FakeLambda(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append((self.path, json.loads(body or b"null")))
+            payload = json.dumps({"handled": True}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", ports[1]), FakeLambda)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    try:
+        sfn = _client(server, "stepfunctions")
+        definition = {"StartAt": "Call", "States": {"Call": {
+            "Type": "Task", "Resource": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:echo", "End": True}}}
+        arn = sfn.create_state_machine(
+            name="smoke", definition=json.dumps(definition),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/sfn")["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"tenant": "acme"}))
+        deadline = time.time() + 20
+        while True:
+            described = sfn.describe_execution(executionArn=execution["executionArn"])
+            if described["status"] != "RUNNING" or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert described["status"] == "SUCCEEDED", described
+        assert json.loads(described["output"]) == {"handled": True}
+        assert seen and seen[0][1] == {"tenant": "acme"}
+        assert "/2015-03-31/functions/" in seen[0][0]
+    finally:
+        fake.shutdown()
+
+
+# ------------------------------------------------------- Set/GetIdentityPoolRoles
+
+
+def test_roles_round_trip(stack):
+    got = stack.ci.get_identity_pool_roles(IdentityPoolId=stack.identity_pool_id)
+    assert got["IdentityPoolId"] == stack.identity_pool_id
+    rules = got["RoleMappings"][stack.mapping_key]["RulesConfiguration"]["Rules"]
+    assert [r["RoleARN"] for r in rules] == [stack.role_arns[t] for t in TENANTS]
+    assert got["RoleMappings"][stack.mapping_key]["AmbiguousRoleResolution"] == "Deny"
+
+
+def _rule(i=0, **overrides):
+    rule = {"Claim": "cognito:groups", "MatchType": "Contains", "Value": f"tenant:t{i}:members",
+            "RoleARN": f"arn:aws:iam::{ACCOUNT}:role/tenants/tenant-t{i}"}
+    rule.update(overrides)
+    return rule
+
+
+@pytest.mark.parametrize("roles, mappings, needle", [
+    ({"admin": f"arn:aws:iam::{ACCOUNT}:role/x-role-name"}, None, "authenticated"),
+    ({"authenticated": "arn:aws:iam::1:role"}, None, "20 to 2048"),
+    ({"authenticated": "arn:aws:iam::1:role/x-role-name"}, None, "not a valid IAM role ARN"),
+    ({}, "BAD_KEY", "cognito-idp.{region}"),
+    ({}, {"Type": "Magic", "AmbiguousRoleResolution": "Deny"}, "Token, Rules"),
+    ({}, {"Type": "Rules", "RulesConfiguration": {"Rules": [_rule()]}}, "AmbiguousRoleResolution is required"),
+    ({}, {"Type": "Token"}, "AmbiguousRoleResolution is required"),
+    ({}, {"Type": "Token", "AmbiguousRoleResolution": "Maybe"}, "AuthenticatedRole, Deny"),
+    ({}, {"Type": "Rules", "AmbiguousRoleResolution": "Deny"}, "at least one rule"),
+    ({}, {"Type": "Rules", "AmbiguousRoleResolution": "Deny",
+          "RulesConfiguration": {"Rules": [_rule(i) for i in range(26)]}}, "at most 25 rules"),
+    ({}, {"Type": "Rules", "AmbiguousRoleResolution": "Deny",
+          "RulesConfiguration": {"Rules": [_rule(Claim="c" * 65)]}}, "Claim"),
+    ({}, {"Type": "Rules", "AmbiguousRoleResolution": "Deny",
+          "RulesConfiguration": {"Rules": [_rule(MatchType="Regex")]}}, "MatchType"),
+    ({}, {"Type": "Rules", "AmbiguousRoleResolution": "Deny",
+          "RulesConfiguration": {"Rules": [_rule(Value="v" * 129)]}}, "Value"),
+    ({}, {"Type": "Rules", "AmbiguousRoleResolution": "Deny",
+          "RulesConfiguration": {"Rules": [_rule(RoleARN="arn:aws:iam::1:r")]}}, "RoleARN"),
+])
+def test_set_roles_validation(stack, roles, mappings, needle):
+    role_mappings = None
+    if mappings == "BAD_KEY":
+        role_mappings = {"graph.facebook.com": {"Type": "Token", "AmbiguousRoleResolution": "Deny"}}
+    elif mappings is not None:
+        role_mappings = {stack.mapping_key: mappings}
+    kwargs = {"IdentityPoolId": stack.identity_pool_id, "Roles": roles}
+    if role_mappings is not None:
+        kwargs["RoleMappings"] = role_mappings
+    raw = _client(stack.endpoint, "cognito-identity", validate=False)  # let the server validate
+    with pytest.raises(ClientError) as exc:
+        raw.set_identity_pool_roles(**kwargs)
+    assert _code(exc) == "InvalidParameterException"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert needle in exc.value.response["Error"]["Message"]
+    # a refused update leaves the stored configuration untouched
+    got = stack.ci.get_identity_pool_roles(IdentityPoolId=stack.identity_pool_id)
+    assert len(got["RoleMappings"][stack.mapping_key]["RulesConfiguration"]["Rules"]) == 2
+
+
+def test_twenty_five_rules_accepted_and_eleven_providers_refused(stack):
+    ci = stack.ci
+    pool = ci.create_identity_pool(IdentityPoolName="rules25", AllowUnauthenticatedIdentities=False)
+    pid = pool["IdentityPoolId"]
+    ci.set_identity_pool_roles(IdentityPoolId=pid, Roles={}, RoleMappings={stack.mapping_key: {
+        "Type": "Rules", "AmbiguousRoleResolution": "Deny",
+        "RulesConfiguration": {"Rules": [_rule(i) for i in range(25)]}}})
+    got = ci.get_identity_pool_roles(IdentityPoolId=pid)
+    assert len(got["RoleMappings"][stack.mapping_key]["RulesConfiguration"]["Rules"]) == 25
+    eleven = {f"cognito-idp.{REGION}.amazonaws.com/{REGION}_pool{i}:client{i}":
+              {"Type": "Token", "AmbiguousRoleResolution": "Deny"} for i in range(11)}
+    with pytest.raises(ClientError) as exc:
+        ci.set_identity_pool_roles(IdentityPoolId=pid, Roles={}, RoleMappings=eleven)
+    assert _code(exc) == "InvalidParameterException"
+
+
+def test_unknown_pool_and_delete_drops_roles(stack):
+    ci = stack.ci
+    missing = f"{REGION}:{uuid.uuid4()}"
+    for call in (lambda: ci.get_identity_pool_roles(IdentityPoolId=missing),
+                 lambda: ci.set_identity_pool_roles(IdentityPoolId=missing, Roles={})):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert _code(exc) == "ResourceNotFoundException"
+    pid = ci.create_identity_pool(IdentityPoolName="doomed",
+                                  AllowUnauthenticatedIdentities=False)["IdentityPoolId"]
+    auth_role = stack.role_arns["acme"]
+    ci.set_identity_pool_roles(IdentityPoolId=pid, Roles={"authenticated": auth_role})
+    assert ci.get_identity_pool_roles(IdentityPoolId=pid)["Roles"] == {"authenticated": auth_role}
+    ci.delete_identity_pool(IdentityPoolId=pid)
+    with pytest.raises(ClientError) as exc:
+        ci.get_identity_pool_roles(IdentityPoolId=pid)
+    assert _code(exc) == "ResourceNotFoundException"
+
+
+# -------------------------------------------------------------- tenant isolation
+
+
+@pytest.mark.parametrize("tenant, other", [("acme", "acme-labs"), ("acme-labs", "acme")])
+def test_s3_isolation(stack, tenant, other):
+    clients, creds = stack.tenant_clients(tenant)
+    s3 = clients["s3"]
+    assert creds["IdentityId"].startswith(f"{REGION}:")
+    assert creds["Credentials"]["AccessKeyId"].startswith("ASIA")
+    arn = clients["sts"].get_caller_identity()["Arn"]
+    assert arn == f"arn:aws:sts::{ACCOUNT}:assumed-role/tenant-{tenant}/CognitoIdentityCredentials"
+
+    own = f"tenants/{tenant}/doc.txt"
+    s3.put_object(Bucket=BUCKET, Key=own, Body=b"hello")
+    assert s3.get_object(Bucket=BUCKET, Key=own)["Body"].read() == b"hello"
+    for prefix in (f"tenants/{tenant}/", f"tenants/{tenant}/doc"):
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+        assert own in keys and all(k.startswith(f"tenants/{tenant}/") for k in keys)
+    s3.delete_object(Bucket=BUCKET, Key=own)
+
+    denied = [
+        lambda: s3.get_object(Bucket=BUCKET, Key=f"tenants/{other}/seed.txt"),
+        lambda: s3.put_object(Bucket=BUCKET, Key=f"tenants/{other}/evil.txt", Body=b"x"),
+        lambda: s3.delete_object(Bucket=BUCKET, Key=f"tenants/{other}/seed.txt"),
+        lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix=f"tenants/{other}/"),
+        lambda: s3.list_objects_v2(Bucket=BUCKET),  # no prefix: s3:prefix absent
+        lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix="tenants/"),
+        lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix=f"tenants/{tenant}"),  # no delimiter
+        lambda: s3.put_object(Bucket=BUCKET, Key="outside.txt", Body=b"x"),
+        lambda: s3.list_buckets(),
+    ]
+    for call in denied:
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert _code(exc) == "AccessDenied"
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    admin = _client(stack.endpoint, "s3")
+    assert admin.get_object(Bucket=BUCKET, Key=f"tenants/{other}/seed.txt")["Body"].read() == other.encode()
+    with pytest.raises(ClientError):
+        admin.head_object(Bucket=BUCKET, Key=f"tenants/{other}/evil.txt")
+
+
+@pytest.mark.parametrize("tenant, other", [("acme", "acme-labs"), ("acme-labs", "acme")])
+def test_secrets_isolation(stack, tenant, other):
+    clients, _ = stack.tenant_clients(tenant)
+    sm = clients["secretsmanager"]
+    for secret_id in (f"tenants/{tenant}/app", stack.secret_arns[tenant]):
+        assert sm.get_secret_value(SecretId=secret_id)["SecretString"] == f"secret-of-{tenant}"
+        assert sm.describe_secret(SecretId=secret_id)["ARN"] == stack.secret_arns[tenant]
+
+    session_arn = f"arn:aws:sts::{ACCOUNT}:assumed-role/tenant-{tenant}/CognitoIdentityCredentials"
+    for secret_id in (f"tenants/{other}/app", stack.secret_arns[other]):
+        for call in (sm.get_secret_value, sm.describe_secret):
+            with pytest.raises(ClientError) as exc:
+                call(SecretId=secret_id)
+            assert _code(exc) == "AccessDeniedException"
+            assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+            message = exc.value.response["Error"]["Message"]
+            assert message.startswith(f"User: {session_arn} is not authorized to perform: secretsmanager:")
+            assert f"on resource: {stack.secret_arns[other]} because no identity-based policy allows" in message
+
+    # a denied caller cannot probe existence; an allowed one gets the real error
+    with pytest.raises(ClientError) as exc:
+        sm.get_secret_value(SecretId=f"tenants/{other}/does-not-exist")
+    assert _code(exc) == "AccessDeniedException"
+    with pytest.raises(ClientError) as exc:
+        sm.get_secret_value(SecretId=f"tenants/{tenant}/does-not-exist")
+    assert _code(exc) == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as exc:  # in the role's policy, outside the boundary's actions
+        sm.put_secret_value(SecretId=f"tenants/{tenant}/app", SecretString="x")
+    assert _code(exc) == "AccessDeniedException"
+
+
+def test_same_user_gets_same_identity(stack):
+    logins = {stack.provider: stack.tokens["acme"]}
+    first = stack.ci.get_id(IdentityPoolId=stack.identity_pool_id, Logins=logins)["IdentityId"]
+    second = stack.ci.get_id(IdentityPoolId=stack.identity_pool_id, Logins=logins)["IdentityId"]
+    assert first == second
+    other = stack.ci.get_id(IdentityPoolId=stack.identity_pool_id,
+                            Logins={stack.provider: stack.tokens["acme-labs"]})["IdentityId"]
+    with pytest.raises(ClientError) as exc:  # acme's identity with acme-labs' token
+        stack.ci.get_credentials_for_identity(IdentityId=first, Logins={stack.provider: stack.tokens["acme-labs"]})
+    assert _code(exc) == "NotAuthorizedException"
+    assert other != first
+
+
+# ---------------------------------------------------------- credential failures
+
+
+def test_user_in_no_group_is_denied(stack):
+    with pytest.raises(ClientError) as exc:
+        _credentials(stack.ci, stack.identity_pool_id, stack.provider, stack.tokens[None])
+    assert _code(exc) == "NotAuthorizedException"
+    assert "ambiguous role mapping rules" in exc.value.response["Error"]["Message"]
+
+
+def test_ambiguous_authenticated_role_fallback(stack):
+    ci = stack.ci
+    pid = ci.create_identity_pool(
+        IdentityPoolName="fallback", AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[{"ProviderName": stack.provider, "ClientId": stack.client_id}],
+    )["IdentityPoolId"]
+    role = stack.iam.create_role(RoleName="fallback-auth", AssumeRolePolicyDocument=_trust(pid))["Role"]
+    ci.set_identity_pool_roles(IdentityPoolId=pid, Roles={"authenticated": role["Arn"]}, RoleMappings={
+        stack.mapping_key: {"Type": "Rules", "AmbiguousRoleResolution": "AuthenticatedRole",
+                            "RulesConfiguration": {"Rules": [_rule()]}}})
+    creds = _credentials(ci, pid, stack.provider, stack.tokens[None])["Credentials"]
+    sts = _client(stack.endpoint, "sts", creds["AccessKeyId"], creds["SecretKey"], creds["SessionToken"])
+    assert ":assumed-role/fallback-auth/" in sts.get_caller_identity()["Arn"]
+
+
+def test_trust_naming_another_pool_is_refused(stack):
+    ci = stack.ci
+    pid = ci.create_identity_pool(
+        IdentityPoolName="other", AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[{"ProviderName": stack.provider, "ClientId": stack.client_id}],
+    )["IdentityPoolId"]
+    # tenant-acme trusts only the main identity pool
+    ci.set_identity_pool_roles(IdentityPoolId=pid, Roles={}, RoleMappings={stack.mapping_key: {
+        "Type": "Rules", "AmbiguousRoleResolution": "Deny",
+        "RulesConfiguration": {"Rules": [{"Claim": "cognito:groups", "MatchType": "Contains",
+                                          "Value": "tenant:acme:members",
+                                          "RoleARN": stack.role_arns["acme"]}]}}})
+    with pytest.raises(ClientError) as exc:
+        _credentials(ci, pid, stack.provider, stack.tokens["acme"])
+    assert _code(exc) == "InvalidIdentityPoolConfigurationException"
+    assert "Check assigned IAM roles" in exc.value.response["Error"]["Message"]
+
+
+def test_bad_tokens_and_unauthenticated(stack):
+    ci = stack.ci
+    token = stack.tokens["acme"]
+    header, payload, signature = token.split(".")
+    claims = _claims(token)
+    claims["cognito:groups"] = ["tenant:acme-labs:members"]
+    forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    forged = ".".join([header, forged_payload, signature])
+    identity_id = ci.get_id(IdentityPoolId=stack.identity_pool_id,
+                            Logins={stack.provider: token})["IdentityId"]
+    for logins in ({stack.provider: forged}, {stack.provider: "not-a-jwt"}):
+        with pytest.raises(ClientError) as exc:
+            ci.get_credentials_for_identity(IdentityId=identity_id, Logins=logins)
+        assert _code(exc) == "NotAuthorizedException"
+    with pytest.raises(ClientError) as exc:  # no Logins and no unauthenticated access
+        ci.get_credentials_for_identity(IdentityId=identity_id)
+    assert _code(exc) == "NotAuthorizedException"
+    with pytest.raises(ClientError) as exc:  # provider not configured on the pool
+        ci.get_id(IdentityPoolId=stack.identity_pool_id,
+                  Logins={f"cognito-idp.{REGION}.amazonaws.com/{REGION}_Nope12345": token})
+    assert _code(exc) == "NotAuthorizedException"
+    with pytest.raises(ClientError) as exc:
+        ci.get_credentials_for_identity(IdentityId=f"{REGION}:{uuid.uuid4()}", Logins={stack.provider: token})
+    assert _code(exc) == "ResourceNotFoundException"
+
+
+def test_unauthenticated_role(stack):
+    ci = stack.ci
+    pid = ci.create_identity_pool(IdentityPoolName="guests", AllowUnauthenticatedIdentities=True)["IdentityPoolId"]
+    trust = json.loads(_trust(pid))
+    trust["Statement"][0]["Condition"]["ForAnyValue:StringLike"]["cognito-identity.amazonaws.com:amr"] = "unauthenticated"
+    role = stack.iam.create_role(RoleName="guest", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    identity_id = ci.get_id(IdentityPoolId=pid)["IdentityId"]
+    with pytest.raises(ClientError) as exc:  # no unauthenticated role yet
+        ci.get_credentials_for_identity(IdentityId=identity_id)
+    assert _code(exc) == "InvalidIdentityPoolConfigurationException"
+    ci.set_identity_pool_roles(IdentityPoolId=pid, Roles={"unauthenticated": role["Arn"]})
+    creds = ci.get_credentials_for_identity(IdentityId=identity_id)["Credentials"]
+    s3 = _client(stack.endpoint, "s3", creds["AccessKeyId"], creds["SecretKey"], creds["SessionToken"])
+    with pytest.raises(ClientError) as exc:  # the guest role has no permissions at all
+        s3.get_object(Bucket=BUCKET, Key="tenants/acme/seed.txt")
+    assert _code(exc) == "AccessDenied"
+
+
+# ------------------------------------------------------------- Token mapping
+
+
+def test_token_mapping_and_role_claims(server):
+    idp, iam, ci = (_client(server, s) for s in ("cognito-idp", "iam", "cognito-identity"))
+    pool_id = idp.create_user_pool(PoolName="token-pool")["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(UserPoolId=pool_id, ClientName="app",
+                                            ExplicitAuthFlows=["ADMIN_USER_PASSWORD_AUTH"])["UserPoolClient"]["ClientId"]
+    provider = f"cognito-idp.{REGION}.amazonaws.com/{pool_id}"
+    pid = ci.create_identity_pool(
+        IdentityPoolName="token", AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[{"ProviderName": provider, "ClientId": client_id}],
+    )["IdentityPoolId"]
+    arns = {}
+    for name, precedence in (("alpha", 1), ("beta", 2), ("gamma", 2)):
+        arns[name] = iam.create_role(RoleName=f"token-{name}", Path="/tenants/",
+                                     AssumeRolePolicyDocument=_trust(pid))["Role"]["Arn"]
+        idp.create_group(UserPoolId=pool_id, GroupName=name, RoleArn=arns[name], Precedence=precedence)
+    idp.create_group(UserPoolId=pool_id, GroupName="no-role")
+    ci.set_identity_pool_roles(IdentityPoolId=pid, Roles={}, RoleMappings={
+        f"{provider}:{client_id}": {"Type": "Token", "AmbiguousRoleResolution": "Deny"}})
+
+    users = {"u-alpha": ["alpha"], "u-beta": ["beta", "no-role"], "u-both": ["alpha", "beta"],
+             "u-tie": ["beta", "gamma"], "u-none": ["no-role"]}
+    tokens = {}
+    for user, groups in users.items():
+        _create_user(idp, pool_id, user, groups)
+        tokens[user] = _sign_in(idp, pool_id, client_id, user)
+
+    assert _claims(tokens["u-alpha"])["cognito:roles"] == [arns["alpha"]]
+    assert _claims(tokens["u-alpha"])["cognito:preferred_role"] == arns["alpha"]
+    both = _claims(tokens["u-both"])
+    assert set(both["cognito:roles"]) == {arns["alpha"], arns["beta"]}
+    assert both["cognito:preferred_role"] == arns["alpha"]  # lowest precedence wins
+    tie = _claims(tokens["u-tie"])
+    assert set(tie["cognito:roles"]) == {arns["beta"], arns["gamma"]}
+    assert "cognito:preferred_role" not in tie
+    assert "cognito:roles" not in _claims(tokens["u-none"])
+    assert set(_claims(tokens["u-beta"])["cognito:groups"]) == {"beta", "no-role"}
+
+    for user, expected in (("u-alpha", "alpha"), ("u-beta", "beta"), ("u-both", "alpha")):
+        creds = _credentials(ci, pid, provider, tokens[user])["Credentials"]
+        sts = _client(server, "sts", creds["AccessKeyId"], creds["SecretKey"], creds["SessionToken"])
+        assert f":assumed-role/token-{expected}/" in sts.get_caller_identity()["Arn"]
+    for user in ("u-tie", "u-none"):
+        with pytest.raises(ClientError) as exc:
+            _credentials(ci, pid, provider, tokens[user])
+        assert _code(exc) == "NotAuthorizedException"
+    # CustomRoleArn picks one of the token's roles
+    logins = {provider: tokens["u-tie"]}
+    identity_id = ci.get_id(IdentityPoolId=pid, Logins=logins)["IdentityId"]
+    creds = ci.get_credentials_for_identity(IdentityId=identity_id, Logins=logins,
+                                            CustomRoleArn=arns["gamma"])["Credentials"]
+    sts = _client(server, "sts", creds["AccessKeyId"], creds["SecretKey"], creds["SessionToken"])
+    assert ":assumed-role/token-gamma/" in sts.get_caller_identity()["Arn"]
+
+
+# ------------------------------------------------- boundary and explicit deny
+
+
+def test_boundary_and_explicit_deny_with_plain_assume_role(stack):
+    iam, s3_admin = stack.iam, _client(stack.endpoint, "s3")
+    s3_admin.put_object(Bucket=BUCKET, Key="public/readme.txt", Body=b"r")
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]})
+    iam.create_role(RoleName="wide", AssumeRolePolicyDocument=trust, PermissionsBoundary=stack.boundary_arn)
+    iam.put_role_policy(RoleName="wide", PolicyName="all", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "S3:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/tenants/acme-labs/*"},
+        ]}))
+    denied_managed = iam.create_policy(PolicyName="deny-secrets", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Deny", "Action": "secretsmanager:*", "Resource": "*"}]}))["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName="wide", PolicyArn=denied_managed)
+    creds = _client(stack.endpoint, "sts").assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/wide", RoleSessionName="ops")["Credentials"]
+    s3 = _client(stack.endpoint, "s3", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    sm = _client(stack.endpoint, "secretsmanager", creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    assert s3.get_object(Bucket=BUCKET, Key="tenants/acme/seed.txt")["Body"].read() == b"acme"
+    assert "Contents" in s3.list_objects_v2(Bucket=BUCKET)  # boundary allows ListBucket without condition
+    for key in ("public/readme.txt", "tenants/acme-labs/seed.txt"):  # boundary / explicit deny
+        with pytest.raises(ClientError) as exc:
+            s3.get_object(Bucket=BUCKET, Key=key)
+        assert _code(exc) == "AccessDenied"
+    with pytest.raises(ClientError) as exc:
+        sm.get_secret_value(SecretId="tenants/acme/app")
+    assert _code(exc) == "AccessDeniedException"
+    assert "explicit deny" in exc.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as exc:  # wrong session token
+        _client(stack.endpoint, "s3", creds["AccessKeyId"], creds["SecretAccessKey"], "forged").get_object(
+            Bucket=BUCKET, Key="tenants/acme/seed.txt")
+    assert _code(exc) == "InvalidToken"
+
+
+# ------------------------------------------------------- policy engine (pure)
+
+
+def test_policy_conditions():
+    ctx = policy.Context({"s3:prefix": "tenants/acme/", "amr": ["authenticated", "cognito-idp.x"],
+                          "aws:PrincipalTag/tenant": "acme"})
+    holds = policy.condition_holds
+    assert holds({"StringLike": {"s3:prefix": "tenants/acme/*"}}, ctx)
+    assert not holds({"StringLike": {"s3:prefix": "tenants/acme-labs/*"}}, ctx)
+    assert holds({"StringEquals": {"S3:Prefix": ["x", "tenants/acme/"]}}, ctx)  # keys case-insensitive
+    assert not holds({"StringEquals": {"s3:prefix": "TENANTS/acme/"}}, ctx)
+    assert holds({"StringEqualsIgnoreCase": {"s3:prefix": "TENANTS/acme/"}}, ctx)
+    assert holds({"StringNotEquals": {"missing": "x"}}, ctx)  # negated + absent key -> true
+    assert not holds({"StringEquals": {"missing": "x"}}, ctx)
+    assert holds({"StringEqualsIfExists": {"missing": "x"}}, ctx)
+    assert holds({"Null": {"missing": "true", "s3:prefix": "false"}}, ctx)
+    assert holds({"ForAnyValue:StringLike": {"amr": "authenticated"}}, ctx)
+    assert not holds({"ForAnyValue:StringLike": {"amr": "unauthenticated"}}, ctx)
+    assert not holds({"ForAllValues:StringEquals": {"amr": "authenticated"}}, ctx)
+    assert holds({"ForAllValues:StringLike": {"amr": ["authenticated", "cognito-idp.*"]}}, ctx)
+    assert holds({"ForAllValues:StringEquals": {"missing": "x"}}, ctx)
+    assert not holds({"ForAnyValue:StringEquals": {"missing": "x"}}, ctx)
+    assert holds({"ForAnyValue:StringNotEquals": {"amr": "authenticated"}}, ctx)
+    assert not holds({"StringNotLike": {"amr": "auth*"}}, ctx)
+    assert holds({"StringEquals": {"s3:prefix": "tenants/${aws:PrincipalTag/tenant}/"}}, ctx)
+    assert holds({"ArnLike": {"arn": "arn:aws:iam::*:role/tenants/*"}},
+                 policy.Context({"arn": "arn:aws:iam::123456789012:role/tenants/tenant-acme"}))
+    assert not holds({"UnknownOperator": {"s3:prefix": "x"}}, ctx)
+
+
+def test_policy_matching():
+    assert policy.action_match("S3:get*", "s3:GetObject")
+    assert not policy.action_match("s3:Get?", "s3:GetObject")
+    assert policy.arn_match("arn:aws:s3:::tenant-data/tenants/acme/*", "arn:aws:s3:::tenant-data/tenants/acme/a/b")
+    assert not policy.arn_match("arn:aws:s3:::tenant-data/tenants/acme/*", "arn:aws:s3:::tenant-data/tenants/acme-labs/a")
+    assert not policy.arn_match("arn:aws:s3:::Tenant-data/*", "arn:aws:s3:::tenant-data/x")
+    assert policy.arn_match("arn:aws:secretsmanager:*:*:secret:tenants/*",
+                            "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenants/acme/app-AbC123")
+    assert policy.arn_match("arn:aws:s3:::b/file-?.txt", "arn:aws:s3:::b/file-1.txt")
+    assert not policy.arn_match("arn:aws:s3:::b/file-?.txt", "arn:aws:s3:::b/file-10.txt")
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "NotAction": "iam:*", "NotResource": "arn:aws:s3:::secret/*"}]}
+    ctx = policy.Context()
+    assert policy.evaluate(doc, "s3:GetObject", "arn:aws:s3:::b/k", ctx) == policy.ALLOW
+    assert policy.evaluate(doc, "s3:GetObject", "arn:aws:s3:::secret/k", ctx) == policy.NEUTRAL
+    assert policy.evaluate(doc, "iam:CreateRole", "*", ctx) == policy.NEUTRAL
+
+
+def test_denial_shapes_of_other_services(stack):
+    clients, _ = stack.tenant_clients("acme")
+    c = clients["sts"]._request_signer._credentials
+    ddb = _client(stack.endpoint, "dynamodb", c.access_key, c.secret_key, c.token)
+    iam = _client(stack.endpoint, "iam", c.access_key, c.secret_key, c.token)
+    with pytest.raises(ClientError) as exc:  # JSON protocol
+        ddb.list_tables()
+    assert _code(exc) == "AccessDeniedException"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert "dynamodb:ListTables" in exc.value.response["Error"]["Message"]
+    with pytest.raises(ClientError) as exc:  # query protocol
+        iam.list_roles()
+    assert _code(exc) == "AccessDenied"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert "iam:ListRoles" in exc.value.response["Error"]["Message"]
+    # the admin key is never checked
+    assert "TableNames" in _client(stack.endpoint, "dynamodb").list_tables()

@@ -1,0 +1,206 @@
+//! Creates in the emulator what `template.yaml` creates in AWS, from the same state
+//! machine file and the same substitution names.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, bail};
+use aws_sdk_cognitoidentity::types::CognitoIdentityProvider;
+use aws_sdk_cognitoidentityprovider::types::{ExplicitAuthFlowsType, PasswordPolicyType, UserPoolPolicyType};
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use tenant_domain::MappingType;
+use tenant_domain::policy::boundary_policy;
+use tenant_steps::{Clients, Settings, Step};
+
+use crate::lambda_endpoint::function_arn;
+use crate::{ACCOUNT_ID, REGION};
+
+/// The state machine definitions, embedded so the binary needs no checkout.
+pub const ONBOARDING_ASL: &str = include_str!("../../../statemachine/onboarding.asl.json");
+
+pub const TABLE: &str = "tenants";
+pub const BUCKET: &str = "tenant-data";
+pub const BOUNDARY_POLICY: &str = "tenant-permissions-boundary";
+pub const ONBOARDING_STATE_MACHINE: &str = "tenant-onboarding";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The Wait state's seconds (10 in `template.yaml`; 0–1 locally).
+    pub iam_wait_seconds: u32,
+    pub mapping_type: MappingType,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { iam_wait_seconds: 1, mapping_type: MappingType::Rules }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    pub settings: Settings,
+    pub onboarding_state_machine_arn: String,
+}
+
+/// The `DefinitionSubstitutions` the template passes, with local values.
+pub fn substitutions(options: &Options) -> BTreeMap<String, String> {
+    let mut subs: BTreeMap<String, String> =
+        Step::ALL.into_iter().map(|s| (s.substitution().to_string(), function_arn(s))).collect();
+    subs.insert("IamPropagationSeconds".into(), options.iam_wait_seconds.to_string());
+    subs
+}
+
+/// Fills `${Name}` placeholders like CloudFormation's `DefinitionSubstitutions`; a
+/// placeholder without a value is an error rather than a broken definition.
+pub fn substitute(definition: &str, subs: &BTreeMap<String, String>) -> anyhow::Result<String> {
+    let mut out = definition.to_string();
+    for (k, v) in subs {
+        out = out.replace(&format!("${{{k}}}"), v);
+    }
+    if let Some(start) = out.find("${") {
+        let end = out[start..].find('}').map_or(out.len(), |e| start + e + 1);
+        bail!("state machine placeholder {} has no substitution", &out[start..end]);
+    }
+    serde_json::from_str::<serde_json::Value>(&out).context("state machine definition is not valid JSON after substitution")?;
+    Ok(out)
+}
+
+pub async fn run(clients: &Clients, options: &Options) -> anyhow::Result<Bootstrap> {
+    let ddb = &clients.ddb;
+    ddb.create_table()
+        .table_name(TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("tenant_id").attribute_type(ScalarAttributeType::S).build()?,
+        )
+        .key_schema(KeySchemaElement::builder().attribute_name("tenant_id").key_type(KeyType::Hash).build()?)
+        .send()
+        .await
+        .context("creating the tenants table")?;
+
+    clients.s3.create_bucket().bucket(BUCKET).send().await.context("creating the tenant bucket")?;
+
+    let pool = clients
+        .idp
+        .create_user_pool()
+        .pool_name("tenants")
+        .policies(
+            UserPoolPolicyType::builder()
+                .password_policy(
+                    PasswordPolicyType::builder()
+                        .minimum_length(12)
+                        .require_lowercase(true)
+                        .require_uppercase(true)
+                        .require_numbers(true)
+                        .require_symbols(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .context("creating the user pool")?;
+    let user_pool_id = pool.user_pool().and_then(|p| p.id()).context("user pool has no id")?.to_string();
+    let client = clients
+        .idp
+        .create_user_pool_client()
+        .user_pool_id(&user_pool_id)
+        .client_name("tenant-app")
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+        .send()
+        .await
+        .context("creating the app client")?;
+    let client_id = client.user_pool_client().and_then(|c| c.client_id()).context("app client has no id")?.to_string();
+
+    let identity = clients
+        .identity
+        .create_identity_pool()
+        .identity_pool_name("tenants")
+        .allow_unauthenticated_identities(false)
+        .cognito_identity_providers(
+            CognitoIdentityProvider::builder()
+                .provider_name(format!("cognito-idp.{REGION}.amazonaws.com/{user_pool_id}"))
+                .client_id(&client_id)
+                .server_side_token_check(false)
+                .build(),
+        )
+        .send()
+        .await
+        .context("creating the identity pool")?;
+    let identity_pool_id = identity.identity_pool_id().to_string();
+
+    let mut settings = Settings {
+        table: TABLE.into(),
+        bucket: BUCKET.into(),
+        user_pool_id,
+        user_pool_client_id: client_id,
+        identity_pool_id,
+        boundary_arn: String::new(),
+        mapping_type: options.mapping_type,
+        partition: "aws".into(),
+        region: REGION.into(),
+        account_id: ACCOUNT_ID.into(),
+    };
+    let boundary = clients
+        .iam
+        .create_policy()
+        .policy_name(BOUNDARY_POLICY)
+        .description("Caps every tenant role at the tenants' namespace")
+        .policy_document(boundary_policy(&settings.deployment()).to_json())
+        .send()
+        .await
+        .context("creating the permissions boundary")?;
+    settings.boundary_arn = boundary.policy().and_then(|p| p.arn()).context("boundary has no ARN")?.to_string();
+
+    let states_role = clients
+        .iam
+        .create_role()
+        .role_name("tenant-onboarding-states")
+        .assume_role_policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"states.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#,
+        )
+        .send()
+        .await
+        .context("creating the state machine role")?;
+    let states_role_arn = states_role.role().map(|r| r.arn().to_string()).context("role has no ARN")?;
+
+    let definition = substitute(ONBOARDING_ASL, &substitutions(options))?;
+    let sm = clients
+        .sfn
+        .create_state_machine()
+        .name(ONBOARDING_STATE_MACHINE)
+        .definition(definition)
+        .role_arn(states_role_arn)
+        .send()
+        .await
+        .context("creating the onboarding state machine")?;
+
+    Ok(Bootstrap { settings, onboarding_state_machine_arn: sm.state_machine_arn().to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_of_the_asl_file_is_substituted() {
+        let out = substitute(ONBOARDING_ASL, &substitutions(&Options::default())).unwrap();
+        assert!(out.contains(":function:tenant-create-role"));
+        assert!(out.contains("States.StringToJson('1')"));
+    }
+
+    #[test]
+    fn a_missing_substitution_is_an_error() {
+        let err = substitute(r#"{"a": "${Nope}"}"#, &BTreeMap::new()).unwrap_err();
+        assert!(err.to_string().contains("${Nope}"));
+    }
+
+    #[test]
+    fn the_template_passes_the_same_substitutions() {
+        let template = include_str!("../../../template.yaml");
+        for key in substitutions(&Options::default()).keys() {
+            assert!(template.contains(&format!("{key}:")), "template.yaml lacks DefinitionSubstitutions {key}");
+        }
+    }
+}

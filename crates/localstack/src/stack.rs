@@ -1,0 +1,107 @@
+//! Starting and stopping the local stack: in-process for tests, in the background for
+//! `tenantctl local up`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tenant_steps::config::env;
+use tenant_steps::{Clients, Context};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::bootstrap::{self, Bootstrap, Options};
+use crate::moto::MotoServer;
+
+pub struct LocalStack {
+    pub moto: MotoServer,
+    pub lambda_port: u16,
+    pub bootstrap: Bootstrap,
+    /// Clients and settings pointed at the emulator, as the step handlers see them.
+    pub ctx: Arc<Context>,
+    lambda: JoinHandle<()>,
+}
+
+impl LocalStack {
+    /// Starts moto and the Lambda endpoint on free ports and bootstraps the resources.
+    pub async fn start(options: Options, moto_log: Option<&Path>) -> anyhow::Result<LocalStack> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the local Lambda endpoint")?;
+        let lambda_port = listener.local_addr()?.port();
+        let moto = MotoServer::start(lambda_port, moto_log).await?;
+        let config = tenant_steps::aws::local_sdk_config(&moto.endpoint, crate::REGION).await;
+        let clients = Clients::new(&config);
+        let bootstrap = bootstrap::run(&clients, &options).await.context("bootstrapping the local stack")?;
+        let ctx = Arc::new(Context { settings: bootstrap.settings.clone(), clients });
+        let served = ctx.clone();
+        let lambda = tokio::spawn(async move {
+            if let Err(e) = crate::lambda_endpoint::serve(listener, served).await {
+                tracing::error!(error = %e, "local Lambda endpoint stopped");
+            }
+        });
+        Ok(LocalStack { moto, lambda_port, bootstrap, ctx, lambda })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.moto.endpoint
+    }
+
+    /// `KEY=value` lines that point the aws CLI, boto3, the SDKs and `tenantctl` at the
+    /// stack.
+    pub fn env_lines(&self) -> Vec<(String, String)> {
+        let mut lines: Vec<(String, String)> = vec![
+            ("AWS_ENDPOINT_URL".into(), self.moto.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+            ("AWS_DEFAULT_REGION".into(), crate::REGION.into()),
+        ];
+        lines.extend(self.bootstrap.settings.to_env().into_iter().map(|(k, v)| (k.to_string(), v)));
+        lines.push((env::STATE_MACHINE_ARN.into(), self.bootstrap.onboarding_state_machine_arn.clone()));
+        lines.push(("TENANT_LAMBDA_ENDPOINT".into(), format!("http://127.0.0.1:{}", self.lambda_port)));
+        lines
+    }
+
+    pub async fn stop(self) {
+        self.lambda.abort();
+        self.moto.stop().await;
+    }
+}
+
+/// Files of a background stack under the state directory.
+pub struct StateDir(pub PathBuf);
+
+impl StateDir {
+    pub fn env_file(&self) -> PathBuf {
+        self.0.join("local.env")
+    }
+    pub fn pid_file(&self) -> PathBuf {
+        self.0.join("stack.pid")
+    }
+    pub fn moto_log(&self) -> PathBuf {
+        self.0.join("moto.log")
+    }
+    pub fn stack_log(&self) -> PathBuf {
+        self.0.join("stack.log")
+    }
+}
+
+/// Runs the stack in the foreground until SIGINT/SIGTERM: writes the env file once it is
+/// ready and removes it on the way out.
+pub async fn serve_foreground(dir: &StateDir, options: Options) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&dir.0)?;
+    let stack = LocalStack::start(options, Some(&dir.moto_log())).await?;
+    let body: String = stack.env_lines().into_iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    // Written atomically: its appearance is the readiness signal for `local up`.
+    let tmp = dir.0.join("local.env.tmp");
+    std::fs::write(&tmp, body)?;
+    std::fs::rename(&tmp, dir.env_file())?;
+    std::fs::write(dir.pid_file(), std::process::id().to_string())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    let _ = std::fs::remove_file(dir.env_file());
+    let _ = std::fs::remove_file(dir.pid_file());
+    stack.stop().await;
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! Deployment settings, read from the environment in Lambda (set by `template.yaml`) and
+//! built by the bootstrap on the local stack.
+
+use tenant_domain::{Deployment, MappingType};
+
+use crate::StepError;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub table: String,
+    pub bucket: String,
+    pub user_pool_id: String,
+    pub user_pool_client_id: String,
+    pub identity_pool_id: String,
+    pub boundary_arn: String,
+    pub mapping_type: MappingType,
+    pub partition: String,
+    pub region: String,
+    pub account_id: String,
+}
+
+/// Environment variable names shared by `template.yaml`, the bootstrap's env file and
+/// `tenantctl`.
+pub mod env {
+    pub const TABLE: &str = "TENANT_TABLE";
+    pub const BUCKET: &str = "TENANT_BUCKET";
+    pub const USER_POOL_ID: &str = "TENANT_USER_POOL_ID";
+    pub const USER_POOL_CLIENT_ID: &str = "TENANT_USER_POOL_CLIENT_ID";
+    pub const IDENTITY_POOL_ID: &str = "TENANT_IDENTITY_POOL_ID";
+    pub const BOUNDARY_ARN: &str = "TENANT_BOUNDARY_ARN";
+    pub const MAPPING_TYPE: &str = "TENANT_MAPPING_TYPE";
+    pub const PARTITION: &str = "TENANT_PARTITION";
+    pub const REGION: &str = "AWS_REGION";
+    pub const ACCOUNT_ID: &str = "TENANT_ACCOUNT_ID";
+    pub const STATE_MACHINE_ARN: &str = "TENANT_ONBOARDING_STATE_MACHINE_ARN";
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, StepError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, StepError> {
+        let need = |k: &str| {
+            get(k).filter(|v| !v.is_empty()).ok_or_else(|| StepError::Misconfigured {
+                message: format!("environment variable {k} is not set"),
+            })
+        };
+        let mapping_type = match get(env::MAPPING_TYPE) {
+            None => MappingType::Rules,
+            Some(raw) => raw.parse().map_err(|message| StepError::Misconfigured { message })?,
+        };
+        Ok(Settings {
+            table: need(env::TABLE)?,
+            bucket: need(env::BUCKET)?,
+            user_pool_id: need(env::USER_POOL_ID)?,
+            user_pool_client_id: need(env::USER_POOL_CLIENT_ID)?,
+            identity_pool_id: need(env::IDENTITY_POOL_ID)?,
+            boundary_arn: need(env::BOUNDARY_ARN)?,
+            mapping_type,
+            partition: get(env::PARTITION).unwrap_or_else(|| "aws".into()),
+            region: need(env::REGION)?,
+            account_id: need(env::ACCOUNT_ID)?,
+        })
+    }
+
+    /// The same settings as `KEY=value` pairs, for env files and child processes.
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (env::TABLE, self.table.clone()),
+            (env::BUCKET, self.bucket.clone()),
+            (env::USER_POOL_ID, self.user_pool_id.clone()),
+            (env::USER_POOL_CLIENT_ID, self.user_pool_client_id.clone()),
+            (env::IDENTITY_POOL_ID, self.identity_pool_id.clone()),
+            (env::BOUNDARY_ARN, self.boundary_arn.clone()),
+            (env::MAPPING_TYPE, format!("{:?}", self.mapping_type)),
+            (env::PARTITION, self.partition.clone()),
+            (env::REGION, self.region.clone()),
+            (env::ACCOUNT_ID, self.account_id.clone()),
+        ]
+    }
+
+    pub fn deployment(&self) -> Deployment {
+        Deployment {
+            partition: self.partition.clone(),
+            region: self.region.clone(),
+            account_id: self.account_id.clone(),
+            bucket: self.bucket.clone(),
+            identity_pool_id: self.identity_pool_id.clone(),
+        }
+    }
+
+    pub fn provider_name(&self) -> String {
+        tenant_domain::mapping::provider_name(&self.region, &self.user_pool_id, &self.user_pool_client_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn sample() -> Settings {
+        Settings {
+            table: "t".into(),
+            bucket: "b".into(),
+            user_pool_id: "us-east-1_x".into(),
+            user_pool_client_id: "c".into(),
+            identity_pool_id: "us-east-1:i".into(),
+            boundary_arn: "arn:aws:iam::1:policy/b".into(),
+            mapping_type: MappingType::Token,
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+        }
+    }
+
+    #[test]
+    fn env_round_trip() {
+        let s = sample();
+        let map: HashMap<_, _> = s.to_env().into_iter().collect();
+        let back = Settings::from_lookup(|k| map.get(k).cloned()).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let err = Settings::from_lookup(|_| None).unwrap_err();
+        assert_eq!(err.name(), "Misconfigured");
+        assert!(err.to_string().contains("TENANT_TABLE"));
+    }
+}

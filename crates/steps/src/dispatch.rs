@@ -1,0 +1,97 @@
+//! Which step a function runs. Function names (and so the `*FunctionArn` substitutions of
+//! the state machine) are derived from here.
+
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::{Context, StepError, StepInput, steps};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Step {
+    RecordProvisioning,
+    CreateGroup,
+    CreateRole,
+    CreateSecret,
+    CreatePrefix,
+    PatchRoleMappings,
+    RecordActive,
+}
+
+impl Step {
+    pub const ALL: [Step; 7] = [
+        Step::RecordProvisioning,
+        Step::CreateGroup,
+        Step::CreateRole,
+        Step::CreateSecret,
+        Step::CreatePrefix,
+        Step::PatchRoleMappings,
+        Step::RecordActive,
+    ];
+
+    /// Kebab-case name: the binary name and the local function name's suffix.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::RecordProvisioning => "record-provisioning",
+            Step::CreateGroup => "create-group",
+            Step::CreateRole => "create-role",
+            Step::CreateSecret => "create-secret",
+            Step::CreatePrefix => "create-prefix",
+            Step::PatchRoleMappings => "patch-role-mappings",
+            Step::RecordActive => "record-active",
+        }
+    }
+
+    /// The `DefinitionSubstitutions` key in `template.yaml` and the ASL files.
+    pub fn substitution(self) -> &'static str {
+        match self {
+            Step::RecordProvisioning => "RecordProvisioningFunctionArn",
+            Step::CreateGroup => "CreateGroupFunctionArn",
+            Step::CreateRole => "CreateRoleFunctionArn",
+            Step::CreateSecret => "CreateSecretFunctionArn",
+            Step::CreatePrefix => "CreatePrefixFunctionArn",
+            Step::PatchRoleMappings => "PatchRoleMappingsFunctionArn",
+            Step::RecordActive => "RecordActiveFunctionArn",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+/// Runs one step on one state-machine input, inside a span that carries the tenant, the
+/// step and the execution into every log line.
+pub async fn run(ctx: &Context, step: Step, payload: Value) -> Result<Value, StepError> {
+    let input = StepInput::from_value(payload)?;
+    let span = tracing::info_span!("step", step = step.name(), tenant = %input.tenant_id, execution = %input.execution);
+    async move {
+        let result = match step {
+            Step::RecordProvisioning => steps::record_provisioning(ctx, &input).await,
+            Step::CreateGroup => steps::create_group(ctx, &input).await,
+            Step::CreateRole => steps::create_role(ctx, &input).await,
+            Step::CreateSecret => steps::create_secret(ctx, &input).await,
+            Step::CreatePrefix => steps::create_prefix(ctx, &input).await,
+            Step::PatchRoleMappings => steps::patch_role_mappings(ctx, &input).await,
+            Step::RecordActive => steps::record_active(ctx, &input).await,
+        };
+        if let Err(e) = &result {
+            tracing::warn!(error = e.name(), message = %e, transient = e.is_transient(), "step failed");
+        }
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in Step::ALL {
+            assert_eq!(Step::from_name(s.name()), Some(s));
+            assert!(s.substitution().ends_with("FunctionArn"));
+        }
+    }
+}

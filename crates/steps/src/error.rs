@@ -1,0 +1,207 @@
+//! Step errors. Each variant's name is the error name the state machine sees (Lambda's
+//! `errorType`), so `Retry` and `Catch` in `statemachine/*.asl.json` match on these
+//! names. AWS SDK errors are classified here, in one place.
+
+use std::error::Error as StdError;
+
+use aws_sdk_iam::config::http::HttpResponse;
+use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// The tenant id does not fit the grammar. Not retried.
+    #[error("{message}")]
+    InvalidTenantId { message: String },
+    /// The step's input is malformed. Not retried.
+    #[error("invalid step input: {message}")]
+    InvalidInput { message: String },
+    /// A Rules-type mapping is full. Not retried.
+    #[error("tenant {tenant}: {message}")]
+    RuleLimitReached { tenant: String, message: String },
+    /// The tenant record belongs to another execution or is in a state this step may not
+    /// leave. Not retried: a newer attempt owns the tenant.
+    #[error("tenant {tenant}: {message}")]
+    StaleExecution { tenant: String, message: String },
+    /// A resource with the tenant's name exists but is not ours to converge (wrong path,
+    /// wrong tag). Not retried: a person must look.
+    #[error("tenant {tenant}: {message}")]
+    ResourceConflict { tenant: String, message: String },
+    /// AWS throttled the call. Retried with backoff and jitter.
+    #[error("{service} {operation} was throttled: {message}")]
+    Throttled { service: &'static str, operation: &'static str, message: String },
+    /// A 5xx, a timeout or a connection failure. Retried with backoff and jitter.
+    #[error("{service} {operation} failed on the service side: {message}")]
+    ServiceUnavailable { service: &'static str, operation: &'static str, message: String },
+    /// IAM has not propagated a just-created role yet. Retried with backoff and jitter.
+    #[error("{service} {operation}: IAM change not visible yet: {message}")]
+    IamNotPropagated { service: &'static str, operation: &'static str, message: String },
+    /// Another execution holds the role-mapping lock. Retried with backoff and jitter.
+    #[error("role mapping is being updated by {holder}; will retry")]
+    MappingLockBusy { holder: String },
+    /// The functions' own role may not do this. Not retried: fix the deployment.
+    #[error("{service} {operation} was denied: {message}")]
+    AccessDenied { service: &'static str, operation: &'static str, message: String },
+    /// Any other error the service returned. Not retried.
+    #[error("{service} {operation} failed ({code}): {message}")]
+    AwsRequestFailed { service: &'static str, operation: &'static str, code: String, message: String },
+    /// The function's environment is incomplete. Not retried.
+    #[error("misconfigured: {message}")]
+    Misconfigured { message: String },
+}
+
+impl StepError {
+    /// The Step Functions error name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepError::InvalidTenantId { .. } => "InvalidTenantId",
+            StepError::InvalidInput { .. } => "InvalidInput",
+            StepError::RuleLimitReached { .. } => "RuleLimitReached",
+            StepError::StaleExecution { .. } => "StaleExecution",
+            StepError::ResourceConflict { .. } => "ResourceConflict",
+            StepError::Throttled { .. } => "Throttled",
+            StepError::ServiceUnavailable { .. } => "ServiceUnavailable",
+            StepError::IamNotPropagated { .. } => "IamNotPropagated",
+            StepError::MappingLockBusy { .. } => "MappingLockBusy",
+            StepError::AccessDenied { .. } => "AccessDenied",
+            StepError::AwsRequestFailed { .. } => "AwsRequestFailed",
+            StepError::Misconfigured { .. } => "Misconfigured",
+        }
+    }
+
+    /// Names the state machine retries; everything else goes to compensation at once.
+    pub const TRANSIENT: [&'static str; 4] = ["Throttled", "ServiceUnavailable", "IamNotPropagated", "MappingLockBusy"];
+
+    pub fn is_transient(&self) -> bool {
+        Self::TRANSIENT.contains(&self.name())
+    }
+}
+
+impl From<StepError> for lambda_runtime::Diagnostic {
+    fn from(e: StepError) -> Self {
+        lambda_runtime::Diagnostic { error_type: e.name().to_string(), error_message: e.to_string() }
+    }
+}
+
+const THROTTLING: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+    "ProvisionedThroughputExceededException",
+    "TransactionInProgressException",
+    "PriorRequestNotComplete",
+    // IAM answers concurrent writes to one entity with this; it clears on retry.
+    "ConcurrentModification",
+    "ConcurrentModificationException",
+];
+
+const SERVER_SIDE: &[&str] = &[
+    "InternalFailure",
+    "InternalError",
+    "InternalErrorException",
+    "InternalServerError",
+    "InternalServiceError",
+    "InternalServiceErrorException",
+    "ServiceFailure",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+];
+
+const DENIED: &[&str] = &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "NotAuthorizedException"];
+
+/// Classifies any SDK error by its error code and HTTP status; the one place AWS errors
+/// become step errors.
+pub fn classify<E>(service: &'static str, operation: &'static str, err: &SdkError<E, HttpResponse>) -> StepError
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    let message = describe(err);
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            return StepError::ServiceUnavailable { service, operation, message };
+        }
+        _ => {}
+    }
+    let code = err.code().unwrap_or("Unknown").to_string();
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    if THROTTLING.contains(&code.as_str()) || status == Some(429) {
+        StepError::Throttled { service, operation, message }
+    } else if SERVER_SIDE.contains(&code.as_str()) || status.is_some_and(|s| s >= 500) {
+        StepError::ServiceUnavailable { service, operation, message }
+    } else if DENIED.contains(&code.as_str()) {
+        StepError::AccessDenied { service, operation, message }
+    } else {
+        StepError::AwsRequestFailed { service, operation, code, message }
+    }
+}
+
+fn describe<E>(err: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    match (err.code(), err.message()) {
+        (Some(code), Some(msg)) => format!("{code}: {msg}"),
+        (Some(code), None) => code.to_string(),
+        _ => {
+            // Walk the source chain: the top-level Display of SdkError is terse.
+            let mut out = err.to_string();
+            let mut src = StdError::source(err);
+            while let Some(s) = src {
+                out.push_str(": ");
+                out.push_str(&s.to_string());
+                src = s.source();
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use aws_sdk_iam::error::ErrorMetadata;
+    use aws_sdk_iam::operation::create_role::CreateRoleError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    fn service_error(code: &str, status: u16) -> SdkError<CreateRoleError, HttpResponse> {
+        let meta = ErrorMetadata::builder().code(code).message("details").build();
+        let raw = HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::empty());
+        SdkError::service_error(CreateRoleError::generic(meta), raw)
+    }
+
+    #[test]
+    fn classifies_by_code_and_status() {
+        let name = |code, status| classify("iam", "CreateRole", &service_error(code, status)).name();
+        assert_eq!(name("Throttling", 400), "Throttled");
+        assert_eq!(name("TooManyRequestsException", 400), "Throttled");
+        assert_eq!(name("Whatever", 429), "Throttled");
+        assert_eq!(name("ServiceFailure", 500), "ServiceUnavailable");
+        assert_eq!(name("Unknown", 503), "ServiceUnavailable");
+        assert_eq!(name("AccessDenied", 403), "AccessDenied");
+        assert_eq!(name("MalformedPolicyDocument", 400), "AwsRequestFailed");
+        let e = classify("iam", "CreateRole", &service_error("MalformedPolicyDocument", 400));
+        assert!(e.to_string().contains("iam CreateRole failed (MalformedPolicyDocument): MalformedPolicyDocument: details"), "{e}");
+    }
+
+    #[test]
+    fn timeouts_are_transient() {
+        let e: SdkError<CreateRoleError, HttpResponse> = SdkError::timeout_error("slow");
+        assert!(classify("iam", "CreateRole", &e).is_transient());
+    }
+
+    #[test]
+    fn names_are_the_variant_names() {
+        let e = StepError::MappingLockBusy { holder: "x".into() };
+        assert_eq!(e.name(), "MappingLockBusy");
+        assert!(e.is_transient());
+        let d: lambda_runtime::Diagnostic = StepError::InvalidTenantId { message: "bad".into() }.into();
+        assert_eq!(d.error_type, "InvalidTenantId");
+        assert_eq!(d.error_message, "bad");
+    }
+}

@@ -1,0 +1,191 @@
+//! The identity pool's role mapping, rebuilt as a whole from the tenants table under a
+//! lease lock. Deriving it from the table (rather than read-modify-write of the pool's
+//! document) means a lost update is repaired by the next reconcile; the lock means two
+//! reconciles never interleave their read and write.
+
+use std::collections::HashMap;
+
+use aws_sdk_cognitoidentity::types::{
+    AmbiguousRoleResolutionType, MappingRule as SdkRule, MappingRuleMatchType, RoleMapping, RoleMappingType,
+    RulesConfigurationType,
+};
+use aws_sdk_dynamodb::types::AttributeValue;
+use tenant_domain::mapping::{MappedTenant, MatchType, desired_mapping};
+use tenant_domain::{MappingType, ProviderMapping, TenantId, TenantNames};
+
+use crate::error::classify;
+use crate::record::{LOCK_KEY, now};
+use crate::{Context, StepError};
+
+/// A holder that crashed releases the lock by letting the lease run out.
+pub const LEASE_SECONDS: u64 = 30;
+
+pub async fn acquire(ctx: &Context, owner: &str) -> Result<(), StepError> {
+    let t = now();
+    let result = ctx
+        .clients
+        .ddb
+        .put_item()
+        .table_name(&ctx.settings.table)
+        .item("tenant_id", AttributeValue::S(LOCK_KEY.into()))
+        .item("owner", AttributeValue::S(owner.into()))
+        .item("expires_at", AttributeValue::N((t + LEASE_SECONDS).to_string()))
+        .condition_expression("attribute_not_exists(tenant_id) OR expires_at < :now OR #o = :me")
+        .expression_attribute_names("#o", "owner")
+        .expression_attribute_values(":now", AttributeValue::N(t.to_string()))
+        .expression_attribute_values(":me", AttributeValue::S(owner.into()))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+            let holder = ctx
+                .clients
+                .ddb
+                .get_item()
+                .table_name(&ctx.settings.table)
+                .key("tenant_id", AttributeValue::S(LOCK_KEY.into()))
+                .send()
+                .await
+                .ok()
+                .and_then(|o| o.item().and_then(|i| i.get("owner")).and_then(|v| v.as_s().ok()).cloned())
+                .unwrap_or_else(|| "another execution".into());
+            Err(StepError::MappingLockBusy { holder })
+        }
+        Err(e) => Err(classify("dynamodb", "PutItem", &e)),
+    }
+}
+
+pub async fn release(ctx: &Context, owner: &str) -> Result<(), StepError> {
+    let result = ctx
+        .clients
+        .ddb
+        .delete_item()
+        .table_name(&ctx.settings.table)
+        .key("tenant_id", AttributeValue::S(LOCK_KEY.into()))
+        .condition_expression("#o = :me")
+        .expression_attribute_names("#o", "owner")
+        .expression_attribute_values(":me", AttributeValue::S(owner.into()))
+        .send()
+        .await;
+    match result {
+        // Someone else's lease (ours expired): nothing of ours to release.
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+        Err(e) => Err(classify("dynamodb", "DeleteItem", &e)),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// Tenants whose record says they belong in the mapping.
+pub async fn mapped_tenants(ctx: &Context) -> Result<Vec<MappedTenant>, StepError> {
+    let mut out = vec![];
+    let mut pages = ctx
+        .clients
+        .ddb
+        .scan()
+        .table_name(&ctx.settings.table)
+        .consistent_read(true)
+        .filter_expression("mapped = :t")
+        .expression_attribute_values(":t", AttributeValue::Bool(true))
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| classify("dynamodb", "Scan", &e))?;
+        for item in page.items() {
+            let Some(tenant) = item.get("tenant_id").and_then(|v| v.as_s().ok()).and_then(|s| TenantId::parse(s).ok()) else {
+                continue;
+            };
+            let role_arn = item.get("role_arn").and_then(|v| v.as_s().ok()).cloned().unwrap_or_else(|| {
+                TenantNames::new(&tenant).role_arn(&ctx.settings.partition, &ctx.settings.account_id)
+            });
+            out.push(MappedTenant { tenant, role_arn });
+        }
+    }
+    Ok(out)
+}
+
+fn to_sdk(mapping: &ProviderMapping) -> Result<Option<RoleMapping>, StepError> {
+    let build_err = |e: aws_sdk_cognitoidentity::error::BuildError| StepError::InvalidInput { message: e.to_string() };
+    match mapping.mapping_type {
+        MappingType::Token => Ok(Some(
+            RoleMapping::builder()
+                .r#type(RoleMappingType::Token)
+                .ambiguous_role_resolution(AmbiguousRoleResolutionType::Deny)
+                .build()
+                .map_err(build_err)?,
+        )),
+        // Cognito refuses a Rules mapping with no rules: the provider's entry goes away.
+        MappingType::Rules if mapping.rules.is_empty() => Ok(None),
+        MappingType::Rules => {
+            let mut rules = vec![];
+            for r in &mapping.rules {
+                let match_type = match r.match_type {
+                    MatchType::Equals => MappingRuleMatchType::Equals,
+                    MatchType::Contains => MappingRuleMatchType::Contains,
+                    MatchType::StartsWith => MappingRuleMatchType::StartsWith,
+                    MatchType::NotEqual => MappingRuleMatchType::NotEqual,
+                };
+                rules.push(
+                    SdkRule::builder()
+                        .claim(&r.claim)
+                        .match_type(match_type)
+                        .value(&r.value)
+                        .role_arn(&r.role_arn)
+                        .build()
+                        .map_err(build_err)?,
+                );
+            }
+            Ok(Some(
+                RoleMapping::builder()
+                    .r#type(RoleMappingType::Rules)
+                    .ambiguous_role_resolution(AmbiguousRoleResolutionType::Deny)
+                    .rules_configuration(RulesConfigurationType::builder().set_rules(Some(rules)).build().map_err(build_err)?)
+                    .build()
+                    .map_err(build_err)?,
+            ))
+        }
+    }
+}
+
+/// Rebuilds this deployment's provider mapping from the table; other providers' mappings
+/// and the pool's default roles are kept as they are. Returns the number of mapped tenants.
+pub async fn reconcile(ctx: &Context, owner: &str) -> Result<usize, StepError> {
+    acquire(ctx, owner).await?;
+    let result = reconcile_locked(ctx).await;
+    let released = release(ctx, owner).await;
+    let count = result?;
+    released?;
+    Ok(count)
+}
+
+async fn reconcile_locked(ctx: &Context) -> Result<usize, StepError> {
+    let tenants = mapped_tenants(ctx).await?;
+    let desired = desired_mapping(ctx.settings.mapping_type, &tenants)
+        .map_err(|e| StepError::RuleLimitReached { tenant: "(all)".into(), message: e.to_string() })?;
+    let pool = &ctx.settings.identity_pool_id;
+    let current = ctx
+        .clients
+        .identity
+        .get_identity_pool_roles()
+        .identity_pool_id(pool)
+        .send()
+        .await
+        .map_err(|e| classify("cognito-identity", "GetIdentityPoolRoles", &e))?;
+    let roles: HashMap<String, String> = current.roles().cloned().unwrap_or_default();
+    let mut mappings: HashMap<String, RoleMapping> = current.role_mappings().cloned().unwrap_or_default();
+    let provider = ctx.settings.provider_name();
+    match to_sdk(&desired)? {
+        Some(m) => mappings.insert(provider, m),
+        None => mappings.remove(&provider),
+    };
+    ctx.clients
+        .identity
+        .set_identity_pool_roles()
+        .identity_pool_id(pool)
+        .set_roles(Some(roles))
+        .set_role_mappings(Some(mappings))
+        .send()
+        .await
+        .map_err(|e| classify("cognito-identity", "SetIdentityPoolRoles", &e))?;
+    Ok(tenants.len())
+}

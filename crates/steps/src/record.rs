@@ -1,0 +1,254 @@
+//! The tenant record in DynamoDB. Every write is conditional: on the status model's
+//! allowed predecessors and on the execution that owns the record, so a stale execution
+//! can never overwrite a newer attempt.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::Serialize;
+use tenant_domain::{Status, TenantId};
+
+use crate::error::classify;
+use crate::{Context, StepError, StepInput};
+
+/// The role-mapping lock lives in the tenants table under a key no tenant id can take.
+pub const LOCK_KEY: &str = "#role-mapping-lock";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantRecord {
+    pub tenant_id: String,
+    pub status: Status,
+    pub execution: String,
+    pub attempt: u32,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub mapped: bool,
+    pub role_arn: Option<String>,
+    pub failed_step: Option<String>,
+    pub error_name: Option<String>,
+    pub error_message: Option<String>,
+    pub remaining: Vec<String>,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s(item: &HashMap<String, AttributeValue>, k: &str) -> Option<String> {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn get_n(item: &HashMap<String, AttributeValue>, k: &str) -> u64 {
+    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+impl TenantRecord {
+    pub fn from_item(item: &HashMap<String, AttributeValue>) -> Option<Self> {
+        Some(TenantRecord {
+            tenant_id: get_s(item, "tenant_id")?,
+            status: Status::parse(&get_s(item, "status")?)?,
+            execution: get_s(item, "execution").unwrap_or_default(),
+            attempt: get_n(item, "attempt") as u32,
+            name: get_s(item, "display_name"),
+            email: get_s(item, "email"),
+            mapped: item.get("mapped").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            role_arn: get_s(item, "role_arn"),
+            failed_step: get_s(item, "failed_step"),
+            error_name: get_s(item, "error_name"),
+            error_message: get_s(item, "error_message"),
+            remaining: item
+                .get("remaining")
+                .and_then(|v| v.as_l().ok())
+                .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+                .unwrap_or_default(),
+            created_at: get_n(item, "created_at"),
+            updated_at: get_n(item, "updated_at"),
+        })
+    }
+}
+
+pub async fn get(ctx: &Context, tenant: &str) -> Result<Option<TenantRecord>, StepError> {
+    let out = ctx
+        .clients
+        .ddb
+        .get_item()
+        .table_name(&ctx.settings.table)
+        .key("tenant_id", s(tenant))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| classify("dynamodb", "GetItem", &e))?;
+    Ok(out.item().and_then(TenantRecord::from_item))
+}
+
+/// Every tenant record (the lock item is skipped).
+pub async fn list(ctx: &Context) -> Result<Vec<TenantRecord>, StepError> {
+    let mut out = vec![];
+    let mut pages = ctx.clients.ddb.scan().table_name(&ctx.settings.table).consistent_read(true).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| classify("dynamodb", "Scan", &e))?;
+        out.extend(page.items().iter().filter_map(TenantRecord::from_item));
+    }
+    out.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
+    Ok(out)
+}
+
+/// Explains a failed condition by reading what is there now.
+async fn stale(ctx: &Context, tenant: &TenantId, execution: &str, wanted: Status) -> StepError {
+    let message = match get(ctx, tenant.as_str()).await {
+        Ok(Some(r)) if r.execution != execution => format!(
+            "record is owned by execution {} (attempt {}, status {}); execution {execution} may not set {wanted}",
+            r.execution, r.attempt, r.status
+        ),
+        Ok(Some(r)) => format!("record is {}; {wanted} may not follow it", r.status),
+        Ok(None) => format!("no record exists; {wanted} needs one"),
+        Err(e) => format!("conditional write of {wanted} failed and the record could not be read: {e}"),
+    };
+    StepError::StaleExecution { tenant: tenant.to_string(), message }
+}
+
+/// Starts (or re-enters) an attempt: creates the record, or takes it over from a settled
+/// earlier attempt that is FAILED or OFFBOARDED.
+pub async fn start_attempt(ctx: &Context, tenant: &TenantId, input: &StepInput) -> Result<(), StepError> {
+    let mut sets = vec![
+        "#s = :prov",
+        "execution = :e",
+        "attempt = :a",
+        "updated_at = :now",
+        "created_at = if_not_exists(created_at, :now)",
+        "mapped = if_not_exists(mapped, :f)",
+    ];
+    let mut req = ctx.clients.ddb.update_item();
+    if let Some(name) = &input.name {
+        sets.push("display_name = :name");
+        req = req.expression_attribute_values(":name", s(name));
+    }
+    if let Some(email) = &input.email {
+        sets.push("email = :email");
+        req = req.expression_attribute_values(":email", s(email));
+    }
+    let result = req
+        .table_name(&ctx.settings.table)
+        .key("tenant_id", s(tenant.as_str()))
+        .update_expression(format!("SET {} REMOVE failed_step, error_name, error_message, remaining", sets.join(", ")))
+        .condition_expression(
+            "attribute_not_exists(tenant_id) OR (execution = :e AND #s = :prov) OR (attempt < :a AND #s IN (:failed, :off))",
+        )
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":prov", s(Status::Provisioning.as_str()))
+        .expression_attribute_values(":failed", s(Status::Failed.as_str()))
+        .expression_attribute_values(":off", s(Status::Offboarded.as_str()))
+        .expression_attribute_values(":e", s(&input.execution))
+        .expression_attribute_values(":a", n(input.attempt))
+        .expression_attribute_values(":now", n(now()))
+        .expression_attribute_values(":f", AttributeValue::Bool(false))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+            Err(stale(ctx, tenant, &input.execution, Status::Provisioning).await)
+        }
+        Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
+    }
+}
+
+/// Extra attributes written together with a status change.
+#[derive(Debug, Default, Clone)]
+pub struct Changes {
+    pub set: Vec<(&'static str, AttributeValue)>,
+    pub remove: Vec<&'static str>,
+}
+
+impl Changes {
+    pub fn set(mut self, k: &'static str, v: AttributeValue) -> Self {
+        self.set.push((k, v));
+        self
+    }
+    pub fn set_s(self, k: &'static str, v: impl Into<String>) -> Self {
+        self.set(k, s(v))
+    }
+    pub fn remove(mut self, k: &'static str) -> Self {
+        self.remove.push(k);
+        self
+    }
+}
+
+/// Moves the record to `to` if the caller owns it and its status allows it.
+pub async fn transition(ctx: &Context, tenant: &TenantId, execution: &str, to: Status, changes: Changes) -> Result<(), StepError> {
+    let preds = to.predecessors();
+    let mut req = ctx
+        .clients
+        .ddb
+        .update_item()
+        .table_name(&ctx.settings.table)
+        .key("tenant_id", s(tenant.as_str()))
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":to", s(to.as_str()))
+        .expression_attribute_values(":e", s(execution))
+        .expression_attribute_values(":now", n(now()));
+    let mut placeholders = vec![];
+    for (i, p) in preds.iter().enumerate() {
+        let key = format!(":p{i}");
+        req = req.expression_attribute_values(&key, s(p.as_str()));
+        placeholders.push(key);
+    }
+    let mut sets = vec!["#s = :to".to_string(), "updated_at = :now".to_string()];
+    for (i, (k, v)) in changes.set.into_iter().enumerate() {
+        sets.push(format!("{k} = :c{i}"));
+        req = req.expression_attribute_values(format!(":c{i}"), v);
+    }
+    let mut expr = format!("SET {}", sets.join(", "));
+    if !changes.remove.is_empty() {
+        expr.push_str(&format!(" REMOVE {}", changes.remove.join(", ")));
+    }
+    let result = req
+        .update_expression(expr)
+        .condition_expression(format!("execution = :e AND #s IN ({})", placeholders.join(", ")))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+            Err(stale(ctx, tenant, execution, to).await)
+        }
+        Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
+    }
+}
+
+/// Marks whether the tenant belongs in the role mapping, without changing its status.
+pub async fn set_mapped(ctx: &Context, tenant: &TenantId, execution: &str, mapped: bool, role_arn: &str) -> Result<(), StepError> {
+    let result = ctx
+        .clients
+        .ddb
+        .update_item()
+        .table_name(&ctx.settings.table)
+        .key("tenant_id", s(tenant.as_str()))
+        .update_expression("SET mapped = :m, role_arn = :r, updated_at = :now")
+        .condition_expression("execution = :e")
+        .expression_attribute_values(":m", AttributeValue::Bool(mapped))
+        .expression_attribute_values(":r", s(role_arn))
+        .expression_attribute_values(":e", s(execution))
+        .expression_attribute_values(":now", n(now()))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+            let wanted = Status::Provisioning;
+            Err(stale(ctx, tenant, execution, wanted).await)
+        }
+        Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
+    }
+}

@@ -1,0 +1,32 @@
+//! `KEY=value` env files, as written by the local stack.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+pub fn read(path: &Path) -> anyhow::Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {} (is the local stack up? run `tenantctl local up`)", path.display()))?;
+    Ok(parse(&text))
+}
+
+pub fn parse(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("export ").unwrap_or(l).split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_plain_and_exported_lines() {
+        let m = super::parse("# c\nA=1\nexport B=\"two\"\n\nC=x=y\n");
+        assert_eq!(m["A"], "1");
+        assert_eq!(m["B"], "two");
+        assert_eq!(m["C"], "x=y");
+    }
+}

@@ -1,0 +1,42 @@
+//! Operator operations behind `tenantctl`, usable from tests: start and follow
+//! onboardings, read tenant state, and prove isolation with real sign-ins.
+
+pub mod env_file;
+pub mod onboard;
+pub mod probe;
+pub mod status;
+
+use tenant_steps::{Clients, Context, Settings, StepError};
+
+/// Everything an operation needs: the step context plus the state machine to drive.
+#[derive(Clone, Debug)]
+pub struct Ops {
+    pub ctx: Context,
+    pub onboarding_arn: String,
+    pub sdk_config: aws_config::SdkConfig,
+}
+
+impl Ops {
+    /// Reads settings from `lookup` (an env file, then the process environment) and builds
+    /// clients: pointed at `AWS_ENDPOINT_URL` when given (the local stack), otherwise the
+    /// default credential chain (AWS).
+    pub async fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Ops> {
+        let settings = Settings::from_lookup(&lookup).map_err(explain_settings)?;
+        let onboarding_arn = lookup(tenant_steps::config::env::STATE_MACHINE_ARN).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} is not set: start the local stack (`tenantctl local up`) and pass --local, or export the stack outputs",
+                tenant_steps::config::env::STATE_MACHINE_ARN
+            )
+        })?;
+        let sdk_config = match lookup("AWS_ENDPOINT_URL") {
+            Some(endpoint) => tenant_steps::aws::local_sdk_config(&endpoint, &settings.region).await,
+            None => tenant_steps::aws::sdk_config(None).await,
+        };
+        let clients = Clients::new(&sdk_config);
+        Ok(Ops { ctx: Context { settings, clients }, onboarding_arn, sdk_config })
+    }
+}
+
+fn explain_settings(e: StepError) -> anyhow::Error {
+    anyhow::anyhow!("{e}: start the local stack (`tenantctl local up`) and pass --local, or export the deployed stack's outputs")
+}

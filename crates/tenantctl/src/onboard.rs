@@ -1,0 +1,125 @@
+//! Starting an onboarding and following it to the end.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use aws_sdk_sfn::types::ExecutionStatus;
+use serde::Serialize;
+use serde_json::json;
+use tenant_domain::{Status, TenantId};
+use tenant_steps::record;
+
+use crate::Ops;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Started {
+    pub tenant_id: String,
+    pub execution_name: String,
+    pub execution_arn: String,
+    pub attempt: u32,
+    /// True when an execution for this attempt was already running (idempotent start).
+    pub already_running: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finished {
+    pub execution_arn: String,
+    pub status: String,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+pub fn execution_name(tenant: &TenantId, attempt: u32) -> String {
+    format!("{tenant}-{attempt}")
+}
+
+pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
+    format!("{}:{name}", state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+}
+
+/// Starts the first attempt for a new tenant. The execution name is derived from the
+/// tenant and attempt, so starting twice (even concurrently) yields one execution.
+pub async fn start(ops: &Ops, tenant: &TenantId, name: Option<&str>, email: Option<&str>) -> anyhow::Result<Started> {
+    let current = record::get(&ops.ctx, tenant.as_str()).await?;
+    let attempt = match &current {
+        None => 1,
+        Some(r) if r.status == Status::Provisioning => r.attempt,
+        Some(r) => bail!(
+            "tenant {tenant} is already {} (attempt {}, execution {}); nothing to onboard",
+            r.status,
+            r.attempt,
+            r.execution
+        ),
+    };
+    start_attempt(ops, tenant, name, email, attempt).await
+}
+
+pub async fn start_attempt(
+    ops: &Ops,
+    tenant: &TenantId,
+    name: Option<&str>,
+    email: Option<&str>,
+    attempt: u32,
+) -> anyhow::Result<Started> {
+    let execution_name = execution_name(tenant, attempt);
+    let input = json!({ "tenant_id": tenant, "name": name, "email": email, "attempt": attempt });
+    let result = ops
+        .ctx
+        .clients
+        .sfn
+        .start_execution()
+        .state_machine_arn(&ops.onboarding_arn)
+        .name(&execution_name)
+        .input(input.to_string())
+        .send()
+        .await;
+    let (execution_arn, already_running) = match result {
+        Ok(out) => (out.execution_arn().to_string(), false),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_execution_already_exists()) => {
+            (execution_arn(&ops.onboarding_arn, &execution_name), true)
+        }
+        Err(e) => return Err(e).with_context(|| format!("starting onboarding of {tenant}")),
+    };
+    Ok(Started { tenant_id: tenant.to_string(), execution_name, execution_arn, attempt, already_running })
+}
+
+/// Polls the execution until it leaves RUNNING.
+pub async fn wait(ops: &Ops, execution_arn: &str, timeout: Duration) -> anyhow::Result<Finished> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = ops
+            .ctx
+            .clients
+            .sfn
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .with_context(|| format!("describing {execution_arn}"))?;
+        if *out.status() != ExecutionStatus::Running {
+            return Ok(Finished {
+                execution_arn: execution_arn.to_string(),
+                status: out.status().as_str().to_string(),
+                error: out.error().map(str::to_string),
+                cause: out.cause().map(str::to_string),
+            });
+        }
+        if Instant::now() > deadline {
+            bail!("execution {execution_arn} still RUNNING after {timeout:?}; follow it with `tenantctl status`");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execution_arn_from_state_machine_arn() {
+        assert_eq!(
+            execution_arn("arn:aws:states:us-east-1:123456789012:stateMachine:tenant-onboarding", "acme-1"),
+            "arn:aws:states:us-east-1:123456789012:execution:tenant-onboarding:acme-1"
+        );
+    }
+}
