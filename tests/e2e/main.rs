@@ -1,1 +1,9 @@
+//! End-to-end tests on the local stack: each test starts moto (with the project's
+//! extension) and the local Lambda endpoint on free ports, bootstraps what
+//! `template.yaml` creates, drives the real state machine and checks the emulator through
+//! the SDK. Needs the virtualenv that `make test` creates (or TENANT_PYTHON).
 
+mod helpers;
+mod hostile_ids;
+mod isolation;
+mod onboarding;

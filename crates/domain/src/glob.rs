@@ -34,8 +34,14 @@ mod tests {
 
     #[test]
     fn iam_wildcards() {
-        assert!(matches("arn:aws:s3:::b/tenants/acme/*", "arn:aws:s3:::b/tenants/acme/x/y"));
-        assert!(!matches("arn:aws:s3:::b/tenants/acme/*", "arn:aws:s3:::b/tenants/acme-labs/x"));
+        assert!(matches(
+            "arn:aws:s3:::b/tenants/acme/*",
+            "arn:aws:s3:::b/tenants/acme/x/y"
+        ));
+        assert!(!matches(
+            "arn:aws:s3:::b/tenants/acme/*",
+            "arn:aws:s3:::b/tenants/acme-labs/x"
+        ));
         assert!(matches("a?c", "abc"));
         assert!(!matches("a?c", "ac"));
         assert!(matches("*", ""));

@@ -96,7 +96,10 @@ pub fn desired_mapping(mapping_type: MappingType, tenants: &[MappedTenant]) -> R
         MappingType::Token => vec![],
         MappingType::Rules => {
             if unique.len() > MAX_RULES_PER_PROVIDER {
-                return Err(MappingError::TooManyRules { count: unique.len(), max: MAX_RULES_PER_PROVIDER });
+                return Err(MappingError::TooManyRules {
+                    count: unique.len(),
+                    max: MAX_RULES_PER_PROVIDER,
+                });
             }
             unique
                 .into_iter()
@@ -158,7 +161,11 @@ mod tests {
         let m = desired_mapping(MappingType::Rules, &[mapped("zeta"), mapped("acme"), mapped("acme")]).unwrap();
         let values: Vec<_> = m.rules.iter().map(|r| r.value.as_str()).collect();
         assert_eq!(values, ["tenant:acme:members", "tenant:zeta:members"]);
-        assert!(m.rules.iter().all(|r| r.claim == "cognito:groups" && r.match_type == MatchType::Contains));
+        assert!(
+            m.rules
+                .iter()
+                .all(|r| r.claim == "cognito:groups" && r.match_type == MatchType::Contains)
+        );
     }
 
     #[test]

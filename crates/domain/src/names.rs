@@ -68,7 +68,10 @@ mod tests {
         let n = TenantNames::new(&TenantId::parse("acme").unwrap());
         assert_eq!(n.group, "tenant:acme:members");
         assert_eq!(n.role_name, "tenant-acme");
-        assert_eq!(n.role_arn("aws", "123456789012"), "arn:aws:iam::123456789012:role/tenants/tenant-acme");
+        assert_eq!(
+            n.role_arn("aws", "123456789012"),
+            "arn:aws:iam::123456789012:role/tenants/tenant-acme"
+        );
         assert_eq!(n.secret_name, "tenants/acme/app");
         assert_eq!(n.prefix, "tenants/acme/");
         assert!(n.marker_key.starts_with(&n.prefix));

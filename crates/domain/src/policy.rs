@@ -41,7 +41,10 @@ pub struct Statement {
 
 impl PolicyDocument {
     fn new(statements: Vec<Statement>) -> Self {
-        PolicyDocument { version: "2012-10-17", statements }
+        PolicyDocument {
+            version: "2012-10-17",
+            statements,
+        }
     }
 
     pub fn to_json(&self) -> String {
@@ -152,7 +155,10 @@ mod tests {
         (
             vec![
                 format!("arn:aws:s3:::{}/tenants/{id}/{key}", d.bucket),
-                format!("arn:aws:secretsmanager:{}:{}:secret:tenants/{id}/app-{suffix}", d.region, d.account_id),
+                format!(
+                    "arn:aws:secretsmanager:{}:{}:secret:tenants/{id}/app-{suffix}",
+                    d.region, d.account_id
+                ),
             ],
             vec![format!("tenants/{id}/"), format!("tenants/{id}/{key}")],
         )
@@ -174,8 +180,14 @@ mod tests {
         let t = trust_policy("us-east-1:abc");
         let st = &t["Statement"][0];
         assert_eq!(st["Principal"]["Federated"], COGNITO_IDENTITY);
-        assert_eq!(st["Condition"]["StringEquals"]["cognito-identity.amazonaws.com:aud"], "us-east-1:abc");
-        assert_eq!(st["Condition"]["ForAnyValue:StringLike"]["cognito-identity.amazonaws.com:amr"], "authenticated");
+        assert_eq!(
+            st["Condition"]["StringEquals"]["cognito-identity.amazonaws.com:aud"],
+            "us-east-1:abc"
+        );
+        assert_eq!(
+            st["Condition"]["ForAnyValue:StringLike"]["cognito-identity.amazonaws.com:amr"],
+            "authenticated"
+        );
     }
 
     #[test]
@@ -183,14 +195,28 @@ mod tests {
         let d = deployment();
         let p = tenant_policy(&TenantId::parse("acme").unwrap(), &d);
         let json: Value = serde_json::from_str(&p.to_json()).unwrap();
-        assert_eq!(json["Statement"][0]["Resource"][0], "arn:aws:s3:::tenant-data/tenants/acme/*");
-        assert_eq!(json["Statement"][2]["Resource"][0], "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenants/acme/*");
+        assert_eq!(
+            json["Statement"][0]["Resource"][0],
+            "arn:aws:s3:::tenant-data/tenants/acme/*"
+        );
+        assert_eq!(
+            json["Statement"][2]["Resource"][0],
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:tenants/acme/*"
+        );
         let (own, own_prefixes) = resources_of("acme", &d, "x.txt", "AbCdEf");
         assert!(own.iter().any(|r| matches(&p.statements[0].resources[0], r)));
         assert!(own.iter().any(|r| matches(&p.statements[2].resources[0], r)));
-        assert!(own_prefixes.iter().all(|pre| prefix_patterns(&p.statements[1]).iter().any(|pat| matches(pat, pre))));
+        assert!(
+            own_prefixes
+                .iter()
+                .all(|pre| prefix_patterns(&p.statements[1]).iter().any(|pat| matches(pat, pre)))
+        );
         // Listing the bucket root (no prefix, or the bare `tenants/` prefix) is not allowed.
-        assert!(!prefix_patterns(&p.statements[1]).iter().any(|pat| matches(pat, "") || matches(pat, "tenants/")));
+        assert!(
+            !prefix_patterns(&p.statements[1])
+                .iter()
+                .any(|pat| matches(pat, "") || matches(pat, "tenants/"))
+        );
     }
 
     proptest! {

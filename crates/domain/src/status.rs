@@ -67,7 +67,10 @@ impl Status {
 
     /// No execution is working on a tenant in these states.
     pub fn is_settled(self) -> bool {
-        matches!(self, Status::Active | Status::Failed | Status::RollbackFailed | Status::Offboarded)
+        matches!(
+            self,
+            Status::Active | Status::Failed | Status::RollbackFailed | Status::Offboarded
+        )
     }
 
     /// A new onboarding attempt may start (the first or a retry).
@@ -98,7 +101,13 @@ mod tests {
     #[test]
     fn the_happy_path_and_the_failure_path_are_allowed() {
         use Status::*;
-        let happy = [None, Some(Provisioning), Some(Active), Some(Offboarding), Some(Offboarded)];
+        let happy = [
+            None,
+            Some(Provisioning),
+            Some(Active),
+            Some(Offboarding),
+            Some(Offboarded),
+        ];
         for w in happy.windows(2) {
             assert!(w[1].unwrap().may_follow(w[0]), "{:?} -> {:?}", w[0], w[1]);
         }

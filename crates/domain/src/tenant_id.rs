@@ -13,8 +13,20 @@ pub const MAX_LEN: usize = 32;
 /// Ids that would read as something other than a customer, or collide with names the
 /// product or AWS uses for itself.
 pub const RESERVED: &[&str] = &[
-    "admin", "administrator", "amazon", "api", "aws", "default", "internal", "null", "root",
-    "system", "tenant", "tenants", "undefined", "www",
+    "admin",
+    "administrator",
+    "amazon",
+    "api",
+    "aws",
+    "default",
+    "internal",
+    "null",
+    "root",
+    "system",
+    "tenant",
+    "tenants",
+    "undefined",
+    "www",
 ];
 
 /// A validated tenant id: lowercase ASCII letters, digits and single hyphens, starting
@@ -128,12 +140,15 @@ mod tests {
 
     #[test]
     fn refuses_hostile_ids_with_a_reason() {
-        let cases: &[(&str, fn(&TenantIdError) -> bool)] = &[
+        type Expect = fn(&TenantIdError) -> bool;
+        let cases: &[(&str, Expect)] = &[
             ("", |e| matches!(e, TenantIdError::Empty)),
             ("*", |e| matches!(e, TenantIdError::BadChar { ch: '*', .. })),
             ("acme*", |e| matches!(e, TenantIdError::BadChar { ch: '*', .. })),
             ("ac?e", |e| matches!(e, TenantIdError::BadChar { ch: '?', .. })),
-            ("${aws:username}", |e| matches!(e, TenantIdError::BadChar { ch: '$', .. })),
+            ("${aws:username}", |e| {
+                matches!(e, TenantIdError::BadChar { ch: '$', .. })
+            }),
             ("acme/labs", |e| matches!(e, TenantIdError::BadChar { ch: '/', .. })),
             ("..", |e| matches!(e, TenantIdError::BadChar { ch: '.', .. })),
             ("Acme", |e| matches!(e, TenantIdError::BadChar { ch: 'A', .. })),
@@ -145,7 +160,9 @@ mod tests {
             ("acme-", |e| matches!(e, TenantIdError::TrailingHyphen { .. })),
             ("ac--me", |e| matches!(e, TenantIdError::DoubleHyphen { .. })),
             ("ab", |e| matches!(e, TenantIdError::TooShort { len: 2, .. })),
-            ("abcdefghijklmnopqrstuvwxyz0123456", |e| matches!(e, TenantIdError::TooLong { len: 33, .. })),
+            ("abcdefghijklmnopqrstuvwxyz0123456", |e| {
+                matches!(e, TenantIdError::TooLong { len: 33, .. })
+            }),
             ("admin", |e| matches!(e, TenantIdError::Reserved { .. })),
         ];
         for (raw, expected) in cases {
@@ -186,10 +203,8 @@ pub(crate) mod strategy {
     use proptest::prelude::*;
 
     pub fn valid_id() -> impl Strategy<Value = String> {
-        "[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,6}){0,3}"
-            .prop_filter("length and reserved words", |s| {
-                (super::MIN_LEN..=super::MAX_LEN).contains(&s.len())
-                    && !super::RESERVED.contains(&s.as_str())
-            })
+        "[a-z][a-z0-9]{0,6}(-[a-z0-9]{1,6}){0,3}".prop_filter("length and reserved words", |s| {
+            (super::MIN_LEN..=super::MAX_LEN).contains(&s.len()) && !super::RESERVED.contains(&s.as_str())
+        })
     }
 }

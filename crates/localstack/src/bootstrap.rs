@@ -31,7 +31,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { iam_wait_seconds: 1, mapping_type: MappingType::Rules }
+        Options {
+            iam_wait_seconds: 1,
+            mapping_type: MappingType::Rules,
+        }
     }
 }
 
@@ -43,8 +46,10 @@ pub struct Bootstrap {
 
 /// The `DefinitionSubstitutions` the template passes, with local values.
 pub fn substitutions(options: &Options) -> BTreeMap<String, String> {
-    let mut subs: BTreeMap<String, String> =
-        Step::ALL.into_iter().map(|s| (s.substitution().to_string(), function_arn(s))).collect();
+    let mut subs: BTreeMap<String, String> = Step::ALL
+        .into_iter()
+        .map(|s| (s.substitution().to_string(), function_arn(s)))
+        .collect();
     subs.insert("IamPropagationSeconds".into(), options.iam_wait_seconds.to_string());
     subs
 }
@@ -60,7 +65,8 @@ pub fn substitute(definition: &str, subs: &BTreeMap<String, String>) -> anyhow::
         let end = out[start..].find('}').map_or(out.len(), |e| start + e + 1);
         bail!("state machine placeholder {} has no substitution", &out[start..end]);
     }
-    serde_json::from_str::<serde_json::Value>(&out).context("state machine definition is not valid JSON after substitution")?;
+    serde_json::from_str::<serde_json::Value>(&out)
+        .context("state machine definition is not valid JSON after substitution")?;
     Ok(out)
 }
 
@@ -70,14 +76,28 @@ pub async fn run(clients: &Clients, options: &Options) -> anyhow::Result<Bootstr
         .table_name(TABLE)
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("tenant_id").attribute_type(ScalarAttributeType::S).build()?,
+            AttributeDefinition::builder()
+                .attribute_name("tenant_id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()?,
         )
-        .key_schema(KeySchemaElement::builder().attribute_name("tenant_id").key_type(KeyType::Hash).build()?)
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("tenant_id")
+                .key_type(KeyType::Hash)
+                .build()?,
+        )
         .send()
         .await
         .context("creating the tenants table")?;
 
-    clients.s3.create_bucket().bucket(BUCKET).send().await.context("creating the tenant bucket")?;
+    clients
+        .s3
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .context("creating the tenant bucket")?;
 
     let pool = clients
         .idp
@@ -99,7 +119,11 @@ pub async fn run(clients: &Clients, options: &Options) -> anyhow::Result<Bootstr
         .send()
         .await
         .context("creating the user pool")?;
-    let user_pool_id = pool.user_pool().and_then(|p| p.id()).context("user pool has no id")?.to_string();
+    let user_pool_id = pool
+        .user_pool()
+        .and_then(|p| p.id())
+        .context("user pool has no id")?
+        .to_string();
     let client = clients
         .idp
         .create_user_pool_client()
@@ -111,7 +135,11 @@ pub async fn run(clients: &Clients, options: &Options) -> anyhow::Result<Bootstr
         .send()
         .await
         .context("creating the app client")?;
-    let client_id = client.user_pool_client().and_then(|c| c.client_id()).context("app client has no id")?.to_string();
+    let client_id = client
+        .user_pool_client()
+        .and_then(|c| c.client_id())
+        .context("app client has no id")?
+        .to_string();
 
     let identity = clients
         .identity
@@ -151,7 +179,11 @@ pub async fn run(clients: &Clients, options: &Options) -> anyhow::Result<Bootstr
         .send()
         .await
         .context("creating the permissions boundary")?;
-    settings.boundary_arn = boundary.policy().and_then(|p| p.arn()).context("boundary has no ARN")?.to_string();
+    settings.boundary_arn = boundary
+        .policy()
+        .and_then(|p| p.arn())
+        .context("boundary has no ARN")?
+        .to_string();
 
     let states_role = clients
         .iam
@@ -163,7 +195,10 @@ pub async fn run(clients: &Clients, options: &Options) -> anyhow::Result<Bootstr
         .send()
         .await
         .context("creating the state machine role")?;
-    let states_role_arn = states_role.role().map(|r| r.arn().to_string()).context("role has no ARN")?;
+    let states_role_arn = states_role
+        .role()
+        .map(|r| r.arn().to_string())
+        .context("role has no ARN")?;
 
     let definition = substitute(ONBOARDING_ASL, &substitutions(options))?;
     let sm = clients
@@ -176,7 +211,10 @@ pub async fn run(clients: &Clients, options: &Options) -> anyhow::Result<Bootstr
         .await
         .context("creating the onboarding state machine")?;
 
-    Ok(Bootstrap { settings, onboarding_state_machine_arn: sm.state_machine_arn().to_string() })
+    Ok(Bootstrap {
+        settings,
+        onboarding_state_machine_arn: sm.state_machine_arn().to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -200,7 +238,10 @@ mod tests {
     fn the_template_passes_the_same_substitutions() {
         let template = include_str!("../../../template.yaml");
         for key in substitutions(&Options::default()).keys() {
-            assert!(template.contains(&format!("{key}:")), "template.yaml lacks DefinitionSubstitutions {key}");
+            assert!(
+                template.contains(&format!("{key}:")),
+                "template.yaml lacks DefinitionSubstitutions {key}"
+            );
         }
     }
 }

@@ -23,7 +23,12 @@ pub fn function_name(step: Step) -> String {
 }
 
 pub fn function_arn(step: Step) -> String {
-    format!("arn:aws:lambda:{}:{}:function:{}", crate::REGION, crate::ACCOUNT_ID, function_name(step))
+    format!(
+        "arn:aws:lambda:{}:{}:function:{}",
+        crate::REGION,
+        crate::ACCOUNT_ID,
+        function_name(step)
+    )
 }
 
 /// Accepts a bare name, a partial ARN or a full ARN with an optional qualifier.
@@ -36,7 +41,9 @@ pub fn step_for(name_or_arn: &str) -> Option<Step> {
 }
 
 pub fn router(ctx: Arc<Context>) -> Router {
-    Router::new().route("/2015-03-31/functions/{function}/invocations", post(invoke)).with_state(ctx)
+    Router::new()
+        .route("/2015-03-31/functions/{function}/invocations", post(invoke))
+        .with_state(ctx)
 }
 
 pub async fn serve(listener: TcpListener, ctx: Arc<Context>) -> std::io::Result<()> {
@@ -46,7 +53,10 @@ pub async fn serve(listener: TcpListener, ctx: Arc<Context>) -> std::io::Result<
 async fn invoke(State(ctx): State<Arc<Context>>, Path(function): Path<String>, body: Bytes) -> Response {
     let Some(step) = step_for(&function) else {
         let mut headers = HeaderMap::new();
-        headers.insert("x-amzn-ErrorType", HeaderValue::from_static("ResourceNotFoundException"));
+        headers.insert(
+            "x-amzn-ErrorType",
+            HeaderValue::from_static("ResourceNotFoundException"),
+        );
         let body = json!({ "Type": "User", "Message": format!("Function not found: {function}") });
         return (StatusCode::NOT_FOUND, headers, axum::Json(body)).into_response();
     };
@@ -68,7 +78,10 @@ fn unhandled(error_type: &str, message: &str) -> Response {
     let body = json!({ "errorType": error_type, "errorMessage": message });
     (
         StatusCode::OK,
-        [("X-Amz-Function-Error", "Unhandled"), ("X-Amz-Executed-Version", "$LATEST")],
+        [
+            ("X-Amz-Function-Error", "Unhandled"),
+            ("X-Amz-Executed-Version", "$LATEST"),
+        ],
         axum::Json(body),
     )
         .into_response()

@@ -46,11 +46,22 @@ impl MotoServer {
         let python = python_path()?;
         let port = free_port()?;
         let stderr = match log {
-            Some(path) => Stdio::from(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?),
+            Some(path) => {
+                Stdio::from(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?)
+            }
             None => Stdio::null(),
         };
         let mut child = Command::new(&python)
-            .args(["-m", "tenant_moto", "--host", "127.0.0.1", "--port", &port.to_string(), "--lambda-port", &lambda_port.to_string()])
+            .args([
+                "-m",
+                "tenant_moto",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--lambda-port",
+                &lambda_port.to_string(),
+            ])
             .env("PYTHONPATH", extension_path())
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
@@ -77,7 +88,11 @@ impl MotoServer {
         }
         // Keep draining stdout so moto never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(MotoServer { child, port, endpoint: format!("http://127.0.0.1:{port}") })
+        Ok(MotoServer {
+            child,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        })
     }
 
     pub fn pid(&self) -> Option<u32> {

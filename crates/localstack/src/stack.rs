@@ -25,20 +25,33 @@ pub struct LocalStack {
 impl LocalStack {
     /// Starts moto and the Lambda endpoint on free ports and bootstraps the resources.
     pub async fn start(options: Options, moto_log: Option<&Path>) -> anyhow::Result<LocalStack> {
-        let listener = TcpListener::bind("127.0.0.1:0").await.context("binding the local Lambda endpoint")?;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the local Lambda endpoint")?;
         let lambda_port = listener.local_addr()?.port();
         let moto = MotoServer::start(lambda_port, moto_log).await?;
         let config = tenant_steps::aws::local_sdk_config(&moto.endpoint, crate::REGION).await;
         let clients = Clients::new(&config);
-        let bootstrap = bootstrap::run(&clients, &options).await.context("bootstrapping the local stack")?;
-        let ctx = Arc::new(Context { settings: bootstrap.settings.clone(), clients });
+        let bootstrap = bootstrap::run(&clients, &options)
+            .await
+            .context("bootstrapping the local stack")?;
+        let ctx = Arc::new(Context {
+            settings: bootstrap.settings.clone(),
+            clients,
+        });
         let served = ctx.clone();
         let lambda = tokio::spawn(async move {
             if let Err(e) = crate::lambda_endpoint::serve(listener, served).await {
                 tracing::error!(error = %e, "local Lambda endpoint stopped");
             }
         });
-        Ok(LocalStack { moto, lambda_port, bootstrap, ctx, lambda })
+        Ok(LocalStack {
+            moto,
+            lambda_port,
+            bootstrap,
+            ctx,
+            lambda,
+        })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -54,9 +67,21 @@ impl LocalStack {
             ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
             ("AWS_DEFAULT_REGION".into(), crate::REGION.into()),
         ];
-        lines.extend(self.bootstrap.settings.to_env().into_iter().map(|(k, v)| (k.to_string(), v)));
-        lines.push((env::STATE_MACHINE_ARN.into(), self.bootstrap.onboarding_state_machine_arn.clone()));
-        lines.push(("TENANT_LAMBDA_ENDPOINT".into(), format!("http://127.0.0.1:{}", self.lambda_port)));
+        lines.extend(
+            self.bootstrap
+                .settings
+                .to_env()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        );
+        lines.push((
+            env::STATE_MACHINE_ARN.into(),
+            self.bootstrap.onboarding_state_machine_arn.clone(),
+        ));
+        lines.push((
+            "TENANT_LAMBDA_ENDPOINT".into(),
+            format!("http://127.0.0.1:{}", self.lambda_port),
+        ));
         lines
     }
 
@@ -89,7 +114,11 @@ impl StateDir {
 pub async fn serve_foreground(dir: &StateDir, options: Options) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir.0)?;
     let stack = LocalStack::start(options, Some(&dir.moto_log())).await?;
-    let body: String = stack.env_lines().into_iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let body: String = stack
+        .env_lines()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
     // Written atomically: its appearance is the readiness signal for `local up`.
     let tmp = dir.0.join("local.env.tmp");
     std::fs::write(&tmp, body)?;

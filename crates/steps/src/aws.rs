@@ -44,7 +44,9 @@ impl Clients {
 /// endpoint is overridden; against AWS the default (virtual-hosted) stays.
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
     let overridden = config.endpoint_url().is_some();
-    let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(overridden).build();
+    let s3 = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(overridden)
+        .build();
     aws_sdk_s3::Client::from_conf(s3)
 }
 
@@ -54,7 +56,13 @@ pub async fn local_sdk_config(endpoint: &str, region: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(region.to_string()))
-        .credentials_provider(aws_credential_types::Credentials::new("test", "test", None, None, "local-stack"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "local-stack",
+        ))
         .load()
         .await
 }

@@ -42,9 +42,11 @@ impl Settings {
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, StepError> {
         let need = |k: &str| {
-            get(k).filter(|v| !v.is_empty()).ok_or_else(|| StepError::Misconfigured {
-                message: format!("environment variable {k} is not set"),
-            })
+            get(k)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| StepError::Misconfigured {
+                    message: format!("environment variable {k} is not set"),
+                })
         };
         let mapping_type = match get(env::MAPPING_TYPE) {
             None => MappingType::Rules,

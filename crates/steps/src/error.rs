@@ -28,22 +28,43 @@ pub enum StepError {
     ResourceConflict { tenant: String, message: String },
     /// AWS throttled the call. Retried with backoff and jitter.
     #[error("{service} {operation} was throttled: {message}")]
-    Throttled { service: &'static str, operation: &'static str, message: String },
+    Throttled {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+    },
     /// A 5xx, a timeout or a connection failure. Retried with backoff and jitter.
     #[error("{service} {operation} failed on the service side: {message}")]
-    ServiceUnavailable { service: &'static str, operation: &'static str, message: String },
+    ServiceUnavailable {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+    },
     /// IAM has not propagated a just-created role yet. Retried with backoff and jitter.
     #[error("{service} {operation}: IAM change not visible yet: {message}")]
-    IamNotPropagated { service: &'static str, operation: &'static str, message: String },
+    IamNotPropagated {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+    },
     /// Another execution holds the role-mapping lock. Retried with backoff and jitter.
     #[error("role mapping is being updated by {holder}; will retry")]
     MappingLockBusy { holder: String },
     /// The functions' own role may not do this. Not retried: fix the deployment.
     #[error("{service} {operation} was denied: {message}")]
-    AccessDenied { service: &'static str, operation: &'static str, message: String },
+    AccessDenied {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+    },
     /// Any other error the service returned. Not retried.
     #[error("{service} {operation} failed ({code}): {message}")]
-    AwsRequestFailed { service: &'static str, operation: &'static str, code: String, message: String },
+    AwsRequestFailed {
+        service: &'static str,
+        operation: &'static str,
+        code: String,
+        message: String,
+    },
     /// The function's environment is incomplete. Not retried.
     #[error("misconfigured: {message}")]
     Misconfigured { message: String },
@@ -78,7 +99,10 @@ impl StepError {
 
 impl From<StepError> for lambda_runtime::Diagnostic {
     fn from(e: StepError) -> Self {
-        lambda_runtime::Diagnostic { error_type: e.name().to_string(), error_message: e.to_string() }
+        lambda_runtime::Diagnostic {
+            error_type: e.name().to_string(),
+            error_message: e.to_string(),
+        }
     }
 }
 
@@ -111,7 +135,12 @@ const SERVER_SIDE: &[&str] = &[
     "ServiceUnavailableException",
 ];
 
-const DENIED: &[&str] = &["AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "NotAuthorizedException"];
+const DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "NotAuthorizedException",
+];
 
 /// Classifies any SDK error by its error code and HTTP status; the one place AWS errors
 /// become step errors.
@@ -122,20 +151,41 @@ where
     let message = describe(err);
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            return StepError::ServiceUnavailable { service, operation, message };
+            return StepError::ServiceUnavailable {
+                service,
+                operation,
+                message,
+            };
         }
         _ => {}
     }
     let code = err.code().unwrap_or("Unknown").to_string();
     let status = err.raw_response().map(|r| r.status().as_u16());
     if THROTTLING.contains(&code.as_str()) || status == Some(429) {
-        StepError::Throttled { service, operation, message }
+        StepError::Throttled {
+            service,
+            operation,
+            message,
+        }
     } else if SERVER_SIDE.contains(&code.as_str()) || status.is_some_and(|s| s >= 500) {
-        StepError::ServiceUnavailable { service, operation, message }
+        StepError::ServiceUnavailable {
+            service,
+            operation,
+            message,
+        }
     } else if DENIED.contains(&code.as_str()) {
-        StepError::AccessDenied { service, operation, message }
+        StepError::AccessDenied {
+            service,
+            operation,
+            message,
+        }
     } else {
-        StepError::AwsRequestFailed { service, operation, code, message }
+        StepError::AwsRequestFailed {
+            service,
+            operation,
+            code,
+            message,
+        }
     }
 }
 
@@ -186,7 +236,11 @@ mod tests {
         assert_eq!(name("AccessDenied", 403), "AccessDenied");
         assert_eq!(name("MalformedPolicyDocument", 400), "AwsRequestFailed");
         let e = classify("iam", "CreateRole", &service_error("MalformedPolicyDocument", 400));
-        assert!(e.to_string().contains("iam CreateRole failed (MalformedPolicyDocument): MalformedPolicyDocument: details"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("iam CreateRole failed (MalformedPolicyDocument): MalformedPolicyDocument: details"),
+            "{e}"
+        );
     }
 
     #[test]

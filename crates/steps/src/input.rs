@@ -43,7 +43,8 @@ mod tests {
 
     #[test]
     fn parses_the_state_and_ignores_extra_fields() {
-        let i = StepInput::from_value(json!({"tenant_id": "acme", "execution": "acme-1", "iam_wait_seconds": 1})).unwrap();
+        let i =
+            StepInput::from_value(json!({"tenant_id": "acme", "execution": "acme-1", "iam_wait_seconds": 1})).unwrap();
         assert_eq!(i.attempt, 1);
         assert_eq!(i.tenant().unwrap().as_str(), "acme");
     }
@@ -52,6 +53,9 @@ mod tests {
     fn bad_ids_and_inputs_have_their_own_names() {
         let i = StepInput::from_value(json!({"tenant_id": "*", "execution": "x"})).unwrap();
         assert_eq!(i.tenant().unwrap_err().name(), "InvalidTenantId");
-        assert_eq!(StepInput::from_value(json!({"tenant_id": 3})).unwrap_err().name(), "InvalidInput");
+        assert_eq!(
+            StepInput::from_value(json!({"tenant_id": 3})).unwrap_err().name(),
+            "InvalidInput"
+        );
     }
 }

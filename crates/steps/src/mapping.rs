@@ -38,7 +38,10 @@ pub async fn acquire(ctx: &Context, owner: &str) -> Result<(), StepError> {
         .await;
     match result {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+        {
             let holder = ctx
                 .clients
                 .ddb
@@ -48,7 +51,12 @@ pub async fn acquire(ctx: &Context, owner: &str) -> Result<(), StepError> {
                 .send()
                 .await
                 .ok()
-                .and_then(|o| o.item().and_then(|i| i.get("owner")).and_then(|v| v.as_s().ok()).cloned())
+                .and_then(|o| {
+                    o.item()
+                        .and_then(|i| i.get("owner"))
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                })
                 .unwrap_or_else(|| "another execution".into());
             Err(StepError::MappingLockBusy { holder })
         }
@@ -70,7 +78,12 @@ pub async fn release(ctx: &Context, owner: &str) -> Result<(), StepError> {
         .await;
     match result {
         // Someone else's lease (ours expired): nothing of ours to release.
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(classify("dynamodb", "DeleteItem", &e)),
         Ok(_) => Ok(()),
     }
@@ -92,12 +105,20 @@ pub async fn mapped_tenants(ctx: &Context) -> Result<Vec<MappedTenant>, StepErro
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| classify("dynamodb", "Scan", &e))?;
         for item in page.items() {
-            let Some(tenant) = item.get("tenant_id").and_then(|v| v.as_s().ok()).and_then(|s| TenantId::parse(s).ok()) else {
+            let Some(tenant) = item
+                .get("tenant_id")
+                .and_then(|v| v.as_s().ok())
+                .and_then(|s| TenantId::parse(s).ok())
+            else {
                 continue;
             };
-            let role_arn = item.get("role_arn").and_then(|v| v.as_s().ok()).cloned().unwrap_or_else(|| {
-                TenantNames::new(&tenant).role_arn(&ctx.settings.partition, &ctx.settings.account_id)
-            });
+            let role_arn = item
+                .get("role_arn")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_else(|| {
+                    TenantNames::new(&tenant).role_arn(&ctx.settings.partition, &ctx.settings.account_id)
+                });
             out.push(MappedTenant { tenant, role_arn });
         }
     }
@@ -139,7 +160,12 @@ fn to_sdk(mapping: &ProviderMapping) -> Result<Option<RoleMapping>, StepError> {
                 RoleMapping::builder()
                     .r#type(RoleMappingType::Rules)
                     .ambiguous_role_resolution(AmbiguousRoleResolutionType::Deny)
-                    .rules_configuration(RulesConfigurationType::builder().set_rules(Some(rules)).build().map_err(build_err)?)
+                    .rules_configuration(
+                        RulesConfigurationType::builder()
+                            .set_rules(Some(rules))
+                            .build()
+                            .map_err(build_err)?,
+                    )
                     .build()
                     .map_err(build_err)?,
             ))
@@ -160,8 +186,10 @@ pub async fn reconcile(ctx: &Context, owner: &str) -> Result<usize, StepError> {
 
 async fn reconcile_locked(ctx: &Context) -> Result<usize, StepError> {
     let tenants = mapped_tenants(ctx).await?;
-    let desired = desired_mapping(ctx.settings.mapping_type, &tenants)
-        .map_err(|e| StepError::RuleLimitReached { tenant: "(all)".into(), message: e.to_string() })?;
+    let desired = desired_mapping(ctx.settings.mapping_type, &tenants).map_err(|e| StepError::RuleLimitReached {
+        tenant: "(all)".into(),
+        message: e.to_string(),
+    })?;
     let pool = &ctx.settings.identity_pool_id;
     let current = ctx
         .clients

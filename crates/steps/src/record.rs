@@ -34,7 +34,10 @@ pub struct TenantRecord {
 }
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -50,7 +53,10 @@ fn get_s(item: &HashMap<String, AttributeValue>, k: &str) -> Option<String> {
 }
 
 fn get_n(item: &HashMap<String, AttributeValue>, k: &str) -> u64 {
-    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 impl TenantRecord {
@@ -62,7 +68,11 @@ impl TenantRecord {
             attempt: get_n(item, "attempt") as u32,
             name: get_s(item, "display_name"),
             email: get_s(item, "email"),
-            mapped: item.get("mapped").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+            mapped: item
+                .get("mapped")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
             role_arn: get_s(item, "role_arn"),
             failed_step: get_s(item, "failed_step"),
             error_name: get_s(item, "error_name"),
@@ -95,7 +105,14 @@ pub async fn get(ctx: &Context, tenant: &str) -> Result<Option<TenantRecord>, St
 /// Every tenant record (the lock item is skipped).
 pub async fn list(ctx: &Context) -> Result<Vec<TenantRecord>, StepError> {
     let mut out = vec![];
-    let mut pages = ctx.clients.ddb.scan().table_name(&ctx.settings.table).consistent_read(true).into_paginator().send();
+    let mut pages = ctx
+        .clients
+        .ddb
+        .scan()
+        .table_name(&ctx.settings.table)
+        .consistent_read(true)
+        .into_paginator()
+        .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| classify("dynamodb", "Scan", &e))?;
         out.extend(page.items().iter().filter_map(TenantRecord::from_item));
@@ -115,7 +132,10 @@ async fn stale(ctx: &Context, tenant: &TenantId, execution: &str, wanted: Status
         Ok(None) => format!("no record exists; {wanted} needs one"),
         Err(e) => format!("conditional write of {wanted} failed and the record could not be read: {e}"),
     };
-    StepError::StaleExecution { tenant: tenant.to_string(), message }
+    StepError::StaleExecution {
+        tenant: tenant.to_string(),
+        message,
+    }
 }
 
 /// Starts (or re-enters) an attempt: creates the record, or takes it over from a settled
@@ -157,7 +177,18 @@ pub async fn start_attempt(ctx: &Context, tenant: &TenantId, input: &StepInput) 
         .await;
     match result {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+        {
+            // A late re-delivery within the same attempt, which has moved on: converge
+            // without moving the status backwards.
+            if let Ok(Some(r)) = get(ctx, tenant.as_str()).await
+                && r.execution == input.execution
+                && r.attempt == input.attempt
+            {
+                return Ok(());
+            }
             Err(stale(ctx, tenant, &input.execution, Status::Provisioning).await)
         }
         Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
@@ -186,7 +217,13 @@ impl Changes {
 }
 
 /// Moves the record to `to` if the caller owns it and its status allows it.
-pub async fn transition(ctx: &Context, tenant: &TenantId, execution: &str, to: Status, changes: Changes) -> Result<(), StepError> {
+pub async fn transition(
+    ctx: &Context,
+    tenant: &TenantId,
+    execution: &str,
+    to: Status,
+    changes: Changes,
+) -> Result<(), StepError> {
     let preds = to.predecessors();
     let mut req = ctx
         .clients
@@ -220,7 +257,10 @@ pub async fn transition(ctx: &Context, tenant: &TenantId, execution: &str, to: S
         .await;
     match result {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+        {
             Err(stale(ctx, tenant, execution, to).await)
         }
         Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
@@ -228,7 +268,13 @@ pub async fn transition(ctx: &Context, tenant: &TenantId, execution: &str, to: S
 }
 
 /// Marks whether the tenant belongs in the role mapping, without changing its status.
-pub async fn set_mapped(ctx: &Context, tenant: &TenantId, execution: &str, mapped: bool, role_arn: &str) -> Result<(), StepError> {
+pub async fn set_mapped(
+    ctx: &Context,
+    tenant: &TenantId,
+    execution: &str,
+    mapped: bool,
+    role_arn: &str,
+) -> Result<(), StepError> {
     let result = ctx
         .clients
         .ddb
@@ -245,7 +291,10 @@ pub async fn set_mapped(ctx: &Context, tenant: &TenantId, execution: &str, mappe
         .await;
     match result {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+        {
             let wanted = Status::Provisioning;
             Err(stale(ctx, tenant, execution, wanted).await)
         }

@@ -25,9 +25,15 @@ fn build_err(e: impl std::fmt::Display) -> StepError {
 pub async fn record_provisioning(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
     if ctx.settings.mapping_type == MappingType::Rules {
-        let others = mapping::mapped_tenants(ctx).await?.into_iter().filter(|t| t.tenant != tenant).count();
-        admits_another(MappingType::Rules, others)
-            .map_err(|e| StepError::RuleLimitReached { tenant: tenant.to_string(), message: e.to_string() })?;
+        let others = mapping::mapped_tenants(ctx)
+            .await?
+            .into_iter()
+            .filter(|t| t.tenant != tenant)
+            .count();
+        admits_another(MappingType::Rules, others).map_err(|e| StepError::RuleLimitReached {
+            tenant: tenant.to_string(),
+            message: e.to_string(),
+        })?;
     }
     record::start_attempt(ctx, &tenant, input).await?;
     info!(status = "PROVISIONING", "tenant record written");
@@ -65,7 +71,11 @@ pub async fn create_role(ctx: &Context, input: &StepInput) -> Result<Value, Step
     let names = TenantNames::new(&tenant);
     let iam = &ctx.clients.iam;
     let trust = trust_policy(&ctx.settings.identity_pool_id).to_string();
-    let tag = IamTag::builder().key(TAG_KEY).value(tenant.as_str()).build().map_err(build_err)?;
+    let tag = IamTag::builder()
+        .key(TAG_KEY)
+        .value(tenant.as_str())
+        .build()
+        .map_err(build_err)?;
     let result = iam
         .create_role()
         .role_name(&names.role_name)
@@ -78,7 +88,12 @@ pub async fn create_role(ctx: &Context, input: &StepInput) -> Result<Value, Step
         .await;
     let (role_arn, created) = match result {
         Ok(out) => (out.role().map(|r| r.arn().to_string()), true),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_entity_already_exists_exception()) => (None, false),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_entity_already_exists_exception()) =>
+        {
+            (None, false)
+        }
         Err(e) => return Err(classify("iam", "CreateRole", &e)),
     };
     let role_arn = match role_arn {
@@ -115,7 +130,12 @@ async fn converge_existing_role(
     tag: IamTag,
 ) -> Result<String, StepError> {
     let iam = &ctx.clients.iam;
-    let out = iam.get_role().role_name(&names.role_name).send().await.map_err(|e| classify("iam", "GetRole", &e))?;
+    let out = iam
+        .get_role()
+        .role_name(&names.role_name)
+        .send()
+        .await
+        .map_err(|e| classify("iam", "GetRole", &e))?;
     let role = out.role().ok_or_else(|| StepError::IamNotPropagated {
         service: "iam",
         operation: "GetRole",
@@ -144,7 +164,12 @@ async fn converge_existing_role(
         .send()
         .await
         .map_err(|e| classify("iam", "PutRolePermissionsBoundary", &e))?;
-    iam.tag_role().role_name(&names.role_name).tags(tag).send().await.map_err(|e| classify("iam", "TagRole", &e))?;
+    iam.tag_role()
+        .role_name(&names.role_name)
+        .tags(tag)
+        .send()
+        .await
+        .map_err(|e| classify("iam", "TagRole", &e))?;
     Ok(role.arn().to_string())
 }
 
@@ -174,7 +199,9 @@ pub async fn create_secret(ctx: &Context, input: &StepInput) -> Result<Value, St
             info!(secret = %arn, created = false, "secret ready");
             return Ok(json!({ "secret_arn": arn, "created": false }));
         }
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception()) => {}
         Err(e) => return Err(classify("secretsmanager", "DescribeSecret", &e)),
     }
     let value = sm
@@ -249,7 +276,10 @@ pub async fn patch_role_mappings(ctx: &Context, input: &StepInput) -> Result<Val
     }
     record::set_mapped(ctx, &tenant, &input.execution, true, &role_arn).await?;
     let mapped = mapping::reconcile(ctx, &input.execution).await.map_err(|e| match e {
-        StepError::RuleLimitReached { message, .. } => StepError::RuleLimitReached { tenant: tenant.to_string(), message },
+        StepError::RuleLimitReached { message, .. } => StepError::RuleLimitReached {
+            tenant: tenant.to_string(),
+            message,
+        },
         other => other,
     })?;
     info!(mapped, mapping_type = ?ctx.settings.mapping_type, "role mapping reconciled");

@@ -6,8 +6,12 @@ use std::path::Path;
 use anyhow::Context as _;
 
 pub fn read(path: &Path) -> anyhow::Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {} (is the local stack up? run `tenantctl local up`)", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "reading {} (is the local stack up? run `tenantctl local up`)",
+            path.display()
+        )
+    })?;
     Ok(parse(&text))
 }
 

@@ -33,10 +33,16 @@ impl Ops {
             None => tenant_steps::aws::sdk_config(None).await,
         };
         let clients = Clients::new(&sdk_config);
-        Ok(Ops { ctx: Context { settings, clients }, onboarding_arn, sdk_config })
+        Ok(Ops {
+            ctx: Context { settings, clients },
+            onboarding_arn,
+            sdk_config,
+        })
     }
 }
 
 fn explain_settings(e: StepError) -> anyhow::Error {
-    anyhow::anyhow!("{e}: start the local stack (`tenantctl local up`) and pass --local, or export the deployed stack's outputs")
+    anyhow::anyhow!(
+        "{e}: start the local stack (`tenantctl local up`) and pass --local, or export the deployed stack's outputs"
+    )
 }

@@ -105,7 +105,12 @@ async fn ops(cli: &Cli) -> anyhow::Result<Ops> {
         (None, true) => Some(env_file::read(&StateDir(cli.state_dir.clone()).env_file())?),
         (None, false) => None,
     };
-    Ops::from_lookup(|k| file.as_ref().and_then(|f| f.get(k).cloned()).or_else(|| std::env::var(k).ok())).await
+    Ops::from_lookup(|k| {
+        file.as_ref()
+            .and_then(|f| f.get(k).cloned())
+            .or_else(|| std::env::var(k).ok())
+    })
+    .await
 }
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -116,7 +121,13 @@ fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Local { command } => local(&cli, command).await,
-        Command::Onboard { tenant, name, email, no_wait, timeout } => {
+        Command::Onboard {
+            tenant,
+            name,
+            email,
+            no_wait,
+            timeout,
+        } => {
             let tenant = parse_tenant(tenant)?;
             let ops = ops(&cli).await?;
             let started = onboard::start(&ops, &tenant, name.as_deref(), email.as_deref()).await?;
@@ -124,7 +135,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if cli.json {
                     print_json(&started)?;
                 } else {
-                    println!("started {} (attempt {}): {}", started.execution_name, started.attempt, started.execution_arn);
+                    println!(
+                        "started {} (attempt {}): {}",
+                        started.execution_name, started.attempt, started.execution_arn
+                    );
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -133,14 +147,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if cli.json {
                 print_json(&serde_json::json!({ "execution": finished, "tenant": st }))?;
             } else {
-                let state = st.record.as_ref().map_or("NO RECORD".to_string(), |r| r.status.to_string());
-                println!("{tenant}: {state} (execution {} {})", started.execution_name, finished.status);
+                let state = st
+                    .record
+                    .as_ref()
+                    .map_or("NO RECORD".to_string(), |r| r.status.to_string());
+                println!(
+                    "{tenant}: {state} (execution {} {})",
+                    started.execution_name, finished.status
+                );
                 if let Some(err) = &finished.error {
                     println!("  error: {err}: {}", finished.cause.as_deref().unwrap_or(""));
                     println!("  next: inspect with `tenantctl status {tenant}`; retry once the cause is fixed");
                 }
             }
-            Ok(if finished.status == "SUCCEEDED" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if finished.status == "SUCCEEDED" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Status { tenant } => {
             let tenant = parse_tenant(tenant)?;
@@ -152,12 +176,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match &st.record {
                 None => println!("{tenant}: no record"),
                 Some(r) => {
-                    println!("{tenant}: {} (attempt {}, execution {})", r.status, r.attempt, r.execution);
+                    println!(
+                        "{tenant}: {} (attempt {}, execution {})",
+                        r.status, r.attempt, r.execution
+                    );
                     if let Some(name) = &r.name {
                         println!("  name:      {name}");
                     }
                     if let (Some(step), Some(err)) = (&r.failed_step, &r.error_name) {
-                        println!("  failed at: {step}: {err}: {}", r.error_message.as_deref().unwrap_or(""));
+                        println!(
+                            "  failed at: {step}: {err}: {}",
+                            r.error_message.as_deref().unwrap_or("")
+                        );
                     }
                 }
             }
@@ -180,19 +210,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             println!("{:<34} {:<16} {:>7}  execution", "tenant", "status", "attempt");
             for r in &records {
-                println!("{:<34} {:<16} {:>7}  {}", r.tenant_id, r.status.as_str(), r.attempt, r.execution);
+                println!(
+                    "{:<34} {:<16} {:>7}  {}",
+                    r.tenant_id,
+                    r.status.as_str(),
+                    r.attempt,
+                    r.execution
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::CheckIsolation { tenants } => {
-            let tenants = tenants.iter().map(|t| parse_tenant(t)).collect::<anyhow::Result<Vec<_>>>()?;
+            let tenants = tenants
+                .iter()
+                .map(|t| parse_tenant(t))
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let ops = ops(&cli).await?;
             let checks = check_isolation(&ops, &tenants).await?;
             let failed = checks.iter().filter(|c| !c.holds()).count();
             if cli.json {
                 print_json(&checks)?;
             } else {
-                println!("{:<12} {:<12} {:<32} {:<9} {:<9}", "user of", "resource of", "action", "expected", "result");
+                println!(
+                    "{:<12} {:<12} {:<32} {:<9} {:<9}",
+                    "user of", "resource of", "action", "expected", "result"
+                );
                 for c in &checks {
                     let mark = if c.holds() { "ok" } else { "FAIL" };
                     let show = |o: Outcome| format!("{o:?}").to_lowercase();
@@ -210,12 +252,19 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 let denied = checks.iter().filter(|c| c.actual == Outcome::Denied).count();
                 if failed == 0 {
-                    println!("isolation holds: {} checks, {denied} cross-tenant requests denied by IAM", checks.len());
+                    println!(
+                        "isolation holds: {} checks, {denied} cross-tenant requests denied by IAM",
+                        checks.len()
+                    );
                 } else {
                     println!("ISOLATION DOES NOT HOLD: {failed} of {} checks failed", checks.len());
                 }
             }
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }
@@ -223,12 +272,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
     let dir = StateDir(cli.state_dir.clone());
     match command {
-        LocalCommand::Serve { iam_wait_seconds, mapping_type } => {
-            let options = tenant_localstack::Options { iam_wait_seconds: *iam_wait_seconds, mapping_type: *mapping_type };
+        LocalCommand::Serve {
+            iam_wait_seconds,
+            mapping_type,
+        } => {
+            let options = tenant_localstack::Options {
+                iam_wait_seconds: *iam_wait_seconds,
+                mapping_type: *mapping_type,
+            };
             serve_foreground(&dir, options).await?;
             Ok(ExitCode::SUCCESS)
         }
-        LocalCommand::Up { iam_wait_seconds, mapping_type } => {
+        LocalCommand::Up {
+            iam_wait_seconds,
+            mapping_type,
+        } => {
             if dir.env_file().exists() {
                 println!("local stack already up; settings in {}", dir.env_file().display());
                 return Ok(ExitCode::SUCCESS);
@@ -257,7 +315,11 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            println!("local stack up in {:.1}s; settings in {}", started.elapsed().as_secs_f64(), dir.env_file().display());
+            println!(
+                "local stack up in {:.1}s; settings in {}",
+                started.elapsed().as_secs_f64(),
+                dir.env_file().display()
+            );
             println!("point the aws CLI at it with: eval \"$(tenantctl local env)\"");
             Ok(ExitCode::SUCCESS)
         }
@@ -267,7 +329,10 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             };
             let pid = pid.trim().to_string();
-            std::process::Command::new("kill").args(["-TERM", &pid]).status().context("signalling the local stack")?;
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .context("signalling the local stack")?;
             let started = std::time::Instant::now();
             while dir.pid_file().exists() && started.elapsed() < Duration::from_secs(15) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -293,7 +358,8 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();

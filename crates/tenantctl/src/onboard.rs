@@ -34,7 +34,10 @@ pub fn execution_name(tenant: &TenantId, attempt: u32) -> String {
 }
 
 pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
-    format!("{}:{name}", state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+    format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
 }
 
 /// Starts the first attempt for a new tenant. The execution name is derived from the
@@ -80,7 +83,13 @@ pub async fn start_attempt(
         }
         Err(e) => return Err(e).with_context(|| format!("starting onboarding of {tenant}")),
     };
-    Ok(Started { tenant_id: tenant.to_string(), execution_name, execution_arn, attempt, already_running })
+    Ok(Started {
+        tenant_id: tenant.to_string(),
+        execution_name,
+        execution_arn,
+        attempt,
+        already_running,
+    })
 }
 
 /// Polls the execution until it leaves RUNNING.
@@ -118,7 +127,10 @@ mod tests {
     #[test]
     fn execution_arn_from_state_machine_arn() {
         assert_eq!(
-            execution_arn("arn:aws:states:us-east-1:123456789012:stateMachine:tenant-onboarding", "acme-1"),
+            execution_arn(
+                "arn:aws:states:us-east-1:123456789012:stateMachine:tenant-onboarding",
+                "acme-1"
+            ),
             "arn:aws:states:us-east-1:123456789012:execution:tenant-onboarding:acme-1"
         );
     }

@@ -65,7 +65,12 @@ pub async fn sign_in(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Identity> {
         .user_pool_id(&s.user_pool_id)
         .username(&username)
         .message_action(MessageActionType::Suppress)
-        .user_attributes(AttributeType::builder().name("email").value(format!("{username}@example.invalid")).build()?)
+        .user_attributes(
+            AttributeType::builder()
+                .name("email")
+                .value(format!("{username}@example.invalid"))
+                .build()?,
+        )
         .send()
         .await
         .with_context(|| format!("creating probe user for {tenant}"))?;
@@ -97,8 +102,15 @@ pub async fn sign_in(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Identity> {
         .send()
         .await
         .context("signing the probe user in")?;
-    let id_token = auth.authentication_result().and_then(|a| a.id_token()).context("sign-in returned no ID token")?.to_string();
-    let logins = HashMap::from([(format!("cognito-idp.{}.amazonaws.com/{}", s.region, s.user_pool_id), id_token)]);
+    let id_token = auth
+        .authentication_result()
+        .and_then(|a| a.id_token())
+        .context("sign-in returned no ID token")?
+        .to_string();
+    let logins = HashMap::from([(
+        format!("cognito-idp.{}.amazonaws.com/{}", s.region, s.user_pool_id),
+        id_token,
+    )]);
     let id = c
         .identity
         .get_id()
@@ -124,7 +136,11 @@ pub async fn sign_in(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Identity> {
         None,
         "cognito-identity",
     );
-    let config = ops.sdk_config.to_builder().credentials_provider(SharedCredentialsProvider::new(creds)).build();
+    let config = ops
+        .sdk_config
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(creds))
+        .build();
     Ok(Identity {
         tenant: tenant.clone(),
         username,
@@ -152,7 +168,11 @@ fn outcome<E: aws_sdk_s3::error::ProvideErrorMetadata>(r: Result<(), E>) -> (Out
         Err(e) => {
             let code = e.code().unwrap_or("Unknown").to_string();
             let msg = e.message().unwrap_or("").to_string();
-            let o = if code == "AccessDenied" || code == "AccessDeniedException" { Outcome::Denied } else { Outcome::Error };
+            let o = if code == "AccessDenied" || code == "AccessDeniedException" {
+                Outcome::Denied
+            } else {
+                Outcome::Error
+            };
             (o, format!("{code}: {msg}"))
         }
     }
@@ -189,7 +209,15 @@ pub async fn check(ops: &Ops, actor: &Identity, target: &TenantId) -> Vec<Check>
         .map_err(|e| e.into_service_error());
     record("s3:PutObject", outcome(put));
     // Read the marker the onboarding wrote, which exists whoever the actor is.
-    let get = actor.s3.get_object().bucket(bucket).key(&names.marker_key).send().await.map(|_| ()).map_err(|e| e.into_service_error());
+    let get = actor
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(&names.marker_key)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.into_service_error());
     record("s3:GetObject", outcome(get));
     let list = actor
         .s3
@@ -201,11 +229,23 @@ pub async fn check(ops: &Ops, actor: &Identity, target: &TenantId) -> Vec<Check>
         .map(|_| ())
         .map_err(|e| e.into_service_error());
     record("s3:ListBucket", outcome(list));
-    let get_secret =
-        actor.secrets.get_secret_value().secret_id(&names.secret_name).send().await.map(|_| ()).map_err(|e| e.into_service_error());
+    let get_secret = actor
+        .secrets
+        .get_secret_value()
+        .secret_id(&names.secret_name)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.into_service_error());
     record("secretsmanager:GetSecretValue", outcome(get_secret));
-    let describe =
-        actor.secrets.describe_secret().secret_id(&names.secret_name).send().await.map(|_| ()).map_err(|e| e.into_service_error());
+    let describe = actor
+        .secrets
+        .describe_secret()
+        .secret_id(&names.secret_name)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.into_service_error());
     record("secretsmanager:DescribeSecret", outcome(describe));
     if own {
         let _ = ops.ctx.clients.s3.delete_object().bucket(bucket).key(&key).send().await;

@@ -56,10 +56,21 @@ pub async fn inspect(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Resources> 
     let c = &ops.ctx.clients;
     let s = &ops.ctx.settings;
     let names = TenantNames::new(tenant);
-    let group = c.idp.get_group().user_pool_id(&s.user_pool_id).group_name(&names.group).send().await;
+    let group = c
+        .idp
+        .get_group()
+        .user_pool_id(&s.user_pool_id)
+        .group_name(&names.group)
+        .send()
+        .await;
     let group = match group {
         Ok(g) => Some(g),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) => None,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception()) =>
+        {
+            None
+        }
         Err(e) => return Err(e.into()),
     };
     let (role_arn, role_boundary) = match c.iam.get_role().role_name(&names.role_name).send().await {
@@ -67,13 +78,22 @@ pub async fn inspect(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Resources> 
             let role = out.role();
             (
                 role.map(|r| r.arn().to_string()),
-                role.and_then(|r| r.permissions_boundary()).and_then(|b| b.permissions_boundary_arn()).map(str::to_string),
+                role.and_then(|r| r.permissions_boundary())
+                    .and_then(|b| b.permissions_boundary_arn())
+                    .map(str::to_string),
             )
         }
         Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => (None, None),
         Err(e) => return Err(e.into()),
     };
-    let inline_policy = match c.iam.get_role_policy().role_name(&names.role_name).policy_name(INLINE_POLICY_NAME).send().await {
+    let inline_policy = match c
+        .iam
+        .get_role_policy()
+        .role_name(&names.role_name)
+        .policy_name(INLINE_POLICY_NAME)
+        .send()
+        .await
+    {
         Ok(_) => true,
         Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => false,
         Err(e) => return Err(e.into()),
@@ -81,26 +101,60 @@ pub async fn inspect(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Resources> 
     let secret_arn = match c.secrets.describe_secret().secret_id(&names.secret_name).send().await {
         Ok(d) if d.deleted_date().is_none() => d.arn().map(str::to_string),
         Ok(_) => None,
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) => None,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception()) =>
+        {
+            None
+        }
         Err(e) => return Err(e.into()),
     };
-    let listed = c.s3.list_objects_v2().bucket(&s.bucket).prefix(&names.prefix).send().await?;
+    let listed =
+        c.s3.list_objects_v2()
+            .bucket(&s.bucket)
+            .prefix(&names.prefix)
+            .send()
+            .await?;
     let prefix_objects = listed.key_count().unwrap_or(0).max(0) as usize;
-    let roles = c.identity.get_identity_pool_roles().identity_pool_id(&s.identity_pool_id).send().await?;
+    let roles = c
+        .identity
+        .get_identity_pool_roles()
+        .identity_pool_id(&s.identity_pool_id)
+        .send()
+        .await?;
     let mapping = roles.role_mappings().and_then(|m| m.get(&s.provider_name()));
     let mapped = match s.mapping_type {
         MappingType::Rules => mapping
             .and_then(|m| m.rules_configuration())
             .is_some_and(|rc| rc.rules().iter().any(|r| r.value() == names.group)),
-        MappingType::Token => mapping.is_some() && group.as_ref().and_then(|g| g.group()).and_then(|g| g.role_arn()).is_some(),
+        MappingType::Token => {
+            mapping.is_some()
+                && group
+                    .as_ref()
+                    .and_then(|g| g.group())
+                    .and_then(|g| g.role_arn())
+                    .is_some()
+        }
     };
-    Ok(Resources { group: group.is_some(), role_arn, role_boundary, inline_policy, secret_arn, prefix_objects, mapped })
+    Ok(Resources {
+        group: group.is_some(),
+        role_arn,
+        role_boundary,
+        inline_policy,
+        secret_arn,
+        prefix_objects,
+        mapped,
+    })
 }
 
 pub async fn status(ops: &Ops, tenant: &TenantId) -> anyhow::Result<TenantStatus> {
     let record = record::get(&ops.ctx, tenant.as_str()).await?;
     let resources = inspect(ops, tenant).await?;
-    Ok(TenantStatus { tenant_id: tenant.to_string(), record, resources })
+    Ok(TenantStatus {
+        tenant_id: tenant.to_string(),
+        record,
+        resources,
+    })
 }
 
 pub async fn list(ops: &Ops) -> anyhow::Result<Vec<TenantRecord>> {

@@ -1,0 +1,191 @@
+use serde_json::Value;
+use tenant_domain::policy::{tenant_policy, trust_policy};
+use tenant_domain::{Status, TenantNames};
+use tenant_localstack::Options;
+use tenant_steps::record;
+
+use crate::helpers::{spawn_stack, tid};
+
+fn decode(doc: &str) -> Value {
+    // IAM returns policy documents URL-encoded.
+    let decoded = percent_decode(doc);
+    serde_json::from_str(&decoded).unwrap_or_else(|_| serde_json::from_str(doc).expect("policy JSON"))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn onboarding_reaches_active_with_every_resource_as_specified() {
+    let t = spawn_stack(Options {
+        iam_wait_seconds: 0,
+        ..Options::default()
+    })
+    .await;
+    let finished = t.onboard("acme").await;
+    assert_eq!(finished.status, "SUCCEEDED", "{finished:?}");
+
+    let s = &t.ops.ctx.settings;
+    let c = &t.ops.ctx.clients;
+    let tenant = tid("acme");
+    let names = TenantNames::new(&tenant);
+
+    let rec = record::get(&t.ops.ctx, "acme").await.unwrap().expect("record");
+    assert_eq!(rec.status, Status::Active);
+    assert_eq!(rec.execution, "acme-1");
+    assert!(rec.mapped);
+
+    let group = c
+        .idp
+        .get_group()
+        .user_pool_id(&s.user_pool_id)
+        .group_name(&names.group)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(group.group().unwrap().description(), Some("tenant=acme"));
+
+    let role = c.iam.get_role().role_name(&names.role_name).send().await.unwrap();
+    let role = role.role().unwrap();
+    assert_eq!(role.path(), "/tenants/");
+    assert_eq!(
+        role.permissions_boundary().unwrap().permissions_boundary_arn(),
+        Some(s.boundary_arn.as_str())
+    );
+    assert!(
+        role.tags()
+            .iter()
+            .any(|tag| tag.key() == "tenant" && tag.value() == "acme")
+    );
+    assert_eq!(
+        decode(role.assume_role_policy_document().unwrap()),
+        trust_policy(&s.identity_pool_id)
+    );
+    let inline = c
+        .iam
+        .get_role_policy()
+        .role_name(&names.role_name)
+        .policy_name("tenant-access")
+        .send()
+        .await
+        .unwrap();
+    let expected: Value = serde_json::from_str(&tenant_policy(&tenant, &s.deployment()).to_json()).unwrap();
+    assert_eq!(decode(inline.policy_document()), expected);
+
+    let secret = c
+        .secrets
+        .describe_secret()
+        .secret_id(&names.secret_name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        secret
+            .tags()
+            .iter()
+            .any(|tag| tag.key() == Some("tenant") && tag.value() == Some("acme"))
+    );
+    let value = c
+        .secrets
+        .get_secret_value()
+        .secret_id(&names.secret_name)
+        .send()
+        .await
+        .unwrap();
+    let value: Value = serde_json::from_str(value.secret_string().unwrap()).unwrap();
+    assert_eq!(
+        value["api_key"].as_str().map(str::len),
+        Some(40),
+        "random initial value"
+    );
+
+    let tagging =
+        c.s3.get_object_tagging()
+            .bucket(&s.bucket)
+            .key(&names.marker_key)
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        tagging
+            .tag_set()
+            .iter()
+            .any(|tag| tag.key() == "tenant" && tag.value() == "acme")
+    );
+
+    let roles = c
+        .identity
+        .get_identity_pool_roles()
+        .identity_pool_id(&s.identity_pool_id)
+        .send()
+        .await
+        .unwrap();
+    let mapping = &roles.role_mappings().unwrap()[&s.provider_name()];
+    assert_eq!(mapping.r#type().as_str(), "Rules");
+    assert_eq!(mapping.ambiguous_role_resolution().map(|a| a.as_str()), Some("Deny"));
+    let rules = mapping.rules_configuration().unwrap().rules();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].claim(), "cognito:groups");
+    assert_eq!(rules[0].match_type().as_str(), "Contains");
+    assert_eq!(rules[0].value(), names.group);
+    assert_eq!(rules[0].role_arn(), role.arn());
+    t.stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starting_the_same_tenant_twice_gives_one_execution_and_each_step_converges() {
+    let t = spawn_stack(Options {
+        iam_wait_seconds: 0,
+        ..Options::default()
+    })
+    .await;
+    let a = tenantctl::onboard::start(&t.ops, &tid("globex"), None, None)
+        .await
+        .unwrap();
+    let b = tenantctl::onboard::start_attempt(&t.ops, &tid("globex"), None, None, 1)
+        .await
+        .unwrap();
+    assert_eq!(a.execution_arn, b.execution_arn);
+    let done = tenantctl::onboard::wait(&t.ops, &a.execution_arn, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+    // Re-running every step with the same input converges without "already exists".
+    let input =
+        serde_json::json!({"tenant_id": "globex", "name": null, "email": null, "attempt": 1, "execution": "globex-1"});
+    for step in tenant_steps::Step::ALL {
+        tenant_steps::dispatch::run(&t.ops.ctx, step, input.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{} re-run failed: {e}", step.name()));
+    }
+    let res = tenantctl::status::inspect(&t.ops, &tid("globex")).await.unwrap();
+    assert_eq!(
+        res.present(),
+        [
+            "group",
+            "role",
+            "role policy",
+            "secret",
+            "prefix objects",
+            "mapping rule"
+        ]
+    );
+    assert_eq!(res.prefix_objects, 1);
+    t.stack.stop().await;
+}
