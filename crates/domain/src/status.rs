@@ -52,7 +52,8 @@ impl Status {
             Active => &[Provisioning, Active],
             RollingBack => &[Provisioning, RollingBack, RollbackFailed],
             Failed => &[RollingBack, Failed],
-            RollbackFailed => &[RollingBack, RollbackFailed, Offboarding],
+            // Provisioning: the rollback could not even record that it started.
+            RollbackFailed => &[Provisioning, RollingBack, RollbackFailed, Offboarding],
             Offboarding => &[Active, Failed, RollbackFailed, Offboarding],
             Offboarded => &[Offboarding, Offboarded],
         }

@@ -16,11 +16,13 @@ use crate::{ACCOUNT_ID, REGION};
 
 /// The state machine definitions, embedded so the binary needs no checkout.
 pub const ONBOARDING_ASL: &str = include_str!("../../../statemachine/onboarding.asl.json");
+pub const OFFBOARDING_ASL: &str = include_str!("../../../statemachine/offboarding.asl.json");
 
 pub const TABLE: &str = "tenants";
 pub const BUCKET: &str = "tenant-data";
 pub const BOUNDARY_POLICY: &str = "tenant-permissions-boundary";
 pub const ONBOARDING_STATE_MACHINE: &str = "tenant-onboarding";
+pub const OFFBOARDING_STATE_MACHINE: &str = "tenant-offboarding";
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -42,6 +44,7 @@ impl Default for Options {
 pub struct Bootstrap {
     pub settings: Settings,
     pub onboarding_state_machine_arn: String,
+    pub offboarding_state_machine_arn: String,
 }
 
 /// The `DefinitionSubstitutions` the template passes, with local values.
@@ -200,20 +203,28 @@ pub async fn run(clients: &Clients, options: &Options) -> anyhow::Result<Bootstr
         .map(|r| r.arn().to_string())
         .context("role has no ARN")?;
 
-    let definition = substitute(ONBOARDING_ASL, &substitutions(options))?;
-    let sm = clients
-        .sfn
-        .create_state_machine()
-        .name(ONBOARDING_STATE_MACHINE)
-        .definition(definition)
-        .role_arn(states_role_arn)
-        .send()
-        .await
-        .context("creating the onboarding state machine")?;
-
+    let mut arns = vec![];
+    for (name, asl) in [
+        (ONBOARDING_STATE_MACHINE, ONBOARDING_ASL),
+        (OFFBOARDING_STATE_MACHINE, OFFBOARDING_ASL),
+    ] {
+        let sm = clients
+            .sfn
+            .create_state_machine()
+            .name(name)
+            .definition(substitute(asl, &substitutions(options))?)
+            .role_arn(&states_role_arn)
+            .send()
+            .await
+            .with_context(|| format!("creating state machine {name}"))?;
+        arns.push(sm.state_machine_arn().to_string());
+    }
+    let offboarding_state_machine_arn = arns.pop().expect("two state machines");
+    let onboarding_state_machine_arn = arns.pop().expect("two state machines");
     Ok(Bootstrap {
         settings,
-        onboarding_state_machine_arn: sm.state_machine_arn().to_string(),
+        onboarding_state_machine_arn,
+        offboarding_state_machine_arn,
     })
 }
 
@@ -226,6 +237,35 @@ mod tests {
         let out = substitute(ONBOARDING_ASL, &substitutions(&Options::default())).unwrap();
         assert!(out.contains(":function:tenant-create-role"));
         assert!(out.contains("States.StringToJson('1')"));
+        let out = substitute(OFFBOARDING_ASL, &substitutions(&Options::default())).unwrap();
+        assert!(out.contains(":function:tenant-delete-role"));
+    }
+
+    /// Every Task has a Retry on the transient names and, in onboarding, a Catch.
+    #[test]
+    fn every_task_retries_transient_errors() {
+        for asl in [ONBOARDING_ASL, OFFBOARDING_ASL] {
+            let doc: serde_json::Value = serde_json::from_str(asl).unwrap();
+            for (name, state) in doc["States"].as_object().unwrap() {
+                if state["Type"] != "Task" {
+                    continue;
+                }
+                let retried: Vec<&str> = state["Retry"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|r| r["ErrorEquals"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()))
+                    .collect();
+                for transient in tenant_steps::StepError::TRANSIENT {
+                    assert!(retried.contains(&transient), "{name} does not retry {transient}");
+                }
+                assert!(!retried.contains(&"States.ALL"), "{name} retries everything");
+                assert!(
+                    state["Catch"].as_array().is_some_and(|c| !c.is_empty()),
+                    "{name} has no Catch"
+                );
+            }
+        }
     }
 
     #[test]

@@ -3,14 +3,17 @@
 //! Lambda's contract: a handler error is HTTP 200 with `X-Amz-Function-Error: Unhandled`
 //! and `{"errorType", "errorMessage"}`, so `Retry`/`Catch` see the same names as in AWS.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{post, put};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tenant_steps::{Context, Step};
 use tokio::net::TcpListener;
@@ -40,17 +43,112 @@ pub fn step_for(name_or_arn: &str) -> Option<Step> {
     Step::from_name(name.strip_prefix(FUNCTION_PREFIX)?)
 }
 
-pub fn router(ctx: Arc<Context>) -> Router {
+/// Fault injection, per tenant and step. It exists only here, in the local endpoint: the
+/// Lambda binaries do not depend on this crate, so deployed functions cannot be made to
+/// fail on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultMode {
+    /// The first invocation fails with a transient error (the state machine retries).
+    FailOnce,
+    /// Every invocation fails with `FaultInjected`, which is not retried.
+    FailAlways,
+    /// The handler panics, as a crashing function would.
+    Crash,
+    /// The function runs out of time (`Sandbox.Timedout`, as Lambda reports it).
+    Timeout,
+}
+
+impl std::str::FromStr for FaultMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(Value::String(s.to_string()))
+            .map_err(|_| format!("unknown fault {s:?}; use fail-once, fail-always, crash or timeout"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Fault {
+    pub tenant: String,
+    pub step: String,
+    pub mode: FaultMode,
+}
+
+#[derive(Debug, Default)]
+pub struct Faults(Mutex<HashMap<(String, String), FaultMode>>);
+
+impl Faults {
+    pub fn set(&self, tenant: &str, step: Step, mode: FaultMode) {
+        self.0
+            .lock()
+            .expect("faults lock")
+            .insert((tenant.to_string(), step.name().to_string()), mode);
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().expect("faults lock").clear();
+    }
+
+    pub fn list(&self) -> Vec<Fault> {
+        let map = self.0.lock().expect("faults lock");
+        map.iter()
+            .map(|((tenant, step), mode)| Fault {
+                tenant: tenant.clone(),
+                step: step.clone(),
+                mode: *mode,
+            })
+            .collect()
+    }
+
+    /// The fault to apply to this invocation; a fail-once fault is used up by it.
+    fn fire(&self, tenant: &str, step: Step) -> Option<FaultMode> {
+        let mut map = self.0.lock().expect("faults lock");
+        let key = (tenant.to_string(), step.name().to_string());
+        let mode = map.get(&key).copied()?;
+        if mode == FaultMode::FailOnce {
+            map.remove(&key);
+        }
+        Some(mode)
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    ctx: Arc<Context>,
+    faults: Arc<Faults>,
+}
+
+pub fn router(ctx: Arc<Context>, faults: Arc<Faults>) -> Router {
     Router::new()
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
-        .with_state(ctx)
+        .route("/_local/faults", put(put_fault).get(get_faults).delete(delete_faults))
+        .with_state(AppState { ctx, faults })
 }
 
-pub async fn serve(listener: TcpListener, ctx: Arc<Context>) -> std::io::Result<()> {
-    axum::serve(listener, router(ctx)).await
+pub async fn serve(listener: TcpListener, ctx: Arc<Context>, faults: Arc<Faults>) -> std::io::Result<()> {
+    axum::serve(listener, router(ctx, faults)).await
 }
 
-async fn invoke(State(ctx): State<Arc<Context>>, Path(function): Path<String>, body: Bytes) -> Response {
+async fn put_fault(State(state): State<AppState>, axum::Json(fault): axum::Json<Fault>) -> Response {
+    match Step::from_name(&fault.step) {
+        Some(step) => {
+            state.faults.set(&fault.tenant, step, fault.mode);
+            (StatusCode::OK, axum::Json(fault)).into_response()
+        }
+        None => (StatusCode::BAD_REQUEST, format!("unknown step {:?}", fault.step)).into_response(),
+    }
+}
+
+async fn get_faults(State(state): State<AppState>) -> Response {
+    axum::Json(state.faults.list()).into_response()
+}
+
+async fn delete_faults(State(state): State<AppState>) -> Response {
+    state.faults.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn invoke(State(state): State<AppState>, Path(function): Path<String>, body: Bytes) -> Response {
     let Some(step) = step_for(&function) else {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -64,9 +162,35 @@ async fn invoke(State(ctx): State<Arc<Context>>, Path(function): Path<String>, b
         Ok(v) => v,
         Err(e) => return unhandled("InvalidRequestContentException", &format!("payload is not JSON: {e}")),
     };
+    let tenant = payload
+        .get("tenant_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let fault = state.faults.fire(&tenant, step);
+    let what = format!("injected fault in {} for tenant {tenant}", step.name());
+    match fault {
+        Some(FaultMode::FailOnce) => return unhandled("ServiceUnavailable", &format!("{what} (fail once)")),
+        Some(FaultMode::FailAlways) => return unhandled("FaultInjected", &format!("{what} (fail always)")),
+        Some(FaultMode::Timeout) => {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            return unhandled(
+                "Sandbox.Timedout",
+                &format!("Task timed out after 0.50 seconds ({what})"),
+            );
+        }
+        Some(FaultMode::Crash) | None => {}
+    }
+    let ctx = state.ctx.clone();
+    let crash = fault == Some(FaultMode::Crash);
     // Run on its own task so a panicking handler is reported like a crashed Lambda
     // runtime instead of taking the endpoint down.
-    let task = tokio::spawn(async move { tenant_steps::dispatch::run(&ctx, step, payload).await });
+    let task = tokio::spawn(async move {
+        if crash {
+            panic!("{what} (crash)");
+        }
+        tenant_steps::dispatch::run(&ctx, step, payload).await
+    });
     match task.await {
         Ok(Ok(out)) => (StatusCode::OK, [("X-Amz-Executed-Version", "$LATEST")], axum::Json(out)).into_response(),
         Ok(Err(e)) => unhandled(e.name(), &e.to_string()),
@@ -90,6 +214,31 @@ fn unhandled(error_type: &str, message: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fail_once_fires_once() {
+        let f = Faults::default();
+        f.set("acme", Step::CreateRole, FaultMode::FailOnce);
+        f.set("acme", Step::CreateGroup, FaultMode::FailAlways);
+        assert_eq!(f.fire("acme", Step::CreateRole), Some(FaultMode::FailOnce));
+        assert_eq!(f.fire("acme", Step::CreateRole), None);
+        assert_eq!(f.fire("acme", Step::CreateGroup), Some(FaultMode::FailAlways));
+        assert_eq!(f.fire("acme", Step::CreateGroup), Some(FaultMode::FailAlways));
+        assert_eq!(f.fire("other", Step::CreateGroup), None);
+        assert_eq!("crash".parse::<FaultMode>(), Ok(FaultMode::Crash));
+    }
+
+    /// Deployed functions must not be able to inject faults: the binaries' dependency
+    /// tree never includes this crate.
+    #[test]
+    fn lambda_binaries_cannot_reach_fault_injection() {
+        for manifest in [
+            include_str!("../../functions/Cargo.toml"),
+            include_str!("../../steps/Cargo.toml"),
+        ] {
+            assert!(!manifest.contains("tenant-localstack"), "{manifest}");
+        }
+    }
 
     #[test]
     fn resolves_names_and_arns() {

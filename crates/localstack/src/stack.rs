@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::bootstrap::{self, Bootstrap, Options};
+use crate::lambda_endpoint::Faults;
 use crate::moto::MotoServer;
 
 pub struct LocalStack {
@@ -19,6 +20,8 @@ pub struct LocalStack {
     pub bootstrap: Bootstrap,
     /// Clients and settings pointed at the emulator, as the step handlers see them.
     pub ctx: Arc<Context>,
+    /// Fault injection for the local Lambda endpoint.
+    pub faults: Arc<Faults>,
     lambda: JoinHandle<()>,
 }
 
@@ -40,8 +43,10 @@ impl LocalStack {
             clients,
         });
         let served = ctx.clone();
+        let faults = Arc::new(Faults::default());
+        let served_faults = faults.clone();
         let lambda = tokio::spawn(async move {
-            if let Err(e) = crate::lambda_endpoint::serve(listener, served).await {
+            if let Err(e) = crate::lambda_endpoint::serve(listener, served, served_faults).await {
                 tracing::error!(error = %e, "local Lambda endpoint stopped");
             }
         });
@@ -50,6 +55,7 @@ impl LocalStack {
             lambda_port,
             bootstrap,
             ctx,
+            faults,
             lambda,
         })
     }
@@ -77,6 +83,10 @@ impl LocalStack {
         lines.push((
             env::STATE_MACHINE_ARN.into(),
             self.bootstrap.onboarding_state_machine_arn.clone(),
+        ));
+        lines.push((
+            env::OFFBOARDING_STATE_MACHINE_ARN.into(),
+            self.bootstrap.offboarding_state_machine_arn.clone(),
         ));
         lines.push((
             "TENANT_LAMBDA_ENDPOINT".into(),

@@ -33,6 +33,7 @@ pub mod env {
     pub const REGION: &str = "AWS_REGION";
     pub const ACCOUNT_ID: &str = "TENANT_ACCOUNT_ID";
     pub const STATE_MACHINE_ARN: &str = "TENANT_ONBOARDING_STATE_MACHINE_ARN";
+    pub const OFFBOARDING_STATE_MACHINE_ARN: &str = "TENANT_OFFBOARDING_STATE_MACHINE_ARN";
 }
 
 impl Settings {

@@ -1,10 +1,10 @@
 //! Which step a function runs. Function names (and so the `*FunctionArn` substitutions of
-//! the state machine) are derived from here.
+//! the state machines) are derived from here.
 
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::{Context, StepError, StepInput, steps};
+use crate::{Context, StepError, StepInput, steps, teardown};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
@@ -15,10 +15,20 @@ pub enum Step {
     CreatePrefix,
     PatchRoleMappings,
     RecordActive,
+    RecordRollingBack,
+    RemoveRoleMapping,
+    DeleteRole,
+    DeleteSecret,
+    DeletePrefix,
+    DeleteGroup,
+    RecordFailed,
+    RecordRollbackFailed,
+    RecordOffboarding,
+    RecordOffboarded,
 }
 
 impl Step {
-    pub const ALL: [Step; 7] = [
+    pub const ALL: [Step; 17] = [
         Step::RecordProvisioning,
         Step::CreateGroup,
         Step::CreateRole,
@@ -26,6 +36,16 @@ impl Step {
         Step::CreatePrefix,
         Step::PatchRoleMappings,
         Step::RecordActive,
+        Step::RecordRollingBack,
+        Step::RemoveRoleMapping,
+        Step::DeleteRole,
+        Step::DeleteSecret,
+        Step::DeletePrefix,
+        Step::DeleteGroup,
+        Step::RecordFailed,
+        Step::RecordRollbackFailed,
+        Step::RecordOffboarding,
+        Step::RecordOffboarded,
     ];
 
     /// Kebab-case name: the binary name and the local function name's suffix.
@@ -38,6 +58,16 @@ impl Step {
             Step::CreatePrefix => "create-prefix",
             Step::PatchRoleMappings => "patch-role-mappings",
             Step::RecordActive => "record-active",
+            Step::RecordRollingBack => "record-rolling-back",
+            Step::RemoveRoleMapping => "remove-role-mapping",
+            Step::DeleteRole => "delete-role",
+            Step::DeleteSecret => "delete-secret",
+            Step::DeletePrefix => "delete-prefix",
+            Step::DeleteGroup => "delete-group",
+            Step::RecordFailed => "record-failed",
+            Step::RecordRollbackFailed => "record-rollback-failed",
+            Step::RecordOffboarding => "record-offboarding",
+            Step::RecordOffboarded => "record-offboarded",
         }
     }
 
@@ -51,6 +81,16 @@ impl Step {
             Step::CreatePrefix => "CreatePrefixFunctionArn",
             Step::PatchRoleMappings => "PatchRoleMappingsFunctionArn",
             Step::RecordActive => "RecordActiveFunctionArn",
+            Step::RecordRollingBack => "RecordRollingBackFunctionArn",
+            Step::RemoveRoleMapping => "RemoveRoleMappingFunctionArn",
+            Step::DeleteRole => "DeleteRoleFunctionArn",
+            Step::DeleteSecret => "DeleteSecretFunctionArn",
+            Step::DeletePrefix => "DeletePrefixFunctionArn",
+            Step::DeleteGroup => "DeleteGroupFunctionArn",
+            Step::RecordFailed => "RecordFailedFunctionArn",
+            Step::RecordRollbackFailed => "RecordRollbackFailedFunctionArn",
+            Step::RecordOffboarding => "RecordOffboardingFunctionArn",
+            Step::RecordOffboarded => "RecordOffboardedFunctionArn",
         }
     }
 
@@ -73,6 +113,16 @@ pub async fn run(ctx: &Context, step: Step, payload: Value) -> Result<Value, Ste
             Step::CreatePrefix => steps::create_prefix(ctx, &input).await,
             Step::PatchRoleMappings => steps::patch_role_mappings(ctx, &input).await,
             Step::RecordActive => steps::record_active(ctx, &input).await,
+            Step::RecordRollingBack => teardown::record_rolling_back(ctx, &input).await,
+            Step::RemoveRoleMapping => teardown::remove_role_mapping(ctx, &input).await,
+            Step::DeleteRole => teardown::delete_role(ctx, &input).await,
+            Step::DeleteSecret => teardown::delete_secret(ctx, &input).await,
+            Step::DeletePrefix => teardown::delete_prefix(ctx, &input).await,
+            Step::DeleteGroup => teardown::delete_group(ctx, &input).await,
+            Step::RecordFailed => teardown::record_failed(ctx, &input).await,
+            Step::RecordRollbackFailed => teardown::record_rollback_failed(ctx, &input).await,
+            Step::RecordOffboarding => teardown::record_offboarding(ctx, &input).await,
+            Step::RecordOffboarded => teardown::record_offboarded(ctx, &input).await,
         };
         if let Err(e) = &result {
             tracing::warn!(error = e.name(), message = %e, transient = e.is_transient(), "step failed");

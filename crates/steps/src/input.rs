@@ -20,6 +20,52 @@ pub struct StepInput {
     pub execution: String,
     #[serde(default = "first_attempt")]
     pub attempt: u32,
+    /// Set by the state machine's Catch: the forward step that failed and its error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// Set when a teardown step itself failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_failure: Option<Failure>,
+    /// Present for offboarding; absent for the compensation of a failed onboarding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offboard: Option<Offboard>,
+}
+
+/// What a `Catch` puts at its `ResultPath`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+impl Failure {
+    /// The human part of the cause: Lambda errors arrive as a JSON string holding
+    /// `errorMessage`.
+    pub fn message(&self) -> String {
+        let cause = self.cause.clone().unwrap_or_default();
+        serde_json::from_str::<Value>(&cause)
+            .ok()
+            .and_then(|v| v.get("errorMessage").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or(cause)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offboard {
+    /// Keep the tenant's objects (only the role that could reach them goes).
+    #[serde(default)]
+    pub keep_prefix: bool,
+    /// Secrets Manager recovery window; 7–30 days.
+    #[serde(default = "default_recovery_days")]
+    pub secret_recovery_days: i64,
+}
+
+fn default_recovery_days() -> i64 {
+    7
 }
 
 fn first_attempt() -> u32 {
@@ -47,6 +93,20 @@ mod tests {
             StepInput::from_value(json!({"tenant_id": "acme", "execution": "acme-1", "iam_wait_seconds": 1})).unwrap();
         assert_eq!(i.attempt, 1);
         assert_eq!(i.tenant().unwrap().as_str(), "acme");
+    }
+
+    #[test]
+    fn failure_message_unwraps_lambda_causes() {
+        let f = Failure {
+            error: "AccessDenied".into(),
+            cause: Some(r#"{"errorType":"AccessDenied","errorMessage":"iam CreateRole was denied"}"#.into()),
+        };
+        assert_eq!(f.message(), "iam CreateRole was denied");
+        let f = Failure {
+            error: "States.Timeout".into(),
+            cause: Some("plain".into()),
+        };
+        assert_eq!(f.message(), "plain");
     }
 
     #[test]

@@ -10,10 +10,12 @@ pub mod config;
 pub mod dispatch;
 pub mod error;
 pub mod input;
+pub mod inspect;
 pub mod lambda;
 pub mod mapping;
 pub mod record;
 pub mod steps;
+pub mod teardown;
 
 pub use aws::Clients;
 pub use config::Settings;

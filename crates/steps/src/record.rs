@@ -301,3 +301,49 @@ pub async fn set_mapped(
         Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
     }
 }
+
+/// Makes `execution` the owner of a settled record and moves it to `to` (offboarding).
+/// Re-entering by the same execution converges.
+pub async fn take_over(
+    ctx: &Context,
+    tenant: &TenantId,
+    execution: &str,
+    attempt: u32,
+    to: Status,
+) -> Result<(), StepError> {
+    let mut req = ctx
+        .clients
+        .ddb
+        .update_item()
+        .table_name(&ctx.settings.table)
+        .key("tenant_id", s(tenant.as_str()))
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":to", s(to.as_str()))
+        .expression_attribute_values(":e", s(execution))
+        .expression_attribute_values(":a", n(attempt))
+        .expression_attribute_values(":now", n(now()));
+    let mut placeholders = vec![];
+    for (i, p) in to.predecessors().iter().filter(|p| p.is_settled()).enumerate() {
+        let key = format!(":p{i}");
+        req = req.expression_attribute_values(&key, s(p.as_str()));
+        placeholders.push(key);
+    }
+    let result = req
+        .update_expression("SET #s = :to, execution = :e, attempt = :a, updated_at = :now")
+        .condition_expression(format!(
+            "#s IN ({}) OR (execution = :e AND #s = :to)",
+            placeholders.join(", ")
+        ))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+        {
+            Err(stale(ctx, tenant, execution, to).await)
+        }
+        Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
+    }
+}

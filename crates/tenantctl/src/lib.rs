@@ -13,6 +13,7 @@ use tenant_steps::{Clients, Context, Settings, StepError};
 pub struct Ops {
     pub ctx: Context,
     pub onboarding_arn: String,
+    pub offboarding_arn: Option<String>,
     pub sdk_config: aws_config::SdkConfig,
 }
 
@@ -28,6 +29,7 @@ impl Ops {
                 tenant_steps::config::env::STATE_MACHINE_ARN
             )
         })?;
+        let offboarding_arn = lookup(tenant_steps::config::env::OFFBOARDING_STATE_MACHINE_ARN);
         let sdk_config = match lookup("AWS_ENDPOINT_URL") {
             Some(endpoint) => tenant_steps::aws::local_sdk_config(&endpoint, &settings.region).await,
             None => tenant_steps::aws::sdk_config(None).await,
@@ -36,6 +38,7 @@ impl Ops {
         Ok(Ops {
             ctx: Context { settings, clients },
             onboarding_arn,
+            offboarding_arn,
             sdk_config,
         })
     }

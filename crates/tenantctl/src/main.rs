@@ -57,6 +57,31 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+    /// Start a new attempt for a FAILED tenant and, unless --no-wait, follow it.
+    Retry {
+        tenant: String,
+        #[arg(long)]
+        no_wait: bool,
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Remove a tenant: mapping rule, role, secret, objects and group; ends OFFBOARDED.
+    Offboard {
+        tenant: String,
+        /// Keep the tenant's objects under its prefix.
+        #[arg(long)]
+        keep_prefix: bool,
+        /// Days Secrets Manager keeps the secret recoverable (7–30).
+        #[arg(long, default_value_t = 7)]
+        secret_recovery_days: i64,
+        #[arg(long)]
+        no_wait: bool,
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Rebuild the identity pool's role mapping from the tenants table (after a stack
+    /// update reset it, for example).
+    Reconcile,
     /// Show a tenant's record and what exists for it in AWS right now.
     Status { tenant: String },
     /// List every tenant and its status.
@@ -85,6 +110,18 @@ enum LocalCommand {
     Down,
     /// Print `export` lines that point the aws CLI, boto3 and the SDKs at the stack.
     Env,
+    /// Make a step fail for a tenant on the local stack (never possible in AWS).
+    Fault {
+        /// Tenant id the fault applies to.
+        tenant: Option<String>,
+        /// Step name, e.g. create-role (see `tenantctl local fault --list`).
+        step: Option<String>,
+        /// fail-once, fail-always, crash or timeout.
+        mode: Option<String>,
+        /// Remove every fault.
+        #[arg(long)]
+        clear: bool,
+    },
     /// Run the stack in the foreground until interrupted (what `up` runs).
     #[command(hide = true)]
     Serve {
@@ -131,40 +168,35 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let tenant = parse_tenant(tenant)?;
             let ops = ops(&cli).await?;
             let started = onboard::start(&ops, &tenant, name.as_deref(), email.as_deref()).await?;
-            if *no_wait {
-                if cli.json {
-                    print_json(&started)?;
-                } else {
-                    println!(
-                        "started {} (attempt {}): {}",
-                        started.execution_name, started.attempt, started.execution_arn
-                    );
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let finished = onboard::wait(&ops, &started.execution_arn, Duration::from_secs(*timeout)).await?;
-            let st = status::status(&ops, &tenant).await?;
-            if cli.json {
-                print_json(&serde_json::json!({ "execution": finished, "tenant": st }))?;
-            } else {
-                let state = st
-                    .record
-                    .as_ref()
-                    .map_or("NO RECORD".to_string(), |r| r.status.to_string());
-                println!(
-                    "{tenant}: {state} (execution {} {})",
-                    started.execution_name, finished.status
-                );
-                if let Some(err) = &finished.error {
-                    println!("  error: {err}: {}", finished.cause.as_deref().unwrap_or(""));
-                    println!("  next: inspect with `tenantctl status {tenant}`; retry once the cause is fixed");
-                }
-            }
-            Ok(if finished.status == "SUCCEEDED" {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            follow(&cli, &ops, &tenant, started, *no_wait, *timeout).await
+        }
+        Command::Retry {
+            tenant,
+            no_wait,
+            timeout,
+        } => {
+            let tenant = parse_tenant(tenant)?;
+            let ops = ops(&cli).await?;
+            let started = onboard::retry(&ops, &tenant).await?;
+            follow(&cli, &ops, &tenant, started, *no_wait, *timeout).await
+        }
+        Command::Offboard {
+            tenant,
+            keep_prefix,
+            secret_recovery_days,
+            no_wait,
+            timeout,
+        } => {
+            let tenant = parse_tenant(tenant)?;
+            let ops = ops(&cli).await?;
+            let started = onboard::offboard(&ops, &tenant, *keep_prefix, *secret_recovery_days).await?;
+            follow(&cli, &ops, &tenant, started, *no_wait, *timeout).await
+        }
+        Command::Reconcile => {
+            let ops = ops(&cli).await?;
+            let n = tenant_steps::mapping::reconcile(&ops.ctx, "tenantctl-reconcile").await?;
+            println!("role mapping rebuilt from the table: {n} tenants mapped");
+            Ok(ExitCode::SUCCESS)
         }
         Command::Status { tenant } => {
             let tenant = parse_tenant(tenant)?;
@@ -269,6 +301,95 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Prints the start, or follows the execution to its end and prints the outcome.
+async fn follow(
+    cli: &Cli,
+    ops: &Ops,
+    tenant: &TenantId,
+    started: onboard::Started,
+    no_wait: bool,
+    timeout: u64,
+) -> anyhow::Result<ExitCode> {
+    if no_wait {
+        if cli.json {
+            print_json(&started)?;
+        } else {
+            let again = if started.already_running {
+                " (already running)"
+            } else {
+                ""
+            };
+            println!("started {}{again}: {}", started.execution_name, started.execution_arn);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let finished = onboard::wait(ops, &started.execution_arn, Duration::from_secs(timeout)).await?;
+    let st = status::status(ops, tenant).await?;
+    if cli.json {
+        print_json(&serde_json::json!({ "execution": finished, "tenant": st }))?;
+    } else {
+        let state = st
+            .record
+            .as_ref()
+            .map_or("NO RECORD".to_string(), |r| r.status.to_string());
+        println!(
+            "{tenant}: {state} (execution {} {})",
+            started.execution_name, finished.status
+        );
+        if let Some(err) = &finished.error {
+            let cause = finished.cause.as_deref().unwrap_or("");
+            let message = serde_json::from_str::<serde_json::Value>(cause)
+                .ok()
+                .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
+                .unwrap_or_else(|| cause.to_string());
+            println!("  error: {err}: {message}");
+            if let Some(r) = &st.record {
+                if let Some(step) = &r.failed_step {
+                    println!("  failed step: {step}");
+                }
+                if !r.remaining.is_empty() {
+                    println!("  left behind: {}", r.remaining.join(", "));
+                }
+            }
+            println!(
+                "  next: `tenantctl status {tenant}` shows what exists; fix the cause, then `tenantctl retry {tenant}`"
+            );
+        }
+    }
+    Ok(if finished.status == "SUCCEEDED" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// A minimal HTTP/1.1 exchange with the local Lambda endpoint's fault API (loopback only,
+/// so no HTTP client dependency for one call).
+async fn local_http(endpoint: &str, method: &str, body: Option<String>) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
+    let body = body.unwrap_or_default();
+    let request = format!(
+        "{method} /_local/faults HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let status_ok = response.starts_with("HTTP/1.1 2");
+    let payload = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    if !status_ok {
+        bail!("fault API refused: {}", payload.trim());
+    }
+    Ok(payload)
+}
+
 async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
     let dir = StateDir(cli.state_dir.clone());
     match command {
@@ -340,6 +461,40 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             let _ = std::fs::remove_file(dir.env_file());
             let _ = std::fs::remove_file(dir.pid_file());
             println!("local stack stopped");
+            Ok(ExitCode::SUCCESS)
+        }
+        LocalCommand::Fault {
+            tenant,
+            step,
+            mode,
+            clear,
+        } => {
+            let vars = env_file::read(&dir.env_file())?;
+            let endpoint = vars
+                .get("TENANT_LAMBDA_ENDPOINT")
+                .context("env file has no TENANT_LAMBDA_ENDPOINT")?;
+            if *clear {
+                local_http(endpoint, "DELETE", None).await?;
+                println!("all faults cleared");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let (Some(tenant), Some(step), Some(mode)) = (tenant, step, mode) else {
+                let faults = local_http(endpoint, "GET", None).await?;
+                println!("{faults}");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let mode: tenant_localstack::lambda_endpoint::FaultMode =
+                mode.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            if tenant_steps::Step::from_name(step).is_none() {
+                let names: Vec<_> = tenant_steps::Step::ALL.iter().map(|s| s.name()).collect();
+                bail!("unknown step {step:?}; one of: {}", names.join(", "));
+            }
+            let body = serde_json::json!({ "tenant": tenant, "step": step, "mode": mode }).to_string();
+            local_http(endpoint, "PUT", Some(body)).await?;
+            println!(
+                "fault set: {step} will {} for tenant {tenant}",
+                serde_json::to_value(mode)?.as_str().unwrap_or("")
+            );
             Ok(ExitCode::SUCCESS)
         }
         LocalCommand::Env => {

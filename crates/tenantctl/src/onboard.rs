@@ -135,3 +135,100 @@ mod tests {
         );
     }
 }
+
+/// Starts a new attempt for a FAILED (or OFFBOARDED) tenant: a new attempt number and
+/// execution name; the old execution can no longer write the record.
+pub async fn retry(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Started> {
+    let Some(current) = record::get(&ops.ctx, tenant.as_str()).await? else {
+        bail!("tenant {tenant} has no record; use `tenantctl onboard {tenant}`");
+    };
+    match current.status {
+        Status::Failed | Status::Offboarded => {}
+        Status::Provisioning => {
+            // Idempotent: the attempt in flight is the retry.
+            return start_attempt(
+                ops,
+                tenant,
+                current.name.as_deref(),
+                current.email.as_deref(),
+                current.attempt,
+            )
+            .await;
+        }
+        Status::RollbackFailed => bail!(
+            "tenant {tenant} is ROLLBACK_FAILED; remaining: {}. Run `tenantctl offboard {tenant}` to remove what remains, then retry",
+            current.remaining.join(", ")
+        ),
+        other => bail!("tenant {tenant} is {other}; only FAILED or OFFBOARDED tenants can be retried"),
+    }
+    start_attempt(
+        ops,
+        tenant,
+        current.name.as_deref(),
+        current.email.as_deref(),
+        current.attempt + 1,
+    )
+    .await
+}
+
+/// Starts offboarding: removes the mapping rule, role, secret (with a recovery window),
+/// objects (unless kept) and group, then records OFFBOARDED.
+pub async fn offboard(
+    ops: &Ops,
+    tenant: &TenantId,
+    keep_prefix: bool,
+    secret_recovery_days: i64,
+) -> anyhow::Result<Started> {
+    let arn = ops.offboarding_arn.as_deref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{} is not set",
+            tenant_steps::config::env::OFFBOARDING_STATE_MACHINE_ARN
+        )
+    })?;
+    if !(7..=30).contains(&secret_recovery_days) {
+        bail!("the secret recovery window must be 7–30 days (Secrets Manager's range)");
+    }
+    let Some(current) = record::get(&ops.ctx, tenant.as_str()).await? else {
+        bail!("tenant {tenant} has no record; nothing to offboard");
+    };
+    if current.status == Status::Offboarding {
+        return Ok(Started {
+            tenant_id: tenant.to_string(),
+            execution_arn: execution_arn(arn, &current.execution),
+            execution_name: current.execution,
+            attempt: current.attempt,
+            already_running: true,
+        });
+    }
+    if !Status::Offboarding.may_follow(Some(current.status)) {
+        bail!(
+            "tenant {tenant} is {}; wait for it to settle before offboarding",
+            current.status
+        );
+    }
+    let execution_name = format!("{tenant}-{}-offboard-{}", current.attempt, record::now());
+    let input = json!({
+        "tenant_id": tenant,
+        "attempt": current.attempt,
+        "keep_prefix": keep_prefix,
+        "secret_recovery_days": secret_recovery_days,
+    });
+    let out = ops
+        .ctx
+        .clients
+        .sfn
+        .start_execution()
+        .state_machine_arn(arn)
+        .name(&execution_name)
+        .input(input.to_string())
+        .send()
+        .await
+        .with_context(|| format!("starting offboarding of {tenant}"))?;
+    Ok(Started {
+        tenant_id: tenant.to_string(),
+        execution_name,
+        execution_arn: out.execution_arn().to_string(),
+        attempt: current.attempt,
+        already_running: false,
+    })
+}

@@ -1,0 +1,278 @@
+//! Teardown steps, shared by the compensation of a failed onboarding and by offboarding.
+//! Each removes one kind of resource by its deterministic name and treats "not found"
+//! as done, so it can run after any partial forward run, or twice.
+
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use serde_json::{Value, json};
+use tenant_domain::names::TAG_KEY;
+use tenant_domain::{Status, TenantNames};
+use tracing::info;
+
+use crate::error::classify;
+use crate::record::{self, Changes};
+use crate::{Context, StepError, StepInput, inspect, mapping};
+
+fn failure_changes(input: &StepInput) -> Changes {
+    let mut c = Changes::default();
+    if let Some(step) = &input.failed_step {
+        c = c.set_s("failed_step", step.clone());
+    }
+    if let Some(f) = &input.failure {
+        c = c
+            .set_s("error_name", f.error.clone())
+            .set_s("error_message", f.message());
+    }
+    c
+}
+
+/// First step of compensation: the attempt that owns the record declares it is rolling
+/// back. A stale execution fails here, before it could delete a newer attempt's resources.
+pub async fn record_rolling_back(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let tenant = input.tenant()?;
+    if record::get(ctx, tenant.as_str()).await?.is_none() {
+        // The first step failed before writing anything: nothing of ours to roll back,
+        // but the record still has to say FAILED, so create it owned by this execution.
+        record::start_attempt(ctx, &tenant, input).await?;
+    }
+    record::transition(
+        ctx,
+        &tenant,
+        &input.execution,
+        Status::RollingBack,
+        failure_changes(input),
+    )
+    .await?;
+    Ok(json!({ "status": Status::RollingBack }))
+}
+
+/// First step of offboarding: takes the record over from whichever attempt left it
+/// settled (ACTIVE, FAILED or ROLLBACK_FAILED).
+pub async fn record_offboarding(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let tenant = input.tenant()?;
+    record::take_over(ctx, &tenant, &input.execution, input.attempt, Status::Offboarding).await?;
+    Ok(json!({ "status": Status::Offboarding }))
+}
+
+pub async fn remove_role_mapping(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let tenant = input.tenant()?;
+    let names = TenantNames::new(&tenant);
+    let role_arn = names.role_arn(&ctx.settings.partition, &ctx.settings.account_id);
+    record::set_mapped(ctx, &tenant, &input.execution, false, &role_arn).await?;
+    let mapped = mapping::reconcile(ctx, &input.execution).await?;
+    info!(mapped, "tenant removed from the role mapping");
+    Ok(json!({ "mapped_tenants": mapped }))
+}
+
+pub async fn delete_role(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let tenant = input.tenant()?;
+    let names = TenantNames::new(&tenant);
+    let iam = &ctx.clients.iam;
+    // Inline and attached policies must go before the role can.
+    let inline = match iam.list_role_policies().role_name(&names.role_name).send().await {
+        Ok(out) => out.policy_names().to_vec(),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {
+            return Ok(json!({ "deleted": false }));
+        }
+        Err(e) => return Err(classify("iam", "ListRolePolicies", &e)),
+    };
+    for policy in inline {
+        match iam
+            .delete_role_policy()
+            .role_name(&names.role_name)
+            .policy_name(&policy)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {}
+            Err(e) => return Err(classify("iam", "DeleteRolePolicy", &e)),
+        }
+    }
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(&names.role_name)
+        .send()
+        .await
+        .map_err(|e| classify("iam", "ListAttachedRolePolicies", &e))?;
+    for p in attached.attached_policies() {
+        if let Some(arn) = p.policy_arn() {
+            iam.detach_role_policy()
+                .role_name(&names.role_name)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(|e| classify("iam", "DetachRolePolicy", &e))?;
+        }
+    }
+    match iam.delete_role().role_name(&names.role_name).send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {}
+        Err(e) => return Err(classify("iam", "DeleteRole", &e)),
+    }
+    info!(role = %names.role_name, "role deleted");
+    Ok(json!({ "deleted": true }))
+}
+
+pub async fn delete_secret(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let tenant = input.tenant()?;
+    let names = TenantNames::new(&tenant);
+    let sm = &ctx.clients.secrets;
+    let existing = match sm.describe_secret().secret_id(&names.secret_name).send().await {
+        Ok(d) => d,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception()) =>
+        {
+            return Ok(json!({ "deleted": false }));
+        }
+        Err(e) => return Err(classify("secretsmanager", "DescribeSecret", &e)),
+    };
+    // Never delete a secret that is not the tenant's own.
+    if !existing
+        .tags()
+        .iter()
+        .any(|t| t.key() == Some(TAG_KEY) && t.value() == Some(tenant.as_str()))
+    {
+        return Err(StepError::ResourceConflict {
+            tenant: tenant.to_string(),
+            message: format!(
+                "secret {} is not tagged {TAG_KEY}={tenant}; left in place",
+                names.secret_name
+            ),
+        });
+    }
+    let req = sm.delete_secret().secret_id(&names.secret_name);
+    let (req, recovery) = match &input.offboard {
+        // Offboarding keeps a recovery window; a tenant that never became ACTIVE has
+        // nothing anyone could want back.
+        Some(o) => (
+            req.recovery_window_in_days(o.secret_recovery_days),
+            Some(o.secret_recovery_days),
+        ),
+        None if existing.deleted_date().is_some() => return Ok(json!({ "deleted": true })),
+        None => (req.force_delete_without_recovery(true), None),
+    };
+    match req.send().await {
+        Ok(_) => {}
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception()) => {}
+        // Already scheduled for deletion: nothing more to do.
+        Err(e)
+            if e.as_service_error().is_some_and(|se| se.is_invalid_request_exception())
+                && existing.deleted_date().is_some() => {}
+        Err(e) => return Err(classify("secretsmanager", "DeleteSecret", &e)),
+    }
+    info!(secret = %names.secret_name, ?recovery, "secret deleted");
+    Ok(json!({ "deleted": true, "recovery_days": recovery }))
+}
+
+pub async fn delete_prefix(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let tenant = input.tenant()?;
+    let names = TenantNames::new(&tenant);
+    if input.offboard.as_ref().is_some_and(|o| o.keep_prefix) {
+        return Ok(json!({ "kept": names.prefix }));
+    }
+    let s3 = &ctx.clients.s3;
+    let mut deleted = 0usize;
+    loop {
+        // Re-list from the start each round: deleting while paginating would skip keys.
+        let page = s3
+            .list_objects_v2()
+            .bucket(&ctx.settings.bucket)
+            .prefix(&names.prefix)
+            .max_keys(1000)
+            .send()
+            .await
+            .map_err(|e| classify("s3", "ListObjectsV2", &e))?;
+        let keys: Vec<ObjectIdentifier> = page
+            .contents()
+            .iter()
+            .filter_map(|o| o.key())
+            .filter_map(|k| ObjectIdentifier::builder().key(k).build().ok())
+            .collect();
+        if keys.is_empty() {
+            break;
+        }
+        deleted += keys.len();
+        let delete = Delete::builder()
+            .set_objects(Some(keys))
+            .quiet(true)
+            .build()
+            .map_err(|e| StepError::InvalidInput { message: e.to_string() })?;
+        let out = s3
+            .delete_objects()
+            .bucket(&ctx.settings.bucket)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| classify("s3", "DeleteObjects", &e))?;
+        if let Some(err) = out.errors().first() {
+            return Err(StepError::AwsRequestFailed {
+                service: "s3",
+                operation: "DeleteObjects",
+                code: err.code().unwrap_or("Unknown").to_string(),
+                message: format!("{}: {}", err.key().unwrap_or(""), err.message().unwrap_or("")),
+            });
+        }
+    }
+    info!(prefix = %names.prefix, deleted, "prefix emptied");
+    Ok(json!({ "deleted_objects": deleted }))
+}
+
+pub async fn delete_group(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let tenant = input.tenant()?;
+    let names = TenantNames::new(&tenant);
+    let result = ctx
+        .clients
+        .idp
+        .delete_group()
+        .user_pool_id(&ctx.settings.user_pool_id)
+        .group_name(&names.group)
+        .send()
+        .await;
+    let deleted = match result {
+        Ok(_) => true,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception()) =>
+        {
+            false
+        }
+        Err(e) => return Err(classify("cognito-idp", "DeleteGroup", &e)),
+    };
+    Ok(json!({ "deleted": deleted }))
+}
+
+pub async fn record_failed(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let tenant = input.tenant()?;
+    record::transition(ctx, &tenant, &input.execution, Status::Failed, failure_changes(input)).await?;
+    Ok(json!({ "status": Status::Failed }))
+}
+
+pub async fn record_offboarded(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let tenant = input.tenant()?;
+    let changes = Changes::default()
+        .remove("failed_step")
+        .remove("error_name")
+        .remove("error_message");
+    record::transition(ctx, &tenant, &input.execution, Status::Offboarded, changes).await?;
+    Ok(json!({ "status": Status::Offboarded }))
+}
+
+/// The teardown itself failed: name what is left so nothing is silently abandoned.
+pub async fn record_rollback_failed(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let tenant = input.tenant()?;
+    let remaining = inspect::inspect(ctx, &tenant).await?;
+    let left: Vec<_> = remaining
+        .present()
+        .into_iter()
+        .map(|s| aws_sdk_dynamodb::types::AttributeValue::S(s.into()))
+        .collect();
+    let mut changes = failure_changes(input).set("remaining", aws_sdk_dynamodb::types::AttributeValue::L(left));
+    if let Some(f) = &input.rollback_failure {
+        changes = changes.set_s("rollback_error", format!("{}: {}", f.error, f.message()));
+    }
+    record::transition(ctx, &tenant, &input.execution, Status::RollbackFailed, changes).await?;
+    Ok(json!({ "status": Status::RollbackFailed, "remaining": remaining.present() }))
+}
