@@ -3,6 +3,8 @@
 //! `template.yaml` creates, drives the real state machine and checks the emulator through
 //! the SDK. Needs the virtualenv that `make test` creates (or TENANT_PYTHON).
 
+mod concurrency;
+mod failures;
 mod helpers;
 mod hostile_ids;
 mod isolation;

@@ -176,12 +176,35 @@ fn to_sdk(mapping: &ProviderMapping) -> Result<Option<RoleMapping>, StepError> {
 /// Rebuilds this deployment's provider mapping from the table; other providers' mappings
 /// and the pool's default roles are kept as they are. Returns the number of mapped tenants.
 pub async fn reconcile(ctx: &Context, owner: &str) -> Result<usize, StepError> {
+    if ctx.settings.mapping_type == MappingType::Token && token_mapping_in_place(ctx).await? {
+        // Token type keeps no per-tenant state in the pool: once the provider's mapping
+        // says Token, there is nothing to serialize.
+        return Ok(mapped_tenants(ctx).await?.len());
+    }
     acquire(ctx, owner).await?;
     let result = reconcile_locked(ctx).await;
     let released = release(ctx, owner).await;
     let count = result?;
     released?;
     Ok(count)
+}
+
+async fn token_mapping_in_place(ctx: &Context) -> Result<bool, StepError> {
+    let current = ctx
+        .clients
+        .identity
+        .get_identity_pool_roles()
+        .identity_pool_id(&ctx.settings.identity_pool_id)
+        .send()
+        .await
+        .map_err(|e| classify("cognito-identity", "GetIdentityPoolRoles", &e))?;
+    Ok(current
+        .role_mappings()
+        .and_then(|m| m.get(&ctx.settings.provider_name()))
+        .is_some_and(|m| {
+            *m.r#type() == RoleMappingType::Token
+                && m.ambiguous_role_resolution() == Some(&AmbiguousRoleResolutionType::Deny)
+        }))
 }
 
 async fn reconcile_locked(ctx: &Context) -> Result<usize, StepError> {

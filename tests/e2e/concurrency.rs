@@ -1,0 +1,140 @@
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use tenant_domain::{MappingType, TenantNames};
+use tenant_localstack::Options;
+use tenantctl::onboard;
+
+use crate::helpers::{TestStack, spawn_stack, tid};
+
+async fn run_all(t: &TestStack, tenants: &[String], offboard: bool) {
+    let mut runs = tokio::task::JoinSet::new();
+    for tenant in tenants {
+        let ops = t.ops.clone();
+        let tenant = tenant.clone();
+        runs.spawn(async move {
+            let started = if offboard {
+                onboard::offboard(&ops, &tid(&tenant), false, 7).await.unwrap()
+            } else {
+                onboard::start(&ops, &tid(&tenant), None, None).await.unwrap()
+            };
+            let done = onboard::wait(&ops, &started.execution_arn, Duration::from_secs(600))
+                .await
+                .unwrap();
+            assert_eq!(done.status, "SUCCEEDED", "{tenant}: {done:?}");
+        });
+    }
+    while let Some(done) = runs.join_next().await {
+        done.unwrap();
+    }
+}
+
+/// Groups that the identity pool maps to a role right now, read from the pool (Rules) or
+/// from the groups' roles (Token).
+async fn mapped_groups(t: &TestStack) -> BTreeSet<String> {
+    let c = &t.ops.ctx.clients;
+    let s = &t.ops.ctx.settings;
+    let pool = c
+        .identity
+        .get_identity_pool_roles()
+        .identity_pool_id(&s.identity_pool_id)
+        .send()
+        .await
+        .unwrap();
+    let mapping = pool.role_mappings().and_then(|m| m.get(&s.provider_name()));
+    match s.mapping_type {
+        MappingType::Rules => mapping
+            .and_then(|m| m.rules_configuration())
+            .map(|rc| rc.rules().iter().map(|r| r.value().to_string()).collect())
+            .unwrap_or_default(),
+        MappingType::Token => {
+            assert_eq!(mapping.map(|m| m.r#type().as_str()), Some("Token"));
+            let mut out = BTreeSet::new();
+            let mut pages = c
+                .idp
+                .list_groups()
+                .user_pool_id(&s.user_pool_id)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                for g in page.unwrap().groups() {
+                    if g.role_arn().is_some() {
+                        out.insert(g.group_name().unwrap().to_string());
+                    }
+                }
+            }
+            out
+        }
+    }
+}
+
+async fn onboard_then_offboard_half(mapping_type: MappingType, count: usize) {
+    let t = spawn_stack(Options {
+        iam_wait_seconds: 0,
+        mapping_type,
+    })
+    .await;
+    let tenants: Vec<String> = (0..count).map(|i| format!("c{i:03}")).collect();
+    let started = Instant::now();
+    run_all(&t, &tenants, false).await;
+    eprintln!(
+        "{count} concurrent onboardings ({mapping_type:?}): {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let group = |id: &String| TenantNames::new(&tid(id)).group;
+    assert_eq!(
+        mapped_groups(&t).await,
+        tenants.iter().map(group).collect(),
+        "no mapping lost"
+    );
+
+    let (leaving, staying) = tenants.split_at(count / 2);
+    let started = Instant::now();
+    run_all(&t, leaving, true).await;
+    eprintln!(
+        "{} concurrent offboardings: {:.1}s",
+        leaving.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        mapped_groups(&t).await,
+        staying.iter().map(group).collect(),
+        "exactly the other half is mapped"
+    );
+    for tenant in leaving {
+        let res = tenantctl::status::inspect(&t.ops, &tid(tenant)).await.unwrap();
+        assert!(res.present().is_empty(), "{tenant} left {:?}", res.present());
+    }
+    t.stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_five_concurrent_rules_onboardings_lose_no_rule() {
+    onboard_then_offboard_half(MappingType::Rules, 25).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hundred_concurrent_token_onboardings_all_map() {
+    onboard_then_offboard_half(MappingType::Token, 100).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_twenty_sixth_rules_tenant_is_refused_up_front() {
+    let t = spawn_stack(Options {
+        iam_wait_seconds: 0,
+        mapping_type: MappingType::Rules,
+    })
+    .await;
+    let tenants: Vec<String> = (0..25).map(|i| format!("r{i:03}")).collect();
+    run_all(&t, &tenants, false).await;
+    let done = t.onboard("one-too-many").await;
+    assert_eq!(done.status, "FAILED");
+    assert_eq!(done.error.as_deref(), Some("RuleLimitReached"));
+    assert!(
+        done.cause.as_deref().unwrap_or("").contains("MappingType=Token"),
+        "{done:?}"
+    );
+    let res = tenantctl::status::inspect(&t.ops, &tid("one-too-many")).await.unwrap();
+    assert!(res.present().is_empty());
+    t.stack.stop().await;
+}
