@@ -8,15 +8,7 @@ use tenantctl::onboard;
 
 use crate::helpers::{TestStack, spawn_stack, tid};
 
-const FORWARD: [Step; 7] = [
-    Step::RecordProvisioning,
-    Step::CreateGroup,
-    Step::CreateRole,
-    Step::CreateSecret,
-    Step::CreatePrefix,
-    Step::PatchRoleMappings,
-    Step::RecordActive,
-];
+const FORWARD: [Step; 7] = Step::FORWARD;
 
 /// The state-machine name of a forward step (as recorded in `failed_step`).
 fn state_name(step: Step) -> &'static str {

@@ -48,6 +48,26 @@ impl Step {
         Step::RecordOffboarded,
     ];
 
+    /// The onboarding steps, in order.
+    pub const FORWARD: [Step; 7] = [
+        Step::RecordProvisioning,
+        Step::CreateGroup,
+        Step::CreateRole,
+        Step::CreateSecret,
+        Step::CreatePrefix,
+        Step::PatchRoleMappings,
+        Step::RecordActive,
+    ];
+
+    /// The teardown shared by compensation and offboarding, in order.
+    pub const TEARDOWN: [Step; 5] = [
+        Step::RemoveRoleMapping,
+        Step::DeleteRole,
+        Step::DeleteSecret,
+        Step::DeletePrefix,
+        Step::DeleteGroup,
+    ];
+
     /// Kebab-case name: the binary name and the local function name's suffix.
     pub fn name(self) -> &'static str {
         match self {

@@ -120,22 +120,6 @@ pub async fn wait(ops: &Ops, execution_arn: &str, timeout: Duration) -> anyhow::
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn execution_arn_from_state_machine_arn() {
-        assert_eq!(
-            execution_arn(
-                "arn:aws:states:us-east-1:123456789012:stateMachine:tenant-onboarding",
-                "acme-1"
-            ),
-            "arn:aws:states:us-east-1:123456789012:execution:tenant-onboarding:acme-1"
-        );
-    }
-}
-
 /// Starts a new attempt for a FAILED (or OFFBOARDED) tenant: a new attempt number and
 /// execution name; the old execution can no longer write the record.
 pub async fn retry(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Started> {
@@ -231,4 +215,20 @@ pub async fn offboard(
         attempt: current.attempt,
         already_running: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execution_arn_from_state_machine_arn() {
+        assert_eq!(
+            execution_arn(
+                "arn:aws:states:us-east-1:123456789012:stateMachine:tenant-onboarding",
+                "acme-1"
+            ),
+            "arn:aws:states:us-east-1:123456789012:execution:tenant-onboarding:acme-1"
+        );
+    }
 }
