@@ -116,17 +116,49 @@ impl Faults {
 struct AppState {
     ctx: Arc<Context>,
     faults: Arc<Faults>,
+    onboarding_arn: Arc<str>,
 }
 
-pub fn router(ctx: Arc<Context>, faults: Arc<Faults>) -> Router {
+/// The Lambda Invoke API, the local fault API, and the signup form (what API Gateway
+/// serves in AWS).
+pub fn router(ctx: Arc<Context>, faults: Arc<Faults>, onboarding_arn: &str) -> Router {
     Router::new()
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
         .route("/_local/faults", put(put_fault).get(get_faults).delete(delete_faults))
-        .with_state(AppState { ctx, faults })
+        .route("/signup", axum::routing::get(signup).post(signup))
+        .with_state(AppState {
+            ctx,
+            faults,
+            onboarding_arn: Arc::from(onboarding_arn),
+        })
 }
 
-pub async fn serve(listener: TcpListener, ctx: Arc<Context>, faults: Arc<Faults>) -> std::io::Result<()> {
-    axum::serve(listener, router(ctx, faults)).await
+pub async fn serve(
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    faults: Arc<Faults>,
+    onboarding_arn: &str,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(ctx, faults, onboarding_arn)).await
+}
+
+async fn signup(
+    State(state): State<AppState>,
+    method: axum::http::Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request = tenant_steps::signup::Request {
+        method: method.as_str().to_string(),
+        content_type: headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body: body.to_vec(),
+    };
+    let out = tenant_steps::signup::handle(&state.ctx, &state.onboarding_arn, request).await;
+    let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, [("content-type", out.content_type)], out.body).into_response()
 }
 
 async fn put_fault(State(state): State<AppState>, axum::Json(fault): axum::Json<Fault>) -> Response {

@@ -45,8 +45,9 @@ impl LocalStack {
         let served = ctx.clone();
         let faults = Arc::new(Faults::default());
         let served_faults = faults.clone();
+        let onboarding_arn = bootstrap.onboarding_state_machine_arn.clone();
         let lambda = tokio::spawn(async move {
-            if let Err(e) = crate::lambda_endpoint::serve(listener, served, served_faults).await {
+            if let Err(e) = crate::lambda_endpoint::serve(listener, served, served_faults, &onboarding_arn).await {
                 tracing::error!(error = %e, "local Lambda endpoint stopped");
             }
         });
@@ -87,6 +88,10 @@ impl LocalStack {
         lines.push((
             env::OFFBOARDING_STATE_MACHINE_ARN.into(),
             self.bootstrap.offboarding_state_machine_arn.clone(),
+        ));
+        lines.push((
+            "TENANT_SIGNUP_URL".into(),
+            format!("http://127.0.0.1:{}/signup", self.lambda_port),
         ));
         lines.push((
             "TENANT_LAMBDA_ENDPOINT".into(),

@@ -1,5 +1,9 @@
 //! Running a step as a Lambda function: the whole of every binary's `main`.
 
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::HeaderValue;
+use base64::Engine as _;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -30,4 +34,52 @@ pub async fn serve(step: Step) -> Result<(), lambda_runtime::Error> {
 
 pub async fn handle(ctx: &Context, step: Step, event: LambdaEvent<Value>) -> Result<Value, StepError> {
     crate::dispatch::run(ctx, step, event.payload).await
+}
+
+/// The signup function behind the HTTP API: the same context, one more setting (the
+/// onboarding state machine to start).
+pub async fn serve_signup() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    let settings = Settings::from_env()?;
+    let arn = std::env::var(crate::config::env::STATE_MACHINE_ARN)
+        .map_err(|_| format!("{} is not set", crate::config::env::STATE_MACHINE_ARN))?;
+    let clients = Clients::new(&aws::sdk_config(None).await);
+    let ctx = Context { settings, clients };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {
+        handle_signup(&ctx, &arn, event)
+    }))
+    .await
+}
+
+pub async fn handle_signup(
+    ctx: &Context,
+    onboarding_arn: &str,
+    event: LambdaEvent<ApiGatewayV2httpRequest>,
+) -> Result<ApiGatewayV2httpResponse, std::convert::Infallible> {
+    let req = event.payload;
+    let raw = req.body.unwrap_or_default();
+    // HTTP APIs base64-encode bodies they do not consider text.
+    let body = if req.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw.as_bytes())
+            .unwrap_or_default()
+    } else {
+        raw.into_bytes()
+    };
+    let request = crate::signup::Request {
+        method: req.request_context.http.method.as_str().to_string(),
+        content_type: req
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body,
+    };
+    let out = crate::signup::handle(ctx, onboarding_arn, request).await;
+    let mut resp = ApiGatewayV2httpResponse::default();
+    resp.status_code = i64::from(out.status);
+    resp.headers
+        .insert("content-type", HeaderValue::from_static(out.content_type));
+    resp.body = Some(Body::Text(out.body));
+    Ok(resp)
 }

@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod lambda;
 pub mod mapping;
 pub mod record;
+pub mod signup;
 pub mod steps;
 pub mod teardown;
 
