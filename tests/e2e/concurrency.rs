@@ -125,8 +125,33 @@ async fn the_twenty_sixth_rules_tenant_is_refused_up_front() {
         mapping_type: MappingType::Rules,
     })
     .await;
-    let tenants: Vec<String> = (0..25).map(|i| format!("r{i:03}")).collect();
+    let tenants: Vec<String> = (0..24).map(|i| format!("r{i:03}")).collect();
     run_all(&t, &tenants, false).await;
+    // Two newcomers race for the last rule: exactly one gets it, the other rolls back.
+    let mut racers = tokio::task::JoinSet::new();
+    for tenant in ["racer-a", "racer-b"] {
+        let ops = t.ops.clone();
+        racers.spawn(async move {
+            let started = onboard::start(&ops, &tid(tenant), None, None).await.unwrap();
+            (
+                tenant,
+                onboard::wait(&ops, &started.execution_arn, Duration::from_secs(120))
+                    .await
+                    .unwrap(),
+            )
+        });
+    }
+    let mut outcomes = vec![];
+    while let Some(done) = racers.join_next().await {
+        outcomes.push(done.unwrap());
+    }
+    outcomes.sort_by_key(|(_, f)| f.status.clone());
+    assert_eq!(outcomes[0].1.status, "FAILED", "{outcomes:?}");
+    assert_eq!(outcomes[0].1.error.as_deref(), Some("RuleLimitReached"));
+    assert_eq!(outcomes[1].1.status, "SUCCEEDED", "{outcomes:?}");
+    let loser = tenantctl::status::inspect(&t.ops, &tid(outcomes[0].0)).await.unwrap();
+    assert!(loser.present().is_empty(), "{:?}", loser.present());
+    assert_eq!(mapped_groups(&t).await.len(), 25);
     let done = t.onboard("one-too-many").await;
     assert_eq!(done.status, "FAILED");
     assert_eq!(done.error.as_deref(), Some("RuleLimitReached"));

@@ -9,3 +9,5 @@ mod helpers;
 mod hostile_ids;
 mod isolation;
 mod onboarding;
+mod recovery;
+mod signup;

@@ -159,21 +159,33 @@ where
         }
         _ => {}
     }
-    let code = err.code().unwrap_or("Unknown").to_string();
+    let code = err.code().unwrap_or("Unknown");
     let status = err.raw_response().map(|r| r.status().as_u16());
-    if THROTTLING.contains(&code.as_str()) || status == Some(429) {
+    classify_code(service, operation, code, status, message)
+}
+
+/// Classifies an error code (and HTTP status, when there is one), e.g. a per-key error
+/// inside a successful S3 DeleteObjects response.
+pub fn classify_code(
+    service: &'static str,
+    operation: &'static str,
+    code: &str,
+    status: Option<u16>,
+    message: String,
+) -> StepError {
+    if THROTTLING.contains(&code) || status == Some(429) {
         StepError::Throttled {
             service,
             operation,
             message,
         }
-    } else if SERVER_SIDE.contains(&code.as_str()) || status.is_some_and(|s| s >= 500) {
+    } else if SERVER_SIDE.contains(&code) || status.is_some_and(|s| s >= 500) {
         StepError::ServiceUnavailable {
             service,
             operation,
             message,
         }
-    } else if DENIED.contains(&code.as_str()) {
+    } else if DENIED.contains(&code) {
         StepError::AccessDenied {
             service,
             operation,
@@ -183,7 +195,7 @@ where
         StepError::AwsRequestFailed {
             service,
             operation,
-            code,
+            code: code.to_string(),
             message,
         }
     }

@@ -62,6 +62,10 @@ pub struct Offboard {
     /// Secrets Manager recovery window; 7–30 days.
     #[serde(default = "default_recovery_days")]
     pub secret_recovery_days: i64,
+    /// An execution that owns the record but is known to have stopped without settling
+    /// it (timed out, stopped, or its own rollback crashed); offboarding may take over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_owner: Option<String>,
 }
 
 fn default_recovery_days() -> i64 {

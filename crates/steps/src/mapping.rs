@@ -17,8 +17,20 @@ use crate::error::classify;
 use crate::record::{LOCK_KEY, now};
 use crate::{Context, StepError};
 
-/// A holder that crashed releases the lock by letting the lease run out.
-pub const LEASE_SECONDS: u64 = 30;
+/// A holder that crashed releases the lock by letting the lease run out. Longer than any
+/// function's timeout (30 s in template.yaml), and renewed right before the pool is
+/// written, so a holder whose lease lapsed can never write a stale mapping.
+pub const LEASE_SECONDS: u64 = 90;
+
+/// A lock owner unique to one invocation: a step re-invoked while an earlier invocation
+/// still runs must not share its lease.
+pub fn lock_owner(label: &str) -> String {
+    use std::hash::{BuildHasher, RandomState};
+    format!(
+        "{label}/{:016x}",
+        RandomState::new().hash_one(std::time::SystemTime::now())
+    )
+}
 
 pub async fn acquire(ctx: &Context, owner: &str) -> Result<(), StepError> {
     let t = now();
@@ -61,6 +73,35 @@ pub async fn acquire(ctx: &Context, owner: &str) -> Result<(), StepError> {
             Err(StepError::MappingLockBusy { holder })
         }
         Err(e) => Err(classify("dynamodb", "PutItem", &e)),
+    }
+}
+
+/// Extends our lease, failing if it is no longer ours.
+async fn renew(ctx: &Context, owner: &str) -> Result<(), StepError> {
+    let result = ctx
+        .clients
+        .ddb
+        .update_item()
+        .table_name(&ctx.settings.table)
+        .key("tenant_id", AttributeValue::S(LOCK_KEY.into()))
+        .update_expression("SET expires_at = :exp")
+        .condition_expression("#o = :me")
+        .expression_attribute_names("#o", "owner")
+        .expression_attribute_values(":me", AttributeValue::S(owner.into()))
+        .expression_attribute_values(":exp", AttributeValue::N((now() + LEASE_SECONDS).to_string()))
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+        {
+            Err(StepError::MappingLockBusy {
+                holder: "another execution (our lease lapsed)".into(),
+            })
+        }
+        Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
     }
 }
 
@@ -173,20 +214,62 @@ fn to_sdk(mapping: &ProviderMapping) -> Result<Option<RoleMapping>, StepError> {
     }
 }
 
+/// A change of one tenant's membership in the mapping.
+#[derive(Debug, Clone)]
+pub struct Membership<'a> {
+    pub tenant: &'a TenantId,
+    pub execution: &'a str,
+    pub mapped: bool,
+}
+
 /// Rebuilds this deployment's provider mapping from the table; other providers' mappings
 /// and the pool's default roles are kept as they are. Returns the number of mapped tenants.
-pub async fn reconcile(ctx: &Context, owner: &str) -> Result<usize, StepError> {
+pub async fn reconcile(ctx: &Context, label: &str) -> Result<usize, StepError> {
+    update(ctx, label, None).await
+}
+
+/// Records `change` in the tenant's record and rebuilds the mapping, both under the lock:
+/// the Rules cap is checked against the table as it is while nobody else can add.
+pub async fn update(ctx: &Context, label: &str, change: Option<Membership<'_>>) -> Result<usize, StepError> {
     if ctx.settings.mapping_type == MappingType::Token && token_mapping_in_place(ctx).await? {
         // Token type keeps no per-tenant state in the pool: once the provider's mapping
         // says Token, there is nothing to serialize.
+        if let Some(c) = &change {
+            set_membership(ctx, c).await?;
+        }
         return Ok(mapped_tenants(ctx).await?.len());
     }
-    acquire(ctx, owner).await?;
-    let result = reconcile_locked(ctx).await;
-    let released = release(ctx, owner).await;
+    let owner = lock_owner(label);
+    acquire(ctx, &owner).await?;
+    let result = async {
+        if let Some(c) = &change {
+            if c.mapped && ctx.settings.mapping_type == MappingType::Rules {
+                let others = mapped_tenants(ctx)
+                    .await?
+                    .into_iter()
+                    .filter(|t| &t.tenant != c.tenant)
+                    .count();
+                tenant_domain::mapping::admits_another(MappingType::Rules, others).map_err(|e| {
+                    StepError::RuleLimitReached {
+                        tenant: c.tenant.to_string(),
+                        message: e.to_string(),
+                    }
+                })?;
+            }
+            set_membership(ctx, c).await?;
+        }
+        reconcile_locked(ctx, &owner).await
+    }
+    .await;
+    let released = release(ctx, &owner).await;
     let count = result?;
     released?;
     Ok(count)
+}
+
+async fn set_membership(ctx: &Context, c: &Membership<'_>) -> Result<(), StepError> {
+    let role_arn = TenantNames::new(c.tenant).role_arn(&ctx.settings.partition, &ctx.settings.account_id);
+    crate::record::set_mapped(ctx, c.tenant, c.execution, c.mapped, &role_arn).await
 }
 
 async fn token_mapping_in_place(ctx: &Context) -> Result<bool, StepError> {
@@ -207,7 +290,7 @@ async fn token_mapping_in_place(ctx: &Context) -> Result<bool, StepError> {
         }))
 }
 
-async fn reconcile_locked(ctx: &Context) -> Result<usize, StepError> {
+async fn reconcile_locked(ctx: &Context, owner: &str) -> Result<usize, StepError> {
     let tenants = mapped_tenants(ctx).await?;
     let desired = desired_mapping(ctx.settings.mapping_type, &tenants).map_err(|e| StepError::RuleLimitReached {
         tenant: "(all)".into(),
@@ -229,6 +312,7 @@ async fn reconcile_locked(ctx: &Context) -> Result<usize, StepError> {
         Some(m) => mappings.insert(provider, m),
         None => mappings.remove(&provider),
     };
+    renew(ctx, owner).await?;
     ctx.clients
         .identity
         .set_identity_pool_roles()

@@ -29,6 +29,8 @@ pub struct TenantRecord {
     pub error_name: Option<String>,
     pub error_message: Option<String>,
     pub remaining: Vec<String>,
+    /// Set once offboarded: the tenant's secret and kept objects outlive its attempts.
+    pub retain_data: bool,
     pub created_at: u64,
     pub updated_at: u64,
 }
@@ -82,6 +84,11 @@ impl TenantRecord {
                 .and_then(|v| v.as_l().ok())
                 .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
                 .unwrap_or_default(),
+            retain_data: item
+                .get("retain_data")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
             created_at: get_n(item, "created_at"),
             updated_at: get_n(item, "updated_at"),
         })
@@ -310,6 +317,7 @@ pub async fn take_over(
     execution: &str,
     attempt: u32,
     to: Status,
+    stale_owner: Option<&str>,
 ) -> Result<(), StepError> {
     let mut req = ctx
         .clients
@@ -328,12 +336,16 @@ pub async fn take_over(
         req = req.expression_attribute_values(&key, s(p.as_str()));
         placeholders.push(key);
     }
+    // An owner that is known to have stopped (checked by the caller) may be replaced
+    // whatever state it left the record in.
+    let mut condition = format!("#s IN ({}) OR (execution = :e AND #s = :to)", placeholders.join(", "));
+    if let Some(owner) = stale_owner {
+        condition.push_str(" OR execution = :stale");
+        req = req.expression_attribute_values(":stale", s(owner));
+    }
     let result = req
         .update_expression("SET #s = :to, execution = :e, attempt = :a, updated_at = :now")
-        .condition_expression(format!(
-            "#s IN ({}) OR (execution = :e AND #s = :to)",
-            placeholders.join(", ")
-        ))
+        .condition_expression(condition)
         .send()
         .await;
     match result {

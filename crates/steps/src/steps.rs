@@ -25,6 +25,9 @@ fn build_err(e: impl std::fmt::Display) -> StepError {
 pub async fn record_provisioning(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
     if ctx.settings.mapping_type == MappingType::Rules {
+        // Only mapped tenants count: counting those still provisioning could refuse two
+        // concurrent newcomers when one would fit. The cap itself is enforced under the
+        // mapping lock in PatchRoleMappings.
         let others = mapping::mapped_tenants(ctx)
             .await?
             .into_iter()
@@ -152,6 +155,22 @@ async fn converge_existing_role(
             ),
         });
     }
+    if !role
+        .tags()
+        .iter()
+        .any(|t| t.key() == TAG_KEY && t.value() == tenant.as_str())
+    {
+        return Err(StepError::ResourceConflict {
+            tenant: tenant.to_string(),
+            message: format!(
+                "role {} exists but is not tagged {TAG_KEY}={tenant}; it was not created by onboarding — rename or delete it",
+                names.role_name
+            ),
+        });
+    }
+    // Whatever else was attached since is removed: the role must grant exactly the
+    // tenant policy and nothing another attempt or a person added.
+    crate::teardown::strip_policies(ctx, &names.role_name, Some(INLINE_POLICY_NAME)).await?;
     iam.update_assume_role_policy()
         .role_name(&names.role_name)
         .policy_document(trust)
@@ -187,7 +206,7 @@ pub async fn create_secret(ctx: &Context, input: &StepInput) -> Result<Value, St
                     .secret_id(&names.secret_name)
                     .send()
                     .await
-                    .map_err(|e| classify("secretsmanager", "RestoreSecret", &e))?;
+                    .map_err(|e| secret_not_settled(classify("secretsmanager", "RestoreSecret", &e)))?;
             }
             sm.tag_resource()
                 .secret_id(&names.secret_name)
@@ -229,10 +248,28 @@ pub async fn create_secret(ctx: &Context, input: &StepInput) -> Result<Value, St
         Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_exists_exception()) => {
             return Box::pin(create_secret(ctx, input)).await;
         }
-        Err(e) => return Err(classify("secretsmanager", "CreateSecret", &e)),
+        Err(e) => return Err(secret_not_settled(classify("secretsmanager", "CreateSecret", &e))),
     };
     info!(secret = %arn, created = true, "secret ready");
     Ok(json!({ "secret_arn": arn, "created": true }))
+}
+
+/// Secrets Manager deletes asynchronously: right after a rollback force-deleted the
+/// secret, creating or restoring it is refused for a short while. That clears by itself.
+fn secret_not_settled(e: StepError) -> StepError {
+    match e {
+        StepError::AwsRequestFailed {
+            service,
+            operation,
+            code,
+            message,
+        } if code == "InvalidRequestException" && message.contains("deletion") => StepError::ServiceUnavailable {
+            service,
+            operation,
+            message,
+        },
+        other => other,
+    }
 }
 
 pub async fn create_prefix(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
@@ -274,14 +311,12 @@ pub async fn patch_role_mappings(ctx: &Context, input: &StepInput) -> Result<Val
             .await
             .map_err(|e| classify("cognito-idp", "UpdateGroup", &e))?;
     }
-    record::set_mapped(ctx, &tenant, &input.execution, true, &role_arn).await?;
-    let mapped = mapping::reconcile(ctx, &input.execution).await.map_err(|e| match e {
-        StepError::RuleLimitReached { message, .. } => StepError::RuleLimitReached {
-            tenant: tenant.to_string(),
-            message,
-        },
-        other => other,
-    })?;
+    let change = mapping::Membership {
+        tenant: &tenant,
+        execution: &input.execution,
+        mapped: true,
+    };
+    let mapped = mapping::update(ctx, &input.execution, Some(change)).await?;
     info!(mapped, mapping_type = ?ctx.settings.mapping_type, "role mapping reconciled");
     Ok(json!({ "role_arn": role_arn, "mapped_tenants": mapped }))
 }

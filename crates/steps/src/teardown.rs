@@ -49,16 +49,27 @@ pub async fn record_rolling_back(ctx: &Context, input: &StepInput) -> Result<Val
 /// settled (ACTIVE, FAILED or ROLLBACK_FAILED).
 pub async fn record_offboarding(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
-    record::take_over(ctx, &tenant, &input.execution, input.attempt, Status::Offboarding).await?;
+    let stale_owner = input.offboard.as_ref().and_then(|o| o.stale_owner.as_deref());
+    record::take_over(
+        ctx,
+        &tenant,
+        &input.execution,
+        input.attempt,
+        Status::Offboarding,
+        stale_owner,
+    )
+    .await?;
     Ok(json!({ "status": Status::Offboarding }))
 }
 
 pub async fn remove_role_mapping(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
-    let names = TenantNames::new(&tenant);
-    let role_arn = names.role_arn(&ctx.settings.partition, &ctx.settings.account_id);
-    record::set_mapped(ctx, &tenant, &input.execution, false, &role_arn).await?;
-    let mapped = mapping::reconcile(ctx, &input.execution).await?;
+    let change = mapping::Membership {
+        tenant: &tenant,
+        execution: &input.execution,
+        mapped: false,
+    };
+    let mapped = mapping::update(ctx, &input.execution, Some(change)).await?;
     info!(mapped, "tenant removed from the role mapping");
     Ok(json!({ "mapped_tenants": mapped }))
 }
@@ -68,18 +79,55 @@ pub async fn delete_role(ctx: &Context, input: &StepInput) -> Result<Value, Step
     let names = TenantNames::new(&tenant);
     let iam = &ctx.clients.iam;
     // Inline and attached policies must go before the role can.
-    let inline = match iam.list_role_policies().role_name(&names.role_name).send().await {
-        Ok(out) => out.policy_names().to_vec(),
+    let role = match iam.get_role().role_name(&names.role_name).send().await {
+        Ok(out) => out.role().cloned(),
         Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {
             return Ok(json!({ "deleted": false }));
         }
+        Err(e) => return Err(classify("iam", "GetRole", &e)),
+    };
+    // Never delete a role with the tenant's name that onboarding did not create.
+    if !role.is_some_and(|r| {
+        r.tags()
+            .iter()
+            .any(|t| t.key() == TAG_KEY && t.value() == tenant.as_str())
+    }) {
+        return Err(StepError::ResourceConflict {
+            tenant: tenant.to_string(),
+            message: format!(
+                "role {} is not tagged {TAG_KEY}={tenant}; left in place",
+                names.role_name
+            ),
+        });
+    }
+    strip_policies(ctx, &names.role_name, None).await?;
+    match iam.delete_role().role_name(&names.role_name).send().await {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {}
+        Err(e) => return Err(classify("iam", "DeleteRole", &e)),
+    }
+    info!(role = %names.role_name, "role deleted");
+    Ok(json!({ "deleted": true }))
+}
+
+async fn retains_data(ctx: &Context, tenant: &tenant_domain::TenantId) -> Result<bool, StepError> {
+    Ok(record::get(ctx, tenant.as_str()).await?.is_some_and(|r| r.retain_data))
+}
+
+/// Deletes every inline policy of a role except `keep`, and detaches every managed
+/// policy. A role that no longer exists has nothing left to strip.
+pub async fn strip_policies(ctx: &Context, role_name: &str, keep: Option<&str>) -> Result<(), StepError> {
+    let iam = &ctx.clients.iam;
+    let inline = match iam.list_role_policies().role_name(role_name).send().await {
+        Ok(out) => out.policy_names().to_vec(),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => return Ok(()),
         Err(e) => return Err(classify("iam", "ListRolePolicies", &e)),
     };
-    for policy in inline {
+    for policy in inline.iter().filter(|p| Some(p.as_str()) != keep) {
         match iam
             .delete_role_policy()
-            .role_name(&names.role_name)
-            .policy_name(&policy)
+            .role_name(role_name)
+            .policy_name(policy)
             .send()
             .await
         {
@@ -88,29 +136,25 @@ pub async fn delete_role(ctx: &Context, input: &StepInput) -> Result<Value, Step
             Err(e) => return Err(classify("iam", "DeleteRolePolicy", &e)),
         }
     }
-    let attached = iam
-        .list_attached_role_policies()
-        .role_name(&names.role_name)
-        .send()
-        .await
-        .map_err(|e| classify("iam", "ListAttachedRolePolicies", &e))?;
-    for p in attached.attached_policies() {
-        if let Some(arn) = p.policy_arn() {
-            iam.detach_role_policy()
-                .role_name(&names.role_name)
-                .policy_arn(arn)
-                .send()
-                .await
-                .map_err(|e| classify("iam", "DetachRolePolicy", &e))?;
+    let attached = match iam.list_attached_role_policies().role_name(role_name).send().await {
+        Ok(out) => out,
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => return Ok(()),
+        Err(e) => return Err(classify("iam", "ListAttachedRolePolicies", &e)),
+    };
+    for arn in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {
+        match iam
+            .detach_role_policy()
+            .role_name(role_name)
+            .policy_arn(arn)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {}
+            Err(e) => return Err(classify("iam", "DetachRolePolicy", &e)),
         }
     }
-    match iam.delete_role().role_name(&names.role_name).send().await {
-        Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {}
-        Err(e) => return Err(classify("iam", "DeleteRole", &e)),
-    }
-    info!(role = %names.role_name, "role deleted");
-    Ok(json!({ "deleted": true }))
+    Ok(())
 }
 
 pub async fn delete_secret(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
@@ -150,6 +194,9 @@ pub async fn delete_secret(ctx: &Context, input: &StepInput) -> Result<Value, St
             Some(o.secret_recovery_days),
         ),
         None if existing.deleted_date().is_some() => return Ok(json!({ "deleted": true })),
+        // The secret predates this attempt (restored from an offboarding): give it back
+        // its recovery window instead of destroying it.
+        None if retains_data(ctx, &tenant).await? => (req.recovery_window_in_days(7), Some(7)),
         None => (req.force_delete_without_recovery(true), None),
     };
     match req.send().await {
@@ -174,6 +221,17 @@ pub async fn delete_prefix(ctx: &Context, input: &StepInput) -> Result<Value, St
         return Ok(json!({ "kept": names.prefix }));
     }
     let s3 = &ctx.clients.s3;
+    if input.offboard.is_none() && retains_data(ctx, &tenant).await? {
+        // Rolling back a re-onboarding: the objects predate this attempt; only the
+        // marker is ours.
+        s3.delete_object()
+            .bucket(&ctx.settings.bucket)
+            .key(&names.marker_key)
+            .send()
+            .await
+            .map_err(|e| classify("s3", "DeleteObject", &e))?;
+        return Ok(json!({ "kept": names.prefix, "deleted_objects": 1 }));
+    }
     let mut deleted = 0usize;
     loop {
         // Re-list from the start each round: deleting while paginating would skip keys.
@@ -208,12 +266,14 @@ pub async fn delete_prefix(ctx: &Context, input: &StepInput) -> Result<Value, St
             .await
             .map_err(|e| classify("s3", "DeleteObjects", &e))?;
         if let Some(err) = out.errors().first() {
-            return Err(StepError::AwsRequestFailed {
-                service: "s3",
-                operation: "DeleteObjects",
-                code: err.code().unwrap_or("Unknown").to_string(),
-                message: format!("{}: {}", err.key().unwrap_or(""), err.message().unwrap_or("")),
-            });
+            let message = format!("{}: {}", err.key().unwrap_or(""), err.message().unwrap_or(""));
+            return Err(crate::error::classify_code(
+                "s3",
+                "DeleteObjects",
+                err.code().unwrap_or("Unknown"),
+                None,
+                message,
+            ));
         }
     }
     info!(prefix = %names.prefix, deleted, "prefix emptied");
@@ -252,7 +312,11 @@ pub async fn record_failed(ctx: &Context, input: &StepInput) -> Result<Value, St
 
 pub async fn record_offboarded(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
+    // A later re-onboarding of this tenant finds its secret (within the recovery window)
+    // and perhaps its objects again; if that attempt fails, its rollback must not
+    // destroy them.
     let changes = Changes::default()
+        .set("retain_data", aws_sdk_dynamodb::types::AttributeValue::Bool(true))
         .remove("failed_step")
         .remove("error_name")
         .remove("error_message");
@@ -263,16 +327,19 @@ pub async fn record_offboarded(ctx: &Context, input: &StepInput) -> Result<Value
 /// The teardown itself failed: name what is left so nothing is silently abandoned.
 pub async fn record_rollback_failed(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
-    let remaining = inspect::inspect(ctx, &tenant).await?;
+    // Record the failure even if what remains cannot be read right now.
+    let remaining = match inspect::inspect(ctx, &tenant).await {
+        Ok(r) => r.present().into_iter().map(str::to_string).collect::<Vec<_>>(),
+        Err(e) => vec![format!("unknown (could not inspect: {e})")],
+    };
     let left: Vec<_> = remaining
-        .present()
-        .into_iter()
-        .map(|s| aws_sdk_dynamodb::types::AttributeValue::S(s.into()))
+        .iter()
+        .map(|s| aws_sdk_dynamodb::types::AttributeValue::S(s.clone()))
         .collect();
     let mut changes = failure_changes(input).set("remaining", aws_sdk_dynamodb::types::AttributeValue::L(left));
     if let Some(f) = &input.rollback_failure {
         changes = changes.set_s("rollback_error", format!("{}: {}", f.error, f.message()));
     }
     record::transition(ctx, &tenant, &input.execution, Status::RollbackFailed, changes).await?;
-    Ok(json!({ "status": Status::RollbackFailed, "remaining": remaining.present() }))
+    Ok(json!({ "status": Status::RollbackFailed, "remaining": remaining }))
 }

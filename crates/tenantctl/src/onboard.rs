@@ -79,7 +79,16 @@ pub async fn start_attempt(
     let (execution_arn, already_running) = match result {
         Ok(out) => (out.execution_arn().to_string(), false),
         Err(e) if e.as_service_error().is_some_and(|se| se.is_execution_already_exists()) => {
-            (execution_arn(&ops.onboarding_arn, &execution_name), true)
+            let arn = execution_arn(&ops.onboarding_arn, &execution_name);
+            let status = execution_status(ops, &arn).await?;
+            if status != ExecutionStatus::Running {
+                bail!(
+                    "execution {execution_name} already ran and ended {} without settling tenant {tenant}; \
+                     run `tenantctl offboard {tenant}` to remove what it left, then `tenantctl retry {tenant}`",
+                    status.as_str()
+                );
+            }
+            (arn, true)
         }
         Err(e) => return Err(e).with_context(|| format!("starting onboarding of {tenant}")),
     };
@@ -90,6 +99,25 @@ pub async fn start_attempt(
         attempt,
         already_running,
     })
+}
+
+async fn execution_status(ops: &Ops, arn: &str) -> anyhow::Result<ExecutionStatus> {
+    match ops.ctx.clients.sfn.describe_execution().execution_arn(arn).send().await {
+        Ok(out) => Ok(out.status().clone()),
+        // Gone (history expired, or never started): certainly not running.
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_execution_does_not_exist()) => {
+            Ok(ExecutionStatus::Aborted)
+        }
+        Err(e) => Err(e).with_context(|| format!("describing {arn}")),
+    }
+}
+/// The ARN of the execution that owns a record, from its name.
+fn owner_arn(ops: &Ops, execution: &str) -> Option<String> {
+    if execution.contains("-offboard-") {
+        ops.offboarding_arn.as_deref().map(|sm| execution_arn(sm, execution))
+    } else {
+        Some(execution_arn(&ops.onboarding_arn, execution))
+    }
 }
 
 /// Polls the execution until it leaves RUNNING.
@@ -184,11 +212,22 @@ pub async fn offboard(
             already_running: true,
         });
     }
+    // A record left unsettled by an execution that has stopped (timed out, was stopped,
+    // or crashed in its own rollback) can be taken over; a running owner cannot.
+    let mut stale_owner = None;
     if !Status::Offboarding.may_follow(Some(current.status)) {
-        bail!(
-            "tenant {tenant} is {}; wait for it to settle before offboarding",
-            current.status
-        );
+        let owner = owner_arn(ops, &current.execution)
+            .ok_or_else(|| anyhow::anyhow!("cannot tell which state machine ran {}", current.execution))?;
+        let status = execution_status(ops, &owner).await?;
+        if status == ExecutionStatus::Running {
+            bail!(
+                "tenant {tenant} is {} and execution {} is still running; wait for it, or stop it with \
+                 `aws stepfunctions stop-execution --execution-arn {owner}` and offboard again",
+                current.status,
+                current.execution
+            );
+        }
+        stale_owner = Some(current.execution.clone());
     }
     let execution_name = format!("{tenant}-{}-offboard-{}", current.attempt, record::now());
     let input = json!({
@@ -196,6 +235,7 @@ pub async fn offboard(
         "attempt": current.attempt,
         "keep_prefix": keep_prefix,
         "secret_recovery_days": secret_recovery_days,
+        "stale_owner": stale_owner,
     });
     let out = ops
         .ctx

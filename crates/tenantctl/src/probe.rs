@@ -58,27 +58,43 @@ pub async fn sign_in(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Identity> {
     let s = &ops.ctx.settings;
     let c = &ops.ctx.clients;
     let names = TenantNames::new(tenant);
-    let username = format!("probe-{tenant}-{}", &random_suffix()[..8]);
+    // The deployed user pool signs users in by email address.
+    let username = format!("probe-{tenant}-{}@example.invalid", &random_suffix()[..8]);
     let password = format!("Pr0be!{}aZ", random_suffix());
     c.idp
         .admin_create_user()
         .user_pool_id(&s.user_pool_id)
         .username(&username)
         .message_action(MessageActionType::Suppress)
-        .user_attributes(
-            AttributeType::builder()
-                .name("email")
-                .value(format!("{username}@example.invalid"))
-                .build()?,
-        )
+        .user_attributes(AttributeType::builder().name("email").value(&username).build()?)
+        .user_attributes(AttributeType::builder().name("email_verified").value("true").build()?)
         .send()
         .await
         .with_context(|| format!("creating probe user for {tenant}"))?;
+    match sign_in_created(ops, tenant, &names, username.clone(), &password).await {
+        Ok(identity) => Ok(identity),
+        Err(e) => {
+            // Never leave a signed-up probe user behind in a tenant's group.
+            delete_username(ops, &username).await;
+            Err(e)
+        }
+    }
+}
+
+async fn sign_in_created(
+    ops: &Ops,
+    tenant: &TenantId,
+    names: &TenantNames,
+    username: String,
+    password: &str,
+) -> anyhow::Result<Identity> {
+    let s = &ops.ctx.settings;
+    let c = &ops.ctx.clients;
     c.idp
         .admin_set_user_password()
         .user_pool_id(&s.user_pool_id)
         .username(&username)
-        .password(&password)
+        .password(password)
         .permanent(true)
         .send()
         .await
@@ -98,7 +114,7 @@ pub async fn sign_in(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Identity> {
         .client_id(&s.user_pool_client_id)
         .auth_flow(AuthFlowType::AdminUserPasswordAuth)
         .auth_parameters("USERNAME", &username)
-        .auth_parameters("PASSWORD", &password)
+        .auth_parameters("PASSWORD", password)
         .send()
         .await
         .context("signing the probe user in")?;
@@ -151,13 +167,17 @@ pub async fn sign_in(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Identity> {
 }
 
 pub async fn delete_user(ops: &Ops, identity: &Identity) {
+    delete_username(ops, &identity.username).await;
+}
+
+async fn delete_username(ops: &Ops, username: &str) {
     let _ = ops
         .ctx
         .clients
         .idp
         .admin_delete_user()
         .user_pool_id(&ops.ctx.settings.user_pool_id)
-        .username(&identity.username)
+        .username(username)
         .send()
         .await;
 }
@@ -247,9 +267,9 @@ pub async fn check(ops: &Ops, actor: &Identity, target: &TenantId) -> Vec<Check>
         .map(|_| ())
         .map_err(|e| e.into_service_error());
     record("secretsmanager:DescribeSecret", outcome(describe));
-    if own {
-        let _ = ops.ctx.clients.s3.delete_object().bucket(bucket).key(&key).send().await;
-    }
+    // Removed whoever the actor is: a cross-tenant write that wrongly succeeded must
+    // not leave a probe object in someone else's prefix.
+    let _ = ops.ctx.clients.s3.delete_object().bucket(bucket).key(&key).send().await;
     checks
 }
 
