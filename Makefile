@@ -22,18 +22,24 @@ $(TENANTCTL): venv FORCE
 
 FORCE:
 
-# Starts the local stack, onboards two tenants whose ids are prefix-confusable, signs a
-# user of each in and proves each is denied by IAM on the other's data. The stack stays
-# up afterwards for exploring (`eval "$$(target/debug/tenantctl local env)"`); `make down`
-# stops it.
+# Starts the local stack; onboards `acme` with tenantctl and lets `acme-labs` (an id that
+# starts like `acme`) sign up through the public form; signs a user of each in and proves
+# that IAM denies each the other's prefix and secret (exit 1 if not). The stack stays up
+# for exploring (`eval "$$(target/debug/tenantctl local env)"`); `make down` stops it.
 demo: $(TENANTCTL)
 	@$(TENANTCTL) local down >/dev/null
 	@$(TENANTCTL) local up
+	@echo "\n== tenantctl onboard acme"
 	@$(TENANTCTL) --local onboard acme --name "Acme Corp" --email ops@acme.example
-	@$(TENANTCTL) --local onboard acme-labs --name "Acme Labs" --email ops@acmelabs.example
+	@echo "\n== acme-labs signs up through the signup form"
+	@. ./.tenant/local.env && curl -sS -H 'content-type: application/json' \
+		-d '{"tenant_id": "acme-labs", "name": "Acme Labs", "email": "ops@acmelabs.example"}' "$$TENANT_SIGNUP_URL" && echo
+	@$(TENANTCTL) --local watch acme-labs
+	@echo "\n== tenants"
 	@$(TENANTCTL) --local list
+	@echo "\n== isolation: a user of each tenant signs in and tries both tenants' data"
 	@$(TENANTCTL) --local check-isolation acme acme-labs
-	@echo "local stack still running: try '$(TENANTCTL) --local status acme'; stop it with 'make down'"
+	@echo "\nlocal stack still running: try '$(TENANTCTL) --local status acme-labs'; stop it with 'make down'"
 
 up: $(TENANTCTL)
 	@$(TENANTCTL) local up

@@ -82,6 +82,8 @@ enum Command {
     /// Rebuild the identity pool's role mapping from the tenants table (after a stack
     /// update reset it, for example).
     Reconcile,
+    /// Follow a tenant's current execution step by step until it ends.
+    Watch { tenant: String },
     /// Show a tenant's record and what exists for it in AWS right now.
     Status { tenant: String },
     /// List every tenant and its status.
@@ -192,10 +194,58 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let started = onboard::offboard(&ops, &tenant, *keep_prefix, *secret_recovery_days).await?;
             follow(&cli, &ops, &tenant, started, *no_wait, *timeout).await
         }
+        Command::Watch { tenant } => {
+            let tenant = parse_tenant(tenant)?;
+            let ops = ops(&cli).await?;
+            let arn = onboard::current_execution(&ops, &tenant).await?;
+            let json = cli.json;
+            let finished = onboard::watch(&ops, &arn, |p| {
+                if json {
+                    println!("{}", serde_json::to_string(p).unwrap_or_default());
+                    return;
+                }
+                // The states entered and every failure; the scheduling chatter is left out.
+                let message = |c: &String| {
+                    serde_json::from_str::<serde_json::Value>(c)
+                        .ok()
+                        .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
+                        .unwrap_or_else(|| c.clone())
+                };
+                if let Some(state) = &p.state {
+                    println!("{:>7.2}s  {state}", p.elapsed);
+                } else if let Some(err) = &p.error {
+                    let cause = p.cause.as_ref().map(message).unwrap_or_default();
+                    println!("{:>7.2}s      x {err}: {cause}", p.elapsed);
+                } else if p.event == "ExecutionSucceeded"
+                    || p.event == "ExecutionAborted"
+                    || p.event == "ExecutionTimedOut"
+                {
+                    println!("{:>7.2}s  {}", p.elapsed, p.event);
+                }
+            })
+            .await?;
+            let st = status::status(&ops, &tenant).await?;
+            let state = st
+                .record
+                .as_ref()
+                .map_or("NO RECORD".to_string(), |r| r.status.to_string());
+            if !json {
+                println!("{tenant}: {state} (execution {})", finished.status);
+            }
+            Ok(if finished.status == "SUCCEEDED" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
         Command::Reconcile => {
             let ops = ops(&cli).await?;
             let n = tenant_steps::mapping::reconcile(&ops.ctx, "tenantctl-reconcile").await?;
-            println!("role mapping rebuilt from the table: {n} tenants mapped");
+            if cli.json {
+                print_json(&serde_json::json!({ "mapped_tenants": n }))?;
+            } else {
+                println!("role mapping rebuilt from the table: {n} tenants mapped");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { tenant } => {
@@ -212,6 +262,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "{tenant}: {} (attempt {}, execution {})",
                         r.status, r.attempt, r.execution
                     );
+                    if !r.status.is_settled() && !onboard::owner_running(&ops, r).await? {
+                        println!(
+                            "  STUCK: execution {} has ended but left the record {}",
+                            r.execution, r.status
+                        );
+                        println!(
+                            "  next: `tenantctl offboard {tenant}` removes what exists, then `tenantctl retry {tenant}`"
+                        );
+                    }
+                    if !r.remaining.is_empty() {
+                        println!("  left behind: {}", r.remaining.join(", "));
+                    }
                     if let Some(name) = &r.name {
                         println!("  name:      {name}");
                     }

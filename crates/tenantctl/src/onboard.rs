@@ -272,3 +272,107 @@ mod tests {
         );
     }
 }
+
+/// One line of an execution's progress.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    pub id: i64,
+    pub timestamp: String,
+    /// Seconds since the execution started.
+    pub elapsed: f64,
+    pub event: String,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+/// The tenant's latest execution, as an ARN: the record's owner, unless a newer attempt
+/// has started but not yet written the record.
+pub async fn current_execution(ops: &Ops, tenant: &TenantId) -> anyhow::Result<String> {
+    let rec = record::get(&ops.ctx, tenant.as_str()).await?;
+    let next_attempt = rec.as_ref().map_or(1, |r| r.attempt + 1);
+    let next = execution_arn(&ops.onboarding_arn, &execution_name(tenant, next_attempt));
+    let exists = match ops
+        .ctx
+        .clients
+        .sfn
+        .describe_execution()
+        .execution_arn(&next)
+        .send()
+        .await
+    {
+        Ok(_) => true,
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_execution_does_not_exist()) => false,
+        Err(e) => return Err(e).with_context(|| format!("describing {next}")),
+    };
+    match rec {
+        _ if exists => Ok(next),
+        Some(r) => owner_arn(ops, &r.execution)
+            .ok_or_else(|| anyhow::anyhow!("cannot tell which state machine ran {}", r.execution)),
+        None => bail!("tenant {tenant} has no record and no execution; start one with `tenantctl onboard {tenant}`"),
+    }
+}
+
+/// Reports each history event of the execution as it happens, until it ends.
+pub async fn watch(ops: &Ops, execution_arn: &str, mut report: impl FnMut(&Progress)) -> anyhow::Result<Finished> {
+    let mut seen = 0i64;
+    let mut started: Option<f64> = None;
+    loop {
+        let mut pages = ops
+            .ctx
+            .clients
+            .sfn
+            .get_execution_history()
+            .execution_arn(execution_arn)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.with_context(|| format!("reading the history of {execution_arn}"))?;
+            for e in page.events() {
+                if e.id() <= seen {
+                    continue;
+                }
+                seen = e.id();
+                let (error, cause) = failure_of(e);
+                let at = e.timestamp().as_secs_f64();
+                let elapsed = at - *started.get_or_insert(at);
+                report(&Progress {
+                    id: e.id(),
+                    timestamp: e.timestamp().to_string(),
+                    elapsed,
+                    event: e.r#type().as_str().to_string(),
+                    state: e.state_entered_event_details().map(|d| d.name().to_string()),
+                    error,
+                    cause,
+                });
+            }
+        }
+        let status = execution_status(ops, execution_arn).await?;
+        if status != ExecutionStatus::Running {
+            return wait(ops, execution_arn, Duration::from_secs(1)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn failure_of(e: &aws_sdk_sfn::types::HistoryEvent) -> (Option<String>, Option<String>) {
+    if let Some(d) = e.lambda_function_failed_event_details() {
+        return (d.error().map(str::to_string), d.cause().map(str::to_string));
+    }
+    if let Some(d) = e.task_failed_event_details() {
+        return (d.error().map(str::to_string), d.cause().map(str::to_string));
+    }
+    if let Some(d) = e.execution_failed_event_details() {
+        return (d.error().map(str::to_string), d.cause().map(str::to_string));
+    }
+    (None, None)
+}
+
+/// Whether a record's owner is still working on it: an unsettled record whose execution
+/// has ended is stuck, and `offboard` can take it over.
+pub async fn owner_running(ops: &Ops, rec: &record::TenantRecord) -> anyhow::Result<bool> {
+    match owner_arn(ops, &rec.execution) {
+        Some(arn) => Ok(execution_status(ops, &arn).await? == ExecutionStatus::Running),
+        None => Ok(false),
+    }
+}
