@@ -250,3 +250,106 @@ async fn rolling_back_a_re_onboarding_keeps_the_tenants_older_data() {
     );
     t.stack.stop().await;
 }
+
+/// Offboarding cuts the tenant's users off: no new credentials (the mapping rule is gone)
+/// and the credentials they hold no longer reach the data (the role is gone). With
+/// --keep-prefix the objects stay and nothing else does.
+#[tokio::test(flavor = "multi_thread")]
+async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
+    let t = spawn_stack(Options {
+        iam_wait_seconds: 0,
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(t.onboard("tyrell").await.status, "SUCCEEDED");
+    let names = TenantNames::new(&tid("tyrell"));
+    let user = tenantctl::probe::sign_in(&t.ops, &tid("tyrell")).await.unwrap();
+    let bucket = &t.ops.ctx.settings.bucket;
+    user.s3
+        .get_object()
+        .bucket(bucket)
+        .key(&names.marker_key)
+        .send()
+        .await
+        .expect("reads its own prefix while active");
+
+    let off = onboard::offboard(&t.ops, &tid("tyrell"), true, 7).await.unwrap();
+    assert_eq!(
+        onboard::wait(&t.ops, &off.execution_arn, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .status,
+        "SUCCEEDED"
+    );
+
+    let held = user.s3.get_object().bucket(bucket).key(&names.marker_key).send().await;
+    assert!(held.is_err(), "credentials of a deleted role must not reach the data");
+    let held = user
+        .secrets
+        .get_secret_value()
+        .secret_id(&names.secret_name)
+        .send()
+        .await;
+    assert!(held.is_err(), "nor the secret");
+    let res = tenantctl::status::inspect(&t.ops, &tid("tyrell")).await.unwrap();
+    assert_eq!(res.present(), ["prefix objects"], "only the kept prefix remains");
+    let secret = t
+        .ops
+        .ctx
+        .clients
+        .secrets
+        .describe_secret()
+        .secret_id(&names.secret_name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        secret.deleted_date().is_some(),
+        "the secret waits out its recovery window"
+    );
+    assert!(
+        tenantctl::probe::sign_in(&t.ops, &tid("tyrell")).await.is_err(),
+        "no new sign-in reaches a tenant role"
+    );
+    t.stack.stop().await;
+}
+
+/// Two concurrent starts of the same tenant give one execution.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_starts_of_one_tenant_give_one_execution() {
+    let t = spawn_stack(Options {
+        iam_wait_seconds: 0,
+        ..Options::default()
+    })
+    .await;
+    let tenant = tid("cyberdyne");
+    let (a, b) = tokio::join!(
+        onboard::start(&t.ops, &tenant, None, None),
+        onboard::start(&t.ops, &tenant, None, None)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.execution_arn, b.execution_arn);
+    assert!(
+        a.already_running != b.already_running,
+        "exactly one start created the execution"
+    );
+    assert_eq!(
+        onboard::wait(&t.ops, &a.execution_arn, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .status,
+        "SUCCEEDED"
+    );
+    let executions = t
+        .ops
+        .ctx
+        .clients
+        .sfn
+        .list_executions()
+        .state_machine_arn(&t.ops.onboarding_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(executions.executions().len(), 1);
+    t.stack.stop().await;
+}
