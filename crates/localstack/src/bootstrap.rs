@@ -326,4 +326,27 @@ mod tests {
             }
         }
     }
+
+    /// Every step's function in template.yaml runs that step: a wrong TENANT_STEP would
+    /// run one step's code under another step's role.
+    #[test]
+    fn each_template_function_runs_its_own_step() {
+        let template = include_str!("../../../template.yaml");
+        for step in Step::ALL {
+            let logical = step.substitution().trim_end_matches("Arn");
+            let start = template
+                .find(&format!("  {logical}:\n"))
+                .unwrap_or_else(|| panic!("{logical} missing"));
+            let block = &template[start..];
+            let block = &block[..block.find("\n\n").unwrap_or(block.len())];
+            assert!(
+                block.contains("      Binary: step\n"),
+                "{logical} does not run the step binary"
+            );
+            assert!(
+                block.contains(&format!("TENANT_STEP: {}\n", step.name())),
+                "{logical} runs another step"
+            );
+        }
+    }
 }

@@ -23,6 +23,27 @@ pub fn init_tracing() {
         .init();
 }
 
+/// Environment variable naming the step a function runs.
+pub const STEP_ENV: &str = "TENANT_STEP";
+
+/// Resolves the step from `TENANT_STEP` and serves it.
+pub async fn serve_configured() -> Result<(), lambda_runtime::Error> {
+    let step = step_from(std::env::var(STEP_ENV).ok().as_deref())?;
+    serve(step).await
+}
+
+pub fn step_from(name: Option<&str>) -> Result<Step, StepError> {
+    let names: Vec<_> = Step::ALL.iter().map(|s| s.name()).collect();
+    match name {
+        Some(n) => Step::from_name(n).ok_or_else(|| StepError::Misconfigured {
+            message: format!("{STEP_ENV}={n:?} is not a step; one of: {}", names.join(", ")),
+        }),
+        None => Err(StepError::Misconfigured {
+            message: format!("{STEP_ENV} is not set; one of: {}", names.join(", ")),
+        }),
+    }
+}
+
 /// Builds the context once per cold start, then serves events with the step's handler.
 pub async fn serve(step: Step) -> Result<(), lambda_runtime::Error> {
     init_tracing();
@@ -82,4 +103,18 @@ pub async fn handle_signup(
         .insert("content-type", HeaderValue::from_static(out.content_type));
     resp.body = Some(Body::Text(out.body));
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_step_comes_from_configuration() {
+        assert_eq!(step_from(Some("delete-role")).unwrap(), Step::DeleteRole);
+        let err = step_from(Some("drop-tables")).unwrap_err();
+        assert_eq!(err.name(), "Misconfigured");
+        assert!(err.to_string().contains("create-role"));
+        assert!(step_from(None).is_err());
+    }
 }

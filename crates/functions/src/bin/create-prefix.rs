@@ -1,6 +1,0 @@
-//! Lambda for the `CreatePrefix` Task state.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    tenant_steps::lambda::serve(tenant_steps::Step::CreatePrefix).await
-}

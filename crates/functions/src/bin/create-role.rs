@@ -1,6 +1,0 @@
-//! Lambda for the `CreateRole` Task state.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    tenant_steps::lambda::serve(tenant_steps::Step::CreateRole).await
-}

@@ -1,6 +1,0 @@
-//! Lambda for the `DeleteRole` Task state.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    tenant_steps::lambda::serve(tenant_steps::Step::DeleteRole).await
-}
