@@ -105,6 +105,8 @@ async fn onboard_then_offboard_half(mapping_type: MappingType, count: usize) {
         let res = tenantctl::status::inspect(&t.ops, &tid(tenant)).await.unwrap();
         assert!(res.present().is_empty(), "{tenant} left {:?}", res.present());
     }
+    let findings = tenantctl::audit::audit(&t.ops).await.unwrap();
+    assert!(findings.is_empty(), "{findings:#?}");
     t.stack.stop().await;
 }
 

@@ -78,7 +78,10 @@ async fn fault_matrix_every_step_fails_once_always_and_crashes() {
         assert!(!rec.mapped, "{tenant}");
         assert_no_residue(&t, tenant).await;
     }
-    // Globally: exactly the ACTIVE tenants have roles, groups, secrets and mapping rules.
+    // Account-wide: nothing exists that belongs to no tenant or to a FAILED one.
+    let findings = tenantctl::audit::audit(&t.ops).await.unwrap();
+    assert!(findings.is_empty(), "{findings:#?}");
+    // And exactly the ACTIVE tenants have roles, groups, secrets and mapping rules.
     let c = &t.ops.ctx.clients;
     let s = &t.ops.ctx.settings;
     let active: std::collections::BTreeSet<String> = cases
@@ -145,6 +148,12 @@ async fn a_failing_rollback_is_recorded_with_what_remains_then_offboard_and_retr
             .unwrap_err()
             .to_string()
             .contains("offboard")
+    );
+    let findings = tenantctl::audit::audit(&t.ops).await.unwrap();
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    assert!(
+        findings[0].resource.starts_with("role ") && findings[0].detail.contains("failed rollback"),
+        "{findings:#?}"
     );
 
     // Once the cause is gone, offboarding removes the rest and a retry succeeds.

@@ -88,6 +88,9 @@ enum Command {
     Status { tenant: String },
     /// List every tenant and its status.
     List,
+    /// Compare every tenant-named resource in the account with the tenants table and
+    /// report leftovers. Exits 1 if any are found.
+    Audit,
     /// Sign a throwaway user of each tenant in, and prove each reaches its own prefix and
     /// secret and is denied on every other tenant's. Exits 1 if isolation does not hold.
     CheckIsolation {
@@ -295,6 +298,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("  objects:   {}", res.prefix_objects);
             println!("  mapped:    {}", yes(res.mapped));
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit => {
+            let ops = ops(&cli).await?;
+            let findings = tenantctl::audit::audit(&ops).await?;
+            if cli.json {
+                print_json(&findings)?;
+            } else if findings.is_empty() {
+                println!("no leftovers: every tenant resource belongs to a tenant that should have it");
+            } else {
+                for f in &findings {
+                    println!("{:<34} {:<60} {}", f.tenant, f.resource, f.detail);
+                }
+                println!(
+                    "{} leftover resource(s); `tenantctl offboard <id>` removes a tenant's",
+                    findings.len()
+                );
+            }
+            Ok(if findings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::List => {
             let ops = ops(&cli).await?;
