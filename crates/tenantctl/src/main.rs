@@ -59,14 +59,18 @@ enum Command {
     },
     /// Start a new attempt for a FAILED tenant and, unless --no-wait, follow it.
     Retry {
+        /// Tenant id.
         tenant: String,
+        /// Return once the execution has started.
         #[arg(long)]
         no_wait: bool,
+        /// Give up following after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
     /// Remove a tenant: mapping rule, role, secret, objects and group; ends OFFBOARDED.
     Offboard {
+        /// Tenant id.
         tenant: String,
         /// Keep the tenant's objects under its prefix.
         #[arg(long)]
@@ -74,8 +78,10 @@ enum Command {
         /// Days Secrets Manager keeps the secret recoverable (7–30).
         #[arg(long, default_value_t = 7)]
         secret_recovery_days: i64,
+        /// Return once the execution has started.
         #[arg(long)]
         no_wait: bool,
+        /// Give up following after this many seconds.
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
@@ -85,7 +91,10 @@ enum Command {
     /// Follow a tenant's current execution step by step until it ends.
     Watch { tenant: String },
     /// Show a tenant's record and what exists for it in AWS right now.
-    Status { tenant: String },
+    Status {
+        /// Tenant id.
+        tenant: String,
+    },
     /// List every tenant and its status.
     List,
     /// Compare every tenant-named resource in the account with the tenants table and
