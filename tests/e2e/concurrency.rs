@@ -14,7 +14,9 @@ async fn run_all(t: &TestStack, tenants: &[String], offboard: bool) {
         let tenant = tenant.clone();
         runs.spawn(async move {
             let started = if offboard {
-                onboard::offboard(&ops, &tid(&tenant), false, 7).await.unwrap()
+                onboard::offboard(&ops, &tid(&tenant), false, 7, std::time::Duration::ZERO)
+                    .await
+                    .unwrap()
             } else {
                 onboard::start(&ops, &tid(&tenant), None, None).await.unwrap()
             };
@@ -163,5 +165,15 @@ async fn the_twenty_sixth_rules_tenant_is_refused_up_front() {
     );
     let res = tenantctl::status::inspect(&t.ops, &tid("one-too-many")).await.unwrap();
     assert!(res.present().is_empty());
+
+    // The refusal wrote no record and used the name one-too-many-1; once there is room,
+    // onboarding the same id again starts the next attempt instead of being blocked.
+    run_all(&t, &["r000".to_string()], true).await;
+    let again = onboard::start(&t.ops, &tid("one-too-many"), None, None).await.unwrap();
+    assert_eq!(again.execution_name, "one-too-many-2");
+    let done = onboard::wait(&t.ops, &again.execution_arn, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
     t.stack.stop().await;
 }

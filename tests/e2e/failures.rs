@@ -158,7 +158,9 @@ async fn a_failing_rollback_is_recorded_with_what_remains_then_offboard_and_retr
 
     // Once the cause is gone, offboarding removes the rest and a retry succeeds.
     t.stack.faults.clear();
-    let off = onboard::offboard(&t.ops, &tid("initech"), false, 7).await.unwrap();
+    let off = onboard::offboard(&t.ops, &tid("initech"), false, 7, std::time::Duration::ZERO)
+        .await
+        .unwrap();
     let off = onboard::wait(&t.ops, &off.execution_arn, Duration::from_secs(60))
         .await
         .unwrap();

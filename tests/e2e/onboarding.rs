@@ -158,7 +158,7 @@ async fn starting_the_same_tenant_twice_gives_one_execution_and_each_step_conver
     let a = tenantctl::onboard::start(&t.ops, &tid("globex"), None, None)
         .await
         .unwrap();
-    let b = tenantctl::onboard::start_attempt(&t.ops, &tid("globex"), None, None, 1)
+    let b = tenantctl::onboard::start_attempt(&t.ops, &tid("globex"), None, None, 1, false)
         .await
         .unwrap();
     assert_eq!(a.execution_arn, b.execution_arn);
@@ -189,7 +189,7 @@ async fn starting_the_same_tenant_twice_gives_one_execution_and_each_step_conver
     assert_eq!(res.prefix_objects, 1);
 
     // The teardown converges too: offboard, then run every teardown step again.
-    let off = tenantctl::onboard::offboard(&t.ops, &tid("globex"), false, 7)
+    let off = tenantctl::onboard::offboard(&t.ops, &tid("globex"), false, 7, std::time::Duration::ZERO)
         .await
         .unwrap();
     let off = tenantctl::onboard::wait(&t.ops, &off.execution_arn, std::time::Duration::from_secs(60))

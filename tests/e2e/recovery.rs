@@ -152,7 +152,9 @@ async fn an_operator_can_clear_a_tenant_whose_execution_died() {
         .unwrap();
     let err = onboard::retry(&t.ops, &tid("stark")).await.unwrap_err().to_string();
     assert!(err.contains("tenantctl offboard stark"), "{err}");
-    let off = onboard::offboard(&t.ops, &tid("stark"), false, 7).await.unwrap();
+    let off = onboard::offboard(&t.ops, &tid("stark"), false, 7, std::time::Duration::ZERO)
+        .await
+        .unwrap();
     let off = onboard::wait(&t.ops, &off.execution_arn, Duration::from_secs(60))
         .await
         .unwrap();
@@ -194,7 +196,9 @@ async fn rolling_back_a_re_onboarding_keeps_the_tenants_older_data() {
         .send()
         .await
         .unwrap();
-    let off = onboard::offboard(&t.ops, &tid("wonka"), true, 7).await.unwrap();
+    let off = onboard::offboard(&t.ops, &tid("wonka"), true, 7, std::time::Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(
         onboard::wait(&t.ops, &off.execution_arn, Duration::from_secs(60))
             .await
@@ -273,7 +277,9 @@ async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
         .await
         .expect("reads its own prefix while active");
 
-    let off = onboard::offboard(&t.ops, &tid("tyrell"), true, 7).await.unwrap();
+    let off = onboard::offboard(&t.ops, &tid("tyrell"), true, 7, std::time::Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(
         onboard::wait(&t.ops, &off.execution_arn, Duration::from_secs(60))
             .await

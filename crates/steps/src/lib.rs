@@ -12,6 +12,7 @@ pub mod error;
 pub mod input;
 pub mod inspect;
 pub mod lambda;
+pub mod launch;
 pub mod mapping;
 pub mod record;
 pub mod signup;

@@ -18,9 +18,10 @@ use crate::record::{LOCK_KEY, now};
 use crate::{Context, StepError};
 
 /// A holder that crashed releases the lock by letting the lease run out. Longer than any
-/// function's timeout (30 s in template.yaml), and renewed right before the pool is
-/// written, so a holder whose lease lapsed can never write a stale mapping.
-pub const LEASE_SECONDS: u64 = 90;
+/// function's timeout (30 s in template.yaml), renewed right before the pool is written
+/// (so a holder whose lease lapsed can never write a stale mapping), and well inside the
+/// state machine's MappingLockBusy retry budget (~2 min).
+pub const LEASE_SECONDS: u64 = 40;
 
 /// A lock owner unique to one invocation: a step re-invoked while an earlier invocation
 /// still runs must not share its lease.

@@ -148,23 +148,13 @@ pub async fn handle(ctx: &Context, onboarding_arn: &str, req: Request) -> Respon
             );
         }
     }
-    let execution = format!("{tenant}-1");
-    let input = json!({ "tenant_id": tenant, "name": name, "email": email, "attempt": 1 });
-    let started = ctx
-        .clients
-        .sfn
-        .start_execution()
-        .state_machine_arn(onboarding_arn)
-        .name(&execution)
-        .input(input.to_string())
-        .send()
-        .await;
-    match started {
-        // The same submission twice starts one onboarding.
-        Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_execution_already_exists()) => {}
+    // No record: a first attempt refused earlier (e.g. a full mapping) must not block the id.
+    let launched =
+        crate::launch::start_onboarding(ctx, onboarding_arn, &tenant, name.as_deref(), email.as_deref(), 1, true).await;
+    let execution = match launched {
+        Ok(l) => l.execution_name,
         Err(e) => {
-            tracing::error!(error = %crate::error::classify("stepfunctions", "StartExecution", &e), tenant = %tenant, "signup could not start onboarding");
+            tracing::error!(error = %e, tenant = %tenant, "signup could not start onboarding");
             return reply(
                 json_client,
                 503,
@@ -172,7 +162,7 @@ pub async fn handle(ctx: &Context, onboarding_arn: &str, req: Request) -> Respon
                 json!({}),
             );
         }
-    }
+    };
     tracing::info!(tenant = %tenant, execution, "signup started onboarding");
     reply(
         json_client,

@@ -133,12 +133,20 @@ async fn converge_existing_role(
     tag: IamTag,
 ) -> Result<String, StepError> {
     let iam = &ctx.clients.iam;
+    // CreateRole just said the role exists: a read that cannot see it is IAM lagging.
     let out = iam
         .get_role()
         .role_name(&names.role_name)
         .send()
         .await
-        .map_err(|e| classify("iam", "GetRole", &e))?;
+        .map_err(|e| match e.as_service_error() {
+            Some(se) if se.is_no_such_entity_exception() => StepError::IamNotPropagated {
+                service: "iam",
+                operation: "GetRole",
+                message: se.to_string(),
+            },
+            _ => classify("iam", "GetRole", &e),
+        })?;
     let role = out.role().ok_or_else(|| StepError::IamNotPropagated {
         service: "iam",
         operation: "GetRole",
@@ -170,7 +178,7 @@ async fn converge_existing_role(
     }
     // Whatever else was attached since is removed: the role must grant exactly the
     // tenant policy and nothing another attempt or a person added.
-    crate::teardown::strip_policies(ctx, &names.role_name, Some(INLINE_POLICY_NAME)).await?;
+    crate::teardown::strip_policies(ctx, &names.role_name, Some(INLINE_POLICY_NAME), false).await?;
     iam.update_assume_role_policy()
         .role_name(&names.role_name)
         .policy_document(trust)
@@ -201,6 +209,21 @@ pub async fn create_secret(ctx: &Context, input: &StepInput) -> Result<Value, St
     // An earlier attempt's secret may exist, possibly scheduled for deletion.
     match sm.describe_secret().secret_id(&names.secret_name).send().await {
         Ok(existing) => {
+            // Adopt only a secret onboarding made for this tenant: anything else under the
+            // name would otherwise be re-tagged and later deleted as the tenant's.
+            if !existing
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some(TAG_KEY) && t.value() == Some(tenant.as_str()))
+            {
+                return Err(StepError::ResourceConflict {
+                    tenant: tenant.to_string(),
+                    message: format!(
+                        "secret {} exists but is not tagged {TAG_KEY}={tenant}; rename or delete it",
+                        names.secret_name
+                    ),
+                });
+            }
             if existing.deleted_date().is_some() {
                 sm.restore_secret()
                     .secret_id(&names.secret_name)
@@ -323,7 +346,10 @@ pub async fn patch_role_mappings(ctx: &Context, input: &StepInput) -> Result<Val
 
 pub async fn record_active(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
-    record::transition(ctx, &tenant, &input.execution, Status::Active, Changes::default()).await?;
+    // Once active again, the tenant's data is this attempt's: a later rollback or
+    // offboarding decides afresh what to keep.
+    let changes = Changes::default().remove("retain_data");
+    record::transition(ctx, &tenant, &input.execution, Status::Active, changes).await?;
     info!(status = "ACTIVE", "tenant active");
     Ok(json!({ "status": Status::Active }))
 }

@@ -100,7 +100,7 @@ pub async fn delete_role(ctx: &Context, input: &StepInput) -> Result<Value, Step
             ),
         });
     }
-    strip_policies(ctx, &names.role_name, None).await?;
+    strip_policies(ctx, &names.role_name, None, true).await?;
     match iam.delete_role().role_name(&names.role_name).send().await {
         Ok(_) => {}
         Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {}
@@ -116,11 +116,32 @@ async fn retains_data(ctx: &Context, tenant: &tenant_domain::TenantId) -> Result
 
 /// Deletes every inline policy of a role except `keep`, and detaches every managed
 /// policy. A role that no longer exists has nothing left to strip.
-pub async fn strip_policies(ctx: &Context, role_name: &str, keep: Option<&str>) -> Result<(), StepError> {
+///
+/// `missing_ok`: during teardown a vanished role is done; while converging a role that was
+/// just reported to exist, it is IAM lagging and must be retried, not skipped.
+pub async fn strip_policies(
+    ctx: &Context,
+    role_name: &str,
+    keep: Option<&str>,
+    missing_ok: bool,
+) -> Result<(), StepError> {
     let iam = &ctx.clients.iam;
+    let gone = |op: &'static str, msg: String| {
+        if missing_ok {
+            Ok(())
+        } else {
+            Err(StepError::IamNotPropagated {
+                service: "iam",
+                operation: op,
+                message: msg,
+            })
+        }
+    };
     let inline = match iam.list_role_policies().role_name(role_name).send().await {
         Ok(out) => out.policy_names().to_vec(),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => return Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {
+            return gone("ListRolePolicies", e.to_string());
+        }
         Err(e) => return Err(classify("iam", "ListRolePolicies", &e)),
     };
     for policy in inline.iter().filter(|p| Some(p.as_str()) != keep) {
@@ -138,7 +159,9 @@ pub async fn strip_policies(ctx: &Context, role_name: &str, keep: Option<&str>) 
     }
     let attached = match iam.list_attached_role_policies().role_name(role_name).send().await {
         Ok(out) => out,
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => return Ok(()),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {
+            return gone("ListAttachedRolePolicies", e.to_string());
+        }
         Err(e) => return Err(classify("iam", "ListAttachedRolePolicies", &e)),
     };
     for arn in attached.attached_policies().iter().filter_map(|p| p.policy_arn()) {

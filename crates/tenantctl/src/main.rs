@@ -78,6 +78,10 @@ enum Command {
         /// Days Secrets Manager keeps the secret recoverable (7–30).
         #[arg(long, default_value_t = 7)]
         secret_recovery_days: i64,
+        /// When taking over a record whose execution stopped, wait this long after it
+        /// stopped: a Lambda it started may still be running.
+        #[arg(long, default_value_t = onboard::TAKEOVER_GRACE.as_secs())]
+        takeover_grace_seconds: u64,
         /// Return once the execution has started.
         #[arg(long)]
         no_wait: bool,
@@ -198,12 +202,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tenant,
             keep_prefix,
             secret_recovery_days,
+            takeover_grace_seconds,
             no_wait,
             timeout,
         } => {
             let tenant = parse_tenant(tenant)?;
             let ops = ops(&cli).await?;
-            let started = onboard::offboard(&ops, &tenant, *keep_prefix, *secret_recovery_days).await?;
+            let started = onboard::offboard(
+                &ops,
+                &tenant,
+                *keep_prefix,
+                *secret_recovery_days,
+                Duration::from_secs(*takeover_grace_seconds),
+            )
+            .await?;
             follow(&cli, &ops, &tenant, started, *no_wait, *timeout).await
         }
         Command::Watch { tenant } => {

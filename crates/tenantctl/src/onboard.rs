@@ -12,16 +12,6 @@ use tenant_steps::record;
 use crate::Ops;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Started {
-    pub tenant_id: String,
-    pub execution_name: String,
-    pub execution_arn: String,
-    pub attempt: u32,
-    /// True when an execution for this attempt was already running (idempotent start).
-    pub already_running: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
 pub struct Finished {
     pub execution_arn: String,
     pub status: String,
@@ -29,32 +19,31 @@ pub struct Finished {
     pub cause: Option<String>,
 }
 
-pub fn execution_name(tenant: &TenantId, attempt: u32) -> String {
-    format!("{tenant}-{attempt}")
-}
+pub use tenant_steps::launch::{execution_arn, execution_name};
 
-pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
-    format!(
-        "{}:{name}",
-        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
-    )
-}
+/// `Started` is what the shared launcher reports.
+pub type Started = tenant_steps::launch::Launched;
 
 /// Starts the first attempt for a new tenant. The execution name is derived from the
 /// tenant and attempt, so starting twice (even concurrently) yields one execution.
 pub async fn start(ops: &Ops, tenant: &TenantId, name: Option<&str>, email: Option<&str>) -> anyhow::Result<Started> {
     let current = record::get(&ops.ctx, tenant.as_str()).await?;
-    let attempt = match &current {
-        None => 1,
-        Some(r) if r.status == Status::Provisioning => r.attempt,
+    match &current {
+        // No record: an earlier first attempt may have been refused before writing one.
+        None => start_attempt(ops, tenant, name, email, 1, true).await,
+        Some(r) if r.status == Status::Provisioning => start_attempt(ops, tenant, name, email, r.attempt, false).await,
         Some(r) => bail!(
-            "tenant {tenant} is already {} (attempt {}, execution {}); nothing to onboard",
+            "tenant {tenant} is already {} (attempt {}, execution {}); nothing to onboard{}",
             r.status,
             r.attempt,
-            r.execution
+            r.execution,
+            if r.status == Status::Failed {
+                format!(" — use `tenantctl retry {tenant}`")
+            } else {
+                String::new()
+            }
         ),
-    };
-    start_attempt(ops, tenant, name, email, attempt).await
+    }
 }
 
 pub async fn start_attempt(
@@ -63,57 +52,35 @@ pub async fn start_attempt(
     name: Option<&str>,
     email: Option<&str>,
     attempt: u32,
+    skip_ended: bool,
 ) -> anyhow::Result<Started> {
-    let execution_name = execution_name(tenant, attempt);
-    let input = json!({ "tenant_id": tenant, "name": name, "email": email, "attempt": attempt });
-    let result = ops
+    Ok(
+        tenant_steps::launch::start_onboarding(&ops.ctx, &ops.onboarding_arn, tenant, name, email, attempt, skip_ended)
+            .await?,
+    )
+}
+
+/// The execution's status and when it stopped.
+async fn execution_state(ops: &Ops, arn: &str) -> anyhow::Result<(ExecutionStatus, Option<f64>)> {
+    let out = ops
         .ctx
         .clients
         .sfn
-        .start_execution()
-        .state_machine_arn(&ops.onboarding_arn)
-        .name(&execution_name)
-        .input(input.to_string())
+        .describe_execution()
+        .execution_arn(arn)
         .send()
-        .await;
-    let (execution_arn, already_running) = match result {
-        Ok(out) => (out.execution_arn().to_string(), false),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_execution_already_exists()) => {
-            let arn = execution_arn(&ops.onboarding_arn, &execution_name);
-            let status = execution_status(ops, &arn).await?;
-            if status != ExecutionStatus::Running {
-                bail!(
-                    "execution {execution_name} already ran and ended {} without settling tenant {tenant}; \
-                     run `tenantctl offboard {tenant}` to remove what it left, then `tenantctl retry {tenant}`",
-                    status.as_str()
-                );
-            }
-            (arn, true)
-        }
-        Err(e) => return Err(e).with_context(|| format!("starting onboarding of {tenant}")),
-    };
-    Ok(Started {
-        tenant_id: tenant.to_string(),
-        execution_name,
-        execution_arn,
-        attempt,
-        already_running,
-    })
+        .await
+        .with_context(|| format!("describing {arn}"))?;
+    Ok((out.status().clone(), out.stop_date().map(|d| d.as_secs_f64())))
 }
 
 async fn execution_status(ops: &Ops, arn: &str) -> anyhow::Result<ExecutionStatus> {
-    match ops.ctx.clients.sfn.describe_execution().execution_arn(arn).send().await {
-        Ok(out) => Ok(out.status().clone()),
-        // Gone (history expired, or never started): certainly not running.
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_execution_does_not_exist()) => {
-            Ok(ExecutionStatus::Aborted)
-        }
-        Err(e) => Err(e).with_context(|| format!("describing {arn}")),
-    }
+    Ok(execution_state(ops, arn).await?.0)
 }
+
 /// The ARN of the execution that owns a record, from its name.
-fn owner_arn(ops: &Ops, execution: &str) -> Option<String> {
-    if execution.contains("-offboard-") {
+fn owner_arn(ops: &Ops, tenant: &str, execution: &str) -> Option<String> {
+    if tenant_steps::launch::is_offboarding_execution(tenant, execution) {
         ops.offboarding_arn.as_deref().map(|sm| execution_arn(sm, execution))
     } else {
         Some(execution_arn(&ops.onboarding_arn, execution))
@@ -154,42 +121,32 @@ pub async fn retry(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Started> {
     let Some(current) = record::get(&ops.ctx, tenant.as_str()).await? else {
         bail!("tenant {tenant} has no record; use `tenantctl onboard {tenant}`");
     };
+    let (name, email) = (current.name.as_deref(), current.email.as_deref());
     match current.status {
-        Status::Failed | Status::Offboarded => {}
-        Status::Provisioning => {
-            // Idempotent: the attempt in flight is the retry.
-            return start_attempt(
-                ops,
-                tenant,
-                current.name.as_deref(),
-                current.email.as_deref(),
-                current.attempt,
-            )
-            .await;
-        }
+        Status::Failed | Status::Offboarded => start_attempt(ops, tenant, name, email, current.attempt + 1, true).await,
+        // Idempotent: the attempt in flight is the retry (or it died, and the launcher says so).
+        Status::Provisioning => start_attempt(ops, tenant, name, email, current.attempt, false).await,
         Status::RollbackFailed => bail!(
             "tenant {tenant} is ROLLBACK_FAILED; remaining: {}. Run `tenantctl offboard {tenant}` to remove what remains, then retry",
             current.remaining.join(", ")
         ),
         other => bail!("tenant {tenant} is {other}; only FAILED or OFFBOARDED tenants can be retried"),
     }
-    start_attempt(
-        ops,
-        tenant,
-        current.name.as_deref(),
-        current.email.as_deref(),
-        current.attempt + 1,
-    )
-    .await
 }
 
+/// How long after an execution stopped its last Lambda may still be running: Step
+/// Functions stops the workflow, not an invocation in flight (function timeout 30 s).
+pub const TAKEOVER_GRACE: Duration = Duration::from_secs(45);
+
 /// Starts offboarding: removes the mapping rule, role, secret (with a recovery window),
-/// objects (unless kept) and group, then records OFFBOARDED.
+/// objects (unless kept) and group, then records OFFBOARDED. A record left unsettled by an
+/// execution that has stopped is taken over once `grace` has passed since it stopped.
 pub async fn offboard(
     ops: &Ops,
     tenant: &TenantId,
     keep_prefix: bool,
     secret_recovery_days: i64,
+    grace: Duration,
 ) -> anyhow::Result<Started> {
     let arn = ops.offboarding_arn.as_deref().ok_or_else(|| {
         anyhow::anyhow!(
@@ -203,31 +160,41 @@ pub async fn offboard(
     let Some(current) = record::get(&ops.ctx, tenant.as_str()).await? else {
         bail!("tenant {tenant} has no record; nothing to offboard");
     };
-    if current.status == Status::Offboarding {
-        return Ok(Started {
-            tenant_id: tenant.to_string(),
-            execution_arn: execution_arn(arn, &current.execution),
-            execution_name: current.execution,
-            attempt: current.attempt,
-            already_running: true,
-        });
-    }
-    // A record left unsettled by an execution that has stopped (timed out, was stopped,
-    // or crashed in its own rollback) can be taken over; a running owner cannot.
     let mut stale_owner = None;
-    if !Status::Offboarding.may_follow(Some(current.status)) {
-        let owner = owner_arn(ops, &current.execution)
-            .ok_or_else(|| anyhow::anyhow!("cannot tell which state machine ran {}", current.execution))?;
-        let status = execution_status(ops, &owner).await?;
-        if status == ExecutionStatus::Running {
-            bail!(
-                "tenant {tenant} is {} and execution {} is still running; wait for it, or stop it with \
-                 `aws stepfunctions stop-execution --execution-arn {owner}` and offboard again",
-                current.status,
-                current.execution
-            );
+    match current.status {
+        Status::Active | Status::Failed | Status::RollbackFailed => {}
+        Status::Offboarded => bail!("tenant {tenant} is already OFFBOARDED"),
+        Status::Provisioning | Status::RollingBack | Status::Offboarding => {
+            let owner = owner_arn(ops, tenant.as_str(), &current.execution)
+                .ok_or_else(|| anyhow::anyhow!("cannot tell which state machine ran {}", current.execution))?;
+            let (status, stopped) = execution_state(ops, &owner).await?;
+            if status == ExecutionStatus::Running {
+                if current.status == Status::Offboarding {
+                    return Ok(Started {
+                        tenant_id: tenant.to_string(),
+                        execution_arn: owner,
+                        execution_name: current.execution,
+                        attempt: current.attempt,
+                        already_running: true,
+                    });
+                }
+                bail!(
+                    "tenant {tenant} is {} and execution {} is still running; wait for it, or stop it with \
+                     `aws stepfunctions stop-execution --execution-arn {owner}` and offboard again",
+                    current.status,
+                    current.execution
+                );
+            }
+            let since = stopped.map(|t| record::now() as f64 - t).unwrap_or(f64::MAX);
+            if !grace.is_zero() && since < grace.as_secs_f64() {
+                bail!(
+                    "execution {} stopped {since:.0} s ago; a step it started may still be running — offboard again in {:.0} s",
+                    current.execution,
+                    grace.as_secs_f64() - since
+                );
+            }
+            stale_owner = Some(current.execution.clone());
         }
-        stale_owner = Some(current.execution.clone());
     }
     let execution_name = format!("{tenant}-{}-offboard-{}", current.attempt, record::now());
     let input = json!({
@@ -255,22 +222,6 @@ pub async fn offboard(
         attempt: current.attempt,
         already_running: false,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn execution_arn_from_state_machine_arn() {
-        assert_eq!(
-            execution_arn(
-                "arn:aws:states:us-east-1:123456789012:stateMachine:tenant-onboarding",
-                "acme-1"
-            ),
-            "arn:aws:states:us-east-1:123456789012:execution:tenant-onboarding:acme-1"
-        );
-    }
 }
 
 /// One line of an execution's progress.
@@ -307,7 +258,7 @@ pub async fn current_execution(ops: &Ops, tenant: &TenantId) -> anyhow::Result<S
     };
     match rec {
         _ if exists => Ok(next),
-        Some(r) => owner_arn(ops, &r.execution)
+        Some(r) => owner_arn(ops, tenant.as_str(), &r.execution)
             .ok_or_else(|| anyhow::anyhow!("cannot tell which state machine ran {}", r.execution)),
         None => bail!("tenant {tenant} has no record and no execution; start one with `tenantctl onboard {tenant}`"),
     }
@@ -371,7 +322,7 @@ fn failure_of(e: &aws_sdk_sfn::types::HistoryEvent) -> (Option<String>, Option<S
 /// Whether a record's owner is still working on it: an unsettled record whose execution
 /// has ended is stuck, and `offboard` can take it over.
 pub async fn owner_running(ops: &Ops, rec: &record::TenantRecord) -> anyhow::Result<bool> {
-    match owner_arn(ops, &rec.execution) {
+    match owner_arn(ops, &rec.tenant_id, &rec.execution) {
         Some(arn) => Ok(execution_status(ops, &arn).await? == ExecutionStatus::Running),
         None => Ok(false),
     }
