@@ -1,12 +1,11 @@
 use std::time::Duration;
 
 use tenant_domain::Status;
-use tenant_localstack::Options;
 use tenant_localstack::lambda_endpoint::FaultMode;
 use tenant_steps::{Step, record};
 use tenantctl::onboard;
 
-use crate::helpers::{TestStack, spawn_stack, tid};
+use crate::helpers::{TestStack, spawn, tid};
 
 const FORWARD: [Step; 7] = Step::FORWARD;
 
@@ -25,11 +24,7 @@ async fn assert_no_residue(t: &TestStack, tenant: &str) {
 /// tenant with its own fault.
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_matrix_every_step_fails_once_always_and_crashes() {
-    let t = spawn_stack(Options {
-        iam_wait_seconds: 0,
-        ..Options::default()
-    })
-    .await;
+    let t = spawn().await;
     let modes = [
         ("once", FaultMode::FailOnce),
         ("always", FaultMode::FailAlways),
@@ -125,11 +120,7 @@ async fn fault_matrix_every_step_fails_once_always_and_crashes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_rollback_is_recorded_with_what_remains_then_offboard_and_retry_recover() {
-    let t = spawn_stack(Options {
-        iam_wait_seconds: 0,
-        ..Options::default()
-    })
-    .await;
+    let t = spawn().await;
     t.stack.faults.set("initech", Step::RecordActive, FaultMode::FailAlways);
     t.stack.faults.set("initech", Step::DeleteRole, FaultMode::FailAlways);
     let done = t.onboard("initech").await;
@@ -178,11 +169,7 @@ async fn a_failing_rollback_is_recorded_with_what_remains_then_offboard_and_retr
 
 #[tokio::test(flavor = "multi_thread")]
 async fn retry_after_a_cleared_fault_is_active_and_the_stale_attempt_cannot_write() {
-    let t = spawn_stack(Options {
-        iam_wait_seconds: 0,
-        ..Options::default()
-    })
-    .await;
+    let t = spawn().await;
     t.stack.faults.set("hooli", Step::CreateSecret, FaultMode::Timeout);
     let done = t.onboard("hooli").await;
     assert_eq!(done.status, "FAILED");

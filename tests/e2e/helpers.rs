@@ -23,6 +23,15 @@ pub async fn spawn_stack(options: Options) -> TestStack {
     TestStack { stack, ops }
 }
 
+/// A stack with the defaults the tests use: Rules mapping, no IAM wait.
+pub async fn spawn() -> TestStack {
+    spawn_stack(Options {
+        iam_wait_seconds: 0,
+        ..Options::default()
+    })
+    .await
+}
+
 pub fn tid(raw: &str) -> TenantId {
     TenantId::parse(raw).unwrap()
 }

@@ -1,10 +1,9 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tenant_localstack::Options;
 use tenantctl::onboard;
 
-use crate::helpers::spawn_stack;
+use crate::helpers::spawn;
 
 pub const HOSTILE: &[&str] = &[
     "*",
@@ -27,11 +26,7 @@ pub const HOSTILE: &[&str] = &[
 /// them too and creates nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_ids_are_refused_by_the_workflow_and_nothing_is_created() {
-    let t = spawn_stack(Options {
-        iam_wait_seconds: 0,
-        ..Options::default()
-    })
-    .await;
+    let t = spawn().await;
     let c = &t.ops.ctx.clients;
     let s = &t.ops.ctx.settings;
     for (i, raw) in HOSTILE.iter().enumerate() {

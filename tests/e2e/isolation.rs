@@ -1,15 +1,10 @@
-use tenant_localstack::Options;
 use tenantctl::probe::{self, Outcome};
 
-use crate::helpers::{spawn_stack, tid};
+use crate::helpers::{spawn, tid};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
-    let t = spawn_stack(Options {
-        iam_wait_seconds: 0,
-        ..Options::default()
-    })
-    .await;
+    let t = spawn().await;
     for tenant in ["acme", "acme-labs"] {
         let done = t.onboard(tenant).await;
         assert_eq!(done.status, "SUCCEEDED", "{done:?}");

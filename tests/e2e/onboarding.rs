@@ -1,10 +1,9 @@
 use serde_json::Value;
 use tenant_domain::policy::{tenant_policy, trust_policy};
 use tenant_domain::{Status, TenantNames};
-use tenant_localstack::Options;
 use tenant_steps::record;
 
-use crate::helpers::{spawn_stack, tid};
+use crate::helpers::{spawn, tid};
 
 fn decode(doc: &str) -> Value {
     // IAM returns policy documents URL-encoded.
@@ -33,11 +32,7 @@ fn percent_decode(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn onboarding_reaches_active_with_every_resource_as_specified() {
-    let t = spawn_stack(Options {
-        iam_wait_seconds: 0,
-        ..Options::default()
-    })
-    .await;
+    let t = spawn().await;
     let finished = t.onboard("acme").await;
     assert_eq!(finished.status, "SUCCEEDED", "{finished:?}");
 
@@ -150,11 +145,7 @@ async fn onboarding_reaches_active_with_every_resource_as_specified() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn starting_the_same_tenant_twice_gives_one_execution_and_each_step_converges() {
-    let t = spawn_stack(Options {
-        iam_wait_seconds: 0,
-        ..Options::default()
-    })
-    .await;
+    let t = spawn().await;
     let a = tenantctl::onboard::start(&t.ops, &tid("globex"), None, None)
         .await
         .unwrap();

@@ -3,23 +3,18 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::primitives::ByteStream;
 use tenant_domain::{Status, TenantNames};
-use tenant_localstack::Options;
 use tenant_localstack::lambda_endpoint::FaultMode;
 use tenant_steps::{Step, record};
 use tenantctl::onboard;
 
-use crate::helpers::{spawn_stack, tid};
+use crate::helpers::{spawn, tid};
 
 /// A role with the tenant's name that grants more than the tenant policy (left by hand or
 /// by an older version) is reduced to exactly the tenant policy; one that onboarding did
 /// not create is refused and left alone.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_existing_role_is_converged_to_exactly_the_tenant_policy() {
-    let t = spawn_stack(Options {
-        iam_wait_seconds: 0,
-        ..Options::default()
-    })
-    .await;
+    let t = spawn().await;
     let iam = &t.ops.ctx.clients.iam;
     let s = &t.ops.ctx.settings;
     let trust = tenant_domain::policy::trust_policy(&s.identity_pool_id).to_string();
@@ -111,11 +106,7 @@ async fn an_existing_role_is_converged_to_exactly_the_tenant_policy() {
 /// offboarding, which removes everything.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_operator_can_clear_a_tenant_whose_execution_died() {
-    let t = spawn_stack(Options {
-        iam_wait_seconds: 0,
-        ..Options::default()
-    })
-    .await;
+    let t = spawn().await;
     assert_eq!(t.onboard("stark").await.status, "SUCCEEDED");
     // As if attempt 2 had died mid-way without rolling back: its execution exists and
     // has ended, but the record still says PROVISIONING.
@@ -172,11 +163,7 @@ async fn an_operator_can_clear_a_tenant_whose_execution_died() {
 /// removes what the attempt made but not the tenant's older data.
 #[tokio::test(flavor = "multi_thread")]
 async fn rolling_back_a_re_onboarding_keeps_the_tenants_older_data() {
-    let t = spawn_stack(Options {
-        iam_wait_seconds: 0,
-        ..Options::default()
-    })
-    .await;
+    let t = spawn().await;
     let c = &t.ops.ctx.clients;
     let s = &t.ops.ctx.settings;
     let names = TenantNames::new(&tid("wonka"));
@@ -260,11 +247,7 @@ async fn rolling_back_a_re_onboarding_keeps_the_tenants_older_data() {
 /// --keep-prefix the objects stay and nothing else does.
 #[tokio::test(flavor = "multi_thread")]
 async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
-    let t = spawn_stack(Options {
-        iam_wait_seconds: 0,
-        ..Options::default()
-    })
-    .await;
+    let t = spawn().await;
     assert_eq!(t.onboard("tyrell").await.status, "SUCCEEDED");
     let names = TenantNames::new(&tid("tyrell"));
     let user = tenantctl::probe::sign_in(&t.ops, &tid("tyrell")).await.unwrap();
@@ -323,11 +306,7 @@ async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
 /// Two concurrent starts of the same tenant give one execution.
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_starts_of_one_tenant_give_one_execution() {
-    let t = spawn_stack(Options {
-        iam_wait_seconds: 0,
-        ..Options::default()
-    })
-    .await;
+    let t = spawn().await;
     let tenant = tid("cyberdyne");
     let (a, b) = tokio::join!(
         onboard::start(&t.ops, &tenant, None, None),

@@ -1,11 +1,10 @@
 use std::time::Duration;
 
 use tenant_domain::Status;
-use tenant_localstack::Options;
 use tenant_steps::{record, signup};
 use tenantctl::onboard;
 
-use crate::helpers::spawn_stack;
+use crate::helpers::spawn;
 
 fn form(body: &str) -> signup::Request {
     signup::Request {
@@ -17,11 +16,7 @@ fn form(body: &str) -> signup::Request {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_signup_form_starts_onboarding_and_refuses_bad_ids() {
-    let t = spawn_stack(Options {
-        iam_wait_seconds: 0,
-        ..Options::default()
-    })
-    .await;
+    let t = spawn().await;
     let ctx = &t.ops.ctx;
     let arn = &t.ops.onboarding_arn;
 

@@ -164,6 +164,22 @@ where
     classify_code(service, operation, code, status, message)
 }
 
+/// The result of a conditional DynamoDB write: `true` if written, `false` if its condition
+/// did not hold; any other error is classified.
+pub fn condition_held<T, E>(
+    operation: &'static str,
+    result: Result<T, SdkError<E, HttpResponse>>,
+) -> Result<bool, StepError>
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(classify("dynamodb", operation, &e)),
+    }
+}
+
 /// Classifies an error code (and HTTP status, when there is one), e.g. a per-key error
 /// inside a successful S3 DeleteObjects response.
 pub fn classify_code(

@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use tenant_domain::mapping::{MappedTenant, MatchType, desired_mapping};
 use tenant_domain::{MappingType, ProviderMapping, TenantId, TenantNames};
 
-use crate::error::classify;
+use crate::error::{classify, condition_held};
 use crate::record::{LOCK_KEY, now};
 use crate::{Context, StepError};
 
@@ -49,31 +49,26 @@ pub async fn acquire(ctx: &Context, owner: &str) -> Result<(), StepError> {
         .expression_attribute_values(":me", AttributeValue::S(owner.into()))
         .send()
         .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-        {
-            let holder = ctx
-                .clients
-                .ddb
-                .get_item()
-                .table_name(&ctx.settings.table)
-                .key("tenant_id", AttributeValue::S(LOCK_KEY.into()))
-                .send()
-                .await
-                .ok()
-                .and_then(|o| {
-                    o.item()
-                        .and_then(|i| i.get("owner"))
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                })
-                .unwrap_or_else(|| "another execution".into());
-            Err(StepError::MappingLockBusy { holder })
-        }
-        Err(e) => Err(classify("dynamodb", "PutItem", &e)),
+    if condition_held("PutItem", result)? {
+        Ok(())
+    } else {
+        let holder = ctx
+            .clients
+            .ddb
+            .get_item()
+            .table_name(&ctx.settings.table)
+            .key("tenant_id", AttributeValue::S(LOCK_KEY.into()))
+            .send()
+            .await
+            .ok()
+            .and_then(|o| {
+                o.item()
+                    .and_then(|i| i.get("owner"))
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+            })
+            .unwrap_or_else(|| "another execution".into());
+        Err(StepError::MappingLockBusy { holder })
     }
 }
 
@@ -92,17 +87,12 @@ async fn renew(ctx: &Context, owner: &str) -> Result<(), StepError> {
         .expression_attribute_values(":exp", AttributeValue::N((now() + LEASE_SECONDS).to_string()))
         .send()
         .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-        {
-            Err(StepError::MappingLockBusy {
-                holder: "another execution (our lease lapsed)".into(),
-            })
-        }
-        Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
+    if condition_held("UpdateItem", result)? {
+        Ok(())
+    } else {
+        Err(StepError::MappingLockBusy {
+            holder: "another execution (our lease lapsed)".into(),
+        })
     }
 }
 
@@ -118,17 +108,8 @@ pub async fn release(ctx: &Context, owner: &str) -> Result<(), StepError> {
         .expression_attribute_values(":me", AttributeValue::S(owner.into()))
         .send()
         .await;
-    match result {
-        // Someone else's lease (ours expired): nothing of ours to release.
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(classify("dynamodb", "DeleteItem", &e)),
-        Ok(_) => Ok(()),
-    }
+    // Not held: someone else's lease (ours expired), so nothing of ours to release.
+    condition_held("DeleteItem", result).map(|_| ())
 }
 
 /// Tenants whose record says they belong in the mapping.

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use tenant_domain::{Status, TenantId};
 
-use crate::error::classify;
+use crate::error::{classify, condition_held};
 use crate::{Context, StepError, StepInput};
 
 /// The role-mapping lock lives in the tenants table under a key no tenant id can take.
@@ -182,23 +182,18 @@ pub async fn start_attempt(ctx: &Context, tenant: &TenantId, input: &StepInput) 
         .expression_attribute_values(":f", AttributeValue::Bool(false))
         .send()
         .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+    if condition_held("UpdateItem", result)? {
+        Ok(())
+    } else {
+        // A late re-delivery within the same attempt, which has moved on: converge
+        // without moving the status backwards.
+        if let Ok(Some(r)) = get(ctx, tenant.as_str()).await
+            && r.execution == input.execution
+            && r.attempt == input.attempt
         {
-            // A late re-delivery within the same attempt, which has moved on: converge
-            // without moving the status backwards.
-            if let Ok(Some(r)) = get(ctx, tenant.as_str()).await
-                && r.execution == input.execution
-                && r.attempt == input.attempt
-            {
-                return Ok(());
-            }
-            Err(stale(ctx, tenant, &input.execution, Status::Provisioning).await)
+            return Ok(());
         }
-        Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
+        Err(stale(ctx, tenant, &input.execution, Status::Provisioning).await)
     }
 }
 
@@ -262,15 +257,10 @@ pub async fn transition(
         .condition_expression(format!("execution = :e AND #s IN ({})", placeholders.join(", ")))
         .send()
         .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-        {
-            Err(stale(ctx, tenant, execution, to).await)
-        }
-        Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
+    if condition_held("UpdateItem", result)? {
+        Ok(())
+    } else {
+        Err(stale(ctx, tenant, execution, to).await)
     }
 }
 
@@ -296,16 +286,11 @@ pub async fn set_mapped(
         .expression_attribute_values(":now", n(now()))
         .send()
         .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-        {
-            let wanted = Status::Provisioning;
-            Err(stale(ctx, tenant, execution, wanted).await)
-        }
-        Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
+    if condition_held("UpdateItem", result)? {
+        Ok(())
+    } else {
+        let wanted = Status::Provisioning;
+        Err(stale(ctx, tenant, execution, wanted).await)
     }
 }
 
@@ -348,14 +333,9 @@ pub async fn take_over(
         .condition_expression(condition)
         .send()
         .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-        {
-            Err(stale(ctx, tenant, execution, to).await)
-        }
-        Err(e) => Err(classify("dynamodb", "UpdateItem", &e)),
+    if condition_held("UpdateItem", result)? {
+        Ok(())
+    } else {
+        Err(stale(ctx, tenant, execution, to).await)
     }
 }
