@@ -11,16 +11,25 @@ use crate::{Clients, Context, Settings, Step, StepError, aws};
 
 /// JSON logs in Lambda, so tenant, step and execution are fields CloudWatch can query.
 pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stdout)).ok();
+}
+
+/// The Lambda log format: one JSON object per event, carrying the current span's fields
+/// (step, tenant, execution).
+pub fn json_subscriber<W>(filter: tracing_subscriber::EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .without_time()
-        .init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// Environment variable naming the step a function runs.
@@ -108,6 +117,58 @@ pub async fn handle_signup(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Every log line of a step carries the tenant, the step and the execution.
+    #[test]
+    fn logs_carry_tenant_step_and_execution() {
+        let buf = Buffer::default();
+        let out = buf.clone();
+        let subscriber = json_subscriber(tracing_subscriber::EnvFilter::new("info"), move || out.clone());
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let settings = crate::Settings::from_lookup(|k| match k {
+            "TENANT_MAPPING_TYPE" => None,
+            _ => Some("x".into()),
+        })
+        .unwrap();
+        let ctx = Context {
+            settings,
+            clients: Clients::new(&config),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // An invalid id fails before any AWS call, and is logged inside the step's span.
+        let payload = serde_json::json!({ "tenant_id": "Not*Valid", "execution": "acme-7" });
+        let result = tracing::subscriber::with_default(subscriber, || {
+            rt.block_on(crate::dispatch::run(&ctx, Step::CreateGroup, payload))
+        });
+        assert_eq!(result.unwrap_err().name(), "InvalidTenantId");
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.lines().last().expect("a log line")).unwrap();
+        assert_eq!(line["span"]["tenant"], "Not*Valid", "{text}");
+        assert_eq!(line["span"]["step"], "create-group", "{text}");
+        assert_eq!(line["span"]["execution"], "acme-7", "{text}");
+        assert_eq!(line["fields"]["error"], "InvalidTenantId", "{text}");
+    }
 
     #[test]
     fn the_step_comes_from_configuration() {
