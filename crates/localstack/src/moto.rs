@@ -43,6 +43,19 @@ impl MotoServer {
     /// Starts moto on a free port; its Step Functions interpreter will invoke Lambda at
     /// `lambda_port`. `log` receives moto's request log (discarded when `None`).
     pub async fn start(lambda_port: u16, log: Option<&Path>) -> anyhow::Result<MotoServer> {
+        // The free port is released before moto binds it; if another process took it in
+        // between, moto exits early and a new port is tried.
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::start_once(lambda_port, log).await {
+                Ok(server) => return Ok(server),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one attempt"))
+    }
+
+    async fn start_once(lambda_port: u16, log: Option<&Path>) -> anyhow::Result<MotoServer> {
         let python = python_path()?;
         let port = free_port()?;
         let stderr = match log {
