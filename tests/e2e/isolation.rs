@@ -12,18 +12,19 @@ async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
     let checks = probe::check_isolation(&t.ops, &[tid("acme"), tid("acme-labs")])
         .await
         .unwrap();
-    assert_eq!(checks.len(), 20);
+    assert_eq!(checks.len(), 24);
     for c in &checks {
         assert!(c.holds(), "{c:?}");
     }
     let cross: Vec<_> = checks.iter().filter(|c| c.actor != c.target).collect();
-    assert_eq!(cross.len(), 10);
+    assert_eq!(cross.len(), 12);
     for action in [
         "s3:GetObject",
         "s3:PutObject",
         "s3:ListBucket",
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
+        "s3:DeleteObject",
     ] {
         assert!(
             cross

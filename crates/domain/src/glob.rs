@@ -2,7 +2,7 @@
 //! run of characters (including `/` and `:`), `?` exactly one; case sensitive.
 //!
 //! Used by the property tests to prove that no tenant's policy reaches another tenant's
-//! resources, and by `tenantctl` to explain a policy.
+//! resources.
 
 pub fn matches(pattern: &str, value: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();

@@ -1,5 +1,6 @@
-//! The tenant status model. A record only moves along these edges; every write in
-//! DynamoDB is conditional on the current status being one of the allowed predecessors.
+//! The tenant status model. A record only moves along these edges: status writes in
+//! DynamoDB are conditional on the current status being one of the allowed predecessors
+//! (except offboarding's takeover of a record whose execution is known to have stopped).
 
 use serde::{Deserialize, Serialize};
 

@@ -68,7 +68,7 @@ impl Step {
         Step::DeleteGroup,
     ];
 
-    /// Kebab-case name: the binary name and the local function name's suffix.
+    /// Kebab-case name: the `TENANT_STEP` value and the local function name's suffix.
     pub fn name(self) -> &'static str {
         match self {
             Step::RecordProvisioning => "record-provisioning",

@@ -89,7 +89,9 @@ impl StepError {
         }
     }
 
-    /// Names the state machine retries; everything else goes to compensation at once.
+    /// Step errors the state machine retries (it also retries `Lambda.*` service errors);
+    /// other errors are not retried: refusals at the first step end the execution, any
+    /// later failure goes to compensation.
     pub const TRANSIENT: [&'static str; 4] = ["Throttled", "ServiceUnavailable", "IamNotPropagated", "MappingLockBusy"];
 
     pub fn is_transient(&self) -> bool {

@@ -1,6 +1,8 @@
-//! The tenant record in DynamoDB. Every write is conditional: on the status model's
-//! allowed predecessors and on the execution that owns the record, so a stale execution
-//! can never overwrite a newer attempt.
+//! The tenant record in DynamoDB. Writes are conditional: status changes on the status
+//! model's allowed predecessors, and every write of onboarding and compensation on the
+//! execution that owns the record, so a stale execution can never overwrite a newer
+//! attempt. Offboarding takes ownership of a settled record (`take_over`), or of a stuck
+//! one whose owner the caller has checked is gone.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};

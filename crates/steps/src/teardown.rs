@@ -46,7 +46,8 @@ pub async fn record_rolling_back(ctx: &Context, input: &StepInput) -> Result<Val
 }
 
 /// First step of offboarding: takes the record over from whichever attempt left it
-/// settled (ACTIVE, FAILED or ROLLBACK_FAILED).
+/// settled (ACTIVE, FAILED or ROLLBACK_FAILED), or from `stale_owner`, an execution that
+/// `tenantctl` has checked has stopped.
 pub async fn record_offboarding(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
     let stale_owner = input.offboard.as_ref().and_then(|o| o.stale_owner.as_deref());

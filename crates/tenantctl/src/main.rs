@@ -57,7 +57,8 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
-    /// Start a new attempt for a FAILED tenant and, unless --no-wait, follow it.
+    /// Start a new attempt for a FAILED or OFFBOARDED tenant (or resume a PROVISIONING one)
+    /// and, unless --no-wait, follow it.
     Retry {
         /// Tenant id.
         tenant: String,
@@ -108,7 +109,7 @@ enum Command {
     /// secret and is denied on every other tenant's. Exits 1 if isolation does not hold.
     CheckIsolation {
         /// Two or more tenant ids.
-        #[arg(num_args = 1.., required = true)]
+        #[arg(num_args = 2.., required = true)]
         tenants: Vec<String>,
     },
 }
@@ -132,7 +133,7 @@ enum LocalCommand {
     Fault {
         /// Tenant id the fault applies to.
         tenant: Option<String>,
-        /// Step name, e.g. create-role (see `tenantctl local fault --list`).
+        /// Step name, e.g. create-role (see `tenantctl local fault` with no arguments).
         step: Option<String>,
         /// fail-once, fail-always, crash or timeout.
         mode: Option<String>,

@@ -198,7 +198,7 @@ fn outcome<E: aws_sdk_s3::error::ProvideErrorMetadata>(r: Result<(), E>) -> (Out
     }
 }
 
-/// Every S3 and Secrets Manager action of the product, by `actor` on `target`'s
+/// Every S3 and Secrets Manager action a tenant role is granted, by `actor` on `target`'s
 /// resources: allowed on its own, denied on anyone else's.
 pub async fn check(ops: &Ops, actor: &Identity, target: &TenantId) -> Vec<Check> {
     let bucket = &ops.ctx.settings.bucket;
@@ -267,6 +267,18 @@ pub async fn check(ops: &Ops, actor: &Identity, target: &TenantId) -> Vec<Check>
         .map(|_| ())
         .map_err(|e| e.into_service_error());
     record("secretsmanager:DescribeSecret", outcome(describe));
+    // Deletes the probe object it tried to write: its own (allowed), or one that should
+    // not exist in another tenant's prefix (denied before S3 looks for it).
+    let delete = actor
+        .s3
+        .delete_object()
+        .bucket(bucket)
+        .key(&key)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.into_service_error());
+    record("s3:DeleteObject", outcome(delete));
     // Removed whoever the actor is: a cross-tenant write that wrongly succeeded must
     // not leave a probe object in someone else's prefix.
     let _ = ops.ctx.clients.s3.delete_object().bucket(bucket).key(&key).send().await;
