@@ -340,7 +340,7 @@ mod tests {
             let block = &template[start..];
             let block = &block[..block.find("\n\n").unwrap_or(block.len())];
             assert!(
-                block.contains("      Binary: step\n"),
+                block.contains("        Binary: step\n"),
                 "{logical} does not run the step binary"
             );
             assert!(
