@@ -43,15 +43,19 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// The human part of the cause: Lambda errors arrive as a JSON string holding
-    /// `errorMessage`.
+    /// The human part of the cause.
     pub fn message(&self) -> String {
-        let cause = self.cause.clone().unwrap_or_default();
-        serde_json::from_str::<Value>(&cause)
-            .ok()
-            .and_then(|v| v.get("errorMessage").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or(cause)
+        cause_message(self.cause.as_deref().unwrap_or_default())
     }
+}
+
+/// The human part of a Step Functions cause: Lambda errors arrive as a JSON string holding
+/// `errorMessage`; any other cause is returned as it is.
+pub fn cause_message(cause: &str) -> String {
+    serde_json::from_str::<Value>(cause)
+        .ok()
+        .and_then(|v| v.get("errorMessage").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| cause.to_string())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

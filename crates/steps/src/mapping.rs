@@ -114,38 +114,18 @@ pub async fn release(ctx: &Context, owner: &str) -> Result<(), StepError> {
 
 /// Tenants whose record says they belong in the mapping.
 pub async fn mapped_tenants(ctx: &Context) -> Result<Vec<MappedTenant>, StepError> {
-    let mut out = vec![];
-    let mut pages = ctx
-        .clients
-        .ddb
-        .scan()
-        .table_name(&ctx.settings.table)
-        .consistent_read(true)
-        .filter_expression("mapped = :t")
-        .expression_attribute_values(":t", AttributeValue::Bool(true))
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| classify("dynamodb", "Scan", &e))?;
-        for item in page.items() {
-            let Some(tenant) = item
-                .get("tenant_id")
-                .and_then(|v| v.as_s().ok())
-                .and_then(|s| TenantId::parse(s).ok())
-            else {
-                continue;
-            };
-            let role_arn = item
-                .get("role_arn")
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_else(|| {
-                    TenantNames::new(&tenant).role_arn(&ctx.settings.partition, &ctx.settings.account_id)
-                });
-            out.push(MappedTenant { tenant, role_arn });
-        }
-    }
-    Ok(out)
+    let records = crate::record::list(ctx).await?;
+    Ok(records
+        .into_iter()
+        .filter(|r| r.mapped)
+        .filter_map(|r| {
+            let tenant = TenantId::parse(&r.tenant_id).ok()?;
+            let role_arn = r.role_arn.unwrap_or_else(|| {
+                TenantNames::new(&tenant).role_arn(&ctx.settings.partition, &ctx.settings.account_id)
+            });
+            Some(MappedTenant { tenant, role_arn })
+        })
+        .collect())
 }
 
 fn to_sdk(mapping: &ProviderMapping) -> Result<Option<RoleMapping>, StepError> {

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use tenant_domain::{Status, TenantId};
@@ -220,6 +221,20 @@ impl Changes {
     }
 }
 
+/// Binds each status as `:p{i}` and returns the placeholders for an `IN (...)` condition.
+fn bind_statuses(
+    mut req: UpdateItemFluentBuilder,
+    statuses: impl Iterator<Item = Status>,
+) -> (UpdateItemFluentBuilder, Vec<String>) {
+    let mut placeholders = vec![];
+    for (i, status) in statuses.enumerate() {
+        let key = format!(":p{i}");
+        req = req.expression_attribute_values(&key, s(status.as_str()));
+        placeholders.push(key);
+    }
+    (req, placeholders)
+}
+
 /// Moves the record to `to` if the caller owns it and its status allows it.
 pub async fn transition(
     ctx: &Context,
@@ -229,7 +244,7 @@ pub async fn transition(
     changes: Changes,
 ) -> Result<(), StepError> {
     let preds = to.predecessors();
-    let mut req = ctx
+    let req = ctx
         .clients
         .ddb
         .update_item()
@@ -239,12 +254,7 @@ pub async fn transition(
         .expression_attribute_values(":to", s(to.as_str()))
         .expression_attribute_values(":e", s(execution))
         .expression_attribute_values(":now", n(now()));
-    let mut placeholders = vec![];
-    for (i, p) in preds.iter().enumerate() {
-        let key = format!(":p{i}");
-        req = req.expression_attribute_values(&key, s(p.as_str()));
-        placeholders.push(key);
-    }
+    let (mut req, placeholders) = bind_statuses(req, preds.iter().copied());
     let mut sets = vec!["#s = :to".to_string(), "updated_at = :now".to_string()];
     for (i, (k, v)) in changes.set.into_iter().enumerate() {
         sets.push(format!("{k} = :c{i}"));
@@ -306,7 +316,7 @@ pub async fn take_over(
     to: Status,
     stale_owner: Option<&str>,
 ) -> Result<(), StepError> {
-    let mut req = ctx
+    let req = ctx
         .clients
         .ddb
         .update_item()
@@ -317,12 +327,7 @@ pub async fn take_over(
         .expression_attribute_values(":e", s(execution))
         .expression_attribute_values(":a", n(attempt))
         .expression_attribute_values(":now", n(now()));
-    let mut placeholders = vec![];
-    for (i, p) in to.predecessors().iter().filter(|p| p.is_settled()).enumerate() {
-        let key = format!(":p{i}");
-        req = req.expression_attribute_values(&key, s(p.as_str()));
-        placeholders.push(key);
-    }
+    let (mut req, placeholders) = bind_statuses(req, to.predecessors().iter().copied().filter(|p| p.is_settled()));
     // An owner that is known to have stopped (checked by the caller) may be replaced
     // whatever state it left the record in.
     let mut condition = format!("#s IN ({}) OR (execution = :e AND #s = :to)", placeholders.join(", "));

@@ -8,6 +8,7 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use tenant_domain::{MappingType, TenantId};
 use tenant_localstack::stack::{StateDir, serve_foreground};
+use tenant_steps::input::cause_message;
 use tenantctl::probe::{Outcome, check_isolation};
 use tenantctl::{Ops, env_file, onboard, status};
 
@@ -230,16 +231,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     return;
                 }
                 // The states entered and every failure; the scheduling chatter is left out.
-                let message = |c: &String| {
-                    serde_json::from_str::<serde_json::Value>(c)
-                        .ok()
-                        .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
-                        .unwrap_or_else(|| c.clone())
-                };
                 if let Some(state) = &p.state {
                     println!("{:>7.2}s  {state}", p.elapsed);
                 } else if let Some(err) = &p.error {
-                    let cause = p.cause.as_ref().map(message).unwrap_or_default();
+                    let cause = p.cause.as_deref().map(cause_message).unwrap_or_default();
                     println!("{:>7.2}s      x {err}: {cause}", p.elapsed);
                 } else if p.event == "ExecutionSucceeded"
                     || p.event == "ExecutionAborted"
@@ -446,11 +441,7 @@ async fn follow(
             started.execution_name, finished.status
         );
         if let Some(err) = &finished.error {
-            let cause = finished.cause.as_deref().unwrap_or("");
-            let message = serde_json::from_str::<serde_json::Value>(cause)
-                .ok()
-                .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
-                .unwrap_or_else(|| cause.to_string());
+            let message = cause_message(finished.cause.as_deref().unwrap_or(""));
             println!("  error: {err}: {message}");
             if let Some(r) = &st.record {
                 if let Some(step) = &r.failed_step {
