@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
+    /// Accepted by signup (form or event); its execution has not written the record yet.
+    Pending,
     Provisioning,
     Active,
     RollingBack,
@@ -17,7 +19,8 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 7] = [
+    pub const ALL: [Status; 8] = [
+        Status::Pending,
         Status::Provisioning,
         Status::Active,
         Status::RollingBack,
@@ -29,6 +32,7 @@ impl Status {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Pending => "PENDING",
             Status::Provisioning => "PROVISIONING",
             Status::Active => "ACTIVE",
             Status::RollingBack => "ROLLING_BACK",
@@ -48,13 +52,16 @@ impl Status {
     pub fn predecessors(self) -> &'static [Status] {
         use Status::*;
         match self {
+            // Signup writes PENDING only where no record exists.
+            Pending => &[],
             // A new attempt may start over a failed or offboarded tenant.
-            Provisioning => &[Provisioning, Failed, Offboarded],
+            Provisioning => &[Pending, Provisioning, Failed, Offboarded],
             Active => &[Provisioning, Active],
-            RollingBack => &[Provisioning, RollingBack, RollbackFailed],
+            // Pending: the first step failed (after its retries) before claiming the record.
+            RollingBack => &[Pending, Provisioning, RollingBack, RollbackFailed],
             Failed => &[RollingBack, Failed],
             // Provisioning: the rollback could not even record that it started.
-            RollbackFailed => &[Provisioning, RollingBack, RollbackFailed, Offboarding],
+            RollbackFailed => &[Pending, Provisioning, RollingBack, RollbackFailed, Offboarding],
             Offboarding => &[Active, Failed, RollbackFailed, Offboarding],
             Offboarded => &[Offboarding, Offboarded],
         }
@@ -62,7 +69,7 @@ impl Status {
 
     pub fn may_follow(self, current: Option<Status>) -> bool {
         match current {
-            None => self == Status::Provisioning,
+            None => matches!(self, Status::Provisioning | Status::Pending),
             Some(cur) => self.predecessors().contains(&cur),
         }
     }
@@ -77,7 +84,7 @@ impl Status {
 
     /// A new onboarding attempt may start (the first or a retry).
     pub fn allows_new_attempt(current: Option<Status>) -> bool {
-        Status::Provisioning.may_follow(current) && current != Some(Status::Provisioning)
+        Status::Provisioning.may_follow(current) && !matches!(current, Some(Status::Provisioning | Status::Pending))
     }
 }
 
@@ -116,6 +123,8 @@ mod tests {
         assert!(RollingBack.may_follow(Some(Provisioning)));
         assert!(Failed.may_follow(Some(RollingBack)));
         assert!(Provisioning.may_follow(Some(Failed)));
+        assert!(Provisioning.may_follow(Some(Pending)));
+        assert!(!Status::allows_new_attempt(Some(Pending)));
     }
 
     #[test]
@@ -132,9 +141,11 @@ mod tests {
 
     proptest! {
         #[test]
-        fn only_provisioning_starts_a_record(i in 0usize..7) {
+        fn only_provisioning_or_pending_starts_a_record(i in 0usize..8, j in 0usize..8) {
             let s = Status::ALL[i];
-            prop_assert_eq!(s.may_follow(None), s == Status::Provisioning);
+            prop_assert_eq!(s.may_follow(None), matches!(s, Status::Provisioning | Status::Pending));
+            // Nothing leads back to PENDING once a record exists.
+            prop_assert!(!Status::Pending.may_follow(Some(Status::ALL[j])));
         }
     }
 }

@@ -1,0 +1,394 @@
+//! The one validation of a signup request, shared by the public form and the
+//! `TenantSignupRequested` event: the same fields, the same rules, the same messages.
+//! Pure: it names every bad field, never just the first.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::TenantId;
+
+/// Field names, as the form posts them, the JSON API takes them and events carry them.
+pub const TENANT_ID: &str = "tenant_id";
+pub const COMPANY_NAME: &str = "company_name";
+pub const ADMIN_EMAIL: &str = "admin_email";
+
+pub const COMPANY_NAME_MAX: usize = 100;
+/// RFC 5321's limit on a forward path, and Cognito's on the email attribute.
+pub const EMAIL_MAX: usize = 254;
+const EMAIL_LOCAL_MAX: usize = 64;
+/// Anything longer is not echoed back in full: a message quoting 1 MB helps no one.
+const ECHO_MAX: usize = 64;
+
+/// What arrived, before any check: each field present as text, present as something
+/// else, or absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawSignup {
+    pub tenant_id: RawField,
+    pub company_name: RawField,
+    pub admin_email: RawField,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RawField {
+    #[default]
+    Missing,
+    Text(String),
+    /// A number, object, list, boolean or null where text was expected.
+    NotText,
+}
+
+impl RawSignup {
+    /// From a JSON object (the API and the event's `detail`). `name` and `email` are
+    /// accepted for the admin CLI's older spelling.
+    pub fn from_json(v: &Value) -> Option<RawSignup> {
+        let obj = v.as_object()?;
+        let field = |keys: &[&str]| {
+            keys.iter()
+                .find_map(|k| obj.get(*k))
+                .map_or(RawField::Missing, |v| match v {
+                    Value::String(s) => RawField::Text(s.clone()),
+                    _ => RawField::NotText,
+                })
+        };
+        Some(RawSignup {
+            tenant_id: field(&[TENANT_ID]),
+            company_name: field(&[COMPANY_NAME, "name"]),
+            admin_email: field(&[ADMIN_EMAIL, "email"]),
+        })
+    }
+
+    /// From form pairs (`application/x-www-form-urlencoded`); a repeated field is refused
+    /// rather than silently picking one of its values.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> RawSignup {
+        let mut out = RawSignup::default();
+        for (k, v) in pairs {
+            let slot = match k {
+                TENANT_ID => &mut out.tenant_id,
+                COMPANY_NAME | "name" => &mut out.company_name,
+                ADMIN_EMAIL | "email" => &mut out.admin_email,
+                _ => continue,
+            };
+            *slot = match slot {
+                RawField::Missing => RawField::Text(v.to_string()),
+                _ => RawField::NotText,
+            };
+        }
+        out
+    }
+}
+
+/// A request that passed every check, normalised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Signup {
+    pub tenant_id: TenantId,
+    pub company_name: String,
+    /// Lower-cased: Cognito compares the email username case-insensitively, and the same
+    /// request sent twice must be recognised as the same.
+    pub admin_email: String,
+}
+
+/// Every bad field with its message, keyed by field name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{}", summary(.0))]
+pub struct FieldErrors(pub BTreeMap<&'static str, String>);
+
+fn summary(errors: &BTreeMap<&'static str, String>) -> String {
+    errors
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn echo(s: &str) -> String {
+    if s.chars().count() > ECHO_MAX {
+        let head: String = s.chars().take(ECHO_MAX).collect();
+        format!("{head:?}…")
+    } else {
+        format!("{s:?}")
+    }
+}
+
+/// Characters that are invisible or reorder text (zero-width, bidi controls, BOM), line
+/// and paragraph separators, private use and non-characters: a company name shown to
+/// operators and in emails must read as what it is.
+fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFFF}'
+            | '\u{E000}'..='\u{F8FF}'
+            | '\u{E0000}'..='\u{E0FFF}'
+            | '\u{F0000}'..='\u{10FFFF}')
+}
+
+fn check_tenant_id(raw: &RawField) -> Result<TenantId, String> {
+    match raw {
+        RawField::Missing => Err("tenant id is required".into()),
+        RawField::NotText => Err("tenant id must be given once, as text".into()),
+        RawField::Text(s) => {
+            let s = s.trim_matches(' ');
+            if s.chars().count() > 4 * crate::tenant_id::MAX_LEN {
+                return Err(format!(
+                    "tenant id {} is too long; use at most {} characters",
+                    echo(s),
+                    crate::tenant_id::MAX_LEN
+                ));
+            }
+            TenantId::parse(s).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn check_company_name(raw: &RawField) -> Result<String, String> {
+    let s = match raw {
+        RawField::Missing => return Err("company name is required".into()),
+        RawField::NotText => return Err("company name must be given once, as text".into()),
+        RawField::Text(s) => s.trim_matches(' '),
+    };
+    if s.is_empty() {
+        return Err("company name is required".into());
+    }
+    let len = s.chars().count();
+    if len > COMPANY_NAME_MAX {
+        return Err(format!(
+            "company name is {len} characters long; use at most {COMPANY_NAME_MAX}"
+        ));
+    }
+    if let Some((pos, c)) = s.chars().enumerate().find(|(_, c)| is_deceptive(*c)) {
+        return Err(format!(
+            "company name contains an invisible or control character (U+{:04X}) at position {pos}; remove it",
+            c as u32
+        ));
+    }
+    if s.chars().any(|c| c.is_whitespace() && c != ' ') {
+        return Err("company name may contain spaces but no tabs, line breaks or other white space".into());
+    }
+    Ok(s.to_string())
+}
+
+fn local_part_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-.".contains(c)
+}
+
+fn check_admin_email(raw: &RawField) -> Result<String, String> {
+    let s = match raw {
+        RawField::Missing => return Err("admin email is required".into()),
+        RawField::NotText => return Err("admin email must be given once, as text".into()),
+        RawField::Text(s) => s.trim_matches(' '),
+    };
+    if s.is_empty() {
+        return Err("admin email is required".into());
+    }
+    let len = s.chars().count();
+    if len > EMAIL_MAX {
+        return Err(format!("admin email is {len} characters long; use at most {EMAIL_MAX}"));
+    }
+    let bad = || {
+        Err(format!(
+            "admin email {} is not an address like name@example.com",
+            echo(s)
+        ))
+    };
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return bad();
+    };
+    // Plain ASCII addresses only: quoted local parts, IP literals and internationalised
+    // addresses are valid mail but a poor fit for a sign-in name.
+    if local.is_empty()
+        || local.len() > EMAIL_LOCAL_MAX
+        || !local.chars().all(local_part_char)
+        || local.starts_with('.')
+        || local.ends_with('.')
+        || local.contains("..")
+    {
+        return bad();
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let tld_ok = labels
+        .last()
+        .is_some_and(|t| t.len() >= 2 && t.chars().all(|c| c.is_ascii_alphabetic()));
+    if labels.len() < 2 || !labels.iter().all(label_ok) || !tld_ok {
+        return bad();
+    }
+    Ok(s.to_ascii_lowercase())
+}
+
+/// Checks every field; on failure names each bad one.
+pub fn validate(raw: &RawSignup) -> Result<Signup, FieldErrors> {
+    let id = check_tenant_id(&raw.tenant_id);
+    let name = check_company_name(&raw.company_name);
+    let email = check_admin_email(&raw.admin_email);
+    match (id, name, email) {
+        (Ok(tenant_id), Ok(company_name), Ok(admin_email)) => Ok(Signup {
+            tenant_id,
+            company_name,
+            admin_email,
+        }),
+        (id, name, email) => {
+            let mut errors = BTreeMap::new();
+            for (field, result) in [(TENANT_ID, id.err()), (COMPANY_NAME, name.err()), (ADMIN_EMAIL, email.err())] {
+                if let Some(message) = result {
+                    errors.insert(field, message);
+                }
+            }
+            Err(FieldErrors(errors))
+        }
+    }
+}
+
+/// The id the form suggests for a company name (the page does the same in JavaScript):
+/// lower-cased ASCII letters and digits, anything else collapsed into single hyphens.
+pub fn suggest_tenant_id(company_name: &str) -> String {
+    let mut out = String::new();
+    for c in company_name.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let out = out.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-');
+    let mut out: String = out.chars().take(crate::tenant_id::MAX_LEN).collect();
+    while out.ends_with('-') {
+        out.pop();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn raw(id: &str, name: &str, email: &str) -> RawSignup {
+        RawSignup {
+            tenant_id: RawField::Text(id.into()),
+            company_name: RawField::Text(name.into()),
+            admin_email: RawField::Text(email.into()),
+        }
+    }
+
+    #[test]
+    fn a_good_request_is_normalised() {
+        let s = validate(&raw(" acme-labs ", "  Acme Labs  ", "Ops@AcmeLabs.Example")).unwrap();
+        assert_eq!(s.tenant_id.as_str(), "acme-labs");
+        assert_eq!(s.company_name, "Acme Labs");
+        assert_eq!(s.admin_email, "ops@acmelabs.example");
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let e = validate(&RawSignup::default()).unwrap_err();
+        assert_eq!(e.0.len(), 3, "{e}");
+        let e = validate(&raw("Acme", "", "not-an-email")).unwrap_err();
+        assert!(e.0[TENANT_ID].contains("tenant id"), "{e}");
+        assert!(e.0[COMPANY_NAME].contains("required"), "{e}");
+        assert!(e.0[ADMIN_EMAIL].contains("not an address"), "{e}");
+        let e = validate(&raw("acme", "Acme", "a@b")).unwrap_err();
+        assert_eq!(e.0.keys().copied().collect::<Vec<_>>(), vec![ADMIN_EMAIL]);
+    }
+
+    #[test]
+    fn hostile_values_are_refused() {
+        for email in [
+            "a@b.c",
+            "a@@b.com",
+            "a b@c.com",
+            "<script>@x.com",
+            "a@-x.com",
+            "a@x..com",
+            ".a@x.com",
+            "a@x.com\n",
+            "a@x.com\u{0}",
+            "a@[127.0.0.1]",
+            "ä@x.com",
+        ] {
+            assert!(
+                validate(&raw("acme", "Acme", email)).is_err(),
+                "{email:?} accepted"
+            );
+        }
+        for name in [
+            "Acme\u{202E}snaL",
+            "Ac\u{200B}me",
+            "Acme\nLabs",
+            "Acme\tLabs",
+            "\u{FEFF}Acme",
+            &"x".repeat(101),
+        ] {
+            assert!(validate(&raw("acme", name, "a@acme.io")).is_err(), "{name:?} accepted");
+        }
+        let e = validate(&raw(&"a".repeat(10_000), "Acme", "a@acme.io")).unwrap_err();
+        assert!(e.0[TENANT_ID].len() < 200, "echo is bounded: {}", e.0[TENANT_ID]);
+    }
+
+    #[test]
+    fn json_and_form_fields() {
+        let r = RawSignup::from_json(&json!({"tenant_id": 3, "company_name": "Acme", "email": "a@acme.io"})).unwrap();
+        assert_eq!(r.tenant_id, RawField::NotText);
+        assert_eq!(r.admin_email, RawField::Text("a@acme.io".into()));
+        assert!(RawSignup::from_json(&json!([1])).is_none());
+        let r = RawSignup::from_pairs([("tenant_id", "a"), ("tenant_id", "b"), ("company_name", "Acme")]);
+        assert_eq!(r.tenant_id, RawField::NotText);
+        assert_eq!(r.company_name, RawField::Text("Acme".into()));
+        assert_eq!(r.admin_email, RawField::Missing);
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest_tenant_id("Acme Labs, Inc."), "acme-labs-inc");
+        assert_eq!(suggest_tenant_id("3M"), "m");
+        assert_eq!(suggest_tenant_id("Ünïcode Ltd"), "n-code-ltd");
+    }
+
+    proptest! {
+        /// Whatever arrives, validation answers (never panics), and what it accepts is
+        /// within every bound.
+        #[test]
+        fn accepted_requests_are_within_bounds(id in ".{0,80}", name in ".{0,120}", email in ".{0,300}") {
+            if let Ok(s) = validate(&raw(&id, &name, &email)) {
+                prop_assert!(TenantId::parse(s.tenant_id.as_str()).is_ok());
+                prop_assert!(!s.company_name.is_empty() && s.company_name.chars().count() <= COMPANY_NAME_MAX);
+                prop_assert!(!s.company_name.chars().any(is_deceptive));
+                prop_assert!(s.admin_email.len() <= EMAIL_MAX && s.admin_email.is_ascii());
+                prop_assert_eq!(s.admin_email.matches('@').count(), 1);
+            }
+        }
+
+        /// Validation is idempotent: a normalised request validates to itself.
+        #[test]
+        fn normalisation_is_stable(id in "[a-z][a-z0-9]{2,20}", name in "[A-Za-z0-9 .,&'-]{1,100}", user in "[a-z0-9._+-]{1,20}", host in "[a-z0-9]{1,10}\\.[a-z]{2,6}") {
+            let email = format!("{user}@{host}");
+            if let Ok(s) = validate(&raw(&id, &name, &email)) {
+                let again = validate(&raw(s.tenant_id.as_str(), &s.company_name, &s.admin_email)).unwrap();
+                prop_assert_eq!(again, s);
+            }
+        }
+
+        /// A suggestion is either empty or a valid id (unless it is a reserved word).
+        #[test]
+        fn suggestions_fit_the_grammar(name in ".{0,80}") {
+            let s = suggest_tenant_id(&name);
+            if s.len() >= crate::tenant_id::MIN_LEN && !crate::tenant_id::RESERVED.contains(&s.as_str()) {
+                prop_assert!(TenantId::parse(&s).is_ok(), "{:?}", s);
+            }
+        }
+    }
+}
