@@ -38,9 +38,14 @@ pub fn tid(raw: &str) -> TenantId {
 
 impl TestStack {
     pub async fn onboard(&self, tenant: &str) -> Finished {
-        let started = onboard::start(&self.ops, &tid(tenant), Some(tenant), Some("ops@example.com"))
-            .await
-            .expect("start");
+        let started = onboard::start(
+            &self.ops,
+            &tid(tenant),
+            Some(tenant),
+            Some(&format!("ops@{tenant}.example")),
+        )
+        .await
+        .expect("start");
         onboard::wait(&self.ops, &started.execution_arn, Duration::from_secs(120))
             .await
             .expect("execution ends")

@@ -1,88 +1,452 @@
-use std::time::Duration;
+//! Signup through the form's API and through `TenantSignupRequested`, the events the
+//! workflow publishes, and the tenant's first user.
 
-use tenant_domain::Status;
-use tenant_steps::{record, signup};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tenant_domain::{Status, TenantNames};
+use tenant_localstack::bootstrap::EVENT_BUS;
+use tenant_localstack::lambda_endpoint::FaultMode;
+use tenant_steps::{Context, Step, events, record, signup};
 use tenantctl::onboard;
 
-use crate::helpers::spawn;
+use crate::helpers::{TestStack, spawn, tid};
 
-fn form(body: &str) -> signup::Request {
+fn post_json(body: Value) -> signup::Request {
     signup::Request {
         method: "POST".into(),
-        content_type: Some("application/x-www-form-urlencoded".into()),
-        body: body.as_bytes().to_vec(),
+        path: "/signup".into(),
+        content_type: Some("application/json".into()),
+        body: body.to_string().into_bytes(),
+    }
+}
+
+fn get(path: &str) -> signup::Request {
+    signup::Request {
+        method: "GET".into(),
+        path: path.into(),
+        ..Default::default()
+    }
+}
+
+fn body(r: &signup::Response) -> Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.body))
+}
+
+/// A queue subscribed by a rule to everything the workflow publishes on the bus.
+struct Subscriber {
+    sqs: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl Subscriber {
+    async fn new(t: &TestStack) -> Subscriber {
+        let config = tenant_steps::aws::local_sdk_config(t.stack.endpoint(), tenant_localstack::REGION).await;
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let url = sqs
+            .create_queue()
+            .queue_name("test-onboarding-events")
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_string();
+        let events = &t.ops.ctx.clients.events;
+        events
+            .put_rule()
+            .name("test-onboarding-events")
+            .event_bus_name(EVENT_BUS)
+            .event_pattern(json!({ "source": [events::SOURCE] }).to_string())
+            .send()
+            .await
+            .unwrap();
+        events
+            .put_targets()
+            .rule("test-onboarding-events")
+            .event_bus_name(EVENT_BUS)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("queue")
+                    .arn(format!(
+                        "arn:aws:sqs:{}:{}:test-onboarding-events",
+                        tenant_localstack::REGION,
+                        tenant_localstack::ACCOUNT_ID
+                    ))
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        Subscriber { sqs, url }
+    }
+
+    /// Every event received within `wait`.
+    async fn drain(&self, wait: Duration) -> Vec<Value> {
+        let mut out = vec![];
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            for m in got.messages() {
+                out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        out
+    }
+}
+
+async fn wait_for_status(ctx: &Context, tenant: &str, want: &[Status], timeout: Duration) -> record::TenantRecord {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(r) = record::get(ctx, tenant).await.unwrap()
+            && want.contains(&r.status)
+        {
+            return r;
+        }
+        assert!(Instant::now() < deadline, "{tenant} did not reach {want:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn executions(t: &TestStack) -> Vec<String> {
+    t.ops
+        .ctx
+        .clients
+        .sfn
+        .list_executions()
+        .state_machine_arn(&t.ops.onboarding_arn)
+        .send()
+        .await
+        .unwrap()
+        .executions()
+        .iter()
+        .map(|e| e.name().to_string())
+        .collect()
+}
+
+/// The groups of a user, or `None` when the user does not exist.
+async fn user_groups(ctx: &Context, email: &str) -> Option<Vec<String>> {
+    match ctx
+        .clients
+        .idp
+        .admin_list_groups_for_user()
+        .user_pool_id(&ctx.settings.user_pool_id)
+        .username(email)
+        .send()
+        .await
+    {
+        Ok(out) => Some(
+            out.groups()
+                .iter()
+                .filter_map(|g| g.group_name().map(str::to_string))
+                .collect(),
+        ),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_user_not_found_exception()) => None,
+        Err(e) => panic!("{e:?}"),
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_signup_form_starts_onboarding_and_refuses_bad_ids() {
+async fn the_signup_api_answers_202_400_409_and_a_repeat_is_one_tenant() {
     let t = spawn().await;
     let ctx = &t.ops.ctx;
     let arn = &t.ops.onboarding_arn;
+    let events = Subscriber::new(&t).await;
 
-    let page = signup::handle(
-        ctx,
-        arn,
-        signup::Request {
-            method: "GET".into(),
-            ..Default::default()
-        },
-    )
-    .await;
-    assert_eq!(page.status, 200);
-    assert!(page.body.contains("name=\"tenant_id\""));
+    let page = signup::handle(ctx, arn, get("/")).await;
+    assert_eq!((page.status, page.content_type), (200, "text/html; charset=utf-8"));
+    for field in ["company_name", "tenant_id", "admin_email"] {
+        assert!(page.body.contains(&format!("name=\"{field}\"")), "{field}");
+    }
 
-    let ok = signup::handle(
-        ctx,
-        arn,
-        form("tenant_id=soylent&name=Soylent+Corp&email=ops%40soylent.example"),
-    )
-    .await;
-    assert_eq!(ok.status, 202, "{ok:?}");
-    let execution = onboard::execution_arn(arn, "soylent-1");
+    let request = json!({"company_name": "Soylent Corp", "tenant_id": "soylent", "admin_email": "Ops@Soylent.example"});
+    let first = signup::handle(ctx, arn, post_json(request.clone())).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    let first = body(&first);
+    assert_eq!(first["tenant_id"], "soylent");
+    assert_eq!(first["status_url"], "signup/soylent");
+    assert_eq!(first["status"], "PENDING");
+    let again = body(&signup::handle(ctx, arn, post_json(request.clone())).await);
+    assert_eq!(again["repeated"], true, "{again}");
+    assert_eq!(again["execution"], first["execution"]);
+
+    let execution = onboard::execution_arn(arn, first["execution"].as_str().unwrap());
     let done = onboard::wait(&t.ops, &execution, Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(done.status, "SUCCEEDED", "{done:?}");
-    let rec = record::get(ctx, "soylent").await.unwrap().unwrap();
+    let progress = signup::handle(ctx, arn, get("/signup/soylent")).await;
+    assert_eq!(progress.status, 200);
+    let progress = body(&progress);
     assert_eq!(
-        (rec.status, rec.name.as_deref()),
-        (Status::Active, Some("Soylent Corp"))
+        (progress["status"].as_str(), progress["phase"].as_str()),
+        (Some("ACTIVE"), Some("active"))
     );
+    assert!(
+        !progress.to_string().contains("soylent.example"),
+        "status never shows the email: {progress}"
+    );
+    let rec = record::get(ctx, "soylent").await.unwrap().unwrap();
+    assert_eq!(rec.name.as_deref(), Some("Soylent Corp"));
+    assert_eq!(rec.email.as_deref(), Some("ops@soylent.example"));
 
-    let taken = signup::handle(ctx, arn, form("tenant_id=soylent")).await;
-    assert_eq!(taken.status, 409);
+    // The first user: in the pool, in the tenant's group.
+    let group = TenantNames::new(&tid("soylent")).group;
+    assert_eq!(user_groups(ctx, "ops@soylent.example").await, Some(vec![group]));
 
-    for hostile in ["%24%7Baws%3Ausername%7D", "Acme", "ac%2Ame", "", "a%2Fb"] {
-        let r = signup::handle(ctx, arn, form(&format!("tenant_id={hostile}"))).await;
-        assert_eq!(r.status, 400, "{hostile}: {r:?}");
-        assert!(r.body.contains("tenant id"), "{hostile}: {}", r.body);
-        assert!(!r.body.contains("<script"), "escaped");
-    }
-    let json = signup::handle(
+    // A repeat after the tenant is ACTIVE is still the same tenant; another request for
+    // the id is a conflict that names the field.
+    let late = body(&signup::handle(ctx, arn, post_json(request)).await);
+    assert_eq!(
+        (late["repeated"].as_bool(), late["status"].as_str()),
+        (Some(true), Some("ACTIVE"))
+    );
+    let taken = signup::handle(
         ctx,
         arn,
-        signup::Request {
-            method: "POST".into(),
-            content_type: Some("application/json".into()),
-            body: br#"{"tenant_id": "<script>"}"#.to_vec(),
-        },
+        post_json(json!({"company_name": "Soylent Two", "tenant_id": "soylent", "admin_email": "a@two.example"})),
     )
     .await;
-    assert_eq!(json.status, 400);
-    assert_eq!(json.content_type, "application/json");
-    let executions = ctx
-        .clients
-        .sfn
-        .list_executions()
-        .state_machine_arn(arn)
+    assert_eq!(taken.status, 409, "{taken:?}");
+    assert!(body(&taken)["errors"]["tenant_id"].as_str().unwrap().contains("taken"));
+
+    // Invalid fields: 400 naming each; form posts get an escaped HTML answer.
+    let bad = signup::handle(
+        ctx,
+        arn,
+        post_json(json!({"company_name": "", "tenant_id": "${aws:username}", "admin_email": "<script>"})),
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    let errors = body(&bad)["errors"].clone();
+    for field in ["company_name", "tenant_id", "admin_email"] {
+        assert!(errors[field].is_string(), "{field}: {errors}");
+    }
+    for hostile in [
+        "tenant_id=Acme",
+        "tenant_id=ac%2Ame&company_name=x&admin_email=a%40b.io",
+        "",
+        "a%2Fb",
+    ] {
+        let r = signup::handle(
+            ctx,
+            arn,
+            signup::Request {
+                method: "POST".into(),
+                path: "/signup".into(),
+                content_type: Some("application/x-www-form-urlencoded".into()),
+                body: hostile.as_bytes().to_vec(),
+            },
+        )
+        .await;
+        assert_eq!(r.status, 400, "{hostile}: {r:?}");
+        assert!(!r.body.contains("<script"), "escaped");
+    }
+    assert_eq!(signup::handle(ctx, arn, get("/signup/nobody")).await.status, 404);
+    assert_eq!(signup::handle(ctx, arn, get("/signup/No*Body")).await.status, 400);
+
+    assert_eq!(
+        executions(&t).await,
+        vec!["soylent-1".to_string()],
+        "one tenant, one execution"
+    );
+    let published = events.drain(Duration::from_secs(2)).await;
+    let onboarded: Vec<&Value> = published
+        .iter()
+        .filter(|e| e["detail-type"] == events::TENANT_ONBOARDED)
+        .collect();
+    assert_eq!(onboarded.len(), 1, "{published:?}");
+    assert_eq!(onboarded[0]["source"], events::SOURCE);
+    assert_eq!(onboarded[0]["detail"]["tenant_id"], "soylent");
+    assert_eq!(onboarded[0]["detail"]["attempt"], 1);
+    t.stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tenant_signup_requested_events_start_onboarding_and_invalid_ones_create_nothing() {
+    let t = spawn().await;
+    let ctx = &t.ops.ctx;
+    let put = |detail: Value| {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(EVENT_BUS)
+            .source("marketplace.example")
+            .detail_type(events::TENANT_SIGNUP_REQUESTED)
+            .detail(detail.to_string())
+            .build();
+        ctx.clients.events.put_events().entries(entry).send()
+    };
+    // Invalid first: the valid one behind it reaching ACTIVE shows both were handled.
+    put(json!({"tenant_id": "Bad*Id", "company_name": "Bad", "admin_email": "bad@bad.example"}))
+        .await
+        .unwrap();
+    put(json!({"tenant_id": "no-email", "company_name": "No Email"}))
+        .await
+        .unwrap();
+    put(json!({"tenant_id": "initrode", "company_name": "Initrode", "admin_email": "it@initrode.example"}))
+        .await
+        .unwrap();
+    let rec = wait_for_status(
+        ctx,
+        "initrode",
+        &[Status::Active, Status::Failed],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(rec.status, Status::Active, "{rec:?}");
+    assert_eq!(rec.name.as_deref(), Some("Initrode"));
+    assert!(
+        user_groups(ctx, "it@initrode.example")
+            .await
+            .is_some_and(|g| g.len() == 1)
+    );
+    // The same event delivered twice is one tenant.
+    put(json!({"tenant_id": "initrode", "company_name": "Initrode", "admin_email": "it@initrode.example"}))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        executions(&t).await,
+        vec!["initrode-1".to_string()],
+        "invalid events started nothing"
+    );
+    let tenants: Vec<String> = record::list(ctx)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.tenant_id)
+        .collect();
+    assert_eq!(tenants, vec!["initrode".to_string()], "invalid events recorded nothing");
+    assert_eq!(user_groups(ctx, "bad@bad.example").await, None);
+    t.stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_onboarding_publishes_its_failure_and_leaves_no_user() {
+    let t = spawn().await;
+    let ctx = &t.ops.ctx;
+    let arn = &t.ops.onboarding_arn;
+    let events = Subscriber::new(&t).await;
+
+    // Fails before the user exists: the failure event names the step and the error.
+    t.stack.faults.set("vandelay", Step::CreateRole, FaultMode::FailAlways);
+    let r = signup::handle(
+        ctx,
+        arn,
+        post_json(json!({"company_name": "Vandelay", "tenant_id": "vandelay", "admin_email": "art@vandelay.example"})),
+    )
+    .await;
+    assert_eq!(r.status, 202);
+    let rec = wait_for_status(
+        ctx,
+        "vandelay",
+        &[Status::Failed, Status::RollbackFailed, Status::Active],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(rec.status, Status::Failed, "{rec:?}");
+    let progress = body(&signup::handle(ctx, arn, get("/signup/vandelay")).await);
+    assert_eq!(progress["phase"], "failed");
+    let published = events.drain(Duration::from_secs(2)).await;
+    let failed: Vec<&Value> = published
+        .iter()
+        .filter(|e| e["detail-type"] == events::TENANT_ONBOARDING_FAILED)
+        .collect();
+    assert_eq!(failed.len(), 1, "{published:?}");
+    let detail = &failed[0]["detail"];
+    assert_eq!(
+        (
+            detail["tenant_id"].as_str(),
+            detail["attempt"].as_u64(),
+            detail["failed_step"].as_str(),
+            detail["error"].as_str()
+        ),
+        (Some("vandelay"), Some(1), Some("CreateRole"), Some("FaultInjected"))
+    );
+    assert!(!published.iter().any(|e| e["detail-type"] == events::TENANT_ONBOARDED));
+    assert_eq!(user_groups(ctx, "art@vandelay.example").await, None);
+
+    // Fails inside RecordActive after the user was created and added to the group (the
+    // bus is gone, so TenantOnboarded cannot be published): compensation deletes the user.
+    ctx.clients
+        .events
+        .remove_targets()
+        .rule(tenant_localstack::bootstrap::SIGNUP_REQUESTED_RULE)
+        .event_bus_name(EVENT_BUS)
+        .ids("signup-events")
         .send()
         .await
         .unwrap();
+    for rule in [
+        tenant_localstack::bootstrap::SIGNUP_REQUESTED_RULE,
+        "test-onboarding-events",
+    ] {
+        let _ = ctx
+            .clients
+            .events
+            .remove_targets()
+            .rule(rule)
+            .event_bus_name(EVENT_BUS)
+            .ids("queue")
+            .send()
+            .await;
+        ctx.clients
+            .events
+            .delete_rule()
+            .name(rule)
+            .event_bus_name(EVENT_BUS)
+            .send()
+            .await
+            .unwrap();
+    }
+    ctx.clients
+        .events
+        .delete_event_bus()
+        .name(EVENT_BUS)
+        .send()
+        .await
+        .unwrap();
+    let started = onboard::start(
+        &t.ops,
+        &tid("kramerica"),
+        Some("Kramerica"),
+        Some("cosmo@kramerica.example"),
+    )
+    .await
+    .unwrap();
+    let done = onboard::wait(&t.ops, &started.execution_arn, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_ne!(done.status, "SUCCEEDED");
+    let rec = record::get(ctx, "kramerica").await.unwrap().unwrap();
     assert_eq!(
-        executions.executions().len(),
-        1,
-        "only the valid signup started a workflow"
+        (rec.status, rec.failed_step.as_deref()),
+        (Status::Failed, Some("RecordActive")),
+        "{rec:?}"
+    );
+    assert!(
+        rec.error_message.as_deref().unwrap_or_default().contains("PutEvents"),
+        "{rec:?}"
+    );
+    assert_eq!(
+        user_groups(ctx, "cosmo@kramerica.example").await,
+        None,
+        "the admin user was removed"
     );
     t.stack.stop().await;
 }

@@ -241,7 +241,11 @@ pub fn validate(raw: &RawSignup) -> Result<Signup, FieldErrors> {
         }),
         (id, name, email) => {
             let mut errors = BTreeMap::new();
-            for (field, result) in [(TENANT_ID, id.err()), (COMPANY_NAME, name.err()), (ADMIN_EMAIL, email.err())] {
+            for (field, result) in [
+                (TENANT_ID, id.err()),
+                (COMPANY_NAME, name.err()),
+                (ADMIN_EMAIL, email.err()),
+            ] {
                 if let Some(message) = result {
                     errors.insert(field, message);
                 }
@@ -320,10 +324,7 @@ mod tests {
             "a@[127.0.0.1]",
             "ä@x.com",
         ] {
-            assert!(
-                validate(&raw("acme", "Acme", email)).is_err(),
-                "{email:?} accepted"
-            );
+            assert!(validate(&raw("acme", "Acme", email)).is_err(), "{email:?} accepted");
         }
         for name in [
             "Acme\u{202E}snaL",

@@ -23,6 +23,11 @@ pub const BUCKET: &str = "tenant-data";
 pub const BOUNDARY_POLICY: &str = "tenant-permissions-boundary";
 pub const ONBOARDING_STATE_MACHINE: &str = "tenant-onboarding";
 pub const OFFBOARDING_STATE_MACHINE: &str = "tenant-offboarding";
+pub const EVENT_BUS: &str = "tenant-events";
+/// moto's EventBridge delivers to SQS (not to Lambda): the rule that targets the signup
+/// events function in AWS targets this queue, which the stack polls into the same handler.
+pub const SIGNUP_REQUESTS_QUEUE: &str = "tenant-signup-requests";
+pub const SIGNUP_REQUESTED_RULE: &str = "tenant-signup-requested";
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -45,6 +50,8 @@ pub struct Bootstrap {
     pub settings: Settings,
     pub onboarding_state_machine_arn: String,
     pub offboarding_state_machine_arn: String,
+    /// The queue the `TenantSignupRequested` rule delivers to.
+    pub signup_requests_queue_url: String,
 }
 
 /// The `DefinitionSubstitutions` the template passes, with local values.
@@ -73,7 +80,56 @@ pub fn substitute(definition: &str, subs: &BTreeMap<String, String>) -> anyhow::
     Ok(out)
 }
 
-pub async fn run(clients: &Clients, options: &Options) -> anyhow::Result<Bootstrap> {
+/// The event bus, and the `TenantSignupRequested` rule with its target (the queue).
+async fn signup_events(clients: &Clients, sqs: &aws_sdk_sqs::Client) -> anyhow::Result<String> {
+    clients
+        .events
+        .create_event_bus()
+        .name(EVENT_BUS)
+        .send()
+        .await
+        .context("creating the event bus")?;
+    let queue_url = sqs
+        .create_queue()
+        .queue_name(SIGNUP_REQUESTS_QUEUE)
+        .send()
+        .await
+        .context("creating the signup requests queue")?
+        .queue_url()
+        .context("queue has no URL")?
+        .to_string();
+    clients
+        .events
+        .put_rule()
+        .name(SIGNUP_REQUESTED_RULE)
+        .event_bus_name(EVENT_BUS)
+        .event_pattern(signup_requested_pattern())
+        .send()
+        .await
+        .context("creating the signup requested rule")?;
+    clients
+        .events
+        .put_targets()
+        .rule(SIGNUP_REQUESTED_RULE)
+        .event_bus_name(EVENT_BUS)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("signup-events")
+                .arn(format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{SIGNUP_REQUESTS_QUEUE}"))
+                .build()?,
+        )
+        .send()
+        .await
+        .context("targeting the signup requests queue")?;
+    Ok(queue_url)
+}
+
+/// The rule's pattern, as `template.yaml` writes it.
+pub fn signup_requested_pattern() -> String {
+    serde_json::json!({ "detail-type": [tenant_steps::events::TENANT_SIGNUP_REQUESTED] }).to_string()
+}
+
+pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options) -> anyhow::Result<Bootstrap> {
     let ddb = &clients.ddb;
     ddb.create_table()
         .table_name(TABLE)
@@ -177,6 +233,7 @@ pub async fn run(clients: &Clients, options: &Options) -> anyhow::Result<Bootstr
         partition: "aws".into(),
         region: REGION.into(),
         account_id: ACCOUNT_ID.into(),
+        event_bus: EVENT_BUS.into(),
     };
     let boundary = clients
         .iam
@@ -226,10 +283,12 @@ pub async fn run(clients: &Clients, options: &Options) -> anyhow::Result<Bootstr
     }
     let offboarding_state_machine_arn = arns.pop().expect("two state machines");
     let onboarding_state_machine_arn = arns.pop().expect("two state machines");
+    let signup_requests_queue_url = signup_events(clients, sqs).await?;
     Ok(Bootstrap {
         settings,
         onboarding_state_machine_arn,
         offboarding_state_machine_arn,
+        signup_requests_queue_url,
     })
 }
 

@@ -125,7 +125,10 @@ pub fn router(ctx: Arc<Context>, faults: Arc<Faults>, onboarding_arn: &str) -> R
     Router::new()
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
         .route("/_local/faults", put(put_fault).get(get_faults).delete(delete_faults))
+        // The signup page and API, as the HTTP API serves them in AWS.
+        .route("/", axum::routing::get(signup))
         .route("/signup", axum::routing::get(signup).post(signup))
+        .route("/signup/{id}", axum::routing::get(signup))
         .with_state(AppState {
             ctx,
             faults,
@@ -145,11 +148,13 @@ pub async fn serve(
 async fn signup(
     State(state): State<AppState>,
     method: axum::http::Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let request = tenant_steps::signup::Request {
         method: method.as_str().to_string(),
+        path: uri.path().to_string(),
         content_type: headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())

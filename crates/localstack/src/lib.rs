@@ -3,6 +3,7 @@
 //! as the Lambda binaries, and a bootstrap that creates what `template.yaml` creates.
 
 pub mod bootstrap;
+pub mod events;
 pub mod lambda_endpoint;
 pub mod moto;
 pub mod stack;

@@ -23,6 +23,7 @@ pub struct LocalStack {
     /// Fault injection for the local Lambda endpoint.
     pub faults: Arc<Faults>,
     lambda: JoinHandle<()>,
+    signup_events: JoinHandle<()>,
 }
 
 impl LocalStack {
@@ -35,7 +36,8 @@ impl LocalStack {
         let moto = MotoServer::start(lambda_port, moto_log).await?;
         let config = tenant_steps::aws::local_sdk_config(&moto.endpoint, crate::REGION).await;
         let clients = Clients::new(&config);
-        let bootstrap = bootstrap::run(&clients, &options)
+        let sqs = aws_sdk_sqs::Client::new(&config);
+        let bootstrap = bootstrap::run(&clients, &sqs, &options)
             .await
             .context("bootstrapping the local stack")?;
         let ctx = Arc::new(Context {
@@ -51,6 +53,12 @@ impl LocalStack {
                 tracing::error!(error = %e, "local Lambda endpoint stopped");
             }
         });
+        let signup_events = tokio::spawn(crate::events::poll_signup_requests(
+            ctx.clone(),
+            sqs,
+            bootstrap.signup_requests_queue_url.clone(),
+            bootstrap.onboarding_state_machine_arn.clone(),
+        ));
         Ok(LocalStack {
             moto,
             lambda_port,
@@ -58,6 +66,7 @@ impl LocalStack {
             ctx,
             faults,
             lambda,
+            signup_events,
         })
     }
 
@@ -90,6 +99,10 @@ impl LocalStack {
             self.bootstrap.offboarding_state_machine_arn.clone(),
         ));
         lines.push((
+            "TENANT_SIGNUP_PAGE_URL".into(),
+            format!("http://127.0.0.1:{}/", self.lambda_port),
+        ));
+        lines.push((
             "TENANT_SIGNUP_URL".into(),
             format!("http://127.0.0.1:{}/signup", self.lambda_port),
         ));
@@ -102,6 +115,7 @@ impl LocalStack {
 
     pub async fn stop(self) {
         self.lambda.abort();
+        self.signup_events.abort();
         self.moto.stop().await;
     }
 }

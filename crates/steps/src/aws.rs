@@ -24,6 +24,7 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
     pub s3: aws_sdk_s3::Client,
     pub sfn: aws_sdk_sfn::Client,
+    pub events: aws_sdk_eventbridge::Client,
 }
 
 impl Clients {
@@ -36,6 +37,7 @@ impl Clients {
             secrets: aws_sdk_secretsmanager::Client::new(config),
             s3: s3_client(config),
             sfn: aws_sdk_sfn::Client::new(config),
+            events: aws_sdk_eventbridge::Client::new(config),
         }
     }
 }

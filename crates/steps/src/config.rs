@@ -17,6 +17,8 @@ pub struct Settings {
     pub partition: String,
     pub region: String,
     pub account_id: String,
+    /// The EventBridge bus `TenantOnboarded` / `TenantOnboardingFailed` go to.
+    pub event_bus: String,
 }
 
 /// Environment variable names shared by `template.yaml`, the bootstrap's env file and
@@ -34,6 +36,9 @@ pub mod env {
     pub const ACCOUNT_ID: &str = "TENANT_ACCOUNT_ID";
     pub const STATE_MACHINE_ARN: &str = "TENANT_ONBOARDING_STATE_MACHINE_ARN";
     pub const OFFBOARDING_STATE_MACHINE_ARN: &str = "TENANT_OFFBOARDING_STATE_MACHINE_ARN";
+    pub const EVENT_BUS: &str = "TENANT_EVENT_BUS";
+    /// Which handler the signup binary serves: `http` (the form's API) or `events`.
+    pub const SIGNUP_HANDLER: &str = "TENANT_SIGNUP_HANDLER";
 }
 
 impl Settings {
@@ -64,6 +69,7 @@ impl Settings {
             partition: get(env::PARTITION).unwrap_or_else(|| "aws".into()),
             region: need(env::REGION)?,
             account_id: need(env::ACCOUNT_ID)?,
+            event_bus: need(env::EVENT_BUS)?,
         })
     }
 
@@ -80,6 +86,7 @@ impl Settings {
             (env::PARTITION, self.partition.clone()),
             (env::REGION, self.region.clone()),
             (env::ACCOUNT_ID, self.account_id.clone()),
+            (env::EVENT_BUS, self.event_bus.clone()),
         ]
     }
 
@@ -115,6 +122,7 @@ mod tests {
             partition: "aws".into(),
             region: "us-east-1".into(),
             account_id: "123456789012".into(),
+            event_bus: "tenant-events".into(),
         }
     }
 

@@ -66,19 +66,35 @@ pub async fn handle(ctx: &Context, step: Step, event: LambdaEvent<Value>) -> Res
     crate::dispatch::run(ctx, step, event.payload).await
 }
 
-/// The signup function behind the HTTP API: the same context, one more setting (the
-/// onboarding state machine to start).
+/// The signup binary: the form's HTTP API, or (`TENANT_SIGNUP_HANDLER=events`) the
+/// `TenantSignupRequested` EventBridge target. Which one is deployment configuration, like
+/// `TENANT_STEP`: each is its own function with its own role, both run one binary.
 pub async fn serve_signup() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let settings = Settings::from_env()?;
     let arn = std::env::var(crate::config::env::STATE_MACHINE_ARN)
         .map_err(|_| format!("{} is not set", crate::config::env::STATE_MACHINE_ARN))?;
+    let handler = std::env::var(crate::config::env::SIGNUP_HANDLER).unwrap_or_else(|_| "http".into());
     let clients = Clients::new(&aws::sdk_config(None).await);
     let ctx = Context { settings, clients };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {
-        handle_signup(&ctx, &arn, event)
-    }))
-    .await
+    match handler.as_str() {
+        "http" => {
+            lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {
+                handle_signup(&ctx, &arn, event)
+            }))
+            .await
+        }
+        "events" => {
+            lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+                crate::signup::handle_event(&ctx, &arn, event.payload)
+            }))
+            .await
+        }
+        other => Err(StepError::Misconfigured {
+            message: format!("{}={other:?}; use http or events", crate::config::env::SIGNUP_HANDLER),
+        }
+        .into()),
+    }
 }
 
 pub async fn handle_signup(
@@ -98,6 +114,7 @@ pub async fn handle_signup(
     };
     let request = crate::signup::Request {
         method: req.request_context.http.method.as_str().to_string(),
+        path: req.raw_path.clone().unwrap_or_default(),
         content_type: req
             .headers
             .get("content-type")

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod events;
 pub mod input;
 pub mod inspect;
 pub mod lambda;
@@ -18,6 +19,7 @@ pub mod record;
 pub mod signup;
 pub mod steps;
 pub mod teardown;
+pub mod users;
 
 pub use aws::Clients;
 pub use config::Settings;

@@ -172,10 +172,14 @@ pub async fn start_attempt(ctx: &Context, tenant: &TenantId, input: &StepInput) 
         .table_name(&ctx.settings.table)
         .key("tenant_id", s(tenant.as_str()))
         .update_expression(format!("SET {} REMOVE failed_step, error_name, error_message, remaining", sets.join(", ")))
+        // PENDING: signup wrote the record and started this attempt (or, when an ended
+        // execution held the name, a later one) to claim it.
         .condition_expression(
-            "attribute_not_exists(tenant_id) OR (execution = :e AND #s = :prov) OR (attempt < :a AND #s IN (:failed, :off))",
+            "attribute_not_exists(tenant_id) OR (execution = :e AND #s = :prov) OR (attempt < :a AND #s IN (:failed, :off)) \
+             OR (attempt <= :a AND #s = :pending)",
         )
         .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":pending", s(Status::Pending.as_str()))
         .expression_attribute_values(":prov", s(Status::Provisioning.as_str()))
         .expression_attribute_values(":failed", s(Status::Failed.as_str()))
         .expression_attribute_values(":off", s(Status::Offboarded.as_str()))
@@ -198,6 +202,64 @@ pub async fn start_attempt(ctx: &Context, tenant: &TenantId, input: &StepInput) 
         }
         Err(stale(ctx, tenant, &input.execution, Status::Provisioning).await)
     }
+}
+
+/// Records a signup as PENDING where no record exists yet. `false`: the id is taken (the
+/// caller reads the record to tell a repeated request from a conflict).
+pub async fn put_pending(
+    ctx: &Context,
+    signup: &tenant_domain::signup::Signup,
+    execution: &str,
+    attempt: u32,
+    source: &str,
+) -> Result<bool, StepError> {
+    let now = now();
+    let result = ctx
+        .clients
+        .ddb
+        .put_item()
+        .table_name(&ctx.settings.table)
+        .item("tenant_id", s(signup.tenant_id.as_str()))
+        .item("status", s(Status::Pending.as_str()))
+        .item("execution", s(execution))
+        .item("attempt", n(attempt))
+        .item("display_name", s(&signup.company_name))
+        .item("email", s(&signup.admin_email))
+        .item("source", s(source))
+        .item("mapped", AttributeValue::Bool(false))
+        .item("created_at", n(now))
+        .item("updated_at", n(now))
+        .condition_expression("attribute_not_exists(tenant_id)")
+        .send()
+        .await;
+    condition_held("PutItem", result)
+}
+
+/// Points a PENDING record at the execution signup actually started (a later attempt
+/// when an ended execution held the first name). Once the execution has claimed the
+/// record this is a no-op.
+pub async fn set_pending_execution(
+    ctx: &Context,
+    tenant: &TenantId,
+    execution: &str,
+    attempt: u32,
+) -> Result<(), StepError> {
+    let result = ctx
+        .clients
+        .ddb
+        .update_item()
+        .table_name(&ctx.settings.table)
+        .key("tenant_id", s(tenant.as_str()))
+        .update_expression("SET execution = :e, attempt = :a, updated_at = :now")
+        .condition_expression("#s = :pending AND attempt < :a")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+        .expression_attribute_values(":e", s(execution))
+        .expression_attribute_values(":a", n(attempt))
+        .expression_attribute_values(":now", n(now()))
+        .send()
+        .await;
+    condition_held("UpdateItem", result).map(|_| ())
 }
 
 /// Extra attributes written together with a status change.

@@ -344,12 +344,28 @@ pub async fn patch_role_mappings(ctx: &Context, input: &StepInput) -> Result<Val
     Ok(json!({ "role_arn": role_arn, "mapped_tenants": mapped }))
 }
 
+/// The end of a successful onboarding. Everything that can fail comes before the ACTIVE
+/// write, so a failure here is compensated like any other step's (teardown removes the
+/// admin user too): create the admin user and put it in the group, publish
+/// `TenantOnboarded`, then move the record to ACTIVE. A retry repeats the publish
+/// (consumers deduplicate on the execution); the event may precede the ACTIVE write by a
+/// moment.
 pub async fn record_active(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
+    let email = match &input.email {
+        Some(e) => Some(e.clone()),
+        None => record::get(ctx, tenant.as_str()).await?.and_then(|r| r.email),
+    };
+    let user_created = match &email {
+        Some(e) => Some(crate::users::ensure_admin(ctx, &tenant, e).await?),
+        None => None,
+    };
+    let detail = crate::events::onboarded_detail(&tenant, input, email.as_deref());
+    crate::events::publish(ctx, crate::events::TENANT_ONBOARDED, &detail).await?;
     // Once active again, the tenant's data is this attempt's: a later rollback or
     // offboarding decides afresh what to keep.
     let changes = Changes::default().remove("retain_data");
     record::transition(ctx, &tenant, &input.execution, Status::Active, changes).await?;
-    info!(status = "ACTIVE", "tenant active");
-    Ok(json!({ "status": Status::Active }))
+    info!(status = "ACTIVE", ?user_created, "tenant active");
+    Ok(json!({ "status": Status::Active, "admin_user_created": user_created }))
 }

@@ -307,6 +307,17 @@ pub async fn delete_prefix(ctx: &Context, input: &StepInput) -> Result<Value, St
 pub async fn delete_group(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
     let names = TenantNames::new(&tenant);
+    // The tenant's users go with its group; a groupless admin user is this attempt's
+    // only during compensation (RecordActive failed between creating and adding it).
+    let admin_email = if input.offboard.is_none() {
+        match &input.email {
+            Some(e) => Some(e.clone()),
+            None => record::get(ctx, tenant.as_str()).await?.and_then(|r| r.email),
+        }
+    } else {
+        None
+    };
+    let users_deleted = crate::users::remove_tenant_users(ctx, &tenant, admin_email.as_deref()).await?;
     let result = ctx
         .clients
         .idp
@@ -325,12 +336,18 @@ pub async fn delete_group(ctx: &Context, input: &StepInput) -> Result<Value, Ste
         }
         Err(e) => return Err(classify("cognito-idp", "DeleteGroup", &e)),
     };
-    Ok(json!({ "deleted": deleted }))
+    Ok(json!({ "deleted": deleted, "users_deleted": users_deleted }))
 }
 
+/// Compensation is complete: record FAILED, then publish `TenantOnboardingFailed`. The
+/// record settles first so an unreachable bus cannot turn a clean rollback into
+/// ROLLBACK_FAILED; a retry (transient publish errors) re-writes FAILED idempotently and
+/// publishes again.
 pub async fn record_failed(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
     record::transition(ctx, &tenant, &input.execution, Status::Failed, failure_changes(input)).await?;
+    let detail = crate::events::failed_detail(&tenant, input);
+    crate::events::publish(ctx, crate::events::TENANT_ONBOARDING_FAILED, &detail).await?;
     Ok(json!({ "status": Status::Failed }))
 }
 

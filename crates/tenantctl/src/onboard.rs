@@ -164,7 +164,7 @@ pub async fn offboard(
     match current.status {
         Status::Active | Status::Failed | Status::RollbackFailed => {}
         Status::Offboarded => bail!("tenant {tenant} is already OFFBOARDED"),
-        Status::Provisioning | Status::RollingBack | Status::Offboarding => {
+        Status::Pending | Status::Provisioning | Status::RollingBack | Status::Offboarding => {
             let owner = owner_arn(ops, tenant.as_str(), &current.execution)
                 .ok_or_else(|| anyhow::anyhow!("cannot tell which state machine ran {}", current.execution))?;
             let (status, stopped) = execution_state(ops, &owner).await?;
