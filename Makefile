@@ -8,7 +8,7 @@ REQS := crates/localstack/python/requirements.txt
 TENANTCTL := target/debug/tenantctl
 export TENANT_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: demo test venv up down lint fmt clean
+.PHONY: demo test venv up down lint fmt clean browser-test chromium
 
 $(VENV)/.installed: $(REQS)
 	$(PYTHON) -m venv $(VENV)
@@ -32,14 +32,15 @@ demo: $(TENANTCTL)
 	@echo "\n== tenantctl onboard acme"
 	@$(TENANTCTL) --local onboard acme --name "Acme Corp" --email ops@acme.example
 	@echo "\n== acme-labs signs up through the signup form"
-	@. ./.tenant/local.env && curl -sS -H 'content-type: application/json' \
-		-d '{"tenant_id": "acme-labs", "name": "Acme Labs", "email": "ops@acmelabs.example"}' "$$TENANT_SIGNUP_URL" && echo
+	@. ./.tenant/local.env && echo "signup page: $$TENANT_SIGNUP_PAGE_URL" && curl -sS -H 'content-type: application/json' \
+		-d '{"tenant_id": "acme-labs", "company_name": "Acme Labs", "admin_email": "ops@acmelabs.example"}' "$$TENANT_SIGNUP_URL" && echo
 	@$(TENANTCTL) --local watch acme-labs
 	@echo "\n== tenants"
 	@$(TENANTCTL) --local list
 	@echo "\n== isolation: a user of each tenant signs in and tries both tenants' data"
 	@$(TENANTCTL) --local check-isolation acme acme-labs
-	@echo "\nlocal stack still running: try '$(TENANTCTL) --local status acme-labs'; stop it with 'make down'"
+	@. ./.tenant/local.env && echo "\nlocal stack still running: open the signup page at $$TENANT_SIGNUP_PAGE_URL"
+	@echo "try '$(TENANTCTL) --local status acme-labs'; stop it with 'make down'"
 
 up: $(TENANTCTL)
 	@$(TENANTCTL) local up
@@ -52,6 +53,28 @@ down:
 test: venv
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider crates/localstack/python/tests
 	cargo test --workspace
+	$(MAKE) --no-print-directory browser-test
+
+# The signup page in a real browser: Debian's Chromium (installed here when missing),
+# driven by playwright-core (pinned in tests/browser/package-lock.json; never downloads a
+# browser). Runs against its own local stack; screenshots go to target/e2e-screenshots/.
+CHROMIUM := /usr/bin/chromium
+BROWSER_STATE := target/browser-stack
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+chromium:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium (apt-get)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+tests/browser/node_modules/.installed: tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+browser-test: $(TENANTCTL) chromium tests/browser/node_modules/.installed
+	@$(TENANTCTL) --state-dir $(BROWSER_STATE) local down >/dev/null
+	@$(TENANTCTL) --state-dir $(BROWSER_STATE) local up --iam-wait-seconds 0 >/dev/null
+	@. $(BROWSER_STATE)/local.env; node tests/browser/signup.mjs "$$TENANT_SIGNUP_PAGE_URL" target/e2e-screenshots; \
+		rc=$$?; $(TENANTCTL) --state-dir $(BROWSER_STATE) local down >/dev/null; exit $$rc
 
 lint:
 	cargo fmt --all -- --check
