@@ -166,6 +166,42 @@ async fn the_twenty_sixth_rules_tenant_is_refused_up_front() {
     let res = tenantctl::status::inspect(&t.ops, &tid("one-too-many")).await.unwrap();
     assert!(res.present().is_empty());
 
+    // A signup refused for lack of room: its PENDING record becomes FAILED, the page
+    // says so, and TenantOnboardingFailed tells the sender.
+    let events = crate::signup::Subscriber::new(&t).await;
+    let raw = tenant_domain::signup::RawSignup::from_json(&serde_json::json!({
+        "tenant_id": "late-signup", "company_name": "Late", "admin_email": "late@late.example"
+    }))
+    .unwrap();
+    let signup = tenant_domain::signup::validate(&raw).unwrap();
+    let source = tenant_steps::signup::Source::Form;
+    tenant_steps::signup::submit(&t.ops.ctx, &t.ops.onboarding_arn, &signup, source)
+        .await
+        .unwrap();
+    let rec = crate::signup::wait_for_status(
+        &t.ops.ctx,
+        "late-signup",
+        &[tenant_domain::Status::Failed],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(
+        (rec.failed_step.as_deref(), rec.error_name.as_deref()),
+        (Some("RecordProvisioning"), Some("RuleLimitReached"))
+    );
+    let progress = tenant_steps::signup::progress(&t.ops.ctx, &t.ops.onboarding_arn, &tid("late-signup"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(progress.phase, "failed");
+    let published = events.drain(Duration::from_secs(2)).await;
+    assert!(
+        published.iter().any(|e| e["detail-type"] == "TenantOnboardingFailed"
+            && e["detail"]["tenant_id"] == "late-signup"
+            && e["detail"]["error"] == "RuleLimitReached"),
+        "{published:?}"
+    );
+
     // The refusal wrote no record and used the name one-too-many-1; once there is room,
     // onboarding the same id again starts the next attempt instead of being blocked.
     run_all(&t, &["r000".to_string()], true).await;

@@ -34,13 +34,13 @@ fn body(r: &signup::Response) -> Value {
 }
 
 /// A queue subscribed by a rule to everything the workflow publishes on the bus.
-struct Subscriber {
+pub struct Subscriber {
     sqs: aws_sdk_sqs::Client,
     url: String,
 }
 
 impl Subscriber {
-    async fn new(t: &TestStack) -> Subscriber {
+    pub async fn new(t: &TestStack) -> Subscriber {
         let config = tenant_steps::aws::local_sdk_config(t.stack.endpoint(), tenant_localstack::REGION).await;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let url = sqs
@@ -83,7 +83,7 @@ impl Subscriber {
     }
 
     /// Every event received within `wait`.
-    async fn drain(&self, wait: Duration) -> Vec<Value> {
+    pub async fn drain(&self, wait: Duration) -> Vec<Value> {
         let mut out = vec![];
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline {
@@ -111,7 +111,7 @@ impl Subscriber {
     }
 }
 
-async fn wait_for_status(ctx: &Context, tenant: &str, want: &[Status], timeout: Duration) -> record::TenantRecord {
+pub async fn wait_for_status(ctx: &Context, tenant: &str, want: &[Status], timeout: Duration) -> record::TenantRecord {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(r) = record::get(ctx, tenant).await.unwrap()

@@ -59,7 +59,8 @@ impl Status {
             Active => &[Provisioning, Active],
             // Pending: the first step failed (after its retries) before claiming the record.
             RollingBack => &[Pending, Provisioning, RollingBack, RollbackFailed],
-            Failed => &[RollingBack, Failed],
+            // Pending: the first step refused a signup before it claimed the record.
+            Failed => &[Pending, RollingBack, Failed],
             // Provisioning: the rollback could not even record that it started.
             RollbackFailed => &[Pending, Provisioning, RollingBack, RollbackFailed, Offboarding],
             Offboarding => &[Active, Failed, RollbackFailed, Offboarding],

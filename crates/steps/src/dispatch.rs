@@ -25,10 +25,11 @@ pub enum Step {
     RecordRollbackFailed,
     RecordOffboarding,
     RecordOffboarded,
+    RecordRefused,
 }
 
 impl Step {
-    pub const ALL: [Step; 17] = [
+    pub const ALL: [Step; 18] = [
         Step::RecordProvisioning,
         Step::CreateGroup,
         Step::CreateRole,
@@ -46,6 +47,7 @@ impl Step {
         Step::RecordRollbackFailed,
         Step::RecordOffboarding,
         Step::RecordOffboarded,
+        Step::RecordRefused,
     ];
 
     /// The onboarding steps, in order.
@@ -88,6 +90,7 @@ impl Step {
             Step::RecordRollbackFailed => "record-rollback-failed",
             Step::RecordOffboarding => "record-offboarding",
             Step::RecordOffboarded => "record-offboarded",
+            Step::RecordRefused => "record-refused",
         }
     }
 
@@ -111,6 +114,7 @@ impl Step {
             Step::RecordRollbackFailed => "RecordRollbackFailedFunctionArn",
             Step::RecordOffboarding => "RecordOffboardingFunctionArn",
             Step::RecordOffboarded => "RecordOffboardedFunctionArn",
+            Step::RecordRefused => "RecordRefusedFunctionArn",
         }
     }
 
@@ -143,6 +147,7 @@ pub async fn run(ctx: &Context, step: Step, payload: Value) -> Result<Value, Ste
             Step::RecordRollbackFailed => teardown::record_rollback_failed(ctx, &input).await,
             Step::RecordOffboarding => teardown::record_offboarding(ctx, &input).await,
             Step::RecordOffboarded => teardown::record_offboarded(ctx, &input).await,
+            Step::RecordRefused => teardown::record_refused(ctx, &input).await,
         };
         if let Err(e) = &result {
             tracing::warn!(error = e.name(), message = %e, transient = e.is_transient(), "step failed");

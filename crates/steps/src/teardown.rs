@@ -351,6 +351,25 @@ pub async fn record_failed(ctx: &Context, input: &StepInput) -> Result<Value, St
     Ok(json!({ "status": Status::Failed }))
 }
 
+/// The first step refused the attempt before creating anything (no room in a Rules
+/// mapping): a signup's PENDING record owned by this execution becomes FAILED, and
+/// `TenantOnboardingFailed` tells whoever asked. A record of another attempt is left alone.
+pub async fn record_refused(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let tenant = input.tenant()?;
+    let mut input = input.clone();
+    // The state that refused, as the ASL names it (the Catch sends no Pass state here).
+    input.failed_step = Some("RecordProvisioning".to_string());
+    let owned = record::get(ctx, tenant.as_str())
+        .await?
+        .is_some_and(|r| r.status == Status::Pending && r.execution == input.execution);
+    if owned {
+        record::transition(ctx, &tenant, &input.execution, Status::Failed, failure_changes(&input)).await?;
+    }
+    let detail = crate::events::failed_detail(&tenant, &input);
+    crate::events::publish(ctx, crate::events::TENANT_ONBOARDING_FAILED, &detail).await?;
+    Ok(json!({ "status": if owned { Some(Status::Failed) } else { None } }))
+}
+
 pub async fn record_offboarded(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
     // A later re-onboarding of this tenant finds its secret (within the recovery window)
