@@ -500,6 +500,98 @@ mod tests {
         assert!(validate(&raw).is_ok());
     }
 
+    /// A context whose clients point nowhere: every case below must be answered before
+    /// any AWS call.
+    fn offline() -> Context {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let settings = crate::Settings::from_lookup(|k| match k {
+            "TENANT_MAPPING_TYPE" => None,
+            _ => Some("x".into()),
+        })
+        .unwrap();
+        Context {
+            settings,
+            clients: crate::Clients::new(&config),
+        }
+    }
+
+    #[test]
+    fn routes_and_refusals_need_no_aws() {
+        let ctx = offline();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let call = |method: &str, path: &str, ct: Option<&str>, body: &[u8]| {
+            rt.block_on(handle(
+                &ctx,
+                "arn:aws:states:us-east-1:1:stateMachine:x",
+                Request {
+                    method: method.into(),
+                    path: path.into(),
+                    content_type: ct.map(str::to_string),
+                    body: body.to_vec(),
+                },
+            ))
+        };
+        let json = Some("application/json");
+        assert_eq!(call("GET", "/", None, b"").status, 200);
+        assert_eq!(call("GET", "/signup", None, b"").status, 200);
+        assert_eq!(call("DELETE", "/signup", None, b"").status, 405);
+        assert_eq!(call("GET", "/other", None, b"").status, 404);
+        assert_eq!(call("GET", "/signup/a/b", None, b"").status, 404);
+        assert_eq!(call("GET", "/signup/%2A", None, b"").status, 400);
+        assert_eq!(call("POST", "/signup", json, &vec![b' '; MAX_BODY + 1]).status, 413);
+        for body in [
+            &b"{"[..],
+            b"null",
+            b"[]",
+            b"\"\"",
+            b"{\"tenant_id\": {}}",
+            &[b'['; 10_000][..],
+        ] {
+            let r = call("POST", "/signup", json, body);
+            assert_eq!(r.status, 400, "{:?}: {r:?}", String::from_utf8_lossy(body));
+            assert!(serde_json::from_str::<Value>(&r.body).is_ok());
+        }
+        let r = call(
+            "POST",
+            "/signup",
+            Some("Application/JSON; charset=utf-8"),
+            br#"{"tenant_id":"Acme"}"#,
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(body_errors(&r).len(), 3);
+        let r = call(
+            "POST",
+            "/signup",
+            Some("application/x-www-form-urlencoded"),
+            b"tenant_id=%FF%FE&company_name=%3Cb%3E",
+        );
+        assert_eq!(r.status, 400);
+        assert!(!r.body.contains("<b>"));
+        // The event path refuses the same way, before any AWS call.
+        for event in [
+            json!({}),
+            json!({"detail-type": "Other", "detail": {}}),
+            json!({"detail-type": "TenantSignupRequested", "detail": "tenant_id=acme"}),
+            json!({"detail-type": "TenantSignupRequested", "detail": {"tenant_id": "acme", "company_name": "Acme", "admin_email": "x@y"}}),
+        ] {
+            let out = rt.block_on(handle_event(&ctx, "arn", event.clone())).unwrap();
+            assert_eq!(out["outcome"], "refused", "{event}");
+        }
+    }
+
+    fn body_errors(r: &Response) -> serde_json::Map<String, Value> {
+        serde_json::from_str::<Value>(&r.body).unwrap()["errors"]
+            .as_object()
+            .unwrap()
+            .clone()
+    }
+
     #[test]
     fn path_segments_are_decoded() {
         assert_eq!(percent_decode("acme%2Dlabs"), "acme-labs");
