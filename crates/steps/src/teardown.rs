@@ -330,7 +330,8 @@ pub async fn delete_group(ctx: &Context, input: &StepInput) -> Result<Value, Ste
 
 pub async fn record_failed(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
-    record::transition(ctx, &tenant, &input.execution, Status::Failed, failure_changes(input)).await?;
+    let changes = failure_changes(input).attempt_ended(input, Status::Failed);
+    record::transition(ctx, &tenant, &input.execution, Status::Failed, changes).await?;
     Ok(json!({ "status": Status::Failed }))
 }
 
@@ -360,7 +361,9 @@ pub async fn record_rollback_failed(ctx: &Context, input: &StepInput) -> Result<
         .iter()
         .map(|s| aws_sdk_dynamodb::types::AttributeValue::S(s.clone()))
         .collect();
-    let mut changes = failure_changes(input).set("remaining", aws_sdk_dynamodb::types::AttributeValue::L(left));
+    let mut changes = failure_changes(input)
+        .set("remaining", aws_sdk_dynamodb::types::AttributeValue::L(left))
+        .attempt_ended(input, Status::RollbackFailed);
     if let Some(f) = &input.rollback_failure {
         changes = changes.set_s("rollback_error", format!("{}: {}", f.error, f.message()));
     }
