@@ -99,7 +99,10 @@ mod tests {
         assert_eq!(directives.len(), 1);
         let d = &directives[0];
         assert_eq!(d["Namespace"], NAMESPACE);
-        assert_eq!(d["Metrics"], json!([{ "Name": "StepDuration", "Unit": "Milliseconds" }]));
+        assert_eq!(
+            d["Metrics"],
+            json!([{ "Name": "StepDuration", "Unit": "Milliseconds" }])
+        );
         for set in d["Dimensions"].as_array().unwrap() {
             let set = set.as_array().unwrap();
             // EMF allows at most 30 dimensions per set.

@@ -304,7 +304,8 @@ impl Changes {
             entry.insert("error_name".into(), s(&f.error));
             entry.insert("error_message".into(), s(f.message()));
         }
-        self.set_named.push((ended_key(input.attempt), AttributeValue::M(entry)));
+        self.set_named
+            .push((ended_key(input.attempt), AttributeValue::M(entry)));
         self
     }
 }

@@ -174,9 +174,15 @@ mod tests {
             ..ending(Some(Status::RollbackFailed), "FAILED", Some("RollbackFailed"))
         })
         .unwrap();
-        assert!(rb.contains("`tenantctl offboard acme`") && rb.contains("(role)"), "{rb}");
+        assert!(
+            rb.contains("`tenantctl offboard acme`") && rb.contains("(role)"),
+            "{rb}"
+        );
         let stuck = next_command(&ending(Some(Status::Provisioning), "ABORTED", None)).unwrap();
-        assert!(stuck.contains("offboard acme") && stuck.contains("retry acme"), "{stuck}");
+        assert!(
+            stuck.contains("offboard acme") && stuck.contains("retry acme"),
+            "{stuck}"
+        );
         let invalid = next_command(&ending(None, "FAILED", Some("InvalidTenantId"))).unwrap();
         assert!(invalid.contains("nothing was created"), "{invalid}");
         let newer = next_command(&Ending {

@@ -162,10 +162,16 @@ mod tests {
         let arn = "arn:aws:states:eu-west-1:123456789012:execution:TenantOnboarding:acme-1";
         assert_eq!(
             console_url(arn).unwrap(),
-            format!("https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/{arn}")
+            format!(
+                "https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/{arn}"
+            )
         );
         let cn = "arn:aws-cn:states:cn-north-1:123456789012:execution:T:acme-1";
-        assert!(console_url(cn).unwrap().starts_with("https://cn-north-1.console.amazonaws.cn/"));
+        assert!(
+            console_url(cn)
+                .unwrap()
+                .starts_with("https://cn-north-1.console.amazonaws.cn/")
+        );
         assert_eq!(console_url("not-an-arn"), None);
     }
 }

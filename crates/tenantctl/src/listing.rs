@@ -68,7 +68,10 @@ pub fn query(records: Vec<TenantRecord>, q: &Query, now: u64) -> Result<Page, St
         *counts.entry(r.status.as_str().to_string()).or_insert(0) += 1;
     }
     let after = match &q.page_token {
-        Some(t) => Some(parse_token(t).ok_or_else(|| format!("invalid page token {t:?}: pass the next_page_token a list printed"))?),
+        Some(t) => Some(
+            parse_token(t)
+                .ok_or_else(|| format!("invalid page token {t:?}: pass the next_page_token a list printed"))?,
+        ),
         None => None,
     };
     if q.limit == 0 {
@@ -90,7 +93,11 @@ pub fn query(records: Vec<TenantRecord>, q: &Query, now: u64) -> Result<Page, St
         .collect();
     let more = rest.len() > q.limit;
     rest.truncate(q.limit);
-    let next_page_token = if more { rest.last().map(|(k, _)| token_of(k)) } else { None };
+    let next_page_token = if more {
+        rest.last().map(|(k, _)| token_of(k))
+    } else {
+        None
+    };
     Ok(Page {
         tenants: rest.into_iter().map(|(_, r)| r).collect(),
         matching: total,

@@ -191,8 +191,12 @@ a tenant needing an operator, audit findings, isolation broken); 2 usage or inva
 
 fn parse_tenant(raw: &str) -> anyhow::Result<TenantId> {
     TenantId::parse(raw).map_err(|e| {
-        tenantctl::exit::CliError::new(tenantctl::exit::Exit::Usage, Some(raw), format!("{e}; nothing was created"))
-            .into()
+        tenantctl::exit::CliError::new(
+            tenantctl::exit::Exit::Usage,
+            Some(raw),
+            format!("{e}; nothing was created"),
+        )
+        .into()
     })
 }
 

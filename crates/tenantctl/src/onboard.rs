@@ -118,7 +118,9 @@ pub async fn wait(ops: &Ops, execution_arn: &str, timeout: Duration) -> anyhow::
                 None,
                 format!("execution {execution_arn} is still RUNNING after {timeout:?}"),
             )
-            .next(format!("`tenantctl watch` the tenant of execution {tenant} to keep following it"))
+            .next(format!(
+                "`tenantctl watch` the tenant of execution {tenant} to keep following it"
+            ))
             .into());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -187,7 +189,11 @@ pub async fn offboard(
         .into());
     }
     let Some(current) = record::get(&ops.ctx, tenant.as_str()).await? else {
-        return Err(not_found(tenant.as_str(), format!("tenant {tenant} has no record; nothing to offboard")).into());
+        return Err(not_found(
+            tenant.as_str(),
+            format!("tenant {tenant} has no record; nothing to offboard"),
+        )
+        .into());
     };
     let mut stale_owner = None;
     match current.status {
@@ -291,9 +297,12 @@ pub async fn current_execution(ops: &Ops, tenant: &TenantId) -> anyhow::Result<S
         _ if exists => Ok(next),
         Some(r) => owner_arn(ops, tenant.as_str(), &r.execution)
             .ok_or_else(|| anyhow::anyhow!("cannot tell which state machine ran {}", r.execution)),
-        None => Err(not_found(tenant.as_str(), format!("tenant {tenant} has no record and no execution"))
-            .next(format!("`tenantctl onboard {tenant}`"))
-            .into()),
+        None => Err(not_found(
+            tenant.as_str(),
+            format!("tenant {tenant} has no record and no execution"),
+        )
+        .next(format!("`tenantctl onboard {tenant}`"))
+        .into()),
     }
 }
 

@@ -33,7 +33,10 @@ pub fn error(err: &anyhow::Error, json: bool) -> ExitCode {
         }});
         println!("{doc}");
     } else {
-        eprintln!("error: {}", ours.map_or_else(|| format!("{err:#}"), |e| e.message.clone()));
+        eprintln!(
+            "error: {}",
+            ours.map_or_else(|| format!("{err:#}"), |e| e.message.clone())
+        );
         if let Some(next) = ours.and_then(|e| e.next.as_ref()) {
             eprintln!("next: {next}");
         } else if exit == Exit::Environment {
@@ -69,7 +72,11 @@ fn retries_note(s: &StepRun) -> String {
         1 => format!("  1 retry after {}", s.failures[0].error),
         n => format!(
             "  {n} retries after {}",
-            s.failures.iter().map(|f| f.error.as_str()).collect::<Vec<_>>().join(", ")
+            s.failures
+                .iter()
+                .map(|f| f.error.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -206,8 +213,7 @@ pub async fn watch(ops: &Ops, tenant: &TenantId, json: bool, timeout: Duration) 
     let bar = if tty {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
         bar.set_style(
-            ProgressStyle::with_template("  {spinner} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("  {spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         bar.enable_steady_tick(Duration::from_millis(100));
         bar
@@ -222,7 +228,10 @@ pub async fn watch(ops: &Ops, tenant: &TenantId, json: bool, timeout: Duration) 
         }
     };
     if json {
-        println!("{}", json!({ "type": "watching", "tenant": tenant.as_str(), "execution": execution, "execution_arn": arn }));
+        println!(
+            "{}",
+            json!({ "type": "watching", "tenant": tenant.as_str(), "execution": execution, "execution_arn": arn })
+        );
     } else {
         say(format!("{tenant}: following execution {execution}"));
     }
@@ -231,7 +240,10 @@ pub async fn watch(ops: &Ops, tenant: &TenantId, json: bool, timeout: Duration) 
         if let Some(s) = t.steps.iter().rev().find(|s| s.outcome == StepOutcome::Running) {
             let retry = match s.retries() {
                 0 => String::new(),
-                n => format!("  retry {n} after {}", s.failures.last().map_or("", |f| f.error.as_str())),
+                n => format!(
+                    "  retry {n} after {}",
+                    s.failures.last().map_or("", |f| f.error.as_str())
+                ),
             };
             bar.set_message(format!("{:<26} {:<6} {:>7.1}s{retry}", s.name, s.kind, s.duration(now)));
         }
@@ -251,7 +263,10 @@ pub async fn watch(ops: &Ops, tenant: &TenantId, json: bool, timeout: Duration) 
                     if json {
                         println!("{}", step_json("task_failed", t, s, now));
                     } else {
-                        say(format!("    ! {} run {} failed: {}: {}", s.name, s.invocations, f.error, f.message));
+                        say(format!(
+                            "    ! {} run {} failed: {}: {}",
+                            s.name, s.invocations, f.error, f.message
+                        ));
                     }
                 }
                 Change::Exited(i) => {
@@ -285,9 +300,14 @@ pub async fn status(ops: &Ops, tenant: &TenantId, json: bool) -> anyhow::Result<
     let report = status::report(ops, tenant).await?;
     let Some(rec) = &report.record else {
         if report.execution.is_none() {
-            return Err(not_found(tenant.as_str(), format!("tenant {tenant} has no record and no execution"))
-                .next(format!("`tenantctl onboard {tenant}`, or `tenantctl list` to see the tenants"))
-                .into());
+            return Err(not_found(
+                tenant.as_str(),
+                format!("tenant {tenant} has no record and no execution"),
+            )
+            .next(format!(
+                "`tenantctl onboard {tenant}`, or `tenantctl list` to see the tenants"
+            ))
+            .into());
         }
         // A first attempt that was refused before writing a record still has a history.
         return status_text_or_json(&report, json, Exit::Failed);
@@ -323,10 +343,16 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
                 );
             }
             if report.stuck {
-                println!("  STUCK: execution {} has ended but left the record {}", r.execution, r.status);
+                println!(
+                    "  STUCK: execution {} has ended but left the record {}",
+                    r.execution, r.status
+                );
             }
             if let (Some(step), Some(err)) = (&r.failed_step, &r.error_name) {
-                println!("  failed at {step}: {err}: {}", r.error_message.as_deref().unwrap_or(""));
+                println!(
+                    "  failed at {step}: {err}: {}",
+                    r.error_message.as_deref().unwrap_or("")
+                );
             }
             if !r.remaining.is_empty() {
                 println!("  left behind: {}", r.remaining.join(", "));
@@ -411,8 +437,7 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
 
 pub async fn list(ops: &Ops, q: &Query, json: bool) -> anyhow::Result<ExitCode> {
     let records = status::list(ops).await?;
-    let page = listing::query(records, q, record::now())
-        .map_err(|m| CliError::new(Exit::Usage, None, m))?;
+    let page = listing::query(records, q, record::now()).map_err(|m| CliError::new(Exit::Usage, None, m))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&page)?);
         return Ok(code(Exit::Ok));
@@ -440,7 +465,11 @@ pub async fn list(ops: &Ops, q: &Query, json: bool) -> anyhow::Result<ExitCode> 
         "{} of {} matching shown; all tenants: {}",
         page.tenants.len(),
         page.matching,
-        if counts.is_empty() { "none".into() } else { counts.join(", ") }
+        if counts.is_empty() {
+            "none".into()
+        } else {
+            counts.join(", ")
+        }
     );
     if let Some(t) = &page.next_page_token {
         println!("more: --page-token {t}");

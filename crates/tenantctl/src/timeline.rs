@@ -314,7 +314,10 @@ mod tests {
         assert!(changes.contains(&Change::Retrying(1)));
         assert_eq!(t.steps.len(), 3);
         let role = &t.steps[1];
-        assert_eq!((role.name.as_str(), role.invocations, role.retries()), ("CreateRole", 2, 1));
+        assert_eq!(
+            (role.name.as_str(), role.invocations, role.retries()),
+            ("CreateRole", 2, 1)
+        );
         assert_eq!(role.outcome, StepOutcome::Succeeded);
         assert_eq!(role.failures[0].error, "ServiceUnavailable");
         assert_eq!(role.failures[0].message, "iam busy");
@@ -361,7 +364,10 @@ mod tests {
         );
         assert_eq!(t.failed_step().unwrap().name, "CreateSecret");
         let end = t.end.unwrap();
-        assert_eq!((end.status.as_str(), end.error.as_deref()), ("FAILED", Some("SecretsDenied")));
+        assert_eq!(
+            (end.status.as_str(), end.error.as_deref()),
+            ("FAILED", Some("SecretsDenied"))
+        );
         assert_eq!(end.message.as_deref(), Some("access denied"));
     }
 
