@@ -107,12 +107,12 @@ pub struct Ending<'a> {
 /// The exact command(s) an operator runs next; None when nothing is to be done.
 pub fn next_command(e: &Ending) -> Option<String> {
     let t = e.tenant;
-    if !e.owned {
-        if let (Some(owner), Some(_)) = (e.owner, e.record_status) {
-            return Some(format!(
-                "a newer execution ({owner}) owns {t} now: `tenantctl watch {t}` follows it"
-            ));
-        }
+    if !e.owned
+        && let (Some(owner), Some(_)) = (e.owner, e.record_status)
+    {
+        return Some(format!(
+            "a newer execution ({owner}) owns {t} now: `tenantctl watch {t}` follows it"
+        ));
     }
     match (e.record_status, e.execution_status) {
         (Some(Status::Active | Status::Offboarded), "SUCCEEDED") => None,
