@@ -70,8 +70,20 @@ pub async fn events_after(ops: &Ops, execution_arn: &str, after: i64) -> anyhow:
             .max_results(100)
             .set_next_token(token.clone())
             .send()
-            .await
-            .with_context(|| format!("reading the history of {execution_arn}"))?;
+            .await;
+        let page = match page {
+            Ok(p) => p,
+            // Step Functions keeps a history for 90 days after the execution closed.
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_execution_does_not_exist()) => {
+                return Err(CliError::new(
+                    Exit::NotFound,
+                    None,
+                    format!("execution {execution_arn} does not exist (or its history has expired)"),
+                )
+                .into());
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading the history of {execution_arn}")),
+        };
         let mut reached_seen = false;
         for e in page.events() {
             if e.id() > after {

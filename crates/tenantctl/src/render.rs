@@ -403,31 +403,33 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
     let res = &report.resources;
     let n = &report.names;
     let yes = |b: bool| if b { "exists" } else { "absent" };
+    // State first: the values (ARNs) are long and of any width.
+    let row = |label: &str, state: &str, value: &str| println!("  {label:<9}{state:<12}{value}");
     println!("resources");
-    println!("  group    {:<44} {}", n.group, yes(res.group));
-    println!(
-        "  role     {:<44} {}",
+    row("group", yes(res.group), &n.group);
+    row(
+        "role",
+        yes(res.role_arn.is_some()),
         res.role_arn.as_deref().unwrap_or(&n.role_name),
-        yes(res.role_arn.is_some())
     );
     if let Some(b) = &res.role_boundary {
-        println!("  boundary {b}");
+        row("boundary", "attached", b);
     }
-    println!("  policy   {:<44} {}", "inline tenant policy", yes(res.inline_policy));
-    println!(
-        "  secret   {:<44} {}",
+    row("policy", yes(res.inline_policy), "inline tenant policy");
+    row(
+        "secret",
+        yes(res.secret_arn.is_some()),
         res.secret_arn.as_deref().unwrap_or(&n.secret_name),
-        yes(res.secret_arn.is_some())
     );
-    println!(
-        "  prefix   {:<44} {} object(s)",
-        format!("s3://{}/{}", n.bucket, n.prefix),
-        res.prefix_objects
+    row(
+        "prefix",
+        &format!("{} object(s)", res.prefix_objects),
+        &format!("s3://{}/{}", n.bucket, n.prefix),
     );
-    println!(
-        "  mapping  {:<44} {}",
-        format!("{} -> {}", n.identity_pool, n.group),
-        if res.mapped { "mapped" } else { "not mapped" }
+    row(
+        "mapping",
+        if res.mapped { "mapped" } else { "not mapped" },
+        &format!("{} -> {}", n.identity_pool, n.group),
     );
     if let Some(next) = &report.next {
         println!("next: {next}");

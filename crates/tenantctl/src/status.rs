@@ -82,8 +82,13 @@ pub async fn report(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Report> {
         identity_pool: s.identity_pool_id.clone(),
     };
     let execution = match crate::onboard::current_execution(ops, tenant).await {
-        Ok(arn) => {
-            let timeline = crate::history::timeline(ops, &arn).await?;
+        Ok(arn) => 'found: {
+            let timeline = match crate::history::timeline(ops, &arn).await {
+                Ok(t) => t,
+                // The record outlives the execution's history: show the record alone.
+                Err(e) if crate::exit::exit_of(&e) == crate::exit::Exit::NotFound => break 'found None,
+                Err(e) => return Err(e),
+            };
             let status = timeline
                 .end
                 .as_ref()
