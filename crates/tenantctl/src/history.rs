@@ -39,6 +39,8 @@ fn failure_of(e: &HistoryEvent) -> (Option<String>, Option<String>) {
 
 pub fn event_of(e: &HistoryEvent) -> Event {
     let (error, cause) = failure_of(e);
+    // An aborted execution carries empty strings rather than no error.
+    let (error, cause) = (error.filter(|s| !s.is_empty()), cause.filter(|s| !s.is_empty()));
     Event {
         id: e.id(),
         at: e.timestamp().as_secs_f64(),

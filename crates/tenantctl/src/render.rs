@@ -376,7 +376,7 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
                         a.execution.as_deref().unwrap_or("-"),
                         a.started_at.map_or("-".into(), fmt_time),
                         took,
-                        a.outcome.map_or("RUNNING/UNSETTLED", |o| o.as_str()),
+                        a.outcome.map_or("not settled", |o| o.as_str()),
                     );
                 }
             }

@@ -154,6 +154,47 @@ async fn watch_follows_a_running_onboarding_and_counts_retries() {
         text.contains("umbrella: ACTIVE — execution umbrella-1 SUCCEEDED"),
         "{text}"
     );
+
+    // Stopped during the IAM wait: the record is left PROVISIONING; watch and status say
+    // it is stuck and that offboarding takes it over.
+    let arn = t.start("stuckco").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let tl = tenantctl::history::timeline(&t.ops, &arn).await.unwrap();
+        if tl.steps.iter().any(|s| s.name == "WaitForIamPropagation") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never reached the wait: {tl:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    t.ops
+        .ctx
+        .clients
+        .sfn
+        .stop_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let out = t.run(&["--json", "watch", "stuckco"]).await;
+    assert_eq!(code(&out), 1);
+    let result = json_lines(&out).pop().unwrap();
+    assert_eq!(result["status"], "ABORTED");
+    assert_eq!(result["record_status"], "PROVISIONING");
+    assert!(result["error"].is_null(), "{result}");
+    assert!(
+        result["next"]
+            .as_str()
+            .unwrap()
+            .contains("`tenantctl offboard stuckco`"),
+        "{result}"
+    );
+    let out = t.run(&["--json", "status", "stuckco"]).await;
+    assert_eq!(code(&out), 1, "a stuck tenant needs an operator");
+    let st = json(&out);
+    assert_eq!(st["stuck"], true);
+    assert_eq!(st["execution"]["status"], "ABORTED");
+    assert!(st["record"]["attempts"][0]["outcome"].is_null(), "{st}");
     t.stop().await;
 }
 
@@ -280,6 +321,9 @@ async fn a_failed_onboarding_through_watch_and_status_then_retry() {
             .contains("`tenantctl offboard kramerica`"),
         "{result}"
     );
+    let st = json(&t.run(&["--json", "status", "kramerica"]).await);
+    assert_eq!(st["record"]["attempts"][0]["outcome"], "ROLLBACK_FAILED");
+    assert_eq!(st["record"]["attempts"][0]["failed_step"], "RecordActive");
     t.stop().await;
 }
 
