@@ -441,3 +441,89 @@ pub async fn take_over(
         Err(stale(ctx, tenant, execution, to).await)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pairs: &[(&str, AttributeValue)]) -> AttributeValue {
+        AttributeValue::M(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+    }
+
+    /// Attempts are read back from their per-attempt attributes, in order; a running
+    /// attempt has a start and no outcome; records written before attempts were kept have
+    /// none.
+    #[test]
+    fn attempts_are_read_from_their_attributes() {
+        let mut item = HashMap::from([
+            ("tenant_id".to_string(), s("acme")),
+            ("status".to_string(), s("PROVISIONING")),
+            ("execution".to_string(), s("acme-2")),
+            ("attempt".to_string(), n(2)),
+        ]);
+        assert!(TenantRecord::from_item(&item).unwrap().attempts.is_empty());
+        item.insert(started_key(1), m(&[("execution", s("acme-1")), ("started_at", n(100))]));
+        item.insert(
+            ended_key(1),
+            m(&[
+                ("status", s("FAILED")),
+                ("execution", s("acme-1")),
+                ("ended_at", n(104)),
+                ("failed_step", s("CreateSecret")),
+                ("error_name", s("Throttled")),
+                ("error_message", s("slow down")),
+            ]),
+        );
+        item.insert(started_key(2), m(&[("execution", s("acme-2")), ("started_at", n(200))]));
+        let attempts = TenantRecord::from_item(&item).unwrap().attempts;
+        assert_eq!(
+            attempts,
+            [
+                AttemptRecord {
+                    attempt: 1,
+                    execution: Some("acme-1".into()),
+                    started_at: Some(100),
+                    ended_at: Some(104),
+                    outcome: Some(Status::Failed),
+                    failed_step: Some("CreateSecret".into()),
+                    error_name: Some("Throttled".into()),
+                    error_message: Some("slow down".into()),
+                },
+                AttemptRecord {
+                    attempt: 2,
+                    execution: Some("acme-2".into()),
+                    started_at: Some(200),
+                    ..AttemptRecord::default()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn an_ended_attempt_carries_the_failure_and_offboarding_adds_none() {
+        let input: StepInput = serde_json::from_value(serde_json::json!({
+            "tenant_id": "acme", "execution": "acme-3", "attempt": 3,
+            "failed_step": "CreateRole", "failure": {"Error": "IamDenied", "Cause": "{\"errorMessage\": \"no\"}"}
+        }))
+        .unwrap();
+        let c = Changes::default().attempt_ended(&input, Status::Failed);
+        assert_eq!(c.set_named.len(), 1);
+        let (k, v) = &c.set_named[0];
+        assert_eq!(k, "attempt_3_ended");
+        let v = v.as_m().unwrap();
+        assert_eq!(v["status"], s("FAILED"));
+        assert_eq!(v["failed_step"], s("CreateRole"));
+        assert_eq!(v["error_name"], s("IamDenied"));
+        assert_eq!(v["error_message"], s("no"));
+        let off: StepInput = serde_json::from_value(serde_json::json!({
+            "tenant_id": "acme", "execution": "acme-3-offboard-1", "attempt": 3, "offboard": {}
+        }))
+        .unwrap();
+        assert!(
+            Changes::default()
+                .attempt_ended(&off, Status::RollbackFailed)
+                .set_named
+                .is_empty()
+        );
+    }
+}

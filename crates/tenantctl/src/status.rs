@@ -106,7 +106,7 @@ pub async fn report(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Report> {
             })
         }
         // No record and no execution: reported as not found by the caller.
-        Err(_) if st.record.is_none() => None,
+        Err(e) if st.record.is_none() && crate::exit::exit_of(&e) == crate::exit::Exit::NotFound => None,
         Err(e) => return Err(e),
     };
     let stuck = match &st.record {
