@@ -127,7 +127,14 @@ impl Step {
 /// step and the execution into every log line.
 pub async fn run(ctx: &Context, step: Step, payload: Value) -> Result<Value, StepError> {
     let input = StepInput::from_value(payload)?;
-    let span = tracing::info_span!("step", step = step.name(), tenant = %input.tenant_id, execution = %input.execution);
+    let span = tracing::info_span!(
+        "step",
+        step = step.name(),
+        tenant = %input.tenant_id,
+        execution = %input.execution,
+        attempt = input.attempt
+    );
+    let started = std::time::Instant::now();
     async move {
         let result = match step {
             Step::RecordProvisioning => steps::record_provisioning(ctx, &input).await,
@@ -152,6 +159,16 @@ pub async fn run(ctx: &Context, step: Step, payload: Value) -> Result<Value, Ste
         if let Err(e) = &result {
             tracing::warn!(error = e.name(), message = %e, transient = e.is_transient(), "step failed");
         }
+        crate::metrics::emit(&crate::metrics::StepTiming {
+            step: step.name(),
+            outcome: result.as_ref().map_or_else(|e| e.name(), |_| crate::metrics::SUCCEEDED),
+            // Microsecond precision is plenty for a duration in milliseconds.
+            duration_ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+            tenant: &input.tenant_id,
+            execution: &input.execution,
+            attempt: input.attempt,
+            timestamp_ms: crate::metrics::now_ms(),
+        });
         result
     }
     .instrument(span)

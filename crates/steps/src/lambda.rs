@@ -14,6 +14,7 @@ pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stdout)).ok();
+    crate::metrics::enable();
 }
 
 /// The Lambda log format: one JSON object per event, carrying the current span's fields
@@ -184,6 +185,7 @@ mod tests {
         assert_eq!(line["span"]["tenant"], "Not*Valid", "{text}");
         assert_eq!(line["span"]["step"], "create-group", "{text}");
         assert_eq!(line["span"]["execution"], "acme-7", "{text}");
+        assert_eq!(line["span"]["attempt"], 1, "{text}");
         assert_eq!(line["fields"]["error"], "InvalidTenantId", "{text}");
     }
 

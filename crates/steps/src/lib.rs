@@ -15,6 +15,7 @@ pub mod inspect;
 pub mod lambda;
 pub mod launch;
 pub mod mapping;
+pub mod metrics;
 pub mod record;
 pub mod signup;
 pub mod steps;

@@ -36,6 +36,60 @@ pub struct TenantRecord {
     pub retain_data: bool,
     pub created_at: u64,
     pub updated_at: u64,
+    /// What each onboarding attempt did, oldest first (attempts written before this was
+    /// recorded are absent).
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// One onboarding attempt: written when it starts (`attempt_{n}_started`) and when it
+/// settles (`attempt_{n}_ended`). One top-level attribute per attempt and event, so each
+/// write is idempotent under re-delivery and needs no map to exist beforehand.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AttemptRecord {
+    pub attempt: u32,
+    pub execution: Option<String>,
+    pub started_at: Option<u64>,
+    pub ended_at: Option<u64>,
+    /// The status the attempt settled in (ACTIVE, FAILED, ROLLBACK_FAILED); None while running
+    /// or if it never settled.
+    pub outcome: Option<Status>,
+    pub failed_step: Option<String>,
+    pub error_name: Option<String>,
+    pub error_message: Option<String>,
+}
+
+fn started_key(attempt: u32) -> String {
+    format!("attempt_{attempt}_started")
+}
+
+fn ended_key(attempt: u32) -> String {
+    format!("attempt_{attempt}_ended")
+}
+
+fn attempts_of(item: &HashMap<String, AttributeValue>, last: u32) -> Vec<AttemptRecord> {
+    let map = |k: String| item.get(&k).and_then(|v| v.as_m().ok()).cloned();
+    (1..=last)
+        .filter_map(|n| {
+            let started = map(started_key(n));
+            let ended = map(ended_key(n));
+            if started.is_none() && ended.is_none() {
+                return None;
+            }
+            let started = started.unwrap_or_default();
+            let ended = ended.unwrap_or_default();
+            let num = |m: &HashMap<String, AttributeValue>, k| Some(get_n(m, k)).filter(|v| *v > 0);
+            Some(AttemptRecord {
+                attempt: n,
+                execution: get_s(&started, "execution").or_else(|| get_s(&ended, "execution")),
+                started_at: num(&started, "started_at"),
+                ended_at: num(&ended, "ended_at"),
+                outcome: get_s(&ended, "status").and_then(|s| Status::parse(&s)),
+                failed_step: get_s(&ended, "failed_step"),
+                error_name: get_s(&ended, "error_name"),
+                error_message: get_s(&ended, "error_message"),
+            })
+        })
+        .collect()
 }
 
 pub fn now() -> u64 {
@@ -94,6 +148,7 @@ impl TenantRecord {
                 .unwrap_or(false),
             created_at: get_n(item, "created_at"),
             updated_at: get_n(item, "updated_at"),
+            attempts: attempts_of(item, get_n(item, "attempt") as u32),
         })
     }
 }
@@ -158,8 +213,18 @@ pub async fn start_attempt(ctx: &Context, tenant: &TenantId, input: &StepInput) 
         "updated_at = :now",
         "created_at = if_not_exists(created_at, :now)",
         "mapped = if_not_exists(mapped, :f)",
+        "#started = if_not_exists(#started, :started)",
     ];
-    let mut req = ctx.clients.ddb.update_item();
+    let started = AttributeValue::M(HashMap::from([
+        ("execution".to_string(), s(&input.execution)),
+        ("started_at".to_string(), n(now())),
+    ]));
+    let mut req = ctx
+        .clients
+        .ddb
+        .update_item()
+        .expression_attribute_names("#started", started_key(input.attempt))
+        .expression_attribute_values(":started", started);
     if let Some(name) = &input.name {
         sets.push("display_name = :name");
         req = req.expression_attribute_values(":name", s(name));
@@ -267,6 +332,8 @@ pub async fn set_pending_execution(
 pub struct Changes {
     pub set: Vec<(&'static str, AttributeValue)>,
     pub remove: Vec<&'static str>,
+    /// Attributes whose names are computed (per-attempt history).
+    pub set_named: Vec<(String, AttributeValue)>,
 }
 
 impl Changes {
@@ -279,6 +346,28 @@ impl Changes {
     }
     pub fn remove(mut self, k: &'static str) -> Self {
         self.remove.push(k);
+        self
+    }
+    /// Records how the input's onboarding attempt ended: `status` plus the failed step and
+    /// error the state machine's Catch passed in. Offboarding is not an attempt: no entry.
+    pub fn attempt_ended(mut self, input: &StepInput, status: Status) -> Self {
+        if input.offboard.is_some() {
+            return self;
+        }
+        let mut entry = HashMap::from([
+            ("status".to_string(), s(status.as_str())),
+            ("execution".to_string(), s(&input.execution)),
+            ("ended_at".to_string(), n(now())),
+        ]);
+        if let Some(step) = &input.failed_step {
+            entry.insert("failed_step".into(), s(step));
+        }
+        if let Some(f) = &input.failure {
+            entry.insert("error_name".into(), s(&f.error));
+            entry.insert("error_message".into(), s(f.message()));
+        }
+        self.set_named
+            .push((ended_key(input.attempt), AttributeValue::M(entry)));
         self
     }
 }
@@ -321,6 +410,12 @@ pub async fn transition(
     for (i, (k, v)) in changes.set.into_iter().enumerate() {
         sets.push(format!("{k} = :c{i}"));
         req = req.expression_attribute_values(format!(":c{i}"), v);
+    }
+    for (i, (k, v)) in changes.set_named.into_iter().enumerate() {
+        sets.push(format!("#n{i} = :n{i}"));
+        req = req
+            .expression_attribute_names(format!("#n{i}"), k)
+            .expression_attribute_values(format!(":n{i}"), v);
     }
     let mut expr = format!("SET {}", sets.join(", "));
     if !changes.remove.is_empty() {
@@ -406,5 +501,91 @@ pub async fn take_over(
         Ok(())
     } else {
         Err(stale(ctx, tenant, execution, to).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pairs: &[(&str, AttributeValue)]) -> AttributeValue {
+        AttributeValue::M(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+    }
+
+    /// Attempts are read back from their per-attempt attributes, in order; a running
+    /// attempt has a start and no outcome; records written before attempts were kept have
+    /// none.
+    #[test]
+    fn attempts_are_read_from_their_attributes() {
+        let mut item = HashMap::from([
+            ("tenant_id".to_string(), s("acme")),
+            ("status".to_string(), s("PROVISIONING")),
+            ("execution".to_string(), s("acme-2")),
+            ("attempt".to_string(), n(2)),
+        ]);
+        assert!(TenantRecord::from_item(&item).unwrap().attempts.is_empty());
+        item.insert(started_key(1), m(&[("execution", s("acme-1")), ("started_at", n(100))]));
+        item.insert(
+            ended_key(1),
+            m(&[
+                ("status", s("FAILED")),
+                ("execution", s("acme-1")),
+                ("ended_at", n(104)),
+                ("failed_step", s("CreateSecret")),
+                ("error_name", s("Throttled")),
+                ("error_message", s("slow down")),
+            ]),
+        );
+        item.insert(started_key(2), m(&[("execution", s("acme-2")), ("started_at", n(200))]));
+        let attempts = TenantRecord::from_item(&item).unwrap().attempts;
+        assert_eq!(
+            attempts,
+            [
+                AttemptRecord {
+                    attempt: 1,
+                    execution: Some("acme-1".into()),
+                    started_at: Some(100),
+                    ended_at: Some(104),
+                    outcome: Some(Status::Failed),
+                    failed_step: Some("CreateSecret".into()),
+                    error_name: Some("Throttled".into()),
+                    error_message: Some("slow down".into()),
+                },
+                AttemptRecord {
+                    attempt: 2,
+                    execution: Some("acme-2".into()),
+                    started_at: Some(200),
+                    ..AttemptRecord::default()
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn an_ended_attempt_carries_the_failure_and_offboarding_adds_none() {
+        let input: StepInput = serde_json::from_value(serde_json::json!({
+            "tenant_id": "acme", "execution": "acme-3", "attempt": 3,
+            "failed_step": "CreateRole", "failure": {"Error": "IamDenied", "Cause": "{\"errorMessage\": \"no\"}"}
+        }))
+        .unwrap();
+        let c = Changes::default().attempt_ended(&input, Status::Failed);
+        assert_eq!(c.set_named.len(), 1);
+        let (k, v) = &c.set_named[0];
+        assert_eq!(k, "attempt_3_ended");
+        let v = v.as_m().unwrap();
+        assert_eq!(v["status"], s("FAILED"));
+        assert_eq!(v["failed_step"], s("CreateRole"));
+        assert_eq!(v["error_name"], s("IamDenied"));
+        assert_eq!(v["error_message"], s("no"));
+        let off: StepInput = serde_json::from_value(serde_json::json!({
+            "tenant_id": "acme", "execution": "acme-3-offboard-1", "attempt": 3, "offboard": {}
+        }))
+        .unwrap();
+        assert!(
+            Changes::default()
+                .attempt_ended(&off, Status::RollbackFailed)
+                .set_named
+                .is_empty()
+        );
     }
 }

@@ -364,7 +364,9 @@ pub async fn record_active(ctx: &Context, input: &StepInput) -> Result<Value, St
     crate::events::publish(ctx, crate::events::TENANT_ONBOARDED, &detail).await?;
     // Once active again, the tenant's data is this attempt's: a later rollback or
     // offboarding decides afresh what to keep.
-    let changes = Changes::default().remove("retain_data");
+    let changes = Changes::default()
+        .remove("retain_data")
+        .attempt_ended(input, Status::Active);
     record::transition(ctx, &tenant, &input.execution, Status::Active, changes).await?;
     info!(status = "ACTIVE", ?user_created, "tenant active");
     Ok(json!({ "status": Status::Active, "admin_user_created": user_created }))

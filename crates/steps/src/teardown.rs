@@ -345,7 +345,8 @@ pub async fn delete_group(ctx: &Context, input: &StepInput) -> Result<Value, Ste
 /// publishes again.
 pub async fn record_failed(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
-    record::transition(ctx, &tenant, &input.execution, Status::Failed, failure_changes(input)).await?;
+    let changes = failure_changes(input).attempt_ended(input, Status::Failed);
+    record::transition(ctx, &tenant, &input.execution, Status::Failed, changes).await?;
     let detail = crate::events::failed_detail(&tenant, input);
     crate::events::publish(ctx, crate::events::TENANT_ONBOARDING_FAILED, &detail).await?;
     Ok(json!({ "status": Status::Failed }))
@@ -363,7 +364,8 @@ pub async fn record_refused(ctx: &Context, input: &StepInput) -> Result<Value, S
         .await?
         .is_some_and(|r| r.status == Status::Pending && r.execution == input.execution);
     if owned {
-        record::transition(ctx, &tenant, &input.execution, Status::Failed, failure_changes(&input)).await?;
+        let changes = failure_changes(&input).attempt_ended(&input, Status::Failed);
+        record::transition(ctx, &tenant, &input.execution, Status::Failed, changes).await?;
     }
     let detail = crate::events::failed_detail(&tenant, &input);
     crate::events::publish(ctx, crate::events::TENANT_ONBOARDING_FAILED, &detail).await?;
@@ -396,7 +398,9 @@ pub async fn record_rollback_failed(ctx: &Context, input: &StepInput) -> Result<
         .iter()
         .map(|s| aws_sdk_dynamodb::types::AttributeValue::S(s.clone()))
         .collect();
-    let mut changes = failure_changes(input).set("remaining", aws_sdk_dynamodb::types::AttributeValue::L(left));
+    let mut changes = failure_changes(input)
+        .set("remaining", aws_sdk_dynamodb::types::AttributeValue::L(left))
+        .attempt_ended(input, Status::RollbackFailed);
     if let Some(f) = &input.rollback_failure {
         changes = changes.set_s("rollback_error", format!("{}: {}", f.error, f.message()));
     }

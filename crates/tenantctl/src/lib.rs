@@ -3,9 +3,13 @@
 
 pub mod audit;
 pub mod env_file;
+pub mod exit;
+pub mod history;
+pub mod listing;
 pub mod onboard;
 pub mod probe;
 pub mod status;
+pub mod timeline;
 
 use tenant_steps::{Clients, Context, Settings, StepError};
 
@@ -16,6 +20,8 @@ pub struct Ops {
     pub onboarding_arn: String,
     pub offboarding_arn: Option<String>,
     pub sdk_config: aws_config::SdkConfig,
+    /// The endpoint override (the local stack); None in AWS.
+    pub endpoint: Option<String>,
 }
 
 impl Ops {
@@ -31,8 +37,9 @@ impl Ops {
             )
         })?;
         let offboarding_arn = lookup(tenant_steps::config::env::OFFBOARDING_STATE_MACHINE_ARN);
-        let sdk_config = match lookup("AWS_ENDPOINT_URL") {
-            Some(endpoint) => tenant_steps::aws::local_sdk_config(&endpoint, &settings.region).await,
+        let endpoint = lookup("AWS_ENDPOINT_URL");
+        let sdk_config = match &endpoint {
+            Some(endpoint) => tenant_steps::aws::local_sdk_config(endpoint, &settings.region).await,
             None => tenant_steps::aws::sdk_config(None).await,
         };
         let clients = Clients::new(&sdk_config);
@@ -41,6 +48,7 @@ impl Ops {
             onboarding_arn,
             offboarding_arn,
             sdk_config,
+            endpoint,
         })
     }
 }

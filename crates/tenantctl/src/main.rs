@@ -1,5 +1,7 @@
 //! `tenantctl`: operate tenant onboarding on AWS or on the local stack.
 
+mod render;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -15,7 +17,7 @@ use tenantctl::{Ops, env_file, onboard, status};
 /// Onboard tenants onto AWS with per-tenant Cognito groups and IAM roles, and operate the
 /// onboarding workflow.
 #[derive(Parser)]
-#[command(version)]
+#[command(version, after_help = EXIT_CODES)]
 struct Cli {
     /// Read settings (table, pools, state machine, endpoint) from this env file; without
     /// it, the process environment and the default AWS credential chain are used.
@@ -94,15 +96,44 @@ enum Command {
     /// Rebuild the identity pool's role mapping from the tenants table (after a stack
     /// update reset it, for example).
     Reconcile,
-    /// Follow a tenant's current execution step by step until it ends.
-    Watch { tenant: String },
-    /// Show a tenant's record and what exists for it in AWS right now.
+    /// Follow a tenant's current execution step by step (duration, retries) until it
+    /// ends; on failure, print the failed step, the error and the command to run next.
+    /// Exits 0 if it succeeded, 1 if not, 6 if still running at --timeout.
+    Watch {
+        /// Tenant id.
+        tenant: String,
+        /// Give up following after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Show a tenant's record, its attempts, the timeline of its current or last
+    /// execution, and what exists for it in AWS right now. Exits 1 if the tenant needs an
+    /// operator (FAILED, ROLLBACK_FAILED or stuck), 3 if unknown.
     Status {
         /// Tenant id.
         tenant: String,
     },
-    /// List every tenant and its status.
-    List,
+    /// List tenants: filtered by status and age, sorted, paged; with counts per status.
+    List {
+        /// Only tenants in this status (repeatable), e.g. --status failed --status rollback-failed.
+        #[arg(long = "status", value_parser = render::parse_status)]
+        statuses: Vec<tenant_domain::Status>,
+        /// Only tenants last updated at least this long ago, e.g. 15m, 2h, 3days.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: Option<Duration>,
+        /// Only tenants last updated at most this long ago.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        newer_than: Option<Duration>,
+        /// Order of the list.
+        #[arg(long, value_enum, default_value = "updated")]
+        sort: tenantctl::listing::SortBy,
+        /// Tenants per page.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Continue after the previous page (its `next_page_token`).
+        #[arg(long)]
+        page_token: Option<String>,
+    },
     /// Compare every tenant-named resource in the account with the tenants table and
     /// report leftovers. Exits 1 if any are found.
     Audit,
@@ -152,8 +183,21 @@ enum LocalCommand {
     },
 }
 
+/// Exit codes are part of the interface: scripts branch on them (see `tenantctl::exit::Exit`).
+const EXIT_CODES: &str = "Exit codes: 0 ok; 1 the outcome is bad (onboarding FAILED/ROLLBACK_FAILED, \
+a tenant needing an operator, audit findings, isolation broken); 2 usage or invalid tenant id; \
+3 tenant or execution not found; 4 AWS or environment error; 5 refused by the tenant's state; \
+6 still running when --timeout passed. With --json, errors are a JSON object on stdout.";
+
 fn parse_tenant(raw: &str) -> anyhow::Result<TenantId> {
-    TenantId::parse(raw).map_err(|e| anyhow::anyhow!("{e}; nothing was created"))
+    TenantId::parse(raw).map_err(|e| {
+        tenantctl::exit::CliError::new(
+            tenantctl::exit::Exit::Usage,
+            Some(raw),
+            format!("{e}; nothing was created"),
+        )
+        .into()
+    })
 }
 
 async fn ops(cli: &Cli) -> anyhow::Result<Ops> {
@@ -220,43 +264,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .await?;
             follow(&cli, &ops, &tenant, started, *no_wait, *timeout).await
         }
-        Command::Watch { tenant } => {
+        Command::Watch { tenant, timeout } => {
             let tenant = parse_tenant(tenant)?;
             let ops = ops(&cli).await?;
-            let arn = onboard::current_execution(&ops, &tenant).await?;
-            let json = cli.json;
-            let finished = onboard::watch(&ops, &arn, |p| {
-                if json {
-                    println!("{}", serde_json::to_string(p).unwrap_or_default());
-                    return;
-                }
-                // The states entered and every failure; the scheduling chatter is left out.
-                if let Some(state) = &p.state {
-                    println!("{:>7.2}s  {state}", p.elapsed);
-                } else if let Some(err) = &p.error {
-                    let cause = p.cause.as_deref().map(cause_message).unwrap_or_default();
-                    println!("{:>7.2}s      x {err}: {cause}", p.elapsed);
-                } else if p.event == "ExecutionSucceeded"
-                    || p.event == "ExecutionAborted"
-                    || p.event == "ExecutionTimedOut"
-                {
-                    println!("{:>7.2}s  {}", p.elapsed, p.event);
-                }
-            })
-            .await?;
-            let st = status::status(&ops, &tenant).await?;
-            let state = st
-                .record
-                .as_ref()
-                .map_or("NO RECORD".to_string(), |r| r.status.to_string());
-            if !json {
-                println!("{tenant}: {state} (execution {})", finished.status);
-            }
-            Ok(if finished.status == "SUCCEEDED" {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            render::watch(&ops, &tenant, cli.json, Duration::from_secs(*timeout)).await
         }
         Command::Reconcile => {
             let ops = ops(&cli).await?;
@@ -271,50 +282,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status { tenant } => {
             let tenant = parse_tenant(tenant)?;
             let ops = ops(&cli).await?;
-            let st = status::status(&ops, &tenant).await?;
-            if cli.json {
-                return print_json(&st).map(|_| ExitCode::SUCCESS);
-            }
-            match &st.record {
-                None => println!("{tenant}: no record"),
-                Some(r) => {
-                    println!(
-                        "{tenant}: {} (attempt {}, execution {})",
-                        r.status, r.attempt, r.execution
-                    );
-                    if !r.status.is_settled() && !onboard::owner_running(&ops, r).await? {
-                        println!(
-                            "  STUCK: execution {} has ended but left the record {}",
-                            r.execution, r.status
-                        );
-                        println!(
-                            "  next: `tenantctl offboard {tenant}` removes what exists, then `tenantctl retry {tenant}`"
-                        );
-                    }
-                    if !r.remaining.is_empty() {
-                        println!("  left behind: {}", r.remaining.join(", "));
-                    }
-                    if let Some(name) = &r.name {
-                        println!("  name:      {name}");
-                    }
-                    if let (Some(step), Some(err)) = (&r.failed_step, &r.error_name) {
-                        println!(
-                            "  failed at: {step}: {err}: {}",
-                            r.error_message.as_deref().unwrap_or("")
-                        );
-                    }
-                }
-            }
-            let res = &st.resources;
-            let yes = |b: bool| if b { "yes" } else { "no" };
-            println!("  group:     {}", yes(res.group));
-            println!("  role:      {}", res.role_arn.as_deref().unwrap_or("no"));
-            println!("  boundary:  {}", res.role_boundary.as_deref().unwrap_or("no"));
-            println!("  policy:    {}", yes(res.inline_policy));
-            println!("  secret:    {}", res.secret_arn.as_deref().unwrap_or("no"));
-            println!("  objects:   {}", res.prefix_objects);
-            println!("  mapped:    {}", yes(res.mapped));
-            Ok(ExitCode::SUCCESS)
+            render::status(&ops, &tenant, cli.json).await
         }
         Command::Audit => {
             let ops = ops(&cli).await?;
@@ -338,23 +306,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::List => {
+        Command::List {
+            statuses,
+            older_than,
+            newer_than,
+            sort,
+            limit,
+            page_token,
+        } => {
             let ops = ops(&cli).await?;
-            let records = status::list(&ops).await?;
-            if cli.json {
-                return print_json(&records).map(|_| ExitCode::SUCCESS);
-            }
-            println!("{:<34} {:<16} {:>7}  execution", "tenant", "status", "attempt");
-            for r in &records {
-                println!(
-                    "{:<34} {:<16} {:>7}  {}",
-                    r.tenant_id,
-                    r.status.as_str(),
-                    r.attempt,
-                    r.execution
-                );
-            }
-            Ok(ExitCode::SUCCESS)
+            let query = tenantctl::listing::Query {
+                statuses: statuses.clone(),
+                older_than: *older_than,
+                newer_than: *newer_than,
+                sort: *sort,
+                limit: *limit,
+                page_token: page_token.clone(),
+            };
+            render::list(&ops, &query, cli.json).await
         }
         Command::CheckIsolation { tenants } => {
             let tenants = tenants
@@ -501,6 +470,8 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
                 iam_wait_seconds: *iam_wait_seconds,
                 mapping_type: *mapping_type,
             };
+            // The stack's log gets each step's EMF line, as CloudWatch would.
+            tenant_steps::metrics::enable();
             serve_foreground(&dir, options).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -618,11 +589,10 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli).await {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => render::error(&e, json),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use aws_sdk_sfn::types::ExecutionStatus;
 use serde::Serialize;
 use serde_json::json;
@@ -10,6 +10,7 @@ use tenant_domain::{Status, TenantId};
 use tenant_steps::record;
 
 use crate::Ops;
+use crate::exit::{CliError, Exit, not_found, refused};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Finished {
@@ -32,17 +33,19 @@ pub async fn start(ops: &Ops, tenant: &TenantId, name: Option<&str>, email: Opti
         // No record: an earlier first attempt may have been refused before writing one.
         None => start_attempt(ops, tenant, name, email, 1, true).await,
         Some(r) if r.status == Status::Provisioning => start_attempt(ops, tenant, name, email, r.attempt, false).await,
-        Some(r) => bail!(
-            "tenant {tenant} is already {} (attempt {}, execution {}); nothing to onboard{}",
-            r.status,
-            r.attempt,
-            r.execution,
-            if r.status == Status::Failed {
-                format!(" — use `tenantctl retry {tenant}`")
-            } else {
-                String::new()
-            }
-        ),
+        Some(r) => Err(refused(
+            tenant.as_str(),
+            format!(
+                "tenant {tenant} is already {} (attempt {}, execution {}); nothing to onboard",
+                r.status, r.attempt, r.execution
+            ),
+        )
+        .next(if r.status == Status::Failed {
+            format!("`tenantctl retry {tenant}`")
+        } else {
+            format!("`tenantctl status {tenant}`")
+        })
+        .into()),
     }
 }
 
@@ -109,7 +112,16 @@ pub async fn wait(ops: &Ops, execution_arn: &str, timeout: Duration) -> anyhow::
             });
         }
         if Instant::now() > deadline {
-            bail!("execution {execution_arn} still RUNNING after {timeout:?}; follow it with `tenantctl status`");
+            let tenant = execution_arn.rsplit(':').next().unwrap_or_default();
+            return Err(CliError::new(
+                Exit::StillRunning,
+                None,
+                format!("execution {execution_arn} is still RUNNING after {timeout:?}"),
+            )
+            .next(format!(
+                "`tenantctl watch` the tenant of execution {tenant} to keep following it"
+            ))
+            .into());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -119,18 +131,32 @@ pub async fn wait(ops: &Ops, execution_arn: &str, timeout: Duration) -> anyhow::
 /// execution name; the old execution can no longer write the record.
 pub async fn retry(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Started> {
     let Some(current) = record::get(&ops.ctx, tenant.as_str()).await? else {
-        bail!("tenant {tenant} has no record; use `tenantctl onboard {tenant}`");
+        return Err(not_found(tenant.as_str(), format!("tenant {tenant} has no record"))
+            .next(format!("`tenantctl onboard {tenant}`"))
+            .into());
     };
     let (name, email) = (current.name.as_deref(), current.email.as_deref());
     match current.status {
         Status::Failed | Status::Offboarded => start_attempt(ops, tenant, name, email, current.attempt + 1, true).await,
         // Idempotent: the attempt in flight is the retry (or it died, and the launcher says so).
         Status::Provisioning => start_attempt(ops, tenant, name, email, current.attempt, false).await,
-        Status::RollbackFailed => bail!(
-            "tenant {tenant} is ROLLBACK_FAILED; remaining: {}. Run `tenantctl offboard {tenant}` to remove what remains, then retry",
-            current.remaining.join(", ")
-        ),
-        other => bail!("tenant {tenant} is {other}; only FAILED or OFFBOARDED tenants can be retried"),
+        Status::RollbackFailed => Err(refused(
+            tenant.as_str(),
+            format!(
+                "tenant {tenant} is ROLLBACK_FAILED; remaining: {}",
+                current.remaining.join(", ")
+            ),
+        )
+        .next(format!(
+            "`tenantctl offboard {tenant}` removes what remains, then `tenantctl retry {tenant}`"
+        ))
+        .into()),
+        other => Err(refused(
+            tenant.as_str(),
+            format!("tenant {tenant} is {other}; only FAILED or OFFBOARDED tenants can be retried"),
+        )
+        .next(format!("`tenantctl status {tenant}`"))
+        .into()),
     }
 }
 
@@ -155,15 +181,26 @@ pub async fn offboard(
         )
     })?;
     if !(7..=30).contains(&secret_recovery_days) {
-        bail!("the secret recovery window must be 7–30 days (Secrets Manager's range)");
+        return Err(CliError::new(
+            Exit::Usage,
+            Some(tenant.as_str()),
+            "the secret recovery window must be 7–30 days (Secrets Manager's range)",
+        )
+        .into());
     }
     let Some(current) = record::get(&ops.ctx, tenant.as_str()).await? else {
-        bail!("tenant {tenant} has no record; nothing to offboard");
+        return Err(not_found(
+            tenant.as_str(),
+            format!("tenant {tenant} has no record; nothing to offboard"),
+        )
+        .into());
     };
     let mut stale_owner = None;
     match current.status {
         Status::Active | Status::Failed | Status::RollbackFailed => {}
-        Status::Offboarded => bail!("tenant {tenant} is already OFFBOARDED"),
+        Status::Offboarded => {
+            return Err(refused(tenant.as_str(), format!("tenant {tenant} is already OFFBOARDED")).into());
+        }
         Status::Pending | Status::Provisioning | Status::RollingBack | Status::Offboarding => {
             let owner = owner_arn(ops, tenant.as_str(), &current.execution)
                 .ok_or_else(|| anyhow::anyhow!("cannot tell which state machine ran {}", current.execution))?;
@@ -178,20 +215,33 @@ pub async fn offboard(
                         already_running: true,
                     });
                 }
-                bail!(
-                    "tenant {tenant} is {} and execution {} is still running; wait for it, or stop it with \
-                     `aws stepfunctions stop-execution --execution-arn {owner}` and offboard again",
-                    current.status,
-                    current.execution
-                );
+                return Err(refused(
+                    tenant.as_str(),
+                    format!(
+                        "tenant {tenant} is {} and execution {} is still running",
+                        current.status, current.execution
+                    ),
+                )
+                .next(format!(
+                    "`tenantctl watch {tenant}` until it ends, or stop it with \
+                     `aws stepfunctions stop-execution --execution-arn {owner}` and offboard again"
+                ))
+                .into());
             }
             let since = stopped.map(|t| record::now() as f64 - t).unwrap_or(f64::MAX);
             if !grace.is_zero() && since < grace.as_secs_f64() {
-                bail!(
-                    "execution {} stopped {since:.0} s ago; a step it started may still be running — offboard again in {:.0} s",
-                    current.execution,
+                return Err(refused(
+                    tenant.as_str(),
+                    format!(
+                        "execution {} of {tenant} stopped {since:.0} s ago; a step it started may still be running",
+                        current.execution
+                    ),
+                )
+                .next(format!(
+                    "`tenantctl offboard {tenant}` again in {:.0} s",
                     grace.as_secs_f64() - since
-                );
+                ))
+                .into());
             }
             stale_owner = Some(current.execution.clone());
         }
@@ -224,19 +274,6 @@ pub async fn offboard(
     })
 }
 
-/// One line of an execution's progress.
-#[derive(Debug, Clone, Serialize)]
-pub struct Progress {
-    pub id: i64,
-    pub timestamp: String,
-    /// Seconds since the execution started.
-    pub elapsed: f64,
-    pub event: String,
-    pub state: Option<String>,
-    pub error: Option<String>,
-    pub cause: Option<String>,
-}
-
 /// The tenant's latest execution, as an ARN: the record's owner, unless a newer attempt
 /// has started but not yet written the record.
 pub async fn current_execution(ops: &Ops, tenant: &TenantId) -> anyhow::Result<String> {
@@ -260,63 +297,13 @@ pub async fn current_execution(ops: &Ops, tenant: &TenantId) -> anyhow::Result<S
         _ if exists => Ok(next),
         Some(r) => owner_arn(ops, tenant.as_str(), &r.execution)
             .ok_or_else(|| anyhow::anyhow!("cannot tell which state machine ran {}", r.execution)),
-        None => bail!("tenant {tenant} has no record and no execution; start one with `tenantctl onboard {tenant}`"),
+        None => Err(not_found(
+            tenant.as_str(),
+            format!("tenant {tenant} has no record and no execution"),
+        )
+        .next(format!("`tenantctl onboard {tenant}`"))
+        .into()),
     }
-}
-
-/// Reports each history event of the execution as it happens, until it ends.
-pub async fn watch(ops: &Ops, execution_arn: &str, mut report: impl FnMut(&Progress)) -> anyhow::Result<Finished> {
-    let mut seen = 0i64;
-    let mut started: Option<f64> = None;
-    loop {
-        let mut pages = ops
-            .ctx
-            .clients
-            .sfn
-            .get_execution_history()
-            .execution_arn(execution_arn)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.with_context(|| format!("reading the history of {execution_arn}"))?;
-            for e in page.events() {
-                if e.id() <= seen {
-                    continue;
-                }
-                seen = e.id();
-                let (error, cause) = failure_of(e);
-                let at = e.timestamp().as_secs_f64();
-                let elapsed = at - *started.get_or_insert(at);
-                report(&Progress {
-                    id: e.id(),
-                    timestamp: e.timestamp().to_string(),
-                    elapsed,
-                    event: e.r#type().as_str().to_string(),
-                    state: e.state_entered_event_details().map(|d| d.name().to_string()),
-                    error,
-                    cause,
-                });
-            }
-        }
-        let status = execution_status(ops, execution_arn).await?;
-        if status != ExecutionStatus::Running {
-            return wait(ops, execution_arn, Duration::from_secs(1)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-fn failure_of(e: &aws_sdk_sfn::types::HistoryEvent) -> (Option<String>, Option<String>) {
-    if let Some(d) = e.lambda_function_failed_event_details() {
-        return (d.error().map(str::to_string), d.cause().map(str::to_string));
-    }
-    if let Some(d) = e.task_failed_event_details() {
-        return (d.error().map(str::to_string), d.cause().map(str::to_string));
-    }
-    if let Some(d) = e.execution_failed_event_details() {
-        return (d.error().map(str::to_string), d.cause().map(str::to_string));
-    }
-    (None, None)
 }
 
 /// Whether a record's owner is still working on it: an unsettled record whose execution

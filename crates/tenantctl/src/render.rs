@@ -1,0 +1,489 @@
+//! `watch`, `status` and `list` as a person (text, spinners on a terminal) or a script
+//! (`--json`) sees them, and how errors are shown.
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+use tenant_domain::{Status, TenantId};
+use tenant_steps::record::{self, TenantRecord};
+use tenantctl::exit::{CliError, Ending, Exit, exit_of, next_command, not_found};
+use tenantctl::listing::{self, Query};
+use tenantctl::timeline::{Change, StepOutcome, StepRun, Timeline};
+use tenantctl::{Ops, history, onboard, status};
+
+pub fn code(exit: Exit) -> ExitCode {
+    ExitCode::from(exit.code())
+}
+
+/// Prints an error: what failed, for which tenant, what to do next. With --json it is a
+/// JSON object on stdout, so a script reads one stream.
+pub fn error(err: &anyhow::Error, json: bool) -> ExitCode {
+    let exit = exit_of(err);
+    let ours = err.chain().find_map(|e| e.downcast_ref::<CliError>());
+    if json {
+        let doc = json!({ "error": {
+            "exit": exit.code(),
+            "kind": exit,
+            "tenant": ours.and_then(|e| e.tenant.clone()),
+            "message": ours.map_or_else(|| format!("{err:#}"), |e| e.message.clone()),
+            "next": ours.and_then(|e| e.next.clone()),
+        }});
+        println!("{doc}");
+    } else {
+        eprintln!(
+            "error: {}",
+            ours.map_or_else(|| format!("{err:#}"), |e| e.message.clone())
+        );
+        if let Some(next) = ours.and_then(|e| e.next.as_ref()) {
+            eprintln!("next: {next}");
+        } else if exit == Exit::Environment {
+            eprintln!(
+                "next: check the AWS credentials and settings (or that the local stack is up: `tenantctl local up`), then run the command again"
+            );
+        }
+    }
+    code(exit)
+}
+
+fn fmt_time(secs: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+}
+
+fn ago(secs: u64) -> String {
+    let now = record::now();
+    humantime::format_duration(Duration::from_secs(now.saturating_sub(secs))).to_string() + " ago"
+}
+
+fn mark(o: StepOutcome) -> &'static str {
+    match o {
+        StepOutcome::Running => "…",
+        StepOutcome::Succeeded => "✓",
+        StepOutcome::Failed => "✗",
+        StepOutcome::Aborted => "■",
+    }
+}
+
+fn retries_note(s: &StepRun) -> String {
+    match s.retries() {
+        0 => String::new(),
+        1 => format!("  1 retry after {}", s.failures[0].error),
+        n => format!(
+            "  {n} retries after {}",
+            s.failures
+                .iter()
+                .map(|f| f.error.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// One finished state, as `watch` and `status` print it.
+fn step_line(t: &Timeline, s: &StepRun, now: f64) -> String {
+    let offset = s.entered_at - t.started_at.unwrap_or(s.entered_at);
+    let mut line = format!(
+        "  {} {:<26} {:<6} {:>7.2}s  (+{offset:.2}s){}",
+        mark(s.outcome),
+        s.name,
+        s.kind,
+        s.duration(now),
+        retries_note(s)
+    );
+    if s.outcome == StepOutcome::Failed
+        && let Some(f) = s.failures.last()
+    {
+        line.push_str(&format!("  {}: {}", f.error, f.message));
+    }
+    line
+}
+
+fn step_json(kind: &str, t: &Timeline, s: &StepRun, now: f64) -> Value {
+    json!({
+        "type": kind,
+        "step": s.name,
+        "state_type": s.kind,
+        "offset": s.entered_at - t.started_at.unwrap_or(s.entered_at),
+        "duration": s.duration(now),
+        "invocations": s.invocations,
+        "retries": s.retries(),
+        "outcome": s.outcome,
+        "failures": s.failures,
+    })
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The summary of an ended execution, from its timeline and the record now.
+fn summary(tenant: &TenantId, execution: &str, t: &Timeline, rec: Option<&TenantRecord>) -> Value {
+    let end = t.end.as_ref();
+    let owned = rec.is_some_and(|r| r.execution == execution);
+    let failed = t.failed_step();
+    let last_failure = failed.and_then(|s| s.failures.last());
+    let on_record = |f: fn(&TenantRecord) -> Option<&String>| rec.filter(|_| owned).and_then(f).cloned();
+    let failed_step = on_record(|r| r.failed_step.as_ref()).or_else(|| failed.map(|s| s.name.clone()));
+    let error = on_record(|r| r.error_name.as_ref())
+        .or_else(|| last_failure.map(|f| f.error.clone()))
+        .or_else(|| end.and_then(|e| e.error.clone()));
+    let message = on_record(|r| r.error_message.as_ref())
+        .or_else(|| last_failure.map(|f| f.message.clone()))
+        .or_else(|| end.and_then(|e| e.message.clone()));
+    let exec_status = end.map_or("RUNNING", |e| e.status.as_str());
+    let remaining = rec.map(|r| r.remaining.clone()).unwrap_or_default();
+    let next = next_command(&Ending {
+        tenant: tenant.as_str(),
+        execution_status: exec_status,
+        error: error.as_deref(),
+        record_status: rec.map(|r| r.status),
+        owned,
+        owner: rec.map(|r| r.execution.as_str()),
+        remaining: &remaining,
+    });
+    let ok = exec_status == "SUCCEEDED" && rec.is_some_and(|r| matches!(r.status, Status::Active | Status::Offboarded));
+    let duration = match (t.started_at, end) {
+        (Some(s), Some(e)) => e.at - s,
+        _ => 0.0,
+    };
+    json!({
+        "type": "result",
+        "tenant": tenant.as_str(),
+        "execution": execution,
+        "status": exec_status,
+        "record_status": rec.map(|r| r.status),
+        "duration": duration,
+        "states": t.steps.len(),
+        "retries": t.retries(),
+        "failed_step": if ok { None } else { failed_step },
+        "error": if ok { None } else { error },
+        "message": if ok { None } else { message },
+        "rollback_error": if exec_status == "FAILED" && rec.is_some_and(|r| r.status == Status::RollbackFailed) {
+            end.map(|e| format!("{}: {}", e.error.as_deref().unwrap_or(""), e.message.as_deref().unwrap_or("")))
+        } else {
+            None
+        },
+        "remaining": remaining,
+        "next": next,
+        "exit": if ok { Exit::Ok.code() } else { Exit::Failed.code() },
+    })
+}
+
+fn print_summary(s: &Value) {
+    let str_of = |k: &str| s[k].as_str().map(str::to_string);
+    let record = str_of("record_status").unwrap_or_else(|| "NO RECORD".into());
+    println!(
+        "{}: {record} — execution {} {} in {:.2}s ({} states, {} {})",
+        s["tenant"].as_str().unwrap_or(""),
+        s["execution"].as_str().unwrap_or(""),
+        s["status"].as_str().unwrap_or(""),
+        s["duration"].as_f64().unwrap_or(0.0),
+        s["states"],
+        s["retries"],
+        if s["retries"] == 1 { "retry" } else { "retries" },
+    );
+    for (label, key) in [
+        ("failed step", "failed_step"),
+        ("error", "error"),
+        ("cause", "message"),
+        ("rollback", "rollback_error"),
+    ] {
+        if let Some(v) = str_of(key) {
+            println!("  {label:<12} {v}");
+        }
+    }
+    if let Some(left) = s["remaining"].as_array().filter(|a| !a.is_empty()) {
+        let left: Vec<_> = left.iter().filter_map(Value::as_str).collect();
+        println!("  {:<12} {}", "left behind", left.join(", "));
+    }
+    if let Some(next) = str_of("next") {
+        println!("  {:<12} {next}", "next");
+    }
+}
+
+pub async fn watch(ops: &Ops, tenant: &TenantId, json: bool, timeout: Duration) -> anyhow::Result<ExitCode> {
+    let arn = onboard::current_execution(ops, tenant).await?;
+    let execution = arn.rsplit(':').next().unwrap_or_default().to_string();
+    // Spinners only for a person at a terminal; pipes and --json get plain lines.
+    let tty = !json && std::io::stdout().is_terminal();
+    let bar = if tty {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
+        bar.set_style(
+            ProgressStyle::with_template("  {spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let say = |line: String| {
+        if tty {
+            bar.println(line);
+        } else {
+            println!("{line}");
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            json!({ "type": "watching", "tenant": tenant.as_str(), "execution": execution, "execution_arn": arn })
+        );
+    } else {
+        say(format!("{tenant}: following execution {execution}"));
+    }
+    let running = |t: &Timeline| {
+        let now = now_secs();
+        if let Some(s) = t.steps.iter().rev().find(|s| s.outcome == StepOutcome::Running) {
+            let retry = match s.retries() {
+                0 => String::new(),
+                n => format!(
+                    "  retry {n} after {}",
+                    s.failures.last().map_or("", |f| f.error.as_str())
+                ),
+            };
+            bar.set_message(format!("{:<26} {:<6} {:>7.1}s{retry}", s.name, s.kind, s.duration(now)));
+        }
+    };
+    let timeline = history::follow(
+        ops,
+        tenant.as_str(),
+        &arn,
+        timeout,
+        |t, change| {
+            let now = now_secs();
+            match change {
+                Change::Entered(_) | Change::Retrying(_) => running(t),
+                Change::TaskFailed(i) => {
+                    let s = &t.steps[*i];
+                    let f = s.failures.last().expect("a failure was just recorded");
+                    if json {
+                        println!("{}", step_json("task_failed", t, s, now));
+                    } else {
+                        say(format!(
+                            "    ! {} run {} failed: {}: {}",
+                            s.name, s.invocations, f.error, f.message
+                        ));
+                    }
+                }
+                Change::Exited(i) => {
+                    let s = &t.steps[*i];
+                    if json {
+                        println!("{}", step_json("step", t, s, now));
+                    } else {
+                        say(step_line(t, s, now));
+                    }
+                }
+                Change::Ended => bar.finish_and_clear(),
+            }
+        },
+        running,
+    )
+    .await;
+    bar.finish_and_clear();
+    let timeline = timeline?;
+    let rec = record::get(&ops.ctx, tenant.as_str()).await?;
+    let s = summary(tenant, &execution, &timeline, rec.as_ref());
+    if json {
+        println!("{s}");
+    } else {
+        print_summary(&s);
+    }
+    let ok = s["exit"] == 0;
+    Ok(code(if ok { Exit::Ok } else { Exit::Failed }))
+}
+
+pub async fn status(ops: &Ops, tenant: &TenantId, json: bool) -> anyhow::Result<ExitCode> {
+    let report = status::report(ops, tenant).await?;
+    let Some(rec) = &report.record else {
+        if report.execution.is_none() {
+            return Err(not_found(
+                tenant.as_str(),
+                format!("tenant {tenant} has no record and no execution"),
+            )
+            .next(format!(
+                "`tenantctl onboard {tenant}`, or `tenantctl list` to see the tenants"
+            ))
+            .into());
+        }
+        // A first attempt that was refused before writing a record still has a history.
+        return status_text_or_json(&report, json, Exit::Failed);
+    };
+    let needs_operator = report.stuck || matches!(rec.status, Status::Failed | Status::RollbackFailed);
+    status_text_or_json(&report, json, if needs_operator { Exit::Failed } else { Exit::Ok })
+}
+
+fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyhow::Result<ExitCode> {
+    if json {
+        let mut v = serde_json::to_value(report)?;
+        v["exit"] = json!(exit.code());
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(code(exit));
+    }
+    let tenant = &report.tenant_id;
+    match &report.record {
+        None => println!("{tenant}: no record"),
+        Some(r) => {
+            println!(
+                "{tenant}: {}   attempt {} · execution {} · updated {} ({})",
+                r.status,
+                r.attempt,
+                r.execution,
+                fmt_time(r.updated_at),
+                ago(r.updated_at)
+            );
+            if r.name.is_some() || r.email.is_some() {
+                println!(
+                    "  {} <{}>",
+                    r.name.as_deref().unwrap_or("-"),
+                    r.email.as_deref().unwrap_or("-")
+                );
+            }
+            if report.stuck {
+                println!(
+                    "  STUCK: execution {} has ended but left the record {}",
+                    r.execution, r.status
+                );
+            }
+            if let (Some(step), Some(err)) = (&r.failed_step, &r.error_name) {
+                println!(
+                    "  failed at {step}: {err}: {}",
+                    r.error_message.as_deref().unwrap_or("")
+                );
+            }
+            if !r.remaining.is_empty() {
+                println!("  left behind: {}", r.remaining.join(", "));
+            }
+            if !r.attempts.is_empty() {
+                println!("attempts");
+                for a in &r.attempts {
+                    let took = match (a.started_at, a.ended_at) {
+                        (Some(s), Some(e)) => format!("{}s", e.saturating_sub(s)),
+                        _ => "-".into(),
+                    };
+                    let failure = match (&a.failed_step, &a.error_name) {
+                        (Some(s), Some(e)) => {
+                            format!("  {s}: {e}: {}", a.error_message.as_deref().unwrap_or(""))
+                        }
+                        _ => String::new(),
+                    };
+                    println!(
+                        "  #{:<3} {:<24} {:<21} {:>5}  {:<15}{failure}",
+                        a.attempt,
+                        a.execution.as_deref().unwrap_or("-"),
+                        a.started_at.map_or("-".into(), fmt_time),
+                        took,
+                        a.outcome.map_or("not settled", |o| o.as_str()),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(x) = &report.execution {
+        let t = &x.timeline;
+        let took = match (t.started_at, &t.end) {
+            (Some(s), Some(e)) => format!("{:.2}s", e.at - s),
+            (Some(s), None) => format!("{:.2}s so far", now_secs() - s),
+            _ => "-".into(),
+        };
+        let r = t.retries();
+        let plural = if r == 1 { "retry" } else { "retries" };
+        println!("execution {}: {} ({took}, {r} {plural})", x.name, x.status);
+        let now = now_secs();
+        for s in &t.steps {
+            println!("  {}", step_line(t, s, now).trim_start());
+        }
+        if let Some(url) = &x.console_url {
+            println!("  console: {url}");
+        }
+    }
+    let res = &report.resources;
+    let n = &report.names;
+    let yes = |b: bool| if b { "exists" } else { "absent" };
+    // State first: the values (ARNs) are long and of any width.
+    let row = |label: &str, state: &str, value: &str| println!("  {label:<9}{state:<12}{value}");
+    println!("resources");
+    row("group", yes(res.group), &n.group);
+    row(
+        "role",
+        yes(res.role_arn.is_some()),
+        res.role_arn.as_deref().unwrap_or(&n.role_name),
+    );
+    if let Some(b) = &res.role_boundary {
+        row("boundary", "attached", b);
+    }
+    row("policy", yes(res.inline_policy), "inline tenant policy");
+    row(
+        "secret",
+        yes(res.secret_arn.is_some()),
+        res.secret_arn.as_deref().unwrap_or(&n.secret_name),
+    );
+    row(
+        "prefix",
+        &format!("{} object(s)", res.prefix_objects),
+        &format!("s3://{}/{}", n.bucket, n.prefix),
+    );
+    row(
+        "mapping",
+        if res.mapped { "mapped" } else { "not mapped" },
+        &format!("{} -> {}", n.identity_pool, n.group),
+    );
+    if let Some(next) = &report.next {
+        println!("next: {next}");
+    }
+    Ok(code(exit))
+}
+
+pub async fn list(ops: &Ops, q: &Query, json: bool) -> anyhow::Result<ExitCode> {
+    let records = status::list(ops).await?;
+    let page = listing::query(records, q, record::now()).map_err(|m| CliError::new(Exit::Usage, None, m))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&page)?);
+        return Ok(code(Exit::Ok));
+    }
+    println!(
+        "{:<34} {:<16} {:>7}  {:<22} {:<20} failed at",
+        "tenant", "status", "attempt", "execution", "updated"
+    );
+    for r in &page.tenants {
+        let failed = match (&r.failed_step, &r.error_name) {
+            (Some(s), Some(e)) => format!("{s}: {e}"),
+            _ => String::new(),
+        };
+        println!(
+            "{:<34} {:<16} {:>7}  {:<22} {:<20} {failed}",
+            r.tenant_id,
+            r.status.as_str(),
+            r.attempt,
+            r.execution,
+            ago(r.updated_at),
+        );
+    }
+    let counts: Vec<_> = page.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    println!(
+        "{} of {} matching shown; all tenants: {}",
+        page.tenants.len(),
+        page.matching,
+        if counts.is_empty() {
+            "none".into()
+        } else {
+            counts.join(", ")
+        }
+    );
+    if let Some(t) = &page.next_page_token {
+        println!("more: --page-token {t}");
+    }
+    Ok(code(Exit::Ok))
+}
+
+/// `--status` values: the record statuses, any case, `-` or `_`.
+pub fn parse_status(raw: &str) -> Result<Status, String> {
+    let norm = raw.trim().to_uppercase().replace('-', "_");
+    Status::parse(&norm).ok_or_else(|| {
+        let all: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
+        format!("unknown status {raw:?}; one of: {}", all.join(", "))
+    })
+}
