@@ -156,6 +156,13 @@ fn parse_tenant(raw: &str) -> anyhow::Result<TenantId> {
     TenantId::parse(raw).map_err(|e| anyhow::anyhow!("{e}; nothing was created"))
 }
 
+/// The same checks the workflow applies to `--name` and `--email`, before any AWS call.
+fn check_contact(tenant: &TenantId, name: Option<&str>, email: Option<&str>) -> anyhow::Result<()> {
+    name.map_or(Ok(()), tenant_domain::contact::check_name)
+        .and(email.map_or(Ok(()), tenant_domain::contact::check_email))
+        .map_err(|e| anyhow::anyhow!("tenant {tenant}: {e}; nothing was created"))
+}
+
 async fn ops(cli: &Cli) -> anyhow::Result<Ops> {
     let file = match (&cli.env_file, cli.local) {
         (Some(p), _) => Some(env_file::read(p)?),
@@ -186,6 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             timeout,
         } => {
             let tenant = parse_tenant(tenant)?;
+            check_contact(&tenant, name.as_deref(), email.as_deref())?;
             let ops = ops(&cli).await?;
             let started = onboard::start(&ops, &tenant, name.as_deref(), email.as_deref()).await?;
             follow(&cli, &ops, &tenant, started, *no_wait, *timeout).await
