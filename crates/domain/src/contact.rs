@@ -36,7 +36,10 @@ fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), FieldE
     if let Some((pos, c)) = value.chars().enumerate().find(|(_, c)| is_invisible_control(*c)) {
         return Err(err(
             field,
-            format!("contains the control character U+{:04X} at position {pos}; remove it", u32::from(c)),
+            format!(
+                "contains the control character U+{:04X} at position {pos}; remove it",
+                u32::from(c)
+            ),
         ));
     }
     Ok(())
@@ -82,7 +85,11 @@ mod tests {
             (check_email("@acme.example"), "email", "not an address"),
             (check_email("a@b@c"), "email", "not an address"),
             (check_email("a b@c"), "email", "white space"),
-            (check_email(&format!("{}@a.example", "x".repeat(300))), "email", "at most 254"),
+            (
+                check_email(&format!("{}@a.example", "x".repeat(300))),
+                "email",
+                "at most 254",
+            ),
         ] {
             let e = result.unwrap_err();
             assert_eq!(e.field, field);

@@ -120,7 +120,11 @@ impl StepInput {
             .name
             .as_deref()
             .map_or(Ok(()), tenant_domain::contact::check_name)
-            .and(self.email.as_deref().map_or(Ok(()), tenant_domain::contact::check_email));
+            .and(
+                self.email
+                    .as_deref()
+                    .map_or(Ok(()), tenant_domain::contact::check_email),
+            );
         checked.map_err(|e| StepError::InvalidInput { message: e.to_string() })
     }
 

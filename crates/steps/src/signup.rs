@@ -96,7 +96,10 @@ fn parse_form(json_client: bool, body: &[u8]) -> Result<Form, String> {
     }
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
     if !value.is_object() {
-        return Err(format!("expected a JSON object, got {}", crate::input::json_kind(&value)));
+        return Err(format!(
+            "expected a JSON object, got {}",
+            crate::input::json_kind(&value)
+        ));
     }
     // Read from the raw body, not the value: a duplicate field is refused (parsers disagree
     // on which of two values wins) and a wrong type is reported with its field.
