@@ -9,6 +9,7 @@ pub mod glob;
 pub mod mapping;
 pub mod names;
 pub mod policy;
+pub mod policy_compare;
 pub mod status;
 pub mod tenant_id;
 

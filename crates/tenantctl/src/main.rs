@@ -103,8 +103,10 @@ enum Command {
     },
     /// List every tenant and its status.
     List,
-    /// Compare every tenant-named resource in the account with the tenants table and
-    /// report leftovers. Exits 1 if any are found.
+    /// Compare the account with the tenants table and the current templates: orphans and
+    /// leftovers in the tenants' namespace, and drift of every ACTIVE tenant's role
+    /// (trust, policy, boundary, tags), group, secret, prefix marker and mapping rule.
+    /// Exit codes: 0 clean, 1 findings, 3 the audit could not complete.
     Audit,
     /// Sign a throwaway user of each tenant in, and prove each reaches its own prefix and
     /// secret and is denied on every other tenant's. Exits 1 if isolation does not hold.
@@ -151,6 +153,9 @@ enum LocalCommand {
         mapping_type: MappingType,
     },
 }
+
+/// `tenantctl audit`'s exit code when it could not read the account (1 means findings).
+const AUDIT_INCOMPLETE: u8 = 3;
 
 fn parse_tenant(raw: &str) -> anyhow::Result<TenantId> {
     TenantId::parse(raw).map_err(|e| anyhow::anyhow!("{e}; nothing was created"))
@@ -326,17 +331,38 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit => {
             let ops = ops(&cli).await?;
-            let findings = tenantctl::audit::audit(&ops).await?;
+            let findings = match tenantctl::audit::audit(&ops).await {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("error: audit could not complete: {e:#}; nothing was changed");
+                    return Ok(ExitCode::from(AUDIT_INCOMPLETE));
+                }
+            };
             if cli.json {
                 print_json(&findings)?;
             } else if findings.is_empty() {
-                println!("no leftovers: every tenant resource belongs to a tenant that should have it");
+                println!(
+                    "clean: every tenant resource belongs to a tenant that should have it, and every ACTIVE tenant matches the templates"
+                );
             } else {
                 for f in &findings {
-                    println!("{:<34} {:<60} {}", f.tenant, f.resource, f.detail);
+                    let kind = serde_json::to_value(f.kind)?;
+                    println!(
+                        "{:<34} {:<8} {} — {}",
+                        f.tenant,
+                        kind.as_str().unwrap_or_default(),
+                        f.resource,
+                        f.detail
+                    );
+                    if let Some(e) = &f.expected {
+                        println!("{:<43} expected: {e}", "");
+                    }
+                    if let Some(found) = &f.found {
+                        println!("{:<43} found:    {found}", "");
+                    }
                 }
                 println!(
-                    "{} leftover resource(s); `tenantctl offboard <id>` removes a tenant's",
+                    "{} finding(s). next: drift — restore the expected value, or `tenantctl offboard <id>` then `tenantctl retry <id>`; a missing mapping rule — `tenantctl reconcile`; an orphan of a tenant — `tenantctl offboard <id>`; of no tenant — delete it by hand",
                     findings.len()
                 );
             }
