@@ -96,7 +96,7 @@ fn generated() -> Vec<Spec> {
     out.push(case(
         "oversized",
         json!({ "tenant_id": "bigbody", "name": "x".repeat(1_000_000) }),
-        &["bytes"],
+        &["bytes", "name is"],
     ));
     // Nesting deeper than serde_json's recursion limit (128).
     let deep = format!("{}\"acme\"{}", "[".repeat(200), "]".repeat(200));
@@ -549,4 +549,54 @@ async fn hostile_corpus_is_refused_at_every_entry_point_and_creates_nothing() {
     );
     assert_eq!(tried, refused);
     assert!(residue.is_empty(), "created: {residue:#?}");
+}
+
+/// The same corpus against the parsers alone, without a stack: the workflow's input
+/// (`StepInput` plus the id grammar and the contact checks) and the signup handler refuse
+/// every case before any AWS call. A case that got through would reach the (absent) AWS
+/// endpoint and answer 503, failing the test.
+#[tokio::test]
+async fn every_case_is_refused_before_any_aws_call() {
+    let config = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    let settings = tenant_steps::Settings::from_lookup(|k| match k {
+        "TENANT_MAPPING_TYPE" => None,
+        _ => Some("unused".into()),
+    })
+    .unwrap();
+    let ctx = tenant_steps::Context {
+        settings,
+        clients: tenant_steps::Clients::new(&config),
+    };
+    let mut checked = 0;
+    for c in load().cases {
+        if !c.not_for.contains_key("state_machine") {
+            // What the Lambda runtime cannot parse never reaches a step (see REFUSALS).
+            let refused = serde_json::from_str::<Value>(&with_defaults(&c))
+                .map_err(|e| e.to_string())
+                .and_then(|mut v| {
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("execution".into(), json!("hostile-1"));
+                    }
+                    let input = tenant_steps::StepInput::from_value(v);
+                    input
+                        .and_then(|i| i.tenant().and(i.check_contact()))
+                        .map_err(|e| e.to_string())
+                });
+            let err = refused.expect_err(&c.label());
+            assert!(c.names_the_problem(&err.to_string()), "{}: {err}", c.label());
+            checked += 1;
+        }
+        let request = tenant_steps::signup::Request {
+            method: "POST".into(),
+            content_type: Some("application/json".into()),
+            body: c.body.clone().into_bytes(),
+        };
+        let reply = tenant_steps::signup::handle(&ctx, "unused", request).await;
+        assert!((400..500).contains(&reply.status), "{}: {reply:?}", c.label());
+        checked += 1;
+    }
+    assert!(checked > 400, "{checked}");
 }
