@@ -1,6 +1,6 @@
 //! `tenantctl audit` on the local stack: clean after onboardings, then drift injected out
 //! of band (a widened role policy, a removed mapping rule, an orphan role under
-//! `/tenants/`) is reported, by the library and by the binary with `--json` and exit 1.
+//! `/tenants/`, an extra secret under an ACTIVE tenant's prefix) is reported, by the library and by the binary with `--json` and exit 1.
 //!
 //! Part of the `tenantctl` package's tests (see its Cargo.toml) to run the real binary.
 
@@ -79,7 +79,22 @@ async fn audit_is_clean_after_onboarding_and_reports_injected_drift() {
         .await
         .unwrap();
 
+    // 4. A second secret in an ACTIVE tenant's namespace that onboarding never creates.
+    c.secrets
+        .create_secret()
+        .name("tenants/acme/extra")
+        .secret_string("x")
+        .send()
+        .await
+        .unwrap();
+
     let findings = audit::audit(&t.ops).await.unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.tenant == "acme" && f.kind == Kind::Orphan && f.resource == "secret tenants/acme/extra"),
+        "{findings:#?}"
+    );
     let policy = findings
         .iter()
         .find(|f| f.tenant == "acme" && f.resource == "role tenant-acme inline policy tenant-access")
@@ -105,7 +120,7 @@ async fn audit_is_clean_after_onboarding_and_reports_injected_drift() {
             && f.resource.ends_with("role/tenants/tenant-ghost")),
         "{findings:#?}"
     );
-    assert_eq!(findings.len(), 3, "nothing else: {findings:#?}");
+    assert_eq!(findings.len(), 4, "nothing else: {findings:#?}");
 
     // The binary: exit 1 on findings, and the same findings as JSON.
     let env_file =
@@ -123,7 +138,7 @@ async fn audit_is_clean_after_onboarding_and_reports_injected_drift() {
     let out = run(true);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let parsed: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(parsed.len(), 3, "{parsed:#?}");
+    assert_eq!(parsed.len(), 4, "{parsed:#?}");
     let kinds: std::collections::BTreeSet<&str> = parsed.iter().map(|f| f["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["drift", "missing", "orphan"].into_iter().collect());
     let text = String::from_utf8(run(false).stdout).unwrap();
@@ -135,6 +150,13 @@ async fn audit_is_clean_after_onboarding_and_reports_injected_drift() {
     // Repaired, the audit is clean again (and the binary exits 0).
     tenant_steps::mapping::reconcile(&t.ops.ctx, "test").await.unwrap();
     c.iam.delete_role().role_name("tenant-ghost").send().await.unwrap();
+    c.secrets
+        .delete_secret()
+        .secret_id("tenants/acme/extra")
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
     let policy = tenant_domain::policy::tenant_policy(&helpers::tid("acme"), &s.deployment()).to_json();
     c.iam
         .put_role_policy()

@@ -163,6 +163,19 @@ pub async fn audit(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
     Ok(findings)
 }
 
+/// The name `found` reports for a tenant's resource of `kind`, as onboarding creates it.
+fn expected_name(ops: &Ops, tenant: &str, kind: &str) -> Option<String> {
+    let names = TenantNames::new(&TenantId::parse(tenant).ok()?);
+    let s = &ops.ctx.settings;
+    Some(match kind {
+        "group" | "mapping rule" => names.group,
+        "role" => names.role_arn(&s.partition, &s.account_id),
+        "secret" => names.secret_name,
+        "prefix" => names.prefix,
+        _ => return None,
+    })
+}
+
 async fn orphans(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> anyhow::Result<Vec<Finding>> {
     let mut findings = vec![];
     for (tenant, resources) in found(ops).await? {
@@ -179,6 +192,9 @@ async fn orphans(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) ->
                     "known leftover of a failed rollback (record lists: {})",
                     rec.map(|r| r.remaining.join(", ")).unwrap_or_default()
                 ),
+                // An ACTIVE tenant has exactly the names onboarding derives from its id.
+                Some(Status::Active) if expected_name(ops, &tenant, &kind).is_none_or(|e| e == name) => continue,
+                Some(Status::Active) => "tenant is ACTIVE, but onboarding does not create this".to_string(),
                 Some(_) => continue,
             };
             let class = if rec.is_some_and(|r| r.status == Status::RollbackFailed) {
