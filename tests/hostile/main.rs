@@ -6,7 +6,7 @@
 //! This test belongs to the `tenantctl` package (see its Cargo.toml) so that it can run
 //! the real binary (`CARGO_BIN_EXE_tenantctl`). Each entry point is one function from a
 //! case to an [`Outcome`]; adding one (the EventBridge `TenantSignupRequested` event, say)
-//! is one more such function and one more line in [`ENTRY_POINTS`]' caller.
+//! is one more such function and one more `run(..)` in the main test's `tokio::join!`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -320,12 +320,11 @@ async fn via_state_machine(ops: Arc<Ops>, case: Case) -> Outcome {
         .await;
     let arn = match started {
         Ok(out) => out.execution_arn().to_string(),
-        Err(e) => {
-            let message = e
-                .as_service_error()
-                .map_or_else(|| format!("{e:?}"), |se| se.to_string());
-            return Outcome::Refused(format!("StartExecution: {message}"));
-        }
+        // The service refusing the input is a refusal; not reaching it is a broken test.
+        Err(e) => match e.as_service_error() {
+            Some(se) => return Outcome::Refused(format!("StartExecution: {se}")),
+            None => panic!("StartExecution for {} did not reach the emulator: {e:?}", case.label()),
+        },
     };
     // Polled once a second (not onboard::wait's 200 ms): hundreds of executions run at
     // once and the emulator should spend its time running them, not describing them.
