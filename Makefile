@@ -5,10 +5,11 @@
 PYTHON ?= python3
 VENV := .venv
 REQS := crates/localstack/python/requirements.txt
+LINT_REQS := tools/lint-requirements.txt
 TENANTCTL := target/debug/tenantctl
 export TENANT_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: demo test venv up down lint fmt clean browser-test chromium
+.PHONY: demo test venv lint-tools lint-static up down lint fmt clean browser-test chromium
 
 $(VENV)/.installed: $(REQS)
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,23 @@ $(VENV)/.installed: $(REQS)
 	touch $@
 
 venv: $(VENV)/.installed
+
+# Linters for the non-Rust artifacts, pinned: cfn-lint (PyPI) into the same virtualenv,
+# asl-validator (npm registry) from tools/package-lock.json.
+$(VENV)/.lint-installed: $(LINT_REQS) $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(LINT_REQS)
+	touch $@
+
+tools/node_modules/.installed: tools/package.json tools/package-lock.json
+	cd tools && npm ci --silent --no-audit --no-fund
+	touch $@
+
+lint-tools: $(VENV)/.lint-installed tools/node_modules/.installed
+
+# The SAM template and every state machine definition.
+lint-static: lint-tools
+	$(VENV)/bin/cfn-lint template.yaml
+	tools/node_modules/.bin/asl-validator $(foreach f,$(wildcard statemachine/*.asl.json),--json-path $(f))
 
 $(TENANTCTL): venv FORCE
 	cargo build --quiet -p tenantctl
@@ -48,11 +66,13 @@ up: $(TENANTCTL)
 down:
 	@test ! -x $(TENANTCTL) || $(TENANTCTL) local down
 
-# Unit and property tests, the moto extension's tests, and the end-to-end tests (each
-# starts its own local stack on free ports).
-test: venv
+# Linters for the template and state machines, unit and property tests, the moto
+# extension's tests, the end-to-end tests (each starts its own local stack on free ports),
+# then clippy (after the tests, so it reuses their compiled dependencies).
+test: venv lint-static
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider crates/localstack/python/tests
 	cargo test --workspace
+	cargo clippy --workspace --all-targets -- -D warnings
 	$(MAKE) --no-print-directory browser-test
 
 # The signup page in a real browser: Debian's Chromium (installed here when missing),

@@ -6,7 +6,6 @@
 mod concurrency;
 mod failures;
 mod helpers;
-mod hostile_ids;
 mod isolation;
 mod onboarding;
 mod recovery;

@@ -4,10 +4,12 @@
 //! status transitions from this crate, so compensation and offboarding can always
 //! recompute what onboarding created even when a step's output was lost.
 
+pub mod contact;
 pub mod glob;
 pub mod mapping;
 pub mod names;
 pub mod policy;
+pub mod policy_compare;
 pub mod signup;
 pub mod status;
 pub mod tenant_id;

@@ -13,6 +13,8 @@ use crate::TenantId;
 pub const TENANT_ID: &str = "tenant_id";
 pub const COMPANY_NAME: &str = "company_name";
 pub const ADMIN_EMAIL: &str = "admin_email";
+/// Every key a signup object may carry (`name`/`email`: the admin CLI's older spelling).
+const KNOWN_FIELDS: [&str; 5] = [TENANT_ID, COMPANY_NAME, ADMIN_EMAIL, "name", "email"];
 
 pub const COMPANY_NAME_MAX: usize = 100;
 /// RFC 5321's limit on a forward path, and Cognito's on the email attribute.
@@ -42,8 +44,16 @@ pub enum RawField {
 impl RawSignup {
     /// From a JSON object (the API and the event's `detail`). `name` and `email` are
     /// accepted for the admin CLI's older spelling.
-    pub fn from_json(v: &Value) -> Option<RawSignup> {
-        let obj = v.as_object()?;
+    pub fn from_json(v: &Value) -> Result<RawSignup, String> {
+        let obj = v.as_object().ok_or("a signup must be a JSON object")?;
+        // A field the caller believes it set (a role, an execution) but signup does not
+        // take is refused rather than ignored.
+        if let Some(k) = obj.keys().find(|k| !KNOWN_FIELDS.contains(&k.as_str())) {
+            return Err(format!(
+                "unknown field {}; a signup takes {TENANT_ID}, {COMPANY_NAME} and {ADMIN_EMAIL}",
+                echo(k)
+            ));
+        }
         let field = |keys: &[&str]| {
             keys.iter()
                 .find_map(|k| obj.get(*k))
@@ -52,7 +62,7 @@ impl RawSignup {
                     _ => RawField::NotText,
                 })
         };
-        Some(RawSignup {
+        Ok(RawSignup {
             tenant_id: field(&[TENANT_ID]),
             company_name: field(&[COMPANY_NAME, "name"]),
             admin_email: field(&[ADMIN_EMAIL, "email"]),
@@ -148,11 +158,17 @@ fn check_tenant_id(raw: &RawField) -> Result<TenantId, String> {
 }
 
 fn check_company_name(raw: &RawField) -> Result<String, String> {
-    let s = match raw {
-        RawField::Missing => return Err("company name is required".into()),
-        RawField::NotText => return Err("company name must be given once, as text".into()),
-        RawField::Text(s) => s.trim_matches(' '),
-    };
+    match raw {
+        RawField::Missing => Err("company name is required".into()),
+        RawField::NotText => Err("company name must be given once, as text".into()),
+        RawField::Text(s) => company_name(s),
+    }
+}
+
+/// The company name rules on text (also applied by the workflow and the CLI to `--name`);
+/// surrounding ASCII spaces are dropped.
+pub fn company_name(s: &str) -> Result<String, String> {
+    let s = s.trim_matches(' ');
     if s.is_empty() {
         return Err("company name is required".into());
     }
@@ -179,11 +195,17 @@ fn local_part_char(c: char) -> bool {
 }
 
 fn check_admin_email(raw: &RawField) -> Result<String, String> {
-    let s = match raw {
-        RawField::Missing => return Err("admin email is required".into()),
-        RawField::NotText => return Err("admin email must be given once, as text".into()),
-        RawField::Text(s) => s.trim_matches(' '),
-    };
+    match raw {
+        RawField::Missing => Err("admin email is required".into()),
+        RawField::NotText => Err("admin email must be given once, as text".into()),
+        RawField::Text(s) => admin_email(s),
+    }
+}
+
+/// The admin email rules on text (also applied by the workflow and the CLI to `--email`);
+/// the address comes back lower-cased.
+pub fn admin_email(s: &str) -> Result<String, String> {
+    let s = s.trim_matches(' ');
     if s.is_empty() {
         return Err("admin email is required".into());
     }
@@ -345,7 +367,9 @@ mod tests {
         let r = RawSignup::from_json(&json!({"tenant_id": 3, "company_name": "Acme", "email": "a@acme.io"})).unwrap();
         assert_eq!(r.tenant_id, RawField::NotText);
         assert_eq!(r.admin_email, RawField::Text("a@acme.io".into()));
-        assert!(RawSignup::from_json(&json!([1])).is_none());
+        assert!(RawSignup::from_json(&json!([1])).is_err());
+        let unknown = RawSignup::from_json(&json!({"tenant_id": "acme", "role": "admin"})).unwrap_err();
+        assert!(unknown.contains("unknown field \"role\""), "{unknown}");
         let r = RawSignup::from_pairs([("tenant_id", "a"), ("tenant_id", "b"), ("company_name", "Acme")]);
         assert_eq!(r.tenant_id, RawField::NotText);
         assert_eq!(r.company_name, RawField::Text("Acme".into()));

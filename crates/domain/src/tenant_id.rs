@@ -49,7 +49,10 @@ pub enum TenantIdError {
     TooLong { id: String, len: usize },
     #[error("tenant id {id:?} must start with a lowercase letter a–z")]
     BadStart { id: String },
-    #[error("tenant id {id:?} contains {ch:?} at position {pos}; only a–z, 0–9 and single hyphens are allowed")]
+    #[error(
+        "tenant id {id:?} contains {ch:?} (U+{code:04X}) at position {pos}; only a–z, 0–9 and single hyphens are allowed",
+        code = u32::from(*ch)
+    )]
     BadChar { id: String, ch: char, pos: usize },
     #[error("tenant id {id:?} contains two hyphens in a row; use single hyphens")]
     DoubleHyphen { id: String },
@@ -59,9 +62,24 @@ pub enum TenantIdError {
     Reserved { id: String },
 }
 
+/// The most characters of a refused id an error repeats: a megabyte-long id must not
+/// become a megabyte-long error message (Step Functions caps causes at 32 KiB).
+pub const SHOWN_LEN: usize = 40;
+
+/// The id as an error shows it: whole if short, otherwise its start and its length.
+fn shown(raw: &str) -> String {
+    let count = raw.chars().count();
+    if count <= SHOWN_LEN {
+        raw.to_string()
+    } else {
+        let head: String = raw.chars().take(SHOWN_LEN).collect();
+        format!("{head}… ({count} characters)")
+    }
+}
+
 impl TenantId {
     pub fn parse(raw: &str) -> Result<Self, TenantIdError> {
-        let id = || raw.to_string();
+        let id = || shown(raw);
         if raw.is_empty() {
             return Err(TenantIdError::Empty);
         }
@@ -169,6 +187,31 @@ mod tests {
             let err = TenantId::parse(raw).expect_err(raw);
             assert!(expected(&err), "{raw:?} gave {err:?}");
             assert!(err.to_string().contains("tenant id"), "{err}");
+        }
+    }
+
+    #[test]
+    fn huge_ids_are_refused_with_a_short_message() {
+        let err = TenantId::parse(&"a".repeat(1_000_000)).unwrap_err();
+        assert!(matches!(err, TenantIdError::TooLong { len: 1_000_000, .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.len() < 200, "{message}");
+        assert!(message.contains("1000000 characters"), "{message}");
+        let err = TenantId::parse(&format!("{}*", "a".repeat(100_000))).unwrap_err();
+        assert!(err.to_string().contains("'*' (U+002A) at position 100000"), "{err}");
+    }
+
+    #[test]
+    fn look_alikes_are_named_by_code_point() {
+        // Cyrillic а, Greek ο, full-width ａ, a zero-width joiner.
+        for (raw, code) in [
+            ("\u{0430}cme", "U+0430"),
+            ("ac\u{03BF}me", "U+03BF"),
+            ("\u{FF41}cme", "U+FF41"),
+            ("ac\u{200D}me", "U+200D"),
+        ] {
+            let err = TenantId::parse(raw).unwrap_err().to_string();
+            assert!(err.contains(code), "{err}");
         }
     }
 

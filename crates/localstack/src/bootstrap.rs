@@ -332,6 +332,26 @@ mod tests {
         }
     }
 
+    /// A request the runtime cannot even read is refused before anything is created.
+    #[test]
+    fn unreadable_payloads_are_refused_up_front() {
+        let doc: serde_json::Value = serde_json::from_str(ONBOARDING_ASL).unwrap();
+        let refused = doc["States"]["RecordProvisioning"]["Catch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["Next"] == "Refused")
+            .expect("a refusal Catch");
+        let names: Vec<&str> = refused["ErrorEquals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e.as_str())
+            .collect();
+        assert!(names.contains(&tenant_steps::error::PAYLOAD_UNREADABLE), "{names:?}");
+        assert!(names.contains(&"InvalidInput") && names.contains(&"InvalidTenantId"));
+    }
+
     #[test]
     fn a_missing_substitution_is_an_error() {
         let err = substitute(r#"{"a": "${Nope}"}"#, &BTreeMap::new()).unwrap_err();

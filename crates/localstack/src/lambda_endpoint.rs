@@ -197,7 +197,13 @@ async fn invoke(State(state): State<AppState>, Path(function): Path<String>, bod
     };
     let payload: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(e) => return unhandled("InvalidRequestContentException", &format!("payload is not JSON: {e}")),
+        // What lambda_runtime answers for an event it cannot deserialize (same parser, same limits).
+        Err(e) => {
+            return unhandled(
+                tenant_steps::error::PAYLOAD_UNREADABLE,
+                &format!("failed to deserialize the incoming data into the function's payload type: {e}"),
+            );
+        }
     };
     let tenant = payload
         .get("tenant_id")

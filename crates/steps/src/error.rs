@@ -70,6 +70,12 @@ pub enum StepError {
     Misconfigured { message: String },
 }
 
+/// The `errorType` `lambda_runtime` reports when it cannot read an event at all (JSON
+/// nested deeper than serde_json's limit of 128, say): `std::any::type_name` of its
+/// deserialize error, before any handler runs. The onboarding state machine refuses the
+/// request on it like on `InvalidInput`; the local Lambda endpoint reports the same name.
+pub const PAYLOAD_UNREADABLE: &str = "lambda_runtime::deserializer::DeserializeError";
+
 impl StepError {
     /// The Step Functions error name.
     pub fn name(&self) -> &'static str {

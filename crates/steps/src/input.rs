@@ -80,9 +80,52 @@ fn first_attempt() -> u32 {
     1
 }
 
+/// Deserializes `v`, naming the field a problem is in: serde alone says "invalid type:
+/// integer `3`, expected a string" without saying where.
+pub fn deserialize_named<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
+    if !v.is_object() {
+        return Err(format!("expected a JSON object, got {}", json_kind(&v)));
+    }
+    serde_path_to_error::deserialize(v).map_err(describe_path_error)
+}
+
+/// `field: problem`, or just the problem when it is about the whole object.
+pub fn describe_path_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> String {
+    match e.path().to_string().as_str() {
+        "." => e.inner().to_string(),
+        path => format!("{path}: {}", e.inner()),
+    }
+}
+
+/// How a JSON value is described in messages.
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 impl StepInput {
     pub fn from_value(v: Value) -> Result<Self, StepError> {
-        serde_json::from_value(v).map_err(|e| StepError::InvalidInput { message: e.to_string() })
+        deserialize_named(v).map_err(|message| StepError::InvalidInput { message })
+    }
+
+    /// The free-text fields a caller supplied; checked before the record stores them.
+    pub fn check_contact(&self) -> Result<(), StepError> {
+        let checked = self
+            .name
+            .as_deref()
+            .map_or(Ok(()), tenant_domain::contact::check_name)
+            .and(
+                self.email
+                    .as_deref()
+                    .map_or(Ok(()), tenant_domain::contact::check_email),
+            );
+        checked.map_err(|e| StepError::InvalidInput { message: e.to_string() })
     }
 
     pub fn tenant(&self) -> Result<TenantId, StepError> {
@@ -125,5 +168,30 @@ mod tests {
             StepInput::from_value(json!({"tenant_id": 3})).unwrap_err().name(),
             "InvalidInput"
         );
+    }
+
+    #[test]
+    fn type_errors_name_the_field() {
+        let e = StepInput::from_value(json!({"tenant_id": 3, "execution": "x"})).unwrap_err();
+        assert!(e.to_string().contains("tenant_id: invalid type: integer `3`"), "{e}");
+        let e = StepInput::from_value(json!({"tenant_id": "acme", "execution": "x", "attempt": "1"})).unwrap_err();
+        assert!(e.to_string().contains("attempt: invalid type: string"), "{e}");
+        let e = StepInput::from_value(json!(["acme"])).unwrap_err();
+        assert!(e.to_string().contains("got an array"), "{e}");
+        let e = StepInput::from_value(json!({"execution": "x"})).unwrap_err();
+        assert!(e.to_string().contains("missing field `tenant_id`"), "{e}");
+    }
+
+    #[test]
+    fn contact_fields_are_checked() {
+        let i = StepInput::from_value(json!({"tenant_id": "acme", "execution": "x", "name": "a\u{7}"})).unwrap();
+        assert!(
+            i.check_contact()
+                .unwrap_err()
+                .to_string()
+                .contains("company name contains")
+        );
+        let i = StepInput::from_value(json!({"tenant_id": "acme", "execution": "x", "email": "nobody"})).unwrap();
+        assert!(i.check_contact().unwrap_err().to_string().contains("is not an address"));
     }
 }

@@ -206,10 +206,64 @@ fn invalid(json_client: bool, errors: &FieldErrors) -> Response {
     }
 }
 
+/// The first key that appears twice in one JSON object of `body` (already known to parse).
+fn duplicate_key(body: &[u8]) -> Option<String> {
+    use serde::de::{Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    struct Dups(Option<String>);
+    impl<'de> Visitor<'de> for &mut Dups {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(k) = map.next_key::<String>()? {
+                if !seen.insert(k.clone()) && self.0.is_none() {
+                    self.0 = Some(k);
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+    // Only the top-level object's keys matter: nested values are not signup fields.
+    let mut dups = Dups(None);
+    serde_json::Deserializer::from_slice(body)
+        .deserialize_any(&mut dups)
+        .ok()?;
+    dups.0
+}
+
 fn parse_body(json_client: bool, body: &[u8]) -> Result<RawSignup, String> {
     if json_client {
         let v: Value = serde_json::from_slice(body).map_err(|e| format!("the request is not JSON: {e}"))?;
-        RawSignup::from_json(&v).ok_or_else(|| "the request must be a JSON object".to_string())
+        // JSON parsers disagree on which of two equal keys wins; refuse the ambiguity.
+        if let Some(key) = duplicate_key(body) {
+            return Err(format!("duplicate field {key:?}: give each field once"));
+        }
+        RawSignup::from_json(&v)
     } else {
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_bytes(body).map_err(|e| format!("could not read the form: {e}"))?;
@@ -444,12 +498,16 @@ pub async fn handle_event(ctx: &Context, onboarding_arn: &str, event: Value) -> 
             json!({ "outcome": "refused", "reason": format!("detail-type {detail_type:?} is not {TENANT_SIGNUP_REQUESTED}") }),
         );
     }
-    let Some(raw) = event.get("detail").and_then(RawSignup::from_json) else {
-        tracing::error!(
-            event_id,
-            "{TENANT_SIGNUP_REQUESTED} refused: detail is not a JSON object with tenant_id, company_name and admin_email"
-        );
-        return Ok(json!({ "outcome": "refused", "reason": "detail is not an object" }));
+    let raw = match RawSignup::from_json(event.get("detail").unwrap_or(&Value::Null)) {
+        Ok(raw) => raw,
+        Err(reason) => {
+            tracing::error!(
+                event_id,
+                reason,
+                "{TENANT_SIGNUP_REQUESTED} refused: the detail must be a JSON object with tenant_id, company_name and admin_email; nothing was created"
+            );
+            return Ok(json!({ "outcome": "refused", "reason": reason }));
+        }
     };
     let signup = match validate(&raw) {
         Ok(s) => s,
@@ -483,6 +541,16 @@ mod tests {
     #[test]
     fn invalid_json_names_each_field() {
         let raw = RawSignup::from_json(&json!({"tenant_id": "Acme", "company_name": "", "admin_email": "x"})).unwrap();
+        assert!(
+            parse_body(true, br#"{"tenant_id": "acme", "tenant_id": "Acme"}"#)
+                .unwrap_err()
+                .contains("duplicate field \"tenant_id\"")
+        );
+        assert!(
+            parse_body(true, br#"{"tenant_id": "acme", "role": "admin"}"#)
+                .unwrap_err()
+                .contains("unknown field \"role\"")
+        );
         let r = invalid(true, &validate(&raw).unwrap_err());
         let v: Value = serde_json::from_str(&r.body).unwrap();
         assert_eq!(r.status, 400);

@@ -24,6 +24,7 @@ fn build_err(e: impl std::fmt::Display) -> StepError {
 /// up-front check that a Rules-type mapping has room for one more tenant.
 pub async fn record_provisioning(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
+    input.check_contact()?;
     if ctx.settings.mapping_type == MappingType::Rules {
         // Only mapped tenants count: counting those still provisioning could refuse two
         // concurrent newcomers when one would fit. The cap itself is enforced under the

@@ -1,21 +1,73 @@
-//! Account-wide residue check: every tenant-named resource that exists is compared with
-//! the tenants table. Anything that belongs to no tenant, or to a tenant whose record says
-//! it should have nothing (FAILED, OFFBOARDED), is reported.
+//! The account against the tenants table and the current templates.
+//!
+//! Orphans and leftovers: every resource in the tenants' namespace that belongs to no
+//! tenant, or to a tenant whose record says it should have nothing (FAILED, OFFBOARDED),
+//! or that a failed rollback left (ROLLBACK_FAILED). Drift: for every ACTIVE tenant, each
+//! resource compared with what onboarding would create today — the role's trust policy,
+//! inline policy, permissions boundary, path and tag, the group's description (and role
+//! in Token mode), the secret's tag, the prefix marker and its tag, and the role mapping.
+//! Policies are compared by meaning, after URL-decoding, never as text.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use anyhow::Context as _;
+use aws_sdk_cognitoidentity::types::{AmbiguousRoleResolutionType, RoleMappingType};
 use serde::Serialize;
-use tenant_domain::{Status, TenantId};
+use serde_json::{Value, json};
+use tenant_domain::mapping::desired_mapping;
+use tenant_domain::names::{INLINE_POLICY_NAME, TAG_KEY};
+use tenant_domain::policy::{tenant_policy, trust_policy};
+use tenant_domain::policy_compare::{decode_document, same_policy};
+use tenant_domain::{MappingType, Status, TenantId, TenantNames};
 use tenant_steps::record;
 
 use crate::Ops;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// In the tenants' namespace, but no record says it should exist.
+    Orphan,
+    /// Left by a failed rollback; the record lists it.
+    Leftover,
+    /// Exists, but differs from what the templates render.
+    Drift,
+    /// The record says the tenant is ACTIVE, but this is absent.
+    Missing,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Finding {
     pub tenant: String,
+    pub kind: Kind,
     pub resource: String,
     pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<Value>,
+}
+
+impl Finding {
+    fn new(tenant: &str, kind: Kind, resource: impl Into<String>, detail: impl Into<String>) -> Self {
+        Finding {
+            tenant: tenant.to_string(),
+            kind,
+            resource: resource.into(),
+            detail: detail.into(),
+            expected: None,
+            found: None,
+        }
+    }
+
+    fn differs(tenant: &str, resource: impl Into<String>, detail: &str, expected: Value, found: Value) -> Self {
+        Finding {
+            expected: Some(expected),
+            found: Some(found),
+            ..Finding::new(tenant, Kind::Drift, resource, detail)
+        }
+    }
 }
 
 /// Groups, roles, live secrets, prefixes and mapping rules per tenant id, as found.
@@ -98,12 +150,33 @@ async fn found(ops: &Ops) -> anyhow::Result<BTreeMap<String, Vec<(String, String
     Ok(out)
 }
 
+/// Every finding in the account: orphans and leftovers, then drift of ACTIVE tenants.
+/// Empty when the account is exactly what the table and the templates say.
 pub async fn audit(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
     let records: BTreeMap<String, record::TenantRecord> = record::list(&ops.ctx)
         .await?
         .into_iter()
         .map(|r| (r.tenant_id.clone(), r))
         .collect();
+    let mut findings = orphans(ops, &records).await?;
+    findings.extend(drift(ops, &records).await?);
+    Ok(findings)
+}
+
+/// The name `found` reports for a tenant's resource of `kind`, as onboarding creates it.
+fn expected_name(ops: &Ops, tenant: &str, kind: &str) -> Option<String> {
+    let names = TenantNames::new(&TenantId::parse(tenant).ok()?);
+    let s = &ops.ctx.settings;
+    Some(match kind {
+        "group" | "mapping rule" => names.group,
+        "role" => names.role_arn(&s.partition, &s.account_id),
+        "secret" => names.secret_name,
+        "prefix" => names.prefix,
+        _ => return None,
+    })
+}
+
+async fn orphans(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> anyhow::Result<Vec<Finding>> {
     let mut findings = vec![];
     for (tenant, resources) in found(ops).await? {
         let rec = records.get(&tenant);
@@ -119,13 +192,17 @@ pub async fn audit(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
                     "known leftover of a failed rollback (record lists: {})",
                     rec.map(|r| r.remaining.join(", ")).unwrap_or_default()
                 ),
+                // An ACTIVE tenant has exactly the names onboarding derives from its id.
+                Some(Status::Active) if expected_name(ops, &tenant, &kind).is_none_or(|e| e == name) => continue,
+                Some(Status::Active) => "tenant is ACTIVE, but onboarding does not create this".to_string(),
                 Some(_) => continue,
             };
-            findings.push(Finding {
-                tenant: tenant.clone(),
-                resource: format!("{kind} {name}"),
-                detail,
-            });
+            let class = if rec.is_some_and(|r| r.status == Status::RollbackFailed) {
+                Kind::Leftover
+            } else {
+                Kind::Orphan
+            };
+            findings.push(Finding::new(&tenant, class, format!("{kind} {name}"), detail));
         }
     }
     Ok(findings)
@@ -134,4 +211,366 @@ pub async fn audit(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
 /// Tenants with anything found, for tests and summaries.
 pub fn tenants_with_findings(findings: &[Finding]) -> BTreeSet<String> {
     findings.iter().map(|f| f.tenant.clone()).collect()
+}
+
+/// Drift of every ACTIVE tenant (a few tenants at a time) and of the pool's mapping.
+async fn drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> anyhow::Result<Vec<Finding>> {
+    let active: Vec<TenantId> = records
+        .values()
+        .filter(|r| r.status == Status::Active)
+        .filter_map(|r| TenantId::parse(&r.tenant_id).ok())
+        .collect();
+    let gate = Arc::new(tokio::sync::Semaphore::new(8));
+    let mut tasks = tokio::task::JoinSet::new();
+    for tenant in active {
+        let ops = ops.clone();
+        let permit = gate.clone().acquire_owned().await?;
+        tasks.spawn(async move {
+            let result = tenant_drift(&ops, &tenant).await;
+            drop(permit);
+            result.with_context(|| format!("auditing tenant {tenant}"))
+        });
+    }
+    let mut findings = mapping_drift(ops, records).await?;
+    while let Some(joined) = tasks.join_next().await {
+        findings.extend(joined??);
+    }
+    findings.sort_by(|a, b| (&a.tenant, &a.resource).cmp(&(&b.tenant, &b.resource)));
+    Ok(findings)
+}
+
+fn tag_value<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<&'a str> {
+    tags.into_iter().find(|(k, _)| *k == TAG_KEY).map(|(_, v)| v)
+}
+
+/// Compares a tenant's role, group, secret and prefix marker with the templates.
+async fn tenant_drift(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Vec<Finding>> {
+    let c = &ops.ctx.clients;
+    let s = &ops.ctx.settings;
+    let names = TenantNames::new(tenant);
+    let id = tenant.as_str();
+    let mut out = vec![];
+    let role_label = format!("role {}", names.role_name);
+
+    // Role: path, boundary, tag, trust policy, inline policies, attached policies.
+    match c.iam.get_role().role_name(&names.role_name).send().await {
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {
+            out.push(Finding::new(id, Kind::Missing, &role_label, "the role does not exist"));
+        }
+        Err(e) => return Err(e).context("iam GetRole"),
+        Ok(got) => {
+            let role = got.role().context("GetRole returned no role")?;
+            if role.path() != names.role_path {
+                out.push(Finding::differs(
+                    id,
+                    &role_label,
+                    "path",
+                    json!(names.role_path),
+                    json!(role.path()),
+                ));
+            }
+            let boundary = role.permissions_boundary().and_then(|b| b.permissions_boundary_arn());
+            if boundary != Some(s.boundary_arn.as_str()) {
+                out.push(Finding::differs(
+                    id,
+                    &role_label,
+                    "permissions boundary",
+                    json!(s.boundary_arn),
+                    json!(boundary),
+                ));
+            }
+            let tag = tag_value(role.tags().iter().map(|t| (t.key(), t.value())));
+            if tag != Some(id) {
+                out.push(Finding::differs(id, &role_label, "tag tenant", json!(id), json!(tag)));
+            }
+            let expected = trust_policy(&s.identity_pool_id);
+            let found = role.assume_role_policy_document().and_then(decode_document);
+            if !found.as_ref().is_some_and(|f| same_policy(&expected, f)) {
+                out.push(Finding::differs(
+                    id,
+                    &role_label,
+                    "trust policy",
+                    expected,
+                    found.unwrap_or(Value::Null),
+                ));
+            }
+            let inline = c
+                .iam
+                .list_role_policies()
+                .role_name(&names.role_name)
+                .send()
+                .await
+                .context("iam ListRolePolicies")?;
+            for extra in inline.policy_names().iter().filter(|n| *n != INLINE_POLICY_NAME) {
+                out.push(Finding::new(
+                    id,
+                    Kind::Drift,
+                    format!("{role_label} inline policy {extra}"),
+                    "an inline policy the templates do not create",
+                ));
+            }
+            let expected: Value = serde_json::from_str(&tenant_policy(tenant, &s.deployment()).to_json())?;
+            let label = format!("{role_label} inline policy {INLINE_POLICY_NAME}");
+            if inline.policy_names().iter().any(|n| n == INLINE_POLICY_NAME) {
+                let doc = c
+                    .iam
+                    .get_role_policy()
+                    .role_name(&names.role_name)
+                    .policy_name(INLINE_POLICY_NAME)
+                    .send()
+                    .await
+                    .context("iam GetRolePolicy")?;
+                let found = decode_document(doc.policy_document());
+                if !found.as_ref().is_some_and(|f| same_policy(&expected, f)) {
+                    out.push(Finding::differs(
+                        id,
+                        label,
+                        "policy document",
+                        expected,
+                        found.unwrap_or(Value::Null),
+                    ));
+                }
+            } else {
+                out.push(Finding::new(
+                    id,
+                    Kind::Missing,
+                    label,
+                    "the tenant policy is not on the role",
+                ));
+            }
+            let attached = c
+                .iam
+                .list_attached_role_policies()
+                .role_name(&names.role_name)
+                .send()
+                .await
+                .context("iam ListAttachedRolePolicies")?;
+            for p in attached.attached_policies() {
+                out.push(Finding::new(
+                    id,
+                    Kind::Drift,
+                    format!("{role_label} attached policy {}", p.policy_arn().unwrap_or_default()),
+                    "a managed policy the templates do not attach",
+                ));
+            }
+        }
+    }
+
+    // Group: description carries the tenant; in Token mode it also carries the role.
+    let group_label = format!("group {}", names.group);
+    match c
+        .idp
+        .get_group()
+        .user_pool_id(&s.user_pool_id)
+        .group_name(&names.group)
+        .send()
+        .await
+    {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception()) =>
+        {
+            out.push(Finding::new(
+                id,
+                Kind::Missing,
+                &group_label,
+                "the group does not exist",
+            ));
+        }
+        Err(e) => return Err(e).context("cognito-idp GetGroup"),
+        Ok(got) => {
+            let group = got.group().context("GetGroup returned no group")?;
+            let expected = tenant_steps::steps::group_description(tenant);
+            if group.description() != Some(expected.as_str()) {
+                out.push(Finding::differs(
+                    id,
+                    &group_label,
+                    "description",
+                    json!(expected),
+                    json!(group.description()),
+                ));
+            }
+            let expected_role =
+                (s.mapping_type == MappingType::Token).then(|| names.role_arn(&s.partition, &s.account_id));
+            if group.role_arn().map(str::to_string) != expected_role {
+                out.push(Finding::differs(
+                    id,
+                    &group_label,
+                    "role",
+                    json!(expected_role),
+                    json!(group.role_arn()),
+                ));
+            }
+        }
+    }
+
+    // Secret: exists, not scheduled for deletion, tagged.
+    let secret_label = format!("secret {}", names.secret_name);
+    match c.secrets.describe_secret().secret_id(&names.secret_name).send().await {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception()) =>
+        {
+            out.push(Finding::new(
+                id,
+                Kind::Missing,
+                &secret_label,
+                "the secret does not exist",
+            ));
+        }
+        Err(e) => return Err(e).context("secretsmanager DescribeSecret"),
+        Ok(secret) => {
+            if secret.deleted_date().is_some() {
+                out.push(Finding::new(
+                    id,
+                    Kind::Missing,
+                    &secret_label,
+                    "the secret is scheduled for deletion",
+                ));
+            }
+            let tag = tag_value(secret.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))));
+            if tag != Some(id) {
+                out.push(Finding::differs(id, &secret_label, "tag tenant", json!(id), json!(tag)));
+            }
+        }
+    }
+
+    // Prefix marker: exists and carries the tag.
+    let marker_label = format!("prefix marker s3://{}/{}", s.bucket, names.marker_key);
+    let tagging =
+        c.s3.get_object_tagging()
+            .bucket(&s.bucket)
+            .key(&names.marker_key)
+            .send()
+            .await;
+    match tagging {
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+            out.push(Finding::new(
+                id,
+                Kind::Missing,
+                &marker_label,
+                "the marker object does not exist",
+            ));
+        }
+        Err(e) => return Err(e).context("s3 GetObjectTagging"),
+        Ok(t) => {
+            let tag = tag_value(t.tag_set().iter().map(|t| (t.key(), t.value())));
+            if tag != Some(id) {
+                out.push(Finding::differs(id, &marker_label, "tag tenant", json!(id), json!(tag)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The pool's mapping for this deployment's provider against the one the table renders.
+async fn mapping_drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> anyhow::Result<Vec<Finding>> {
+    let c = &ops.ctx.clients;
+    let s = &ops.ctx.settings;
+    let mapped = tenant_steps::mapping::mapped_tenants(&ops.ctx).await?;
+    let desired = desired_mapping(s.mapping_type, &mapped)?;
+    let pool = c
+        .identity
+        .get_identity_pool_roles()
+        .identity_pool_id(&s.identity_pool_id)
+        .send()
+        .await
+        .context("cognito-identity GetIdentityPoolRoles")?;
+    let provider = s.provider_name();
+    let current = pool.role_mappings().and_then(|m| m.get(&provider));
+    let mut out = vec![];
+    let pool_label = format!("identity pool mapping {provider}");
+    let expected_type = match s.mapping_type {
+        MappingType::Rules => RoleMappingType::Rules,
+        MappingType::Token => RoleMappingType::Token,
+    };
+    match current {
+        None if mapped.is_empty() => {}
+        None => out.push(Finding::new(
+            "(pool)",
+            Kind::Missing,
+            &pool_label,
+            "no role mapping for the provider",
+        )),
+        Some(m) => {
+            if *m.r#type() != expected_type {
+                out.push(Finding::differs(
+                    "(pool)",
+                    &pool_label,
+                    "type",
+                    json!(expected_type.as_str()),
+                    json!(m.r#type().as_str()),
+                ));
+            }
+            let ambiguous = m.ambiguous_role_resolution().map(|a| a.as_str());
+            if ambiguous != Some(AmbiguousRoleResolutionType::Deny.as_str()) {
+                out.push(Finding::differs(
+                    "(pool)",
+                    &pool_label,
+                    "ambiguous role resolution",
+                    json!("Deny"),
+                    json!(ambiguous),
+                ));
+            }
+        }
+    }
+    let rules: Vec<_> = current
+        .and_then(|m| m.rules_configuration())
+        .map(|r| r.rules().to_vec())
+        .unwrap_or_default();
+    // Every rule the table renders, exactly; a rule without a mapped ACTIVE tenant is an
+    // orphan (reported by `orphans` when it names a tenant; here when it does not).
+    for want in &desired.rules {
+        let tenant = want
+            .value
+            .strip_prefix("tenant:")
+            .and_then(|v| v.strip_suffix(":members"))
+            .unwrap_or("?");
+        let label = format!("mapping rule {}", want.value);
+        let expected = json!({"Claim": want.claim, "MatchType": want.match_type.as_str(), "Value": want.value, "RoleARN": want.role_arn});
+        match rules.iter().find(|r| r.value() == want.value) {
+            None => out.push(Finding {
+                expected: Some(expected),
+                ..Finding::new(
+                    tenant,
+                    Kind::Missing,
+                    label,
+                    "the rule for this mapped tenant is not in the pool",
+                )
+            }),
+            Some(r) => {
+                let found = json!({"Claim": r.claim(), "MatchType": r.match_type().as_str(), "Value": r.value(), "RoleARN": r.role_arn()});
+                if found != expected {
+                    out.push(Finding::differs(tenant, label, "rule", expected, found));
+                }
+            }
+        }
+    }
+    for r in &rules {
+        let named = r
+            .value()
+            .strip_prefix("tenant:")
+            .and_then(|v| v.strip_suffix(":members"));
+        let known = desired.rules.iter().any(|w| w.value == r.value());
+        if !known && named.is_none() {
+            out.push(Finding::new(
+                "(pool)",
+                Kind::Orphan,
+                format!("mapping rule {} {}", r.claim(), r.value()),
+                "a rule that names no tenant group",
+            ));
+        }
+        if !known
+            && let Some(t) = named
+            && records.get(t).is_some_and(|rec| rec.status == Status::Active)
+        {
+            out.push(Finding::new(
+                t,
+                Kind::Drift,
+                format!("mapping rule {}", r.value()),
+                "the record says the tenant is not mapped",
+            ));
+        }
+    }
+    Ok(out)
 }

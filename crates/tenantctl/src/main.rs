@@ -134,8 +134,10 @@ enum Command {
         #[arg(long)]
         page_token: Option<String>,
     },
-    /// Compare every tenant-named resource in the account with the tenants table and
-    /// report leftovers. Exits 1 if any are found.
+    /// Compare the account with the tenants table and the current templates: orphans and
+    /// leftovers in the tenants' namespace, and drift of every ACTIVE tenant's role
+    /// (trust, policy, boundary, tags), group, secret, prefix marker and mapping rule.
+    /// Exit codes: 0 clean, 1 findings, 4 the audit could not complete.
     Audit,
     /// Sign a throwaway user of each tenant in, and prove each reaches its own prefix and
     /// secret and is denied on every other tenant's. Exits 1 if isolation does not hold.
@@ -200,6 +202,16 @@ fn parse_tenant(raw: &str) -> anyhow::Result<TenantId> {
     })
 }
 
+/// The same checks the workflow applies to `--name` and `--email`, before any AWS call.
+fn check_contact(tenant: &TenantId, name: Option<&str>, email: Option<&str>) -> anyhow::Result<()> {
+    name.map_or(Ok(()), tenant_domain::contact::check_name)
+        .and(email.map_or(Ok(()), tenant_domain::contact::check_email))
+        .map_err(|e| {
+            let message = format!("tenant {tenant}: {e}; nothing was created");
+            tenantctl::exit::CliError::new(tenantctl::exit::Exit::Usage, Some(tenant.as_str()), message).into()
+        })
+}
+
 async fn ops(cli: &Cli) -> anyhow::Result<Ops> {
     let file = match (&cli.env_file, cli.local) {
         (Some(p), _) => Some(env_file::read(p)?),
@@ -230,6 +242,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             timeout,
         } => {
             let tenant = parse_tenant(tenant)?;
+            check_contact(&tenant, name.as_deref(), email.as_deref())?;
             let ops = ops(&cli).await?;
             let started = onboard::start(&ops, &tenant, name.as_deref(), email.as_deref()).await?;
             follow(&cli, &ops, &tenant, started, *no_wait, *timeout).await
@@ -286,17 +299,42 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit => {
             let ops = ops(&cli).await?;
-            let findings = tenantctl::audit::audit(&ops).await?;
+            let findings = match tenantctl::audit::audit(&ops).await {
+                Ok(f) => f,
+                Err(e) => {
+                    let message = format!("audit could not complete: {e:#}; nothing was changed");
+                    return Err(
+                        tenantctl::exit::CliError::new(tenantctl::exit::Exit::Environment, None, message)
+                            .next("check the endpoint and credentials, then run `tenantctl audit` again")
+                            .into(),
+                    );
+                }
+            };
             if cli.json {
                 print_json(&findings)?;
             } else if findings.is_empty() {
-                println!("no leftovers: every tenant resource belongs to a tenant that should have it");
+                println!(
+                    "clean: every tenant resource belongs to a tenant that should have it, and every ACTIVE tenant matches the templates"
+                );
             } else {
                 for f in &findings {
-                    println!("{:<34} {:<60} {}", f.tenant, f.resource, f.detail);
+                    let kind = serde_json::to_value(f.kind)?;
+                    println!(
+                        "{:<34} {:<8} {} — {}",
+                        f.tenant,
+                        kind.as_str().unwrap_or_default(),
+                        f.resource,
+                        f.detail
+                    );
+                    if let Some(e) = &f.expected {
+                        println!("{:<43} expected: {e}", "");
+                    }
+                    if let Some(found) = &f.found {
+                        println!("{:<43} found:    {found}", "");
+                    }
                 }
                 println!(
-                    "{} leftover resource(s); `tenantctl offboard <id>` removes a tenant's",
+                    "{} finding(s). next: drift — restore the expected value, or `tenantctl offboard <id>` then `tenantctl retry <id>`; a missing mapping rule — `tenantctl reconcile`; an orphan of a tenant — `tenantctl offboard <id>`; of no tenant — delete it by hand",
                     findings.len()
                 );
             }

@@ -1,0 +1,197 @@
+//! Comparing IAM policy documents by meaning. IAM returns documents URL-encoded and
+//! reformatted, and a statement's `Action: "x"` means the same as `Action: ["x"]`; a
+//! textual comparison would report drift where there is none.
+
+use serde_json::Value;
+
+/// Keys whose value is a set of strings, however it is written.
+const SET_KEYS: &[&str] = &["Action", "NotAction", "Resource", "NotResource"];
+
+/// A policy document as IAM returns it (`GetRolePolicy`, `GetRole`'s trust policy):
+/// URL-encoded JSON; plain JSON is accepted too.
+pub fn decode_document(raw: &str) -> Option<Value> {
+    serde_json::from_str(raw)
+        .ok()
+        .or_else(|| serde_json::from_str(&percent_decode(raw)?).ok())
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// One representation per meaning: statements as a sorted list, string-or-list values as
+/// sorted lists (actions lower-cased: IAM action names are case-insensitive), condition
+/// values as sorted lists.
+pub fn canonical(doc: &Value) -> Value {
+    let mut doc = doc.clone();
+    if let Some(obj) = doc.as_object_mut()
+        && let Some(st) = obj.get_mut("Statement")
+    {
+        let mut statements: Vec<Value> = as_list(st).iter().map(canonical_statement).collect();
+        statements.sort_by_key(|s| s.to_string());
+        *st = Value::Array(statements);
+    }
+    doc
+}
+
+fn as_list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+fn sorted_set(v: &Value, lower: bool) -> Value {
+    let mut items: Vec<Value> = as_list(v)
+        .into_iter()
+        .map(|x| match (&x, lower) {
+            (Value::String(s), true) => Value::String(s.to_ascii_lowercase()),
+            _ => x,
+        })
+        .collect();
+    items.sort_by_key(|x| x.to_string());
+    items.dedup();
+    Value::Array(items)
+}
+
+fn canonical_statement(st: &Value) -> Value {
+    let Some(obj) = st.as_object() else {
+        return st.clone();
+    };
+    let mut out = serde_json::Map::new();
+    for (k, v) in obj {
+        let v = if SET_KEYS.contains(&k.as_str()) {
+            sorted_set(v, k.ends_with("Action"))
+        } else if k == "Condition" || k == "Principal" || k == "NotPrincipal" {
+            // {operator: {key: value-or-list}} and {kind: value-or-list}
+            nested_sets(v)
+        } else {
+            v.clone()
+        };
+        out.insert(k.clone(), v);
+    }
+    Value::Object(out)
+}
+
+fn nested_sets(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let v = if v.is_object() {
+                        nested_sets(v)
+                    } else {
+                        sorted_set(v, false)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Whether two documents grant the same thing as written (no policy evaluation: a
+/// reordered or re-encoded document is equal, a widened one is not).
+pub fn same_policy(a: &Value, b: &Value) -> bool {
+    canonical(a) == canonical(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TenantId;
+    use crate::policy::{Deployment, tenant_policy, trust_policy};
+    use crate::tenant_id::strategy::valid_id;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn deployment() -> Deployment {
+        Deployment {
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+            bucket: "tenant-data".into(),
+            identity_pool_id: "us-east-1:0000".into(),
+        }
+    }
+
+    /// What IAM does to a document: every byte outside the unreserved set percent-encoded.
+    fn url_encode(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                b => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn url_encoded_documents_decode() {
+        let trust = trust_policy("us-east-1:abc");
+        let decoded = decode_document(&url_encode(&trust.to_string())).unwrap();
+        assert_eq!(decoded, trust);
+        assert_eq!(decode_document(&trust.to_string()).unwrap(), trust);
+        assert!(decode_document("%zz").is_none());
+    }
+
+    #[test]
+    fn scalar_and_list_forms_are_the_same_policy() {
+        let a = json!({"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:x"}});
+        let b = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["S3:GetObject"], "Resource": ["arn:x"]}]});
+        assert!(same_policy(&a, &b));
+    }
+
+    #[test]
+    fn a_widened_policy_is_different() {
+        let d = deployment();
+        let t = TenantId::parse("acme").unwrap();
+        let expected: Value = serde_json::from_str(&tenant_policy(&t, &d).to_json()).unwrap();
+        let mut widened = expected.clone();
+        widened["Statement"][0]["Resource"] = json!(["arn:aws:s3:::tenant-data/tenants/*"]);
+        assert!(!same_policy(&expected, &widened));
+        let mut extra = expected.clone();
+        extra["Statement"][0]["Action"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("s3:*"));
+        assert!(!same_policy(&expected, &extra));
+        let mut condition = expected.clone();
+        condition["Statement"][1]["Condition"]["StringLike"]["s3:prefix"] = json!("*");
+        assert!(!same_policy(&expected, &condition));
+    }
+
+    proptest! {
+        /// Reordering statements, actions and condition values never reads as drift.
+        #[test]
+        fn reordering_is_not_drift(id in valid_id(), seed in any::<u64>()) {
+            let d = deployment();
+            let doc: Value = serde_json::from_str(&tenant_policy(&TenantId::parse(&id).unwrap(), &d).to_json()).unwrap();
+            let mut shuffled = doc.clone();
+            let statements = shuffled["Statement"].as_array_mut().unwrap();
+            statements.rotate_left((seed % 3) as usize);
+            for st in statements.iter_mut() {
+                if let Some(a) = st["Action"].as_array_mut() { a.reverse(); }
+                if let Some(p) = st.pointer_mut("/Condition/StringLike/s3:prefix").and_then(Value::as_array_mut) { p.reverse(); }
+            }
+            let encoded = url_encode(&shuffled.to_string());
+            prop_assert!(same_policy(&doc, &decode_document(&encoded).unwrap()));
+        }
+    }
+}
