@@ -11,3 +11,4 @@ mod isolation;
 mod onboarding;
 mod recovery;
 mod signup;
+mod verify;

@@ -8,6 +8,7 @@ pub mod glob;
 pub mod mapping;
 pub mod names;
 pub mod policy;
+pub mod probe;
 pub mod status;
 pub mod tenant_id;
 

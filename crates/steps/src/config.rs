@@ -17,6 +17,8 @@ pub struct Settings {
     pub partition: String,
     pub region: String,
     pub account_id: String,
+    /// Run the isolation proof (the Verify step) at the end of onboarding; on by default.
+    pub verify: bool,
 }
 
 /// Environment variable names shared by `template.yaml`, the bootstrap's env file and
@@ -34,6 +36,7 @@ pub mod env {
     pub const ACCOUNT_ID: &str = "TENANT_ACCOUNT_ID";
     pub const STATE_MACHINE_ARN: &str = "TENANT_ONBOARDING_STATE_MACHINE_ARN";
     pub const OFFBOARDING_STATE_MACHINE_ARN: &str = "TENANT_OFFBOARDING_STATE_MACHINE_ARN";
+    pub const VERIFY: &str = "TENANT_VERIFY";
 }
 
 impl Settings {
@@ -53,6 +56,15 @@ impl Settings {
             None => MappingType::Rules,
             Some(raw) => raw.parse().map_err(|message| StepError::Misconfigured { message })?,
         };
+        let verify = match get(env::VERIFY).as_deref().map(str::trim) {
+            None | Some("") | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(StepError::Misconfigured {
+                    message: format!("{}={other:?} is not a switch; use true or false", env::VERIFY),
+                });
+            }
+        };
         Ok(Settings {
             table: need(env::TABLE)?,
             bucket: need(env::BUCKET)?,
@@ -64,6 +76,7 @@ impl Settings {
             partition: get(env::PARTITION).unwrap_or_else(|| "aws".into()),
             region: need(env::REGION)?,
             account_id: need(env::ACCOUNT_ID)?,
+            verify,
         })
     }
 
@@ -80,6 +93,7 @@ impl Settings {
             (env::PARTITION, self.partition.clone()),
             (env::REGION, self.region.clone()),
             (env::ACCOUNT_ID, self.account_id.clone()),
+            (env::VERIFY, self.verify.to_string()),
         ]
     }
 
@@ -115,6 +129,7 @@ mod tests {
             partition: "aws".into(),
             region: "us-east-1".into(),
             account_id: "123456789012".into(),
+            verify: false,
         }
     }
 
@@ -124,6 +139,17 @@ mod tests {
         let map: HashMap<_, _> = s.to_env().into_iter().collect();
         let back = Settings::from_lookup(|k| map.get(k).cloned()).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn verification_is_on_unless_switched_off() {
+        let s = sample();
+        let mut map: HashMap<_, _> = s.to_env().into_iter().collect();
+        map.remove(env::VERIFY);
+        assert!(Settings::from_lookup(|k| map.get(k).cloned()).unwrap().verify);
+        map.insert(env::VERIFY, "yes".into());
+        let err = Settings::from_lookup(|k| map.get(k).cloned()).unwrap_err();
+        assert!(err.to_string().contains("TENANT_VERIFY"), "{err}");
     }
 
     #[test]

@@ -14,10 +14,12 @@ pub mod inspect;
 pub mod lambda;
 pub mod launch;
 pub mod mapping;
+pub mod probe;
 pub mod record;
 pub mod signup;
 pub mod steps;
 pub mod teardown;
+pub mod verify;
 
 pub use aws::Clients;
 pub use config::Settings;

@@ -500,6 +500,7 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             let options = tenant_localstack::Options {
                 iam_wait_seconds: *iam_wait_seconds,
                 mapping_type: *mapping_type,
+                ..Default::default()
             };
             serve_foreground(&dir, options).await?;
             Ok(ExitCode::SUCCESS)
