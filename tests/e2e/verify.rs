@@ -224,7 +224,7 @@ async fn leftover_probe_users_are_swept_and_verification_can_be_switched_off() {
     );
     // A crash between creating and deleting the probe user leaves it in the group.
     let (user, _session) = tenant_steps::probe::sign_in(&t.ops.ctx, &tid("acme")).await.unwrap();
-    assert_eq!(probe_users(&t, "acme").await, [user.email.clone()]);
+    assert_eq!(probe_users(&t, "acme").await, std::slice::from_ref(&user.email));
     let off = onboard::offboard(&t.ops, &tid("acme"), false, 7, Duration::ZERO)
         .await
         .unwrap();
