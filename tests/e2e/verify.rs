@@ -203,7 +203,7 @@ async fn a_broken_role_policy_fails_the_proof_and_is_rolled_back() {
     t.stack.stop().await;
 }
 
-/// A probe user left by a crashed proof is removed by the next attempt and by teardown.
+/// A probe user left by a crashed proof is removed by teardown; verification can be off.
 #[tokio::test(flavor = "multi_thread")]
 async fn leftover_probe_users_are_swept_and_verification_can_be_switched_off() {
     let t = spawn_stack(Options {

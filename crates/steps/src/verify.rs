@@ -56,8 +56,11 @@ pub async fn verify(ctx: &Context, input: &StepInput) -> Result<Value, StepError
         return Ok(json!({ "verified": false, "skipped": "verification is switched off" }));
     }
     let retries = input.retry_count.unwrap_or(0);
-    // A proof that crashed or timed out earlier may have left its user behind.
-    probe::sweep(ctx, &tenant).await?;
+    // A retried attempt may have crashed before deleting its user. (A proof that failed
+    // for good is followed by compensation, whose DeleteGroup sweeps the same way.)
+    if retries > 0 {
+        probe::sweep(ctx, &tenant).await?;
+    }
     let (user, session) = match probe::sign_in(ctx, &tenant).await {
         Ok(signed_in) => signed_in,
         Err(e) => return Err(verdict(&tenant, retries, Failed::from(e))),
