@@ -74,6 +74,7 @@ async fn onboard_then_offboard_half(mapping_type: MappingType, count: usize) {
     let t = spawn_stack(Options {
         iam_wait_seconds: 0,
         mapping_type,
+        ..Options::default()
     })
     .await;
     let tenants: Vec<String> = (0..count).map(|i| format!("c{i:03}")).collect();
@@ -127,6 +128,7 @@ async fn the_twenty_sixth_rules_tenant_is_refused_up_front() {
     let t = spawn_stack(Options {
         iam_wait_seconds: 0,
         mapping_type: MappingType::Rules,
+        ..Options::default()
     })
     .await;
     let tenants: Vec<String> = (0..24).map(|i| format!("r{i:03}")).collect();

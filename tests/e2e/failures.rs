@@ -7,7 +7,7 @@ use tenantctl::onboard;
 
 use crate::helpers::{TestStack, spawn, tid};
 
-const FORWARD: [Step; 7] = Step::FORWARD;
+const FORWARD: [Step; 8] = Step::FORWARD;
 
 /// The state-machine name of a forward step (as recorded in `failed_step`).
 fn state_name(step: Step) -> &'static str {

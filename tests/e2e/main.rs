@@ -10,3 +10,5 @@ mod isolation;
 mod onboarding;
 mod recovery;
 mod signup;
+mod trust;
+mod verify;

@@ -10,6 +10,7 @@ pub mod mapping;
 pub mod names;
 pub mod policy;
 pub mod policy_compare;
+pub mod probe;
 pub mod signup;
 pub mod status;
 pub mod tenant_id;

@@ -34,6 +34,8 @@ pub struct Options {
     /// The Wait state's seconds (10 in `template.yaml`; 0–1 locally).
     pub iam_wait_seconds: u32,
     pub mapping_type: MappingType,
+    /// Run the Verify step's proof (on by default, like `template.yaml`'s `Verify`).
+    pub verify: bool,
 }
 
 impl Default for Options {
@@ -41,6 +43,7 @@ impl Default for Options {
         Options {
             iam_wait_seconds: 1,
             mapping_type: MappingType::Rules,
+            verify: true,
         }
     }
 }
@@ -234,6 +237,7 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
         region: REGION.into(),
         account_id: ACCOUNT_ID.into(),
         event_bus: EVENT_BUS.into(),
+        verify: options.verify,
     };
     let boundary = clients
         .iam
@@ -350,6 +354,33 @@ mod tests {
             .collect();
         assert!(names.contains(&tenant_steps::error::PAYLOAD_UNREADABLE), "{names:?}");
         assert!(names.contains(&"InvalidInput") && names.contains(&"InvalidTenantId"));
+    }
+
+    /// The Verify step turns a refusal into a failed proof exactly when the state machine
+    /// would not retry `IamNotPropagated` again.
+    #[test]
+    fn verify_retries_propagation_as_often_as_the_step_expects() {
+        let doc: serde_json::Value = serde_json::from_str(ONBOARDING_ASL).unwrap();
+        let verify = &doc["States"]["Verify"];
+        let retrier = verify["Retry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| {
+                r["ErrorEquals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e == "IamNotPropagated")
+            })
+            .expect("Verify retries IamNotPropagated");
+        assert_eq!(
+            retrier["MaxAttempts"].as_u64(),
+            Some(u64::from(tenant_steps::verify::PROPAGATION_RETRIES))
+        );
+        assert_eq!(verify["Parameters"]["retry_count.$"], "$$.State.RetryCount");
+        assert_eq!(doc["States"]["PatchRoleMappings"]["Next"], "Verify");
+        assert_eq!(verify["Next"], "RecordActive");
     }
 
     #[test]

@@ -57,13 +57,20 @@ pub enum FaultMode {
     Crash,
     /// The function runs out of time (`Sandbox.Timedout`, as Lambda reports it).
     Timeout,
+    /// Before the step runs, the tenant role's inline policy is replaced by one reaching
+    /// every tenant's data (the boundary's whole namespace): a broken policy template.
+    WidenPolicy,
+    /// Before the step runs, the tenant role's inline policy is deleted: the role grants
+    /// nothing, not even the tenant's own data.
+    RevokePolicy,
 }
 
 impl std::str::FromStr for FaultMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        serde_json::from_value(Value::String(s.to_string()))
-            .map_err(|_| format!("unknown fault {s:?}; use fail-once, fail-always, crash or timeout"))
+        serde_json::from_value(Value::String(s.to_string())).map_err(|_| {
+            format!("unknown fault {s:?}; use fail-once, fail-always, crash, timeout, widen-policy or revoke-policy")
+        })
     }
 }
 
@@ -222,6 +229,14 @@ async fn invoke(State(state): State<AppState>, Path(function): Path<String>, bod
                 &format!("Task timed out after 0.50 seconds ({what})"),
             );
         }
+        Some(mode @ (FaultMode::WidenPolicy | FaultMode::RevokePolicy)) => {
+            if let Err(e) = tamper_policy(&state.ctx, &tenant, mode).await {
+                return unhandled(
+                    "FaultInjected",
+                    &format!("{what}: could not tamper with the policy: {e}"),
+                );
+            }
+        }
         Some(FaultMode::Crash) | None => {}
     }
     let ctx = state.ctx.clone();
@@ -239,6 +254,32 @@ async fn invoke(State(state): State<AppState>, Path(function): Path<String>, bod
         Ok(Err(e)) => unhandled(e.name(), &e.to_string()),
         Err(join) => unhandled("Runtime.ExitError", &format!("handler crashed: {join}")),
     }
+}
+
+/// Breaks the tenant role's inline policy with the local stack's admin credentials.
+async fn tamper_policy(ctx: &Context, tenant: &str, mode: FaultMode) -> Result<(), String> {
+    let tenant = tenant_domain::TenantId::parse(tenant).map_err(|e| e.to_string())?;
+    let names = tenant_domain::TenantNames::new(&tenant);
+    let iam = &ctx.clients.iam;
+    let policy = tenant_domain::names::INLINE_POLICY_NAME;
+    if mode == FaultMode::WidenPolicy {
+        let wide = tenant_domain::policy::boundary_policy(&ctx.settings.deployment()).to_json();
+        iam.put_role_policy()
+            .role_name(&names.role_name)
+            .policy_name(policy)
+            .policy_document(wide)
+            .send()
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+    } else {
+        let _ = iam
+            .delete_role_policy()
+            .role_name(&names.role_name)
+            .policy_name(policy)
+            .send()
+            .await;
+    }
+    Ok(())
 }
 
 fn unhandled(error_type: &str, message: &str) -> Response {

@@ -19,6 +19,8 @@ pub struct Settings {
     pub account_id: String,
     /// The EventBridge bus `TenantOnboarded` / `TenantOnboardingFailed` go to.
     pub event_bus: String,
+    /// Run the isolation proof (the Verify step) at the end of onboarding; on by default.
+    pub verify: bool,
 }
 
 /// Environment variable names shared by `template.yaml`, the bootstrap's env file and
@@ -39,6 +41,7 @@ pub mod env {
     pub const EVENT_BUS: &str = "TENANT_EVENT_BUS";
     /// Which handler the signup binary serves: `http` (the form's API) or `events`.
     pub const SIGNUP_HANDLER: &str = "TENANT_SIGNUP_HANDLER";
+    pub const VERIFY: &str = "TENANT_VERIFY";
 }
 
 impl Settings {
@@ -58,6 +61,15 @@ impl Settings {
             None => MappingType::Rules,
             Some(raw) => raw.parse().map_err(|message| StepError::Misconfigured { message })?,
         };
+        let verify = match get(env::VERIFY).as_deref().map(str::trim) {
+            None | Some("") | Some("true") => true,
+            Some("false") => false,
+            Some(other) => {
+                return Err(StepError::Misconfigured {
+                    message: format!("{}={other:?} is not a switch; use true or false", env::VERIFY),
+                });
+            }
+        };
         Ok(Settings {
             table: need(env::TABLE)?,
             bucket: need(env::BUCKET)?,
@@ -70,6 +82,7 @@ impl Settings {
             region: need(env::REGION)?,
             account_id: need(env::ACCOUNT_ID)?,
             event_bus: need(env::EVENT_BUS)?,
+            verify,
         })
     }
 
@@ -87,6 +100,7 @@ impl Settings {
             (env::REGION, self.region.clone()),
             (env::ACCOUNT_ID, self.account_id.clone()),
             (env::EVENT_BUS, self.event_bus.clone()),
+            (env::VERIFY, self.verify.to_string()),
         ]
     }
 
@@ -123,6 +137,7 @@ mod tests {
             region: "us-east-1".into(),
             account_id: "123456789012".into(),
             event_bus: "tenant-events".into(),
+            verify: false,
         }
     }
 
@@ -132,6 +147,17 @@ mod tests {
         let map: HashMap<_, _> = s.to_env().into_iter().collect();
         let back = Settings::from_lookup(|k| map.get(k).cloned()).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn verification_is_on_unless_switched_off() {
+        let s = sample();
+        let mut map: HashMap<_, _> = s.to_env().into_iter().collect();
+        map.remove(env::VERIFY);
+        assert!(Settings::from_lookup(|k| map.get(k).cloned()).unwrap().verify);
+        map.insert(env::VERIFY, "yes".into());
+        let err = Settings::from_lookup(|k| map.get(k).cloned()).unwrap_err();
+        assert!(err.to_string().contains("TENANT_VERIFY"), "{err}");
     }
 
     #[test]

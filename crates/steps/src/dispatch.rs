@@ -4,7 +4,7 @@
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::{Context, StepError, StepInput, steps, teardown};
+use crate::{Context, StepError, StepInput, steps, teardown, verify};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
@@ -14,6 +14,7 @@ pub enum Step {
     CreateSecret,
     CreatePrefix,
     PatchRoleMappings,
+    Verify,
     RecordActive,
     RecordRollingBack,
     RemoveRoleMapping,
@@ -29,13 +30,14 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 18] = [
+    pub const ALL: [Step; 19] = [
         Step::RecordProvisioning,
         Step::CreateGroup,
         Step::CreateRole,
         Step::CreateSecret,
         Step::CreatePrefix,
         Step::PatchRoleMappings,
+        Step::Verify,
         Step::RecordActive,
         Step::RecordRollingBack,
         Step::RemoveRoleMapping,
@@ -51,13 +53,14 @@ impl Step {
     ];
 
     /// The onboarding steps, in order.
-    pub const FORWARD: [Step; 7] = [
+    pub const FORWARD: [Step; 8] = [
         Step::RecordProvisioning,
         Step::CreateGroup,
         Step::CreateRole,
         Step::CreateSecret,
         Step::CreatePrefix,
         Step::PatchRoleMappings,
+        Step::Verify,
         Step::RecordActive,
     ];
 
@@ -79,6 +82,7 @@ impl Step {
             Step::CreateSecret => "create-secret",
             Step::CreatePrefix => "create-prefix",
             Step::PatchRoleMappings => "patch-role-mappings",
+            Step::Verify => "verify",
             Step::RecordActive => "record-active",
             Step::RecordRollingBack => "record-rolling-back",
             Step::RemoveRoleMapping => "remove-role-mapping",
@@ -103,6 +107,7 @@ impl Step {
             Step::CreateSecret => "CreateSecretFunctionArn",
             Step::CreatePrefix => "CreatePrefixFunctionArn",
             Step::PatchRoleMappings => "PatchRoleMappingsFunctionArn",
+            Step::Verify => "VerifyFunctionArn",
             Step::RecordActive => "RecordActiveFunctionArn",
             Step::RecordRollingBack => "RecordRollingBackFunctionArn",
             Step::RemoveRoleMapping => "RemoveRoleMappingFunctionArn",
@@ -143,6 +148,7 @@ pub async fn run(ctx: &Context, step: Step, payload: Value) -> Result<Value, Ste
             Step::CreateSecret => steps::create_secret(ctx, &input).await,
             Step::CreatePrefix => steps::create_prefix(ctx, &input).await,
             Step::PatchRoleMappings => steps::patch_role_mappings(ctx, &input).await,
+            Step::Verify => verify::verify(ctx, &input).await,
             Step::RecordActive => steps::record_active(ctx, &input).await,
             Step::RecordRollingBack => teardown::record_rolling_back(ctx, &input).await,
             Step::RemoveRoleMapping => teardown::remove_role_mapping(ctx, &input).await,

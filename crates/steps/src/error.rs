@@ -65,6 +65,11 @@ pub enum StepError {
         code: String,
         message: String,
     },
+    /// The Verify step's proof failed: the tenant's own credentials were still refused
+    /// after every retry, or they reached the canary outside the tenant. Not retried:
+    /// compensation removes the tenant.
+    #[error("tenant {tenant}: isolation not proven: {message}")]
+    IsolationNotProven { tenant: String, message: String },
     /// The function's environment is incomplete. Not retried.
     #[error("misconfigured: {message}")]
     Misconfigured { message: String },
@@ -91,6 +96,7 @@ impl StepError {
             StepError::MappingLockBusy { .. } => "MappingLockBusy",
             StepError::AccessDenied { .. } => "AccessDenied",
             StepError::AwsRequestFailed { .. } => "AwsRequestFailed",
+            StepError::IsolationNotProven { .. } => "IsolationNotProven",
             StepError::Misconfigured { .. } => "Misconfigured",
         }
     }

@@ -88,6 +88,7 @@ mod tests {
             }),
             rollback_failure: None,
             offboard: None,
+            retry_count: None,
         };
         let tenant = input.tenant().unwrap();
         let d = failed_detail(&tenant, &input);

@@ -28,6 +28,10 @@ pub struct StepInput {
     /// Set when a teardown step itself failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_failure: Option<Failure>,
+    /// `$$.State.RetryCount` of the Verify state: how many times the state machine has
+    /// already retried it, so the last attempt can tell lag from a failed proof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_count: Option<u32>,
     /// Present for offboarding; absent for the compensation of a failed onboarding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offboard: Option<Offboard>,

@@ -16,11 +16,13 @@ pub mod lambda;
 pub mod launch;
 pub mod mapping;
 pub mod metrics;
+pub mod probe;
 pub mod record;
 pub mod signup;
 pub mod steps;
 pub mod teardown;
 pub mod users;
+pub mod verify;
 
 pub use aws::Clients;
 pub use config::Settings;

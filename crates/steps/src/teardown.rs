@@ -307,6 +307,9 @@ pub async fn delete_prefix(ctx: &Context, input: &StepInput) -> Result<Value, St
 pub async fn delete_group(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
     let names = TenantNames::new(&tenant);
+    // A Verify step that crashed may have left its probe user; deleting the group would
+    // not delete the user.
+    crate::probe::sweep(ctx, &tenant).await?;
     // The tenant's users go with its group; a groupless admin user is this attempt's
     // only during compensation (RecordActive failed between creating and adding it).
     let admin_email = if input.offboard.is_none() {

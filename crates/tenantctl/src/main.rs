@@ -507,6 +507,7 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             let options = tenant_localstack::Options {
                 iam_wait_seconds: *iam_wait_seconds,
                 mapping_type: *mapping_type,
+                ..Default::default()
             };
             // The stack's log gets each step's EMF line, as CloudWatch would.
             tenant_steps::metrics::enable();

@@ -93,23 +93,34 @@ fn owner_arn(ops: &Ops, tenant: &str, execution: &str) -> Option<String> {
 /// Polls the execution until it leaves RUNNING.
 pub async fn wait(ops: &Ops, execution_arn: &str, timeout: Duration) -> anyhow::Result<Finished> {
     let deadline = Instant::now() + timeout;
+    // Polls back off: many waiters at 5 Hz each would load the service more than the
+    // executions they follow.
+    let mut pause = Duration::from_millis(200);
     loop {
-        let out = ops
+        let result = ops
             .ctx
             .clients
             .sfn
             .describe_execution()
             .execution_arn(execution_arn)
             .send()
-            .await
-            .with_context(|| format!("describing {execution_arn}"))?;
-        if *out.status() != ExecutionStatus::Running {
-            return Ok(Finished {
-                execution_arn: execution_arn.to_string(),
-                status: out.status().as_str().to_string(),
-                error: out.error().map(str::to_string),
-                cause: out.cause().map(str::to_string),
-            });
+            .await;
+        match result {
+            Ok(out) if *out.status() != ExecutionStatus::Running => {
+                return Ok(Finished {
+                    execution_arn: execution_arn.to_string(),
+                    status: out.status().as_str().to_string(),
+                    error: out.error().map(str::to_string),
+                    cause: out.cause().map(str::to_string),
+                });
+            }
+            Ok(_) => {}
+            // A poll that does not get through says nothing about the execution: keep
+            // following it until the deadline.
+            Err(e)
+                if Instant::now() < deadline
+                    && tenant_steps::error::classify("states", "DescribeExecution", &e).is_transient() => {}
+            Err(e) => return Err(e).with_context(|| format!("describing {execution_arn}")),
         }
         if Instant::now() > deadline {
             let tenant = execution_arn.rsplit(':').next().unwrap_or_default();
@@ -123,7 +134,8 @@ pub async fn wait(ops: &Ops, execution_arn: &str, timeout: Duration) -> anyhow::
             ))
             .into());
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 3 / 2).min(Duration::from_secs(2));
     }
 }
 

@@ -2,16 +2,11 @@
 //! the user pool, gets credentials from the identity pool, and tries its own and every
 //! other tenant's prefix and secret. Allowed or denied is decided by IAM, not by us.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
-
 use anyhow::Context as _;
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_sdk_cognitoidentityprovider::types::{AttributeType, AuthFlowType, MessageActionType};
 use aws_sdk_s3::primitives::ByteStream;
 use serde::Serialize;
 use tenant_domain::{TenantId, TenantNames};
+use tenant_steps::probe::ProbeUser;
 
 use crate::Ops;
 
@@ -22,6 +17,8 @@ pub struct Identity {
     pub role_arn: Option<String>,
     pub s3: aws_sdk_s3::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    user: ProbeUser,
+    identity_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -48,138 +45,26 @@ impl Check {
     }
 }
 
-fn random_suffix() -> String {
-    format!("{:016x}", RandomState::new().hash_one(std::time::SystemTime::now()))
-}
-
 /// Creates a user in the tenant's group, signs it in and exchanges its ID token for
-/// identity-pool credentials.
+/// identity-pool credentials (the same code the Verify step runs).
 pub async fn sign_in(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Identity> {
-    let s = &ops.ctx.settings;
-    let c = &ops.ctx.clients;
-    let names = TenantNames::new(tenant);
-    // The deployed user pool signs users in by email address.
-    let username = format!("probe-{tenant}-{}@example.invalid", &random_suffix()[..8]);
-    let password = format!("Pr0be!{}aZ", random_suffix());
-    c.idp
-        .admin_create_user()
-        .user_pool_id(&s.user_pool_id)
-        .username(&username)
-        .message_action(MessageActionType::Suppress)
-        .user_attributes(AttributeType::builder().name("email").value(&username).build()?)
-        .user_attributes(AttributeType::builder().name("email_verified").value("true").build()?)
-        .send()
+    let (user, session) = tenant_steps::probe::sign_in(&ops.ctx, tenant)
         .await
-        .with_context(|| format!("creating probe user for {tenant}"))?;
-    match sign_in_created(ops, tenant, &names, username.clone(), &password).await {
-        Ok(identity) => Ok(identity),
-        Err(e) => {
-            // Never leave a signed-up probe user behind in a tenant's group.
-            delete_username(ops, &username).await;
-            Err(e)
-        }
-    }
-}
-
-async fn sign_in_created(
-    ops: &Ops,
-    tenant: &TenantId,
-    names: &TenantNames,
-    username: String,
-    password: &str,
-) -> anyhow::Result<Identity> {
-    let s = &ops.ctx.settings;
-    let c = &ops.ctx.clients;
-    c.idp
-        .admin_set_user_password()
-        .user_pool_id(&s.user_pool_id)
-        .username(&username)
-        .password(password)
-        .permanent(true)
-        .send()
-        .await
-        .context("setting the probe user's password")?;
-    c.idp
-        .admin_add_user_to_group()
-        .user_pool_id(&s.user_pool_id)
-        .username(&username)
-        .group_name(&names.group)
-        .send()
-        .await
-        .with_context(|| format!("adding the probe user to {}", names.group))?;
-    let auth = c
-        .idp
-        .admin_initiate_auth()
-        .user_pool_id(&s.user_pool_id)
-        .client_id(&s.user_pool_client_id)
-        .auth_flow(AuthFlowType::AdminUserPasswordAuth)
-        .auth_parameters("USERNAME", &username)
-        .auth_parameters("PASSWORD", password)
-        .send()
-        .await
-        .context("signing the probe user in")?;
-    let id_token = auth
-        .authentication_result()
-        .and_then(|a| a.id_token())
-        .context("sign-in returned no ID token")?
-        .to_string();
-    let logins = HashMap::from([(
-        format!("cognito-idp.{}.amazonaws.com/{}", s.region, s.user_pool_id),
-        id_token,
-    )]);
-    let id = c
-        .identity
-        .get_id()
-        .identity_pool_id(&s.identity_pool_id)
-        .set_logins(Some(logins.clone()))
-        .send()
-        .await
-        .context("getting an identity from the identity pool")?;
-    let identity_id = id.identity_id().context("no identity id")?.to_string();
-    let creds = c
-        .identity
-        .get_credentials_for_identity()
-        .identity_id(&identity_id)
-        .set_logins(Some(logins))
-        .send()
-        .await
-        .with_context(|| format!("getting credentials for {tenant}'s probe user from the identity pool"))?;
-    let creds = creds.credentials().context("identity pool returned no credentials")?;
-    let creds = Credentials::new(
-        creds.access_key_id().unwrap_or_default(),
-        creds.secret_key().unwrap_or_default(),
-        creds.session_token().map(str::to_string),
-        None,
-        "cognito-identity",
-    );
-    let config = ops
-        .sdk_config
-        .to_builder()
-        .credentials_provider(SharedCredentialsProvider::new(creds))
-        .build();
+        .with_context(|| format!("signing a probe user of {tenant} in"))?;
     Ok(Identity {
         tenant: tenant.clone(),
-        username,
+        username: user.username.clone(),
         role_arn: None,
-        s3: tenant_steps::aws::s3_client(&config),
-        secrets: aws_sdk_secretsmanager::Client::new(&config),
+        s3: session.s3,
+        secrets: session.secrets,
+        user,
+        identity_id: session.identity_id,
     })
 }
 
 pub async fn delete_user(ops: &Ops, identity: &Identity) {
-    delete_username(ops, &identity.username).await;
-}
-
-async fn delete_username(ops: &Ops, username: &str) {
-    let _ = ops
-        .ctx
-        .clients
-        .idp
-        .admin_delete_user()
-        .user_pool_id(&ops.ctx.settings.user_pool_id)
-        .username(username)
-        .send()
-        .await;
+    let _ = tenant_steps::probe::delete_user(&ops.ctx, &identity.user).await;
+    tenant_steps::probe::forget_identity(&ops.ctx, &identity.identity_id).await;
 }
 
 fn outcome<E: aws_sdk_s3::error::ProvideErrorMetadata>(r: Result<(), E>) -> (Outcome, String) {

@@ -20,8 +20,9 @@ def install(execute_state_machines: bool = True) -> None:
     if execute_state_machines:
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
 
-    from . import authz, identity
+    from . import authz, identity, trust
 
     identity.install()
+    trust.install()
     authz.install()
     _installed = True

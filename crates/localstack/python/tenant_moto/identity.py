@@ -384,25 +384,32 @@ def trust_allows(role_trust_policy: Any, context: policy.Context) -> bool:
     return decision == policy.ALLOW
 
 
-def get_credentials_for_identity(self: CognitoIdentityResponse) -> str:
-    body = _body(self)
-    identity_id = body.get("IdentityId")
+def find_pool(account_id: str, identity_id: Any) -> tuple[CognitoIdentityBackend, CognitoIdentityPool]:
+    """The identity pool an identity id belongs to."""
     if not isinstance(identity_id, str) or not _IDENTITY_ID.match(identity_id):
         raise InvalidParameterException(
             f"1 validation error detected: Value '{identity_id}' at 'identityId' failed to satisfy "
             "constraint: Member must satisfy regular expression pattern: [\\w-]+:[0-9a-f-]+"
         )
-    account_id = self.current_account
     backend = _backend_for(account_id, identity_id)
-    pool = None
     for pool_id, entry in list(backend.pools_identities.items()):
         if any(i.get("IdentityId") == identity_id for i in entry.get("Identities", [])):
             pool = backend.identity_pools.get(pool_id)
-            break
-    if pool is None:
-        raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
+            if pool is not None:
+                return backend, pool
+    raise ResourceNotFoundException(f"Identity '{identity_id}' not found.")
 
-    login = _single_login(body.get("Logins"))
+
+def authenticate(
+    account_id: str,
+    backend: CognitoIdentityBackend,
+    pool: CognitoIdentityPool,
+    identity_id: str,
+    logins: Any,
+) -> tuple[str, dict[str, Any]] | None:
+    """(provider, verified ID-token claims) of an authenticated identity, None for an
+    unauthenticated one the pool admits; links the identity to its login on first use."""
+    login = _single_login(logins)
     links = _links(backend)
     if login is None:
         if not pool.allow_unauthenticated_identities:
@@ -411,30 +418,49 @@ def get_credentials_for_identity(self: CognitoIdentityResponse) -> str:
             raise NotAuthorizedException(
                 "Logins don't match. Please include at least one valid login for this identity or identity pool."
             )
+        return None
+    provider, token = login
+    claims = _verify_login(account_id, pool, provider, token)
+    link_key = (pool.identity_pool_id, provider, claims.get("sub"))
+    with _lock:
+        linked = links.get(identity_id)
+        if linked is not None and linked != link_key:
+            raise NotAuthorizedException(
+                "Logins don't match. Please include at least one valid login for this identity or identity pool."
+            )
+        if linked is None:
+            links[identity_id] = link_key
+            links.setdefault(link_key, identity_id)
+    return provider, claims
+
+
+def amr_of(login: tuple[str, dict[str, Any]] | None) -> list[str]:
+    """The authentication methods reference Cognito puts in the aud/amr context."""
+    if login is None:
+        return ["unauthenticated"]
+    provider, claims = login
+    region = provider.split(".")[1]
+    return [
+        "authenticated",
+        f"cognito-idp.{region}.amazonaws.com",
+        f"{provider}:CognitoSignIn:{claims.get('sub')}",
+    ]
+
+
+def get_credentials_for_identity(self: CognitoIdentityResponse) -> str:
+    body = _body(self)
+    identity_id = body.get("IdentityId")
+    account_id = self.current_account
+    backend, pool = find_pool(account_id, identity_id)
+    login = authenticate(account_id, backend, pool, identity_id, body.get("Logins"))
+    if login is None:
         role_arn = _roles(pool).get("unauthenticated")
         if not role_arn:
             raise InvalidIdentityPoolConfigurationException()
-        amr = ["unauthenticated"]
     else:
-        provider, token = login
-        claims = _verify_login(account_id, pool, provider, token)
-        link_key = (pool.identity_pool_id, provider, claims.get("sub"))
-        with _lock:
-            linked = links.get(identity_id)
-            if linked is not None and linked != link_key:
-                raise NotAuthorizedException(
-                    "Logins don't match. Please include at least one valid login for this identity or identity pool."
-                )
-            if linked is None:
-                links[identity_id] = link_key
-                links.setdefault(link_key, identity_id)
+        provider, claims = login
         role_arn = resolve_role(pool, provider, claims, body.get("CustomRoleArn"))
-        region = provider.split(".")[1]
-        amr = [
-            "authenticated",
-            f"cognito-idp.{region}.amazonaws.com",
-            f"{provider}:CognitoSignIn:{claims.get('sub')}",
-        ]
+    amr = amr_of(login)
 
     partition = get_partition(backend.region_name)
     try:

@@ -694,3 +694,92 @@ def test_denial_shapes_of_other_services(stack):
     assert "iam:ListRoles" in exc.value.response["Error"]["Message"]
     # the admin key is never checked
     assert "TableNames" in _client(stack.endpoint, "dynamodb").list_tables()
+
+
+# ------------------------------------------------------------------ trust of tenant roles
+
+
+def test_tenant_role_as_unauthenticated_identity_is_refused(stack):
+    """A pool that hands a tenant role to guests gets no credentials: the role's trust
+    names another pool (aud) and authenticated identities only (amr)."""
+    ci = stack.ci
+    pid = ci.create_identity_pool(IdentityPoolName="guest-tenant", AllowUnauthenticatedIdentities=True)["IdentityPoolId"]
+    ci.set_identity_pool_roles(IdentityPoolId=pid, Roles={"unauthenticated": stack.role_arns["acme"]})
+    identity_id = ci.get_id(IdentityPoolId=pid)["IdentityId"]
+    with pytest.raises(ClientError) as exc:
+        ci.get_credentials_for_identity(IdentityId=identity_id)
+    assert _code(exc) == "InvalidIdentityPoolConfigurationException"
+    # amr alone: this role trusts the guest pool itself, but only authenticated identities.
+    role = stack.iam.create_role(RoleName="members-only", AssumeRolePolicyDocument=_trust(pid))["Role"]
+    ci.set_identity_pool_roles(IdentityPoolId=pid, Roles={"unauthenticated": role["Arn"]})
+    with pytest.raises(ClientError) as exc:
+        ci.get_credentials_for_identity(IdentityId=identity_id)
+    assert _code(exc) == "InvalidIdentityPoolConfigurationException"
+
+
+def _classic_pool(stack, name, unauthenticated=False):
+    return stack.ci.create_identity_pool(
+        IdentityPoolName=name, AllowUnauthenticatedIdentities=unauthenticated, AllowClassicFlow=True,
+        CognitoIdentityProviders=[{"ProviderName": stack.provider, "ClientId": stack.client_id}],
+    )["IdentityPoolId"]
+
+
+def _open_id_token(stack, pid, tenant=None):
+    logins = {stack.provider: stack.tokens[tenant]} if tenant else None
+    kwargs = {"Logins": logins} if logins else {}
+    identity_id = stack.ci.get_id(IdentityPoolId=pid, **kwargs)["IdentityId"]
+    return stack.ci.get_open_id_token(IdentityId=identity_id, **kwargs)["Token"]
+
+
+def test_classic_flow_is_off_unless_the_pool_allows_it(stack):
+    assert stack.ci.describe_identity_pool(IdentityPoolId=stack.identity_pool_id)["AllowClassicFlow"] is False
+    with pytest.raises(ClientError) as exc:
+        _open_id_token(stack, stack.identity_pool_id, "acme")
+    assert _code(exc) == "InvalidParameterException"
+    assert "classic" in exc.value.response["Error"]["Message"]
+
+
+def test_classic_flow_token_is_checked_against_the_role_trust(stack):
+    sts = _client(stack.endpoint, "sts")
+    other = _classic_pool(stack, "classic-other")
+    token = _open_id_token(stack, other, "acme")
+    claims = _claims(token)
+    assert claims["aud"] == other and "authenticated" in claims["amr"]
+    # Another pool's token: the tenant role trusts only the deployment's pool.
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role_with_web_identity(RoleArn=stack.role_arns["acme"], RoleSessionName="probe", WebIdentityToken=token)
+    assert _code(exc) == "AccessDenied"
+    # A role that trusts that pool's authenticated identities is assumable with it, and
+    # the credentials carry the token's keys.
+    role = stack.iam.create_role(RoleName="classic-members", AssumeRolePolicyDocument=_trust(other))["Role"]
+    out = sts.assume_role_with_web_identity(RoleArn=role["Arn"], RoleSessionName="probe", WebIdentityToken=token)
+    assert out["Audience"] == other
+    c = out["Credentials"]
+    caller = _client(stack.endpoint, "sts", c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+    assert ":assumed-role/classic-members/" in caller.get_caller_identity()["Arn"]
+    # An unauthenticated identity's token (amr unauthenticated) is refused by the same role.
+    guests = _classic_pool(stack, "classic-guests", unauthenticated=True)
+    stack.iam.update_assume_role_policy(RoleName="classic-members", PolicyDocument=_trust(guests))
+    guest_token = _open_id_token(stack, guests)
+    assert _claims(guest_token)["amr"] == ["unauthenticated"]
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role_with_web_identity(RoleArn=role["Arn"], RoleSessionName="probe", WebIdentityToken=guest_token)
+    assert _code(exc) == "AccessDenied"
+    # A token whose claims were edited no longer verifies.
+    header, payload, signature = token.split(".")
+    forged_claims = dict(claims, aud=stack.identity_pool_id)
+    forged = ".".join([header, base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).decode().rstrip("="), signature])
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role_with_web_identity(RoleArn=stack.role_arns["acme"], RoleSessionName="probe", WebIdentityToken=forged)
+    assert _code(exc) == "InvalidIdentityToken"
+
+
+def test_deleted_identities_are_gone(stack):
+    logins = {stack.provider: stack.tokens["acme"]}
+    identity_id = stack.ci.get_id(IdentityPoolId=stack.identity_pool_id, Logins=logins)["IdentityId"]
+    assert stack.ci.delete_identities(IdentityIdsToDelete=[identity_id])["UnprocessedIdentityIds"] == []
+    with pytest.raises(ClientError) as exc:
+        stack.ci.get_credentials_for_identity(IdentityId=identity_id, Logins=logins)
+    assert _code(exc) == "ResourceNotFoundException"
+    # The same user gets a new identity.
+    assert stack.ci.get_id(IdentityPoolId=stack.identity_pool_id, Logins=logins)["IdentityId"] != identity_id
