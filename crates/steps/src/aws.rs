@@ -16,7 +16,7 @@ pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
 }
 
 /// The one HTTPS client: rustls with ring. The SDK crates are built without their default
-/// client (rustls with aws-lc), which keeps ~1 MB of crypto out of every Lambda binary.
+/// client (rustls with aws-lc), which keeps that crypto library out of every Lambda binary.
 /// Configs derived from these (`to_builder`, `Config::builder().from(..)`) inherit it; a
 /// config built from scratch has no HTTP client and its requests fail, so build them here.
 pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
