@@ -9,7 +9,7 @@ LINT_REQS := tools/lint-requirements.txt
 TENANTCTL := target/debug/tenantctl
 export TENANT_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: demo test venv lint-tools lint-static up down lint fmt clean browser-test chromium
+.PHONY: demo test venv lint-tools lint-static up down lint fmt clean browser-test chromium package bench
 
 $(VENV)/.installed: $(REQS)
 	$(PYTHON) -m venv $(VENV)
@@ -95,6 +95,33 @@ browser-test: $(TENANTCTL) chromium tests/browser/node_modules/.installed
 	@$(TENANTCTL) --state-dir $(BROWSER_STATE) local up --iam-wait-seconds 0 >/dev/null
 	@. $(BROWSER_STATE)/local.env; node tests/browser/signup.mjs "$$TENANT_SIGNUP_PAGE_URL" target/e2e-screenshots; \
 		rc=$$?; $(TENANTCTL) --state-dir $(BROWSER_STATE) local down >/dev/null; exit $$rc
+
+# Deployment zips, one per Lambda binary: target/lambda/{step,signup}/bootstrap.zip
+# (release, provided.al2023), built by cargo-lambda from PyPI (it ships zig for the cross
+# link). AWS runs them on arm64 (template.yaml's Architecture default): `make package`.
+# This machine's Rust toolchain has only the x86_64 target, so here: `make package ARCH=x86_64`.
+ARCH ?= arm64
+CARGO_LAMBDA_VERSION := 1.9.2
+CARGO_LAMBDA := $(VENV)/bin/cargo-lambda
+HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+
+$(CARGO_LAMBDA): $(VENV)/.installed
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==$(CARGO_LAMBDA_VERSION)
+
+package: $(CARGO_LAMBDA)
+	@case "$(ARCH)" in arm64|x86_64) ;; *) echo "ARCH must be arm64 or x86_64, not $(ARCH)"; exit 2;; esac
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip \
+		$(if $(filter arm64,$(ARCH)),--arm64,--x86-64) -p tenant-functions
+	@for z in target/lambda/*/bootstrap.zip; do \
+		printf '%-8s %-40s %9d bytes\n' "$(ARCH)" "$$z" "$$(wc -c < "$$z")"; done
+
+# Performance and scale figures (README "Performance"): packages for this machine's
+# architecture (the cold-init figures run the zipped binaries), then measures. Extra
+# arguments: make bench BENCH_ARGS="--json" (see target/debug/tenant-bench --help).
+bench: venv
+	$(MAKE) package ARCH=$(HOST_ARCH)
+	cargo build --quiet -p tenant-bench
+	target/debug/tenant-bench $(BENCH_ARGS)
 
 lint:
 	cargo fmt --all -- --check

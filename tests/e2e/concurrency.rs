@@ -161,10 +161,9 @@ async fn the_twenty_sixth_rules_tenant_is_refused_up_front() {
     let done = t.onboard("one-too-many").await;
     assert_eq!(done.status, "FAILED");
     assert_eq!(done.error.as_deref(), Some("RuleLimitReached"));
-    assert!(
-        done.cause.as_deref().unwrap_or("").contains("MappingType=Token"),
-        "{done:?}"
-    );
+    let cause = done.cause.as_deref().unwrap_or("");
+    assert!(cause.contains("redeploy with MappingType=Token"), "{done:?}");
+    assert!(cause.contains("refused before anything was created"), "{done:?}");
     let res = tenantctl::status::inspect(&t.ops, &tid("one-too-many")).await.unwrap();
     assert!(res.present().is_empty());
 

@@ -76,9 +76,12 @@ pub struct MappedTenant {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
+    /// The message names the fix: Token type has no per-tenant rule, so no cap.
     #[error(
-        "{count} tenants need a role-mapping rule but a Rules-type mapping holds at most {max} per identity provider; \
-         deploy with MappingType=Token to lift the cap, or offboard tenants first"
+        "the identity pool's Rules-type role mapping is full: {count} tenants would need a rule, and Cognito allows \
+         at most {max} rules per identity provider. To onboard more than {max} tenants, redeploy with \
+         MappingType=Token (each tenant's group carries its own role, so there is no per-tenant rule and no \
+         {max}-tenant cap); or offboard a tenant to free a rule"
     )]
     TooManyRules { count: usize, max: usize },
 }
@@ -179,6 +182,20 @@ mod tests {
         assert!(admits_another(MappingType::Rules, 24).is_ok());
         assert!(admits_another(MappingType::Rules, 25).is_err());
         assert!(admits_another(MappingType::Token, 1000).is_ok());
+    }
+
+    /// The refusal says what is full, the limit, and both ways out, Token type first.
+    #[test]
+    fn the_cap_refusal_names_token_type_as_the_fix() {
+        let msg = admits_another(MappingType::Rules, MAX_RULES_PER_PROVIDER)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("Rules-type role mapping is full"), "{msg}");
+        assert!(msg.contains("26 tenants would need a rule"), "{msg}");
+        assert!(msg.contains("at most 25 rules per identity provider"), "{msg}");
+        assert!(msg.contains("redeploy with MappingType=Token"), "{msg}");
+        assert!(msg.contains("offboard a tenant"), "{msg}");
+        assert!(msg.find("MappingType=Token") < msg.find("offboard"), "{msg}");
     }
 
     #[test]

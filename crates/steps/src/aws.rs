@@ -8,11 +8,22 @@ use aws_config::{BehaviorVersion, SdkConfig};
 /// (the local stack); `None` keeps the standard chain, which also honours
 /// `AWS_ENDPOINT_URL` like the aws CLI does.
 pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(https_client());
     if let Some(url) = endpoint {
         loader = loader.endpoint_url(url);
     }
     loader.load().await
+}
+
+/// The one HTTPS client: rustls with ring. The SDK crates are built without their default
+/// client (rustls with aws-lc), which keeps that crypto library out of every Lambda binary.
+/// Configs derived from these (`to_builder`, `Config::builder().from(..)`) inherit it; a
+/// config built from scratch has no HTTP client and its requests fail, so build them here.
+pub fn https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 #[derive(Clone, Debug)]
@@ -56,6 +67,7 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
 /// region and throwaway credentials so nothing depends on the caller's AWS profile.
 pub async fn local_sdk_config(endpoint: &str, region: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(region.to_string()))
         .credentials_provider(aws_credential_types::Credentials::new(

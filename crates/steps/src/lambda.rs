@@ -6,31 +6,41 @@ use aws_lambda_events::http::HeaderValue;
 use base64::Engine as _;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
 
 use crate::{Clients, Context, Settings, Step, StepError, aws};
 
 /// JSON logs in Lambda, so tenant, step and execution are fields CloudWatch can query.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stdout)).ok();
     crate::metrics::enable();
 }
 
+/// `RUST_LOG` (the template's `LogLevel`) as `target=level` directives, e.g. `info` or
+/// `tenant_steps=debug,info`; `info` when unset or unreadable. A `Targets` filter rather
+/// than `EnvFilter`: it needs no regex engine, which is deployment size in every function.
+pub fn log_filter(directives: Option<&str>) -> Targets {
+    directives
+        .and_then(|d| d.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
+}
+
 /// The Lambda log format: one JSON object per event, carrying the current span's fields
 /// (step, tenant, execution).
-pub fn json_subscriber<W>(filter: tracing_subscriber::EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+pub fn json_subscriber<W>(filter: Targets, writer: W) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .without_time()
         .with_writer(writer)
         .finish()
+        .with(filter)
 }
 
 /// Environment variable naming the step a function runs.
@@ -156,7 +166,7 @@ mod tests {
     fn logs_carry_tenant_step_and_execution() {
         let buf = Buffer::default();
         let out = buf.clone();
-        let subscriber = json_subscriber(tracing_subscriber::EnvFilter::new("info"), move || out.clone());
+        let subscriber = json_subscriber(log_filter(Some("info")), move || out.clone());
         let config = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
@@ -187,6 +197,20 @@ mod tests {
         assert_eq!(line["span"]["execution"], "acme-7", "{text}");
         assert_eq!(line["span"]["attempt"], 1, "{text}");
         assert_eq!(line["fields"]["error"], "InvalidTenantId", "{text}");
+    }
+
+    #[test]
+    fn log_level_directives() {
+        use tracing::Level;
+        assert_eq!(log_filter(None).default_level(), Some(LevelFilter::INFO));
+        assert_eq!(log_filter(Some("debug")).default_level(), Some(LevelFilter::DEBUG));
+        let scoped = log_filter(Some("tenant_steps=debug,warn"));
+        assert!(scoped.would_enable("tenant_steps::mapping", &Level::DEBUG));
+        assert!(!scoped.would_enable("aws_smithy_runtime", &Level::INFO));
+        assert_eq!(
+            log_filter(Some("=not a level=")).default_level(),
+            Some(LevelFilter::INFO)
+        );
     }
 
     #[test]

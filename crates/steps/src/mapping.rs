@@ -212,9 +212,12 @@ pub async fn update(ctx: &Context, label: &str, change: Option<Membership<'_>>) 
                     .filter(|t| &t.tenant != c.tenant)
                     .count();
                 tenant_domain::mapping::admits_another(MappingType::Rules, others).map_err(|e| {
+                    // Another onboarding took the last rule after this one's up-front check.
                     StepError::RuleLimitReached {
                         tenant: c.tenant.to_string(),
-                        message: e.to_string(),
+                        message: format!(
+                            "the last rule went to a concurrent onboarding; this attempt is rolled back: {e}"
+                        ),
                     }
                 })?;
             }

@@ -36,7 +36,7 @@ pub async fn record_provisioning(ctx: &Context, input: &StepInput) -> Result<Val
             .count();
         admits_another(MappingType::Rules, others).map_err(|e| StepError::RuleLimitReached {
             tenant: tenant.to_string(),
-            message: e.to_string(),
+            message: format!("refused before anything was created: {e}"),
         })?;
     }
     record::start_attempt(ctx, &tenant, input).await?;

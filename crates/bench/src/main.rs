@@ -1,0 +1,123 @@
+//! `tenant-bench`: prints the performance table (`make bench` runs it after `make package`).
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+use tenant_bench::report::Report;
+use tenant_bench::{cold, onboarding, size, throughput};
+use tenant_domain::MappingType;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Part {
+    /// 1: function cold init and peak RSS beside Python + boto3
+    Cold,
+    /// 2 and 4: one onboarding vs its floor, and its cost from the execution history
+    Local,
+    /// 3: concurrent onboardings (Rules and Token)
+    Throughput,
+    /// 5: deployment zip sizes
+    Size,
+}
+
+/// Measures cold init, local onboarding against its floor, throughput, cost per
+/// onboarding and deployment size, and prints them against the goals.
+#[derive(Debug, Parser)]
+#[command(name = "tenant-bench", version)]
+struct Args {
+    /// Where `make package` (cargo lambda) left `<function>/bootstrap.zip`.
+    #[arg(long, default_value = "target/lambda")]
+    lambda_dir: PathBuf,
+    /// Python with boto3 (the project venv); also extracts the zips.
+    #[arg(long, env = "TENANT_PYTHON", default_value = ".venv/bin/python")]
+    python: PathBuf,
+    /// Cold starts per binary (and of the Python baseline).
+    #[arg(long, default_value_t = 20)]
+    cold_runs: usize,
+    /// Onboardings on the local stack, and as many in-process floors (at most 11: they
+    /// share one Rules-type stack).
+    #[arg(long, default_value_t = 7)]
+    local_runs: usize,
+    /// Concurrent Rules-type onboardings (the type's cap is 25).
+    #[arg(long, default_value_t = 25)]
+    rules_tenants: usize,
+    /// Concurrent Token-type onboardings.
+    #[arg(long, default_value_t = 100)]
+    token_tenants: usize,
+    /// Only these parts (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Part>,
+    /// Print the whole report as JSON instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let want = |p: Part| args.only.is_empty() || args.only.contains(&p);
+    let scratch = std::env::temp_dir().join(format!("tenant-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let result = run(&args, &want, &scratch).await;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let mut report = result?;
+    report.evaluate();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.machine);
+        print!("{}", report.table());
+        print!("\n{}", report.details());
+    }
+    Ok(())
+}
+
+async fn run(args: &Args, want: &dyn Fn(Part) -> bool, scratch: &std::path::Path) -> anyhow::Result<Report> {
+    let mut report = Report {
+        machine: format!(
+            "{} cores, {}, load average at start {} (other work on the machine slows every figure); goals from the performance issue",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            std::env::consts::ARCH,
+            std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .and_then(|l| l.split_whitespace().next().map(str::to_string))
+                .unwrap_or_else(|| "unknown".into())
+        ),
+        ..Report::default()
+    };
+    let python = std::fs::canonicalize(&args.python)
+        .map_err(|e| anyhow::anyhow!("{}: {e} (run `make venv`, or pass --python)", args.python.display()))?;
+    if want(Part::Size) || want(Part::Cold) {
+        report.packages = size::packages(&args.lambda_dir, &python, scratch)?;
+    }
+    if want(Part::Cold) {
+        eprintln!("measuring cold init ({} runs each)…", args.cold_runs);
+        let bins: Vec<_> = report
+            .packages
+            .iter()
+            .map(|p| (p.function.clone(), p.binary.clone()))
+            .collect();
+        report.cold_init = Some(cold::measure(&bins, &python, args.cold_runs, scratch).await?);
+    }
+    if !want(Part::Size) {
+        report.packages.clear();
+    }
+    if want(Part::Local) {
+        eprintln!(
+            "measuring one onboarding on the local stack and its floor ({} runs each)…",
+            args.local_runs
+        );
+        report.local_onboarding = Some(onboarding::measure(args.local_runs).await?);
+    }
+    if want(Part::Throughput) {
+        for (mapping, n) in [
+            (MappingType::Rules, args.rules_tenants),
+            (MappingType::Token, args.token_tenants),
+        ] {
+            if n > 0 {
+                eprintln!("onboarding {n} {mapping:?}-type tenants concurrently…");
+                report.throughput.push(throughput::measure(mapping, n).await?);
+            }
+        }
+    }
+    Ok(report)
+}

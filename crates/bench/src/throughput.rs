@@ -1,0 +1,163 @@
+//! N tenants onboarded concurrently on a fresh local stack: wall time, each tenant's
+//! execution time, and a check that every tenant is mapped to its own role.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde::Serialize;
+use tenant_domain::{MappingType, TenantId, TenantNames};
+use tenant_localstack::{LocalStack, Options};
+use tenantctl::Ops;
+
+use crate::onboarding::ops_for;
+use crate::stats::Summary;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    pub mapping_type: String,
+    pub tenants: usize,
+    pub succeeded: usize,
+    /// First StartExecution until the last execution is seen ended (polled every 250 ms).
+    pub wall_s: f64,
+    /// Each execution's own start to stop, from DescribeExecution.
+    pub per_tenant_s: Summary,
+    /// Tenants whose group is mapped to their role and whose role, policy, secret and
+    /// prefix exist.
+    pub complete: usize,
+    pub incomplete: Vec<String>,
+}
+
+pub async fn measure(mapping_type: MappingType, count: usize) -> anyhow::Result<Throughput> {
+    let stack = LocalStack::start(
+        Options {
+            iam_wait_seconds: 0,
+            mapping_type,
+            ..Options::default()
+        },
+        None,
+    )
+    .await?;
+    let ops = ops_for(&stack).await?;
+    let tenants: Vec<TenantId> = (0..count)
+        .map(|i| TenantId::parse(&format!("t{i:03}")))
+        .collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    let mut runs = tokio::task::JoinSet::new();
+    for tenant in tenants.clone() {
+        let ops = ops.clone();
+        runs.spawn(async move { run_one(&ops, &tenant).await });
+    }
+    let mut outcomes = vec![];
+    while let Some(done) = runs.join_next().await {
+        outcomes.push(done??);
+    }
+    let wall_s = started.elapsed().as_secs_f64();
+    let succeeded = outcomes.iter().filter(|(status, _)| status == "SUCCEEDED").count();
+    let durations: Vec<f64> = outcomes.iter().map(|(_, d)| *d).collect();
+    let incomplete = incomplete(&ops, &tenants).await?;
+    stack.stop().await;
+    Ok(Throughput {
+        mapping_type: format!("{mapping_type:?}"),
+        tenants: count,
+        succeeded,
+        wall_s,
+        per_tenant_s: Summary::of(&durations),
+        complete: count - incomplete.len(),
+        incomplete,
+    })
+}
+
+/// Starts one onboarding and waits for it; returns its status and its own duration.
+async fn run_one(ops: &Ops, tenant: &TenantId) -> anyhow::Result<(String, f64)> {
+    let launched =
+        tenant_steps::launch::start_onboarding(&ops.ctx, &ops.onboarding_arn, tenant, None, None, 1, true).await?;
+    loop {
+        let out = ops
+            .ctx
+            .clients
+            .sfn
+            .describe_execution()
+            .execution_arn(&launched.execution_arn)
+            .send()
+            .await
+            .with_context(|| format!("describing {}", launched.execution_arn))?;
+        if out.status().as_str() != "RUNNING" {
+            let took = out
+                .stop_date()
+                .map(|stop| stop.as_secs_f64() - out.start_date().as_secs_f64())
+                .unwrap_or(f64::NAN);
+            return Ok((out.status().as_str().to_string(), took));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Tenants missing anything: read live from the emulator, the pool's mapping (Rules: a
+/// rule per group naming the tenant's role; Token: the provider mapped by token and the
+/// group carrying the tenant's role) and every resource `inspect` reports.
+async fn incomplete(ops: &Ops, tenants: &[TenantId]) -> anyhow::Result<Vec<String>> {
+    let c = &ops.ctx.clients;
+    let s = &ops.ctx.settings;
+    let pool = c
+        .identity
+        .get_identity_pool_roles()
+        .identity_pool_id(&s.identity_pool_id)
+        .send()
+        .await
+        .context("reading the identity pool's role mappings")?;
+    let mapping = pool.role_mappings().and_then(|m| m.get(&s.provider_name()));
+    // group name -> role ARN it resolves to
+    let mut mapped: BTreeMap<String, String> = BTreeMap::new();
+    match s.mapping_type {
+        MappingType::Rules => {
+            for r in mapping
+                .and_then(|m| m.rules_configuration())
+                .map(|rc| rc.rules())
+                .unwrap_or_default()
+            {
+                mapped.insert(r.value().to_string(), r.role_arn().to_string());
+            }
+        }
+        MappingType::Token => {
+            if mapping.map(|m| m.r#type().as_str()) == Some("Token") {
+                let mut pages = c
+                    .idp
+                    .list_groups()
+                    .user_pool_id(&s.user_pool_id)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    for g in page.context("listing groups")?.groups() {
+                        if let (Some(name), Some(role)) = (g.group_name(), g.role_arn()) {
+                            mapped.insert(name.to_string(), role.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut missing = BTreeSet::new();
+    for tenant in tenants {
+        let names = TenantNames::new(tenant);
+        let role = names.role_arn(&s.partition, &s.account_id);
+        if mapped.get(&names.group) != Some(&role) {
+            missing.insert(format!("{tenant}: not mapped to {role}"));
+        }
+        let res = tenant_steps::inspect::inspect(&ops.ctx, tenant).await?;
+        let present = res.present();
+        for want in [
+            "group",
+            "role",
+            "role policy",
+            "secret",
+            "prefix objects",
+            "mapping rule",
+        ] {
+            if !present.contains(&want) {
+                missing.insert(format!("{tenant}: no {want}"));
+            }
+        }
+    }
+    Ok(missing.into_iter().collect())
+}
