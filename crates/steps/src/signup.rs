@@ -576,7 +576,7 @@ mod tests {
             .region(aws_config::Region::new("us-east-1"))
             .build();
         let settings = crate::Settings::from_lookup(|k| match k {
-            "TENANT_MAPPING_TYPE" => None,
+            "TENANT_MAPPING_TYPE" | "TENANT_VERIFY" => None,
             _ => Some("x".into()),
         })
         .unwrap();
