@@ -101,13 +101,15 @@ fn unix_now() -> f64 {
 /// Starts an onboarding and polls until it ends; the execution must succeed.
 pub async fn onboard_on_stack(ops: &Ops, tenant: &TenantId, poll: Duration) -> anyhow::Result<OnStack> {
     let called_at = unix_now();
+    // Each tenant its own first user: an address already in another tenant's group is refused.
+    let email = format!("ops@{tenant}.example");
     let t0 = Instant::now();
     let launched = tenant_steps::launch::start_onboarding(
         &ops.ctx,
         &ops.onboarding_arn,
         tenant,
         Some("Bench Co"),
-        Some("ops@bench.example"),
+        Some(&email),
         1,
         true,
     )
@@ -149,7 +151,7 @@ pub async fn onboard_in_process(stack: &LocalStack, tenant: &TenantId) -> anyhow
     let input = json!({
         "tenant_id": tenant,
         "name": "Bench Co",
-        "email": "ops@bench.example",
+        "email": format!("ops@{tenant}.example"),
         "attempt": 1,
         "execution": tenant_steps::launch::execution_name(tenant, 1),
         "iam_wait_seconds": 0,
