@@ -5,19 +5,26 @@ use crate::helpers::{spawn, tid};
 #[tokio::test(flavor = "multi_thread")]
 async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
     let t = spawn().await;
-    for tenant in ["acme", "acme-labs"] {
+    // Ids that are prefixes, extensions or near-misses of each other: every ordered pair
+    // must be denied, whatever a careless `StringLike` or a missing delimiter would allow.
+    const SET: [&str; 5] = ["acme", "acme-labs", "acme-lab", "acm", "acme1"];
+    for tenant in SET {
         let done = t.onboard(tenant).await;
         assert_eq!(done.status, "SUCCEEDED", "{done:?}");
     }
-    let checks = probe::check_isolation(&t.ops, &[tid("acme"), tid("acme-labs")])
-        .await
-        .unwrap();
-    assert_eq!(checks.len(), 24);
+    let ids: Vec<_> = SET.iter().map(|s| tid(s)).collect();
+    let checks = probe::check_isolation(&t.ops, &ids).await.unwrap();
+    assert_eq!(checks.len(), 6 * SET.len() * SET.len());
     for c in &checks {
         assert!(c.holds(), "{c:?}");
     }
     let cross: Vec<_> = checks.iter().filter(|c| c.actor != c.target).collect();
-    assert_eq!(cross.len(), 12);
+    assert_eq!(cross.len(), 6 * SET.len() * (SET.len() - 1));
+    let own: Vec<_> = checks.iter().filter(|c| c.actor == c.target).collect();
+    assert!(
+        own.iter().all(|c| c.actual == Outcome::Allowed),
+        "own access always works"
+    );
     for action in [
         "s3:GetObject",
         "s3:PutObject",
