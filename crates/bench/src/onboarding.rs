@@ -115,32 +115,44 @@ pub async fn onboard_on_stack(ops: &Ops, tenant: &TenantId, poll: Duration) -> a
     )
     .await?;
     let start_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let out = until_ended(ops, &launched.execution_arn, poll).await?;
+    let seen_done_at = unix_now();
+    match out.status().as_str() {
+        "SUCCEEDED" => Ok(OnStack {
+            execution_arn: launched.execution_arn,
+            start_ms,
+            called_at,
+            seen_done_at,
+        }),
+        other => bail!(
+            "onboarding {tenant} ended {other}: {} {}",
+            out.error().unwrap_or_default(),
+            out.cause().unwrap_or_default()
+        ),
+    }
+}
+
+/// Polls DescribeExecution every `poll` (fixed, unlike `tenantctl`'s backing-off wait, so
+/// the time until an end is seen stays bounded by one interval) until it is not RUNNING.
+pub async fn until_ended(
+    ops: &Ops,
+    execution_arn: &str,
+    poll: Duration,
+) -> anyhow::Result<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput> {
     loop {
         let out = ops
             .ctx
             .clients
             .sfn
             .describe_execution()
-            .execution_arn(&launched.execution_arn)
+            .execution_arn(execution_arn)
             .send()
             .await
-            .with_context(|| format!("describing {}", launched.execution_arn))?;
-        match out.status().as_str() {
-            "RUNNING" => tokio::time::sleep(poll).await,
-            "SUCCEEDED" => {
-                return Ok(OnStack {
-                    execution_arn: launched.execution_arn,
-                    start_ms,
-                    called_at,
-                    seen_done_at: unix_now(),
-                });
-            }
-            other => bail!(
-                "onboarding {tenant} ended {other}: {} {}",
-                out.error().unwrap_or_default(),
-                out.cause().unwrap_or_default()
-            ),
+            .with_context(|| format!("describing {execution_arn}"))?;
+        if out.status().as_str() != "RUNNING" {
+            return Ok(out);
         }
+        tokio::time::sleep(poll).await;
     }
 }
 

@@ -72,25 +72,12 @@ pub async fn measure(mapping_type: MappingType, count: usize) -> anyhow::Result<
 async fn run_one(ops: &Ops, tenant: &TenantId) -> anyhow::Result<(String, f64)> {
     let launched =
         tenant_steps::launch::start_onboarding(&ops.ctx, &ops.onboarding_arn, tenant, None, None, 1, true).await?;
-    loop {
-        let out = ops
-            .ctx
-            .clients
-            .sfn
-            .describe_execution()
-            .execution_arn(&launched.execution_arn)
-            .send()
-            .await
-            .with_context(|| format!("describing {}", launched.execution_arn))?;
-        if out.status().as_str() != "RUNNING" {
-            let took = out
-                .stop_date()
-                .map(|stop| stop.as_secs_f64() - out.start_date().as_secs_f64())
-                .unwrap_or(f64::NAN);
-            return Ok((out.status().as_str().to_string(), took));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let out = crate::onboarding::until_ended(ops, &launched.execution_arn, Duration::from_millis(250)).await?;
+    let took = out
+        .stop_date()
+        .map(|stop| stop.as_secs_f64() - out.start_date().as_secs_f64())
+        .unwrap_or(f64::NAN);
+    Ok((out.status().as_str().to_string(), took))
 }
 
 /// Tenants missing anything: read live from the emulator, the pool's mapping (Rules: a
