@@ -108,10 +108,14 @@ HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 $(CARGO_LAMBDA): $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==$(CARGO_LAMBDA_VERSION)
 
+# Named binaries: cargo lambda zips every workspace binary it finds built in the target
+# dir, which would include the bench's floor.
+FUNCTION_BINS := $(basename $(notdir $(wildcard crates/functions/src/bin/*.rs)))
+
 package: $(CARGO_LAMBDA)
 	@case "$(ARCH)" in arm64|x86_64) ;; *) echo "ARCH must be arm64 or x86_64, not $(ARCH)"; exit 2;; esac
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip \
-		$(if $(filter arm64,$(ARCH)),--arm64,--x86-64) -p tenant-functions
+		$(if $(filter arm64,$(ARCH)),--arm64,--x86-64) -p tenant-functions $(foreach b,$(FUNCTION_BINS),--bin $(b))
 	@for z in target/lambda/*/bootstrap.zip; do \
 		printf '%-8s %-40s %9d bytes\n' "$(ARCH)" "$$z" "$$(wc -c < "$$z")"; done
 
@@ -129,7 +133,7 @@ $(BENCH_NODE)/node_modules/.installed: $(BENCH_NODE)/package.json $(BENCH_NODE)/
 bench: venv $(BENCH_NODE)/node_modules/.installed
 	$(MAKE) package ARCH=$(HOST_ARCH)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip \
-		$(if $(filter arm64,$(HOST_ARCH)),--arm64,--x86-64) -p tenant-bench-floor --lambda-dir target/lambda-floor
+		$(if $(filter arm64,$(HOST_ARCH)),--arm64,--x86-64) -p tenant-bench-floor --bin floor --lambda-dir target/lambda-floor
 	cargo build --quiet -p tenant-bench
 	target/debug/tenant-bench --floor-zip target/lambda-floor/floor/bootstrap.zip --node-dir $(BENCH_NODE) $(BENCH_ARGS)
 
