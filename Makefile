@@ -108,20 +108,34 @@ HOST_ARCH := $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
 $(CARGO_LAMBDA): $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==$(CARGO_LAMBDA_VERSION)
 
+# Named binaries: cargo lambda zips every workspace binary it finds built in the target
+# dir, which would include the bench's floor.
+FUNCTION_BINS := $(basename $(notdir $(wildcard crates/functions/src/bin/*.rs)))
+
 package: $(CARGO_LAMBDA)
 	@case "$(ARCH)" in arm64|x86_64) ;; *) echo "ARCH must be arm64 or x86_64, not $(ARCH)"; exit 2;; esac
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip \
-		$(if $(filter arm64,$(ARCH)),--arm64,--x86-64) -p tenant-functions
+		$(if $(filter arm64,$(ARCH)),--arm64,--x86-64) -p tenant-functions $(foreach b,$(FUNCTION_BINS),--bin $(b))
 	@for z in target/lambda/*/bootstrap.zip; do \
 		printf '%-8s %-40s %9d bytes\n' "$(ARCH)" "$$z" "$$(wc -c < "$$z")"; done
 
-# Performance and scale figures (README "Performance"): packages for this machine's
-# architecture (the cold-init figures run the zipped binaries), then measures. Extra
+# Performance and scale figures (docs/performance.md): packages for this machine's
+# architecture (the cold-init figures run the zipped binaries), builds the floor (a no-op
+# Lambda, same release profile, into target/lambda-floor/, never with the functions),
+# installs the Node.js peer's pinned AWS SDK v3 clients, then measures. Extra
 # arguments: make bench BENCH_ARGS="--json" (see target/debug/tenant-bench --help).
-bench: venv
+BENCH_NODE := crates/bench/node
+
+$(BENCH_NODE)/node_modules/.installed: $(BENCH_NODE)/package.json $(BENCH_NODE)/package-lock.json
+	cd $(BENCH_NODE) && npm ci --silent --no-audit --no-fund
+	touch $@
+
+bench: venv $(BENCH_NODE)/node_modules/.installed
 	$(MAKE) package ARCH=$(HOST_ARCH)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip \
+		$(if $(filter arm64,$(HOST_ARCH)),--arm64,--x86-64) -p tenant-bench-floor --bin floor --lambda-dir target/lambda-floor
 	cargo build --quiet -p tenant-bench
-	target/debug/tenant-bench $(BENCH_ARGS)
+	target/debug/tenant-bench --floor-zip target/lambda-floor/floor/bootstrap.zip --node-dir $(BENCH_NODE) $(BENCH_ARGS)
 
 lint:
 	cargo fmt --all -- --check

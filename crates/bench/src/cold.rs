@@ -1,7 +1,9 @@
 //! Cold init: from process start until the first Runtime API poll
 //! (`GET /2018-06-01/runtime/invocation/next`), under a minimal Runtime API stand-in on
-//! loopback, for each deployment binary and for a Python process creating the same boto3
-//! clients; peak RSS of each from `/proc/<pid>/status` (`VmHWM`) at the moment it polls.
+//! loopback, for each deployment binary, for the floor (a no-op Lambda on the same
+//! runtime and release profile), and for the peers: a Python process creating the same
+//! boto3 clients and a Node.js process creating the same AWS SDK v3 clients; peak RSS of
+//! each from `/proc/<pid>/status` (`VmHWM`) at the moment it polls.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,8 @@ use tokio::sync::mpsc;
 use crate::stats::Summary;
 
 pub const PYTHON_INIT: &str = include_str!("../python/boto3_init.py");
+/// The Node.js peer's script, run from its directory (next to its `node_modules`).
+pub const NODE_INIT: &str = "init.mjs";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Subject {
@@ -31,8 +35,21 @@ pub struct Subject {
 #[derive(Debug, Clone, Serialize)]
 pub struct ColdInit {
     pub runs: usize,
+    /// The no-op Rust Lambda: the upper bound of what init can be on this runtime.
+    pub floor: Subject,
     pub python: Subject,
+    pub node: Subject,
     pub functions: Vec<Subject>,
+}
+
+/// What the cold-init part starts besides the function binaries.
+pub struct Peers<'a> {
+    /// The floor's `bootstrap`, extracted from its zip.
+    pub floor: &'a Path,
+    pub python: &'a Path,
+    pub node: &'a Path,
+    /// Holds `init.mjs` and its `node_modules`.
+    pub node_dir: &'a Path,
 }
 
 /// The stand-in: records when each poll arrives and never answers it (the process is
@@ -160,49 +177,107 @@ async fn run_once(
     Ok(((polled - started).as_secs_f64() * 1000.0, rss))
 }
 
-/// Runs every function binary and the Python baseline `runs` times each, interleaved so
-/// that whatever else the machine does affects both alike.
+/// Node's major version (`node --version` prints `v20.20.2`); the peer needs ≥ 20.
+pub fn node_major(version: &str) -> Option<u32> {
+    version.trim().strip_prefix('v')?.split('.').next()?.parse().ok()
+}
+
+/// Samples of one subject.
+#[derive(Default)]
+struct Samples {
+    ms: Vec<f64>,
+    rss: Vec<f64>,
+}
+
+impl Samples {
+    fn push(&mut self, (ms, rss): (f64, u64)) {
+        self.ms.push(ms);
+        self.rss.push(rss as f64);
+    }
+
+    fn subject(&self, name: &str) -> Subject {
+        Subject {
+            name: name.to_string(),
+            init_ms: Summary::of(&self.ms),
+            peak_rss_kib: Summary::of(&self.rss),
+        }
+    }
+}
+
+/// Runs every function binary, the floor and both peers `runs` times each, interleaved
+/// so that whatever else the machine does affects all alike.
 pub async fn measure(
     bins: &[(String, PathBuf)],
-    python: &Path,
+    peers: &Peers<'_>,
     runs: usize,
     scratch: &Path,
 ) -> anyhow::Result<ColdInit> {
+    let version = std::process::Command::new(peers.node)
+        .arg("--version")
+        .output()
+        .with_context(|| {
+            format!(
+                "running {} --version (install Node.js ≥ 20, or pass --node)",
+                peers.node.display()
+            )
+        })?;
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    match node_major(&version) {
+        Some(major) if major >= 20 => {}
+        _ => bail!(
+            "the Node.js peer needs Node.js ≥ 20; {} is {version:?}",
+            peers.node.display()
+        ),
+    }
+    let node_script = peers.node_dir.join(NODE_INIT);
+    if !peers.node_dir.join("node_modules/@aws-sdk/client-iam").is_dir() {
+        bail!(
+            "{} has no node_modules: run `npm ci` there (make bench does)",
+            peers.node_dir.display()
+        );
+    }
+    let node_script = node_script
+        .to_str()
+        .context("node script path is not UTF-8")?
+        .to_string();
     let mut api = RuntimeApi::start().await?;
     let home = scratch.join("home");
     std::fs::create_dir_all(&home)?;
-    let mut py = (vec![], vec![]);
-    let mut per_fn: Vec<(Vec<f64>, Vec<f64>)> = bins.iter().map(|_| (vec![], vec![])).collect();
+    let (mut floor, mut py, mut node) = (Samples::default(), Samples::default(), Samples::default());
+    let mut per_fn: Vec<Samples> = bins.iter().map(|_| Samples::default()).collect();
     for run in 0..runs {
+        let env = lambda_env(api.addr, "floor", &home);
+        floor.push(run_once(&mut api, peers.floor, &[], &env).await?);
         let env = lambda_env(api.addr, "python-baseline", &home);
-        let (ms, rss) = run_once(&mut api, python, &["-c", PYTHON_INIT], &env).await?;
-        py.0.push(ms);
-        py.1.push(rss as f64);
+        py.push(run_once(&mut api, peers.python, &["-c", PYTHON_INIT], &env).await?);
+        let env = lambda_env(api.addr, "node-baseline", &home);
+        node.push(run_once(&mut api, peers.node, &[&node_script], &env).await?);
         for ((name, bin), acc) in bins.iter().zip(per_fn.iter_mut()) {
             let mut env = lambda_env(api.addr, name, &home);
             // The step binary serves all 17 Task functions; rotate through them.
             let step = Step::ALL[run % Step::ALL.len()];
             env.push((tenant_steps::lambda::STEP_ENV.to_string(), step.name().to_string()));
-            let (ms, rss) = run_once(&mut api, bin, &[], &env).await?;
-            acc.0.push(ms);
-            acc.1.push(rss as f64);
+            acc.push(run_once(&mut api, bin, &[], &env).await?);
         }
     }
     Ok(ColdInit {
         runs,
-        python: Subject {
-            name: "python + boto3 (7 clients)".into(),
-            init_ms: Summary::of(&py.0),
-            peak_rss_kib: Summary::of(&py.1),
-        },
-        functions: bins
-            .iter()
-            .zip(per_fn)
-            .map(|((name, _), (ms, rss))| Subject {
-                name: name.clone(),
-                init_ms: Summary::of(&ms),
-                peak_rss_kib: Summary::of(&rss),
-            })
-            .collect(),
+        floor: floor.subject("floor (no-op lambda_runtime)"),
+        python: py.subject("python + boto3 (7 clients)"),
+        node: node.subject(&format!("node {version} + SDK v3 (7 clients)")),
+        functions: bins.iter().zip(per_fn).map(|((name, _), s)| s.subject(name)).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_versions() {
+        assert_eq!(node_major("v20.20.2\n"), Some(20));
+        assert_eq!(node_major("v22.1.0"), Some(22));
+        assert_eq!(node_major("20.1.0"), None);
+        assert_eq!(node_major(""), None);
+    }
 }

@@ -2,14 +2,15 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 use tenant_bench::report::Report;
-use tenant_bench::{cold, onboarding, size, throughput};
+use tenant_bench::{calls, cold, onboarding, recorder, size, throughput};
 use tenant_domain::MappingType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Part {
-    /// 1: function cold init and peak RSS beside Python + boto3
+    /// 1: function cold init and peak RSS beside the floor, Python + boto3 and Node.js + SDK v3
     Cold,
     /// 2 and 4: one onboarding vs its floor, and its cost from the execution history
     Local,
@@ -17,6 +18,9 @@ enum Part {
     Throughput,
     /// 5: deployment zip sizes
     Size,
+    /// 6 and 7: the critical path of an onboarding per mapping type (moto's request log),
+    /// and what 1,000 onboardings and an offboarding cost
+    Calls,
 }
 
 /// Measures cold init, local onboarding against its floor, throughput, cost per
@@ -27,6 +31,18 @@ struct Args {
     /// Where `make package` (cargo lambda) left `<function>/bootstrap.zip`.
     #[arg(long, default_value = "target/lambda")]
     lambda_dir: PathBuf,
+    /// The floor's zip (`make bench` builds it with cargo lambda into target/lambda-floor).
+    #[arg(long, default_value = "target/lambda-floor/floor/bootstrap.zip")]
+    floor_zip: PathBuf,
+    /// Node.js (≥ 20) for the SDK v3 peer.
+    #[arg(long, default_value = "node")]
+    node: PathBuf,
+    /// The Node.js peer: `init.mjs` and its `npm ci`-installed node_modules.
+    #[arg(long, default_value = "crates/bench/node")]
+    node_dir: PathBuf,
+    /// The template whose memory sizes the cost uses.
+    #[arg(long, default_value = "template.yaml")]
+    template: PathBuf,
     /// Python with boto3 (the project venv); also extracts the zips.
     #[arg(long, env = "TENANT_PYTHON", default_value = ".venv/bin/python")]
     python: PathBuf,
@@ -51,12 +67,21 @@ struct Args {
     json: bool,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let want = |p: Part| args.only.is_empty() || args.only.contains(&p);
     let scratch = std::env::temp_dir().join(format!("tenant-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
+    // SAFETY: no other thread exists yet (the runtime is built below). moto, started as
+    // a child, reads where to keep its request recording from its environment.
+    unsafe { std::env::set_var(recorder::FILE_ENV, scratch.join("moto-recording")) };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async_main(args, scratch))
+}
+
+async fn async_main(args: Args, scratch: PathBuf) -> anyhow::Result<()> {
+    let want = |p: Part| args.only.is_empty() || args.only.contains(&p);
     let result = run(&args, &want, &scratch).await;
     let _ = std::fs::remove_dir_all(&scratch);
     let mut report = result?;
@@ -96,7 +121,15 @@ async fn run(args: &Args, want: &dyn Fn(Part) -> bool, scratch: &std::path::Path
             .iter()
             .map(|p| (p.function.clone(), p.binary.clone()))
             .collect();
-        report.cold_init = Some(cold::measure(&bins, &python, args.cold_runs, scratch).await?);
+        let floor = size::extract_bootstrap(&python, &args.floor_zip, &scratch.join("floor"))
+            .with_context(|| format!("{} (make bench builds it)", args.floor_zip.display()))?;
+        let peers = cold::Peers {
+            floor: &floor,
+            python: &python,
+            node: &args.node,
+            node_dir: &args.node_dir,
+        };
+        report.cold_init = Some(cold::measure(&bins, &peers, args.cold_runs, scratch).await?);
     }
     if !want(Part::Size) {
         report.packages.clear();
@@ -118,6 +151,17 @@ async fn run(args: &Args, want: &dyn Fn(Part) -> bool, scratch: &std::path::Path
                 report.throughput.push(throughput::measure(mapping, n).await?);
             }
         }
+    }
+    if want(Part::Calls) {
+        for mapping in [MappingType::Rules, MappingType::Token] {
+            eprintln!("recording the AWS calls of a {mapping:?}-type onboarding and offboarding…");
+            report.critical_paths.push(calls::measure(mapping).await?);
+        }
+    }
+    if want(Part::Calls) || want(Part::Cold) {
+        let template = std::fs::read_to_string(&args.template)
+            .with_context(|| format!("reading {} for the memory sizes", args.template.display()))?;
+        report.memory = Some(tenant_bench::cost::MemorySizes::parse(&template));
     }
     Ok(report)
 }

@@ -3,18 +3,39 @@
 
 use serde::Serialize;
 
+use crate::calls::CriticalPath;
 use crate::cold::ColdInit;
+use crate::cost::MemorySizes;
+use crate::judge::CostReport;
 use crate::onboarding::LocalOnboarding;
 use crate::size::Package;
 use crate::throughput::Throughput;
 
-pub const COLD_SPEEDUP_GOAL: f64 = 20.0;
-pub const COLD_RSS_GOAL: f64 = 0.25;
+/// Cold init of step and signup: at most this many times the floor's.
+pub const FLOOR_RATIO_GOAL: f64 = 1.5;
+/// At least this many times faster than Python + boto3, and than Node.js + SDK v3.
+pub const PYTHON_SPEEDUP_GOAL: f64 = 30.0;
+pub const NODE_SPEEDUP_GOAL: f64 = 10.0;
+/// Peak RSS at most this fraction of either peer's.
+pub const PEER_RSS_GOAL: f64 = 0.25;
 pub const LOCAL_OVERHEAD_GOAL: f64 = 1.5;
 pub const TRANSITIONS_GOAL: usize = 20;
 pub const INVOCATIONS_GOAL: usize = 8;
 /// 4 MB, decimal: the stricter reading.
 pub const ZIP_GOAL_BYTES: u64 = 4_000_000;
+
+/// `a / b` of two medians, and whether it is within `at_most` (a ratio goal such as
+/// "≤ 1.5× the floor" or "≤ ¼ of the peer's RSS").
+pub fn within(a: f64, b: f64, at_most: f64) -> (f64, bool) {
+    let r = a / b;
+    (r, r.is_finite() && r <= at_most)
+}
+
+/// How many times faster `ours` is than `theirs`, and whether that is at least `goal`.
+pub fn faster(ours: f64, theirs: f64, goal: f64) -> (f64, bool) {
+    let s = theirs / ours;
+    (s, s.is_finite() && s >= goal)
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -33,6 +54,10 @@ pub struct Report {
     pub local_onboarding: Option<LocalOnboarding>,
     pub throughput: Vec<Throughput>,
     pub packages: Vec<Package>,
+    pub critical_paths: Vec<CriticalPath>,
+    /// The template's memory sizes the cost uses.
+    pub memory: Option<MemorySizes>,
+    pub cost: Vec<CostReport>,
     pub checks: Vec<Check>,
 }
 
@@ -44,32 +69,7 @@ impl Report {
     pub fn evaluate(&mut self) {
         let mut checks = vec![];
         if let Some(c) = &self.cold_init {
-            let py = &c.python;
-            for f in &c.functions {
-                let speedup = py.init_ms.p50 / f.init_ms.p50;
-                checks.push(Check {
-                    section: "1 cold init",
-                    measure: format!("{} start → first poll (p50 of {})", f.name, c.runs),
-                    figure: format!(
-                        "{:.1} ms vs {:.0} ms python: {speedup:.0}× faster",
-                        f.init_ms.p50, py.init_ms.p50
-                    ),
-                    goal: format!("≥ {COLD_SPEEDUP_GOAL:.0}× faster"),
-                    met: Some(speedup >= COLD_SPEEDUP_GOAL),
-                });
-                let rss = f.peak_rss_kib.p50 / py.peak_rss_kib.p50;
-                checks.push(Check {
-                    section: "1 cold init",
-                    measure: format!("{} peak RSS", f.name),
-                    figure: format!(
-                        "{} vs {} python: {rss:.2}×",
-                        mb(f.peak_rss_kib.p50 * 1024.0),
-                        mb(py.peak_rss_kib.p50 * 1024.0)
-                    ),
-                    goal: format!("≤ {COLD_RSS_GOAL}×"),
-                    met: Some(rss <= COLD_RSS_GOAL),
-                });
-            }
+            checks.extend(cold_checks(c));
         }
         if let Some(l) = &self.local_onboarding {
             let ratio = l.stack_ms.p50 / l.floor_ms.p50;
@@ -126,6 +126,13 @@ impl Report {
                 met: Some(p.zip_bytes <= ZIP_GOAL_BYTES),
             });
         }
+        self.cost = self.costs();
+        checks.extend(crate::judge::path_checks(&self.critical_paths));
+        checks.extend(crate::judge::cost_checks(
+            &self.cost,
+            self.cold_init.as_ref(),
+            self.memory.as_ref(),
+        ));
         self.checks = checks;
     }
 
@@ -181,9 +188,9 @@ impl Report {
                 "cold init, {} runs each (ms: min / p50 / p95 / max; peak RSS p50):\n",
                 c.runs
             ));
-            for s in std::iter::once(&c.python).chain(&c.functions) {
+            for s in [&c.floor, &c.python, &c.node].into_iter().chain(&c.functions) {
                 out.push_str(&format!(
-                    "  {:<28} {:>7.1} {:>7.1} {:>7.1} {:>7.1}   {}\n",
+                    "  {:<38} {:>7.1} {:>7.1} {:>7.1} {:>7.1}   {}\n",
                     s.name,
                     s.init_ms.min,
                     s.init_ms.p50,
@@ -222,6 +229,7 @@ impl Report {
             }
             out.push_str(&format!("  states entered: {}\n", l.cost.states.join(" → ")));
         }
+        out.push_str(&crate::judge::details(&self.critical_paths, &self.cost));
         for t in &self.throughput {
             if !t.incomplete.is_empty() {
                 out.push_str(&format!("{} {} incomplete:\n", t.tenants, t.mapping_type));
@@ -234,9 +242,119 @@ impl Report {
     }
 }
 
+impl Report {
+    fn costs(&self) -> Vec<CostReport> {
+        crate::judge::costs(&self.critical_paths, self.memory.as_ref(), self.cold_init.as_ref())
+    }
+}
+
+fn cold_checks(c: &ColdInit) -> Vec<Check> {
+    let mut checks = vec![];
+    let (floor, py, node) = (&c.floor, &c.python, &c.node);
+    let runs = c.runs;
+    for f in &c.functions {
+        let ms = f.init_ms.p50;
+        let (r, met) = within(ms, floor.init_ms.p50, FLOOR_RATIO_GOAL);
+        checks.push(Check {
+            section: "1 cold init",
+            measure: format!("{} start → first poll vs the floor (p50 of {runs})", f.name),
+            figure: format!("{ms:.1} ms vs {:.1} ms floor: {r:.2}×", floor.init_ms.p50),
+            goal: format!("≤ {FLOOR_RATIO_GOAL}× the floor"),
+            met: Some(met),
+        });
+        for (peer, goal) in [(py, PYTHON_SPEEDUP_GOAL), (node, NODE_SPEEDUP_GOAL)] {
+            let (x, met) = faster(ms, peer.init_ms.p50, goal);
+            checks.push(Check {
+                section: "1 cold init",
+                measure: format!("{} vs {}", f.name, peer.name),
+                figure: format!("{ms:.1} ms vs {:.0} ms: {x:.1}× faster", peer.init_ms.p50),
+                goal: format!("≥ {goal:.0}× faster"),
+                met: Some(met),
+            });
+        }
+        let rss = f.peak_rss_kib.p50;
+        let (r, _) = within(rss, floor.peak_rss_kib.p50, f64::INFINITY);
+        checks.push(Check {
+            section: "1 cold init",
+            measure: format!("{} peak RSS vs the floor", f.name),
+            figure: format!(
+                "{} vs {} floor: {r:.2}×",
+                mb(rss * 1024.0),
+                mb(floor.peak_rss_kib.p50 * 1024.0)
+            ),
+            goal: "—".into(),
+            met: None,
+        });
+        for peer in [py, node] {
+            let (r, met) = within(rss, peer.peak_rss_kib.p50, PEER_RSS_GOAL);
+            checks.push(Check {
+                section: "1 cold init",
+                measure: format!("{} peak RSS vs {}", f.name, peer.name),
+                figure: format!(
+                    "{} vs {}: {r:.2}×",
+                    mb(rss * 1024.0),
+                    mb(peer.peak_rss_kib.p50 * 1024.0)
+                ),
+                goal: format!("≤ {PEER_RSS_GOAL}×"),
+                met: Some(met),
+            });
+        }
+    }
+    checks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cold::Subject;
+    use crate::stats::Summary;
+
+    fn subject(name: &str, ms: f64, rss_kib: f64) -> Subject {
+        Subject {
+            name: name.into(),
+            init_ms: Summary::of(&[ms]),
+            peak_rss_kib: Summary::of(&[rss_kib]),
+        }
+    }
+
+    #[test]
+    fn ratio_and_speedup_judging() {
+        assert_eq!(within(12.0, 8.0, 1.5), (1.5, true));
+        assert!(!within(12.1, 8.0, 1.5).1);
+        assert!(!within(1.0, 0.0, 1.5).1, "a zero floor judges nothing met");
+        assert_eq!(faster(10.0, 300.0, 30.0), (30.0, true));
+        assert!(!faster(10.0, 299.0, 30.0).1);
+    }
+
+    /// Each function gets floor, Python and Node.js checks, judged on the medians.
+    #[test]
+    fn cold_goals_against_floor_and_peers() {
+        let c = ColdInit {
+            runs: 1,
+            floor: subject("floor", 5.0, 4000.0),
+            python: subject("python", 330.0, 60000.0),
+            node: subject("node", 90.0, 40000.0),
+            functions: vec![subject("step", 9.0, 10000.0), subject("signup", 7.0, 8000.0)],
+        };
+        let checks = cold_checks(&c);
+        assert_eq!(checks.len(), 12);
+        let met = |f: &str, m: &str| {
+            checks
+                .iter()
+                .find(|k| k.measure.starts_with(f) && k.measure.contains(m))
+                .unwrap_or_else(|| panic!("no check {f} {m}"))
+                .met
+        };
+        // 9 / 5 = 1.8× the floor: missed; 7 / 5 = 1.4×: met.
+        assert_eq!(met("step start", "floor"), Some(false));
+        assert_eq!(met("signup start", "floor"), Some(true));
+        // 330 / 9 = 36.7× ≥ 30; 90 / 9 = 10× ≥ 10.
+        assert_eq!(met("step vs", "python"), Some(true));
+        assert_eq!(met("step vs", "node"), Some(true));
+        // RSS 10000 / 40000 = 0.25 of Node.js: met at the boundary; vs the floor: no goal.
+        assert_eq!(met("step peak RSS vs", "node"), Some(true));
+        assert_eq!(met("step peak RSS vs", "floor"), None);
+    }
 
     fn package(bytes: u64) -> Package {
         Package {

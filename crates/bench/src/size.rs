@@ -51,7 +51,7 @@ pub fn packages(lambda_dir: &Path, python: &Path, scratch: &Path) -> anyhow::Res
 
 /// Extracts `bootstrap` with the venv's Python (which the local stack needs anyway), so
 /// the measured binary is byte for byte the deployed one.
-fn extract_bootstrap(python: &Path, zip: &Path, into: &Path) -> anyhow::Result<PathBuf> {
+pub fn extract_bootstrap(python: &Path, zip: &Path, into: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(into)?;
     let status = std::process::Command::new(python)
         .args(["-m", "zipfile", "-e"])

@@ -187,19 +187,27 @@ pub struct Membership<'a> {
 /// Rebuilds this deployment's provider mapping from the table; other providers' mappings
 /// and the pool's default roles are kept as they are. Returns the number of mapped tenants.
 pub async fn reconcile(ctx: &Context, label: &str) -> Result<usize, StepError> {
-    update(ctx, label, None).await
+    match update(ctx, label, None).await? {
+        Some(n) => Ok(n),
+        None => Ok(mapped_tenants(ctx).await?.len()),
+    }
 }
 
 /// Records `change` in the tenant's record and rebuilds the mapping, both under the lock:
 /// the Rules cap is checked against the table as it is while nobody else can add.
-pub async fn update(ctx: &Context, label: &str, change: Option<Membership<'_>>) -> Result<usize, StepError> {
+/// Returns the number of mapped tenants where the update counted them (`None` for a
+/// Token-type change, which never reads the other tenants).
+pub async fn update(ctx: &Context, label: &str, change: Option<Membership<'_>>) -> Result<Option<usize>, StepError> {
     if ctx.settings.mapping_type == MappingType::Token && token_mapping_in_place(ctx).await? {
         // Token type keeps no per-tenant state in the pool: once the provider's mapping
         // says Token, there is nothing to serialize.
         if let Some(c) = &change {
             set_membership(ctx, c).await?;
+            // No count: it would be a Scan of the whole table on every onboarding's
+            // critical path, growing with the tenants, for a log line (issue 17).
+            return Ok(None);
         }
-        return Ok(mapped_tenants(ctx).await?.len());
+        return Ok(Some(mapped_tenants(ctx).await?.len()));
     }
     let owner = lock_owner(label);
     acquire(ctx, &owner).await?;
@@ -229,7 +237,7 @@ pub async fn update(ctx: &Context, label: &str, change: Option<Membership<'_>>) 
     let released = release(ctx, &owner).await;
     let count = result?;
     released?;
-    Ok(count)
+    Ok(Some(count))
 }
 
 async fn set_membership(ctx: &Context, c: &Membership<'_>) -> Result<(), StepError> {

@@ -341,7 +341,7 @@ pub async fn patch_role_mappings(ctx: &Context, input: &StepInput) -> Result<Val
         mapped: true,
     };
     let mapped = mapping::update(ctx, &input.execution, Some(change)).await?;
-    info!(mapped, mapping_type = ?ctx.settings.mapping_type, "role mapping reconciled");
+    info!(?mapped, mapping_type = ?ctx.settings.mapping_type, "role mapping reconciled");
     Ok(json!({ "role_arn": role_arn, "mapped_tenants": mapped }))
 }
 

@@ -71,7 +71,7 @@ pub async fn remove_role_mapping(ctx: &Context, input: &StepInput) -> Result<Val
         mapped: false,
     };
     let mapped = mapping::update(ctx, &input.execution, Some(change)).await?;
-    info!(mapped, "tenant removed from the role mapping");
+    info!(?mapped, "tenant removed from the role mapping");
     Ok(json!({ "mapped_tenants": mapped }))
 }
 
