@@ -140,6 +140,13 @@ mod tests {
         assert!(Status::allows_new_attempt(None));
     }
 
+    #[test]
+    fn settled_states_are_exactly_those_no_execution_works_on() {
+        use Status::*;
+        let settled: Vec<Status> = Status::ALL.into_iter().filter(|s| s.is_settled()).collect();
+        assert_eq!(settled, vec![Active, Failed, RollbackFailed, Offboarded]);
+    }
+
     proptest! {
         #[test]
         fn only_provisioning_or_pending_starts_a_record(i in 0usize..8, j in 0usize..8) {
