@@ -216,6 +216,33 @@ mod tests {
     }
 
     #[test]
+    fn errors_quote_the_id_and_views_agree() {
+        assert_eq!(
+            TenantId::parse("Acme").unwrap_err().to_string(),
+            "tenant id \"Acme\" contains 'A' (U+0041) at position 0; only a–z, 0–9 and single hyphens are allowed"
+        );
+        let long = "b".repeat(SHOWN_LEN + 1);
+        assert_eq!(
+            TenantId::parse(&long).unwrap_err().to_string(),
+            format!(
+                "tenant id \"{}… (41 characters)\" is too long (41 characters); use at most 32",
+                "b".repeat(SHOWN_LEN)
+            )
+        );
+        let at = "c".repeat(SHOWN_LEN);
+        assert_eq!(
+            TenantId::parse(&at).unwrap_err(),
+            TenantIdError::TooLong {
+                id: at.clone(),
+                len: SHOWN_LEN
+            }
+        );
+        let id: TenantId = "acme-labs".parse().unwrap();
+        let (r, d): (&str, String) = (id.as_ref(), id.to_string());
+        assert_eq!((r, d.as_str(), id.as_str()), ("acme-labs", "acme-labs", "acme-labs"));
+    }
+
+    #[test]
     fn deserializing_validates() {
         assert!(serde_json::from_str::<TenantId>("\"acme\"").is_ok());
         assert!(serde_json::from_str::<TenantId>("\"ACME\"").is_err());
