@@ -5,27 +5,24 @@
 //! resources.
 
 pub fn matches(pattern: &str, value: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
     let v: Vec<char> = value.chars().collect();
-    // Classic two-pointer wildcard match with backtracking to the last `*`.
-    let (mut pi, mut vi) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while vi < v.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
-            pi += 1;
-            vi += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, vi));
-            pi += 1;
-        } else if let Some((sp, sv)) = star {
-            pi = sp + 1;
-            vi = sv + 1;
-            star = Some((sp, sv + 1));
+    // reach[j]: the pattern read so far matches the value's first j characters exactly.
+    let mut reach = vec![false; v.len() + 1];
+    reach[0] = true;
+    for c in pattern.chars() {
+        reach = if c == '*' {
+            // A run of any length extends the shortest prefix reached so far, and so every longer one.
+            let shortest = reach.iter().position(|&r| r);
+            (0..=v.len()).map(|j| shortest.is_some_and(|s| j >= s)).collect()
         } else {
-            return false;
-        }
+            let mut next = vec![false; v.len() + 1];
+            for (j, &ch) in v.iter().enumerate() {
+                next[j + 1] = reach[j] && (c == '?' || c == ch);
+            }
+            next
+        };
     }
-    p[pi..].iter().all(|&c| c == '*')
+    reach[v.len()]
 }
 
 #[cfg(test)]
@@ -49,5 +46,19 @@ mod tests {
         assert!(!matches("tenants/acme/", "tenants/acme/x"));
         assert!(!matches("Acme", "acme"));
         assert!(matches("*a*b*", "xxaxxbxx"));
+        assert!(!matches("*a*b*", "xxbxxaxx"));
+        // A star must give characters back to let the rest match.
+        assert!(matches("*ab", "aab"));
+        assert!(matches("a*b", "ab"));
+        assert!(matches("a*", "a"));
+        assert!(!matches("a*", ""));
+        assert!(!matches("", "a"));
+        assert!(matches("", ""));
+        assert!(matches("?", "é"));
+        assert!(!matches("??", "a"));
+        assert!(matches("x*?", "xy"));
+        assert!(!matches("x*?", "x"));
+        assert!(!matches("*x", "xy"));
+        assert!(matches("**", "anything"));
     }
 }

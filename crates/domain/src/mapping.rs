@@ -153,6 +153,63 @@ mod tests {
     use crate::tenant_id::strategy::valid_id;
     use proptest::prelude::*;
 
+    #[test]
+    fn mapping_and_match_types_by_name() {
+        assert_eq!("Rules".parse::<MappingType>(), Ok(MappingType::Rules));
+        assert_eq!("TOKEN".parse::<MappingType>(), Ok(MappingType::Token));
+        assert_eq!(
+            "abac".parse::<MappingType>(),
+            Err("unknown mapping type \"abac\"; use Rules or Token".to_string())
+        );
+        let names: Vec<&str> = [
+            MatchType::Equals,
+            MatchType::Contains,
+            MatchType::StartsWith,
+            MatchType::NotEqual,
+        ]
+        .into_iter()
+        .map(MatchType::as_str)
+        .collect();
+        assert_eq!(names, ["Equals", "Contains", "StartsWith", "NotEqual"]);
+    }
+
+    #[test]
+    fn every_match_type_resolves_as_cognito_does() {
+        let rule = |match_type, value: &str, role: &str| MappingRule {
+            claim: GROUPS_CLAIM.into(),
+            match_type,
+            value: value.into(),
+            role_arn: role.into(),
+        };
+        let groups = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let one = |r: MappingRule| ProviderMapping {
+            mapping_type: MappingType::Rules,
+            rules: vec![r],
+        };
+        let eq = one(rule(MatchType::Equals, "g", "eq"));
+        assert_eq!(resolve_rules(&eq, &groups(&["g"])), Some("eq"));
+        assert_eq!(resolve_rules(&eq, &groups(&["gg"])), None);
+        let ne = one(rule(MatchType::NotEqual, "g", "ne"));
+        assert_eq!(resolve_rules(&ne, &groups(&["g"])), None);
+        assert_eq!(resolve_rules(&ne, &groups(&["h"])), Some("ne"));
+        let sw = one(rule(MatchType::StartsWith, "ten", "sw"));
+        assert_eq!(resolve_rules(&sw, &groups(&["tenant"])), Some("sw"));
+        assert_eq!(resolve_rules(&sw, &groups(&["a-ten"])), None);
+        let co = one(rule(MatchType::Contains, ":x:", "co"));
+        assert_eq!(resolve_rules(&co, &groups(&["a:x:b"])), Some("co"));
+        assert_eq!(resolve_rules(&co, &groups(&[])), None);
+        // The first matching rule wins.
+        let both = ProviderMapping {
+            mapping_type: MappingType::Rules,
+            rules: vec![
+                rule(MatchType::Equals, "g", "first"),
+                rule(MatchType::Contains, "g", "second"),
+            ],
+        };
+        assert_eq!(resolve_rules(&both, &groups(&["g"])), Some("first"));
+        assert_eq!(resolve_rules(&both, &groups(&["xgx"])), Some("second"));
+    }
+
     fn mapped(id: &str) -> MappedTenant {
         let tenant = TenantId::parse(id).unwrap();
         let role_arn = TenantNames::new(&tenant).role_arn("aws", "123456789012");

@@ -177,6 +177,70 @@ mod tests {
         assert!(!same_policy(&expected, &condition));
     }
 
+    #[test]
+    fn principals_compare_as_sets_of_values() {
+        let with = |principal: Value, key: &str| json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity", key: principal}]});
+        for key in ["Principal", "NotPrincipal"] {
+            let scalar = with(
+                json!({"Federated": "cognito-identity.amazonaws.com", "AWS": ["b", "a"]}),
+                key,
+            );
+            let listed = with(
+                json!({"Federated": ["cognito-identity.amazonaws.com"], "AWS": ["a", "b"]}),
+                key,
+            );
+            assert!(same_policy(&scalar, &listed), "{key}");
+            let other = with(json!({"Federated": ["accounts.google.com"], "AWS": ["a", "b"]}), key);
+            assert!(!same_policy(&scalar, &other), "{key}");
+        }
+        // Principal values are not case-folded: only action names are case-insensitive.
+        let lower = with(json!({"AWS": "arn:aws:iam::1:role/x"}), "Principal");
+        let upper = with(json!({"AWS": "arn:aws:iam::1:role/X"}), "Principal");
+        assert!(!same_policy(&lower, &upper));
+    }
+
+    #[test]
+    fn condition_values_compare_as_sets_but_keep_their_case() {
+        let with = |v: Value| {
+            json!({"Statement": {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:x",
+                "Condition": {"StringLike": {"s3:prefix": v}}}})
+        };
+        assert!(same_policy(
+            &with(json!("tenants/a/")),
+            &with(json!(["tenants/a/", "tenants/a/"]))
+        ));
+        assert!(same_policy(&with(json!(["b", "a"])), &with(json!(["a", "b"]))));
+        assert!(!same_policy(&with(json!("tenants/A/")), &with(json!("tenants/a/"))));
+    }
+
+    #[test]
+    fn resources_keep_their_case_and_actions_do_not() {
+        let with = |action: &str, resource: &str| json!({"Statement": [{"Effect": "Allow", "Action": action, "Resource": resource}]});
+        assert!(same_policy(
+            &with("S3:GETOBJECT", "arn:x"),
+            &with("s3:GetObject", "arn:x")
+        ));
+        assert!(!same_policy(
+            &with("s3:GetObject", "arn:X"),
+            &with("s3:GetObject", "arn:x")
+        ));
+        let not_action =
+            |a: &str| json!({"Statement": [{"Effect": "Deny", "NotAction": a, "NotResource": ["arn:y", "arn:x"]}]});
+        let not_action2 =
+            json!({"Statement": [{"Effect": "Deny", "NotAction": ["IAM:*"], "NotResource": ["arn:x", "arn:y"]}]});
+        assert!(same_policy(&not_action("iam:*"), &not_action2));
+    }
+
+    #[test]
+    fn percent_decoding_is_exact() {
+        assert_eq!(percent_decode("a%2Fb%7B%7d").as_deref(), Some("a/b{}"));
+        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
+        // A truncated escape or invalid UTF-8 is not a document.
+        assert_eq!(percent_decode("a%2"), None);
+        assert_eq!(percent_decode("%FF"), None);
+        assert_eq!(decode_document("%7B%22a%22%3A1%7D"), Some(json!({"a": 1})));
+    }
+
     proptest! {
         /// Reordering statements, actions and condition values never reads as drift.
         #[test]

@@ -126,6 +126,9 @@ mod tests {
         assert!(p.chars().any(|c| c.is_ascii_digit()));
         assert!(p.chars().any(|c| !c.is_ascii_alphanumeric()));
         assert_ne!(p, probe_password(&[1; 16]));
+        // Each byte picks one character, wrapping round the 57-character alphabet, so
+        // every byte value is usable and none falls outside it.
+        assert_eq!(probe_password(&[0, 56, 57, 113, 255]), "Aa1!A9A9d");
     }
 
     proptest! {

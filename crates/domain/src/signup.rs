@@ -383,11 +383,231 @@ mod tests {
         assert_eq!(suggest_tenant_id("Ünïcode Ltd"), "n-code-ltd");
     }
 
+    #[test]
+    fn length_limits_are_exact() {
+        // Company name: 100 characters (not bytes) pass, 101 do not.
+        let hundred = "é".repeat(COMPANY_NAME_MAX);
+        assert_eq!(company_name(&hundred).unwrap(), hundred);
+        assert_eq!(
+            company_name(&format!("{hundred}x")).unwrap_err(),
+            "company name is 101 characters long; use at most 100"
+        );
+        // Email: 254 characters pass, 255 do not; the local part 64, not 65; a label 63, not 64.
+        let local = "l".repeat(EMAIL_LOCAL_MAX);
+        let domain_254 = format!("{}.{}.{}.com", "a".repeat(63), "b".repeat(63), "c".repeat(57));
+        let at_max = format!("{local}@{domain_254}");
+        assert_eq!(at_max.len(), EMAIL_MAX);
+        assert_eq!(admin_email(&at_max).unwrap(), at_max);
+        let over = format!("{local}@{}.{}.{}.com", "a".repeat(63), "b".repeat(63), "c".repeat(58));
+        assert_eq!(
+            admin_email(&over).unwrap_err(),
+            "admin email is 255 characters long; use at most 254"
+        );
+        assert!(admin_email(&format!("{local}@x.com")).is_ok());
+        let long_local = format!("{local}l@x.com");
+        assert_eq!(
+            admin_email(&long_local).unwrap_err(),
+            format!(
+                "admin email {} is not an address like name@example.com",
+                echo(&long_local)
+            )
+        );
+        assert!(admin_email(&format!("a@{}.com", "d".repeat(63))).is_ok());
+        assert!(
+            admin_email(&format!("a@{}.com", "d".repeat(64)))
+                .unwrap_err()
+                .contains("not an address")
+        );
+    }
+
+    #[test]
+    fn overlong_ids_are_cut_short_before_the_grammar() {
+        // Up to four times the limit the grammar speaks (naming the length); past it the
+        // message is signup's own and the echo is bounded.
+        let e = check_tenant_id(&RawField::Text("a".repeat(4 * crate::tenant_id::MAX_LEN))).unwrap_err();
+        assert!(e.contains("is too long (128 characters); use at most 32"), "{e}");
+        let e = check_tenant_id(&RawField::Text("a".repeat(4 * crate::tenant_id::MAX_LEN + 1))).unwrap_err();
+        assert!(e.ends_with("\"… is too long; use at most 32 characters"), "{e}");
+        assert!(e.starts_with(&format!("tenant id \"{}", "a".repeat(ECHO_MAX))), "{e}");
+        assert!(!e.contains(&"a".repeat(ECHO_MAX + 1)), "{e}");
+    }
+
+    #[test]
+    fn echo_keeps_short_values_whole() {
+        let at = "x".repeat(ECHO_MAX);
+        assert_eq!(echo(&at), format!("{at:?}"));
+        let over = "x".repeat(ECHO_MAX + 1);
+        assert_eq!(echo(&over), format!("{at:?}…"));
+    }
+
+    #[test]
+    fn email_rules_one_by_one() {
+        let ok = |e: &str| {
+            assert_eq!(
+                admin_email(e).as_deref(),
+                Ok(e.to_ascii_lowercase().as_str()),
+                "{e:?} refused"
+            )
+        };
+        let refused = |e: &str| {
+            assert_eq!(
+                admin_email(e).unwrap_err(),
+                format!(
+                    "admin email {:?} is not an address like name@example.com",
+                    e.trim_matches(' ')
+                ),
+                "{e:?}"
+            )
+        };
+        ok("a.b+tag@x-y.example.co");
+        ok("a!#$%&'*+/=?^_`{|}~-b@x.io");
+        ok("O'Brien@Example.COM");
+        ok("a@b.c.io");
+        ok("a@1x.io");
+        for bad in [
+            "no-at-sign.io",
+            "@x.io",
+            "a@",
+            "a.@x.io",
+            ".a@x.io",
+            "a..b@x.io",
+            "a@b@x.io",
+            "a\"b@x.io",
+            "a@localhost",
+            "a@x-.io",
+            "a@-x.io",
+            "a@x..io",
+            "a@.x.io",
+            "a@x.io.",
+            "a@x.c",
+            "a@x.c0m",
+            "a@x.i-o",
+            "a@x_y.io",
+            "a@x.io:25",
+        ] {
+            refused(bad);
+        }
+        assert_eq!(admin_email("  ").unwrap_err(), "admin email is required");
+        assert_eq!(admin_email("  A@X.IO ").unwrap(), "a@x.io");
+    }
+
+    #[test]
+    fn company_name_rules_one_by_one() {
+        assert_eq!(company_name("  ").unwrap_err(), "company name is required");
+        assert_eq!(company_name(" Acme & Co. ").unwrap(), "Acme & Co.");
+        assert_eq!(
+            company_name("Acme\u{00A0}Labs").unwrap_err(),
+            "company name may contain spaces but no tabs, line breaks or other white space"
+        );
+        assert_eq!(
+            company_name("Ac\u{200B}me").unwrap_err(),
+            "company name contains an invisible or control character (U+200B) at position 2; remove it"
+        );
+        // Every range of invisible characters is refused; its neighbours are not.
+        for c in [
+            '\u{0007}',
+            '\u{00AD}',
+            '\u{034F}',
+            '\u{061C}',
+            '\u{115F}',
+            '\u{1160}',
+            '\u{17B4}',
+            '\u{17B5}',
+            '\u{180B}',
+            '\u{180F}',
+            '\u{200B}',
+            '\u{200F}',
+            '\u{2028}',
+            '\u{202E}',
+            '\u{2060}',
+            '\u{206F}',
+            '\u{3164}',
+            '\u{FE00}',
+            '\u{FE0F}',
+            '\u{FEFF}',
+            '\u{FFA0}',
+            '\u{FFF0}',
+            '\u{FFFF}',
+            '\u{E000}',
+            '\u{F8FF}',
+            '\u{E0000}',
+            '\u{E0FFF}',
+            '\u{F0000}',
+            '\u{10FFFF}',
+        ] {
+            assert!(is_deceptive(c), "U+{:04X}", c as u32);
+        }
+        for c in [
+            'a',
+            'é',
+            '\u{00AC}',
+            '\u{2027}',
+            '\u{202F}',
+            '\u{FDFF}',
+            '\u{E1000}',
+            '語',
+        ] {
+            assert!(!is_deceptive(c), "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn missing_and_non_text_fields_say_so() {
+        let none = RawSignup::default();
+        let e = validate(&none).unwrap_err();
+        assert_eq!(e.0[TENANT_ID], "tenant id is required");
+        assert_eq!(e.0[COMPANY_NAME], "company name is required");
+        assert_eq!(e.0[ADMIN_EMAIL], "admin email is required");
+        let not_text = RawSignup {
+            tenant_id: RawField::NotText,
+            company_name: RawField::NotText,
+            admin_email: RawField::NotText,
+        };
+        let e = validate(&not_text).unwrap_err();
+        assert_eq!(e.0[TENANT_ID], "tenant id must be given once, as text");
+        assert_eq!(e.0[COMPANY_NAME], "company name must be given once, as text");
+        assert_eq!(e.0[ADMIN_EMAIL], "admin email must be given once, as text");
+        assert_eq!(
+            e.to_string(),
+            "admin_email: admin email must be given once, as text; company_name: company name must be given once, as text; tenant_id: tenant id must be given once, as text"
+        );
+    }
+
+    #[test]
+    fn older_spellings_and_form_pairs_fill_the_same_fields() {
+        let r = RawSignup::from_json(&json!({"tenant_id": "acme", "name": "Acme", "email": "a@acme.io"})).unwrap();
+        assert_eq!(r, raw("acme", "Acme", "a@acme.io"));
+        let r = RawSignup::from_json(&json!({"tenant_id": "acme", "company_name": "Acme", "admin_email": "a@acme.io"}))
+            .unwrap();
+        assert_eq!(r, raw("acme", "Acme", "a@acme.io"));
+        let r = RawSignup::from_pairs([
+            ("name", "Acme"),
+            ("email", "a@acme.io"),
+            ("tenant_id", "acme"),
+            ("other", "x"),
+        ]);
+        assert_eq!(r, raw("acme", "Acme", "a@acme.io"));
+        let r = RawSignup::from_pairs([("admin_email", "a@acme.io"), ("email", "b@acme.io")]);
+        assert_eq!(r.admin_email, RawField::NotText);
+        assert_eq!(
+            RawSignup::from_json(&json!("acme")).unwrap_err(),
+            "a signup must be a JSON object"
+        );
+    }
+
     proptest! {
         /// Whatever arrives, validation answers (never panics), and what it accepts is
         /// within every bound.
         #[test]
-        fn accepted_requests_are_within_bounds(id in ".{0,80}", name in ".{0,120}", email in ".{0,300}") {
+        fn accepted_requests_are_within_bounds(
+            id in prop_oneof![3 => " ?[a-z][a-z0-9]{1,10}(-[a-z0-9]{1,8}){0,3}-? ?", 1 => ".{0,80}"],
+            name in prop_oneof![3 => " ?[A-Za-z0-9 .,&'\u{00C0}-\u{00FF}-]{0,102} ?", 1 => ".{0,120}"],
+            email in prop_oneof![
+                3 => " ?[A-Za-z0-9_+'-]{1,20}(\\.[A-Za-z0-9_+'-]{1,20}){0,2}@[A-Za-z0-9]{1,10}(-[A-Za-z0-9]{1,10})?(\\.[A-Za-z0-9-]{1,12}){0,2}\\.[a-zA-Z]{1,4} ?",
+                1 => ".{0,300}",
+            ],
+        ) {
+            // Half of each field is drawn near the rules so that acceptance is common.
             if let Ok(s) = validate(&raw(&id, &name, &email)) {
                 prop_assert!(TenantId::parse(s.tenant_id.as_str()).is_ok());
                 prop_assert!(!s.company_name.is_empty() && s.company_name.chars().count() <= COMPANY_NAME_MAX);

@@ -105,6 +105,7 @@ mod tests {
         for s in Status::ALL {
             assert_eq!(Status::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{}\"", s.as_str()));
+            assert_eq!(s.to_string(), s.as_str());
         }
     }
 
@@ -138,6 +139,13 @@ mod tests {
         assert!(!Status::allows_new_attempt(Some(Provisioning)));
         assert!(!Status::allows_new_attempt(Some(Active)));
         assert!(Status::allows_new_attempt(None));
+    }
+
+    #[test]
+    fn settled_states_are_exactly_those_no_execution_works_on() {
+        use Status::*;
+        let settled: Vec<Status> = Status::ALL.into_iter().filter(|s| s.is_settled()).collect();
+        assert_eq!(settled, vec![Active, Failed, RollbackFailed, Offboarded]);
     }
 
     proptest! {
