@@ -129,14 +129,13 @@ pub async fn mapped_tenants(ctx: &Context) -> Result<Vec<MappedTenant>, StepErro
 }
 
 fn to_sdk(mapping: &ProviderMapping) -> Result<Option<RoleMapping>, StepError> {
-    let build_err = |e: aws_sdk_cognitoidentity::error::BuildError| StepError::InvalidInput { message: e.to_string() };
     match mapping.mapping_type {
         MappingType::Token => Ok(Some(
             RoleMapping::builder()
                 .r#type(RoleMappingType::Token)
                 .ambiguous_role_resolution(AmbiguousRoleResolutionType::Deny)
                 .build()
-                .map_err(build_err)?,
+                .map_err(StepError::internal)?,
         )),
         // Cognito refuses a Rules mapping with no rules: the provider's entry goes away.
         MappingType::Rules if mapping.rules.is_empty() => Ok(None),
@@ -156,7 +155,7 @@ fn to_sdk(mapping: &ProviderMapping) -> Result<Option<RoleMapping>, StepError> {
                         .value(&r.value)
                         .role_arn(&r.role_arn)
                         .build()
-                        .map_err(build_err)?,
+                        .map_err(StepError::internal)?,
                 );
             }
             Ok(Some(
@@ -167,10 +166,10 @@ fn to_sdk(mapping: &ProviderMapping) -> Result<Option<RoleMapping>, StepError> {
                         RulesConfigurationType::builder()
                             .set_rules(Some(rules))
                             .build()
-                            .map_err(build_err)?,
+                            .map_err(StepError::internal)?,
                     )
                     .build()
-                    .map_err(build_err)?,
+                    .map_err(StepError::internal)?,
             ))
         }
     }

@@ -568,27 +568,9 @@ mod tests {
         assert!(validate(&raw).is_ok());
     }
 
-    /// A context whose clients point nowhere: every case below must be answered before
-    /// any AWS call.
-    fn offline() -> Context {
-        let config = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .build();
-        let settings = crate::Settings::from_lookup(|k| match k {
-            "TENANT_MAPPING_TYPE" | "TENANT_VERIFY" => None,
-            _ => Some("x".into()),
-        })
-        .unwrap();
-        Context {
-            settings,
-            clients: crate::Clients::new(&config),
-        }
-    }
-
     #[test]
     fn routes_and_refusals_need_no_aws() {
-        let ctx = offline();
+        let ctx = Context::offline();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -16,10 +16,6 @@ use crate::mapping;
 use crate::record::{self, Changes};
 use crate::{Context, StepError, StepInput};
 
-fn build_err(e: impl std::fmt::Display) -> StepError {
-    StepError::InvalidInput { message: e.to_string() }
-}
-
 /// Creates the tenant record (status PROVISIONING) owned by this execution, after the
 /// up-front check that a Rules-type mapping has room for one more tenant.
 pub async fn record_provisioning(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
@@ -79,7 +75,7 @@ pub async fn create_role(ctx: &Context, input: &StepInput) -> Result<Value, Step
         .key(TAG_KEY)
         .value(tenant.as_str())
         .build()
-        .map_err(build_err)?;
+        .map_err(StepError::internal)?;
     let result = iam
         .create_role()
         .role_name(&names.role_name)

@@ -281,7 +281,7 @@ pub async fn delete_prefix(ctx: &Context, input: &StepInput) -> Result<Value, St
             .set_objects(Some(keys))
             .quiet(true)
             .build()
-            .map_err(|e| StepError::InvalidInput { message: e.to_string() })?;
+            .map_err(StepError::internal)?;
         let out = s3
             .delete_objects()
             .bucket(&ctx.settings.bucket)
