@@ -102,18 +102,7 @@ async fn fault_matrix_every_step_fails_once_always_and_crashes() {
     assert_eq!(groups.groups().len(), active.len());
     let secrets = c.secrets.list_secrets().send().await.unwrap();
     assert_eq!(secrets.secret_list().len(), active.len());
-    let pool = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
-        .await
-        .unwrap();
-    let rules = pool.role_mappings().unwrap()[&s.provider_name()]
-        .rules_configuration()
-        .unwrap()
-        .rules()
-        .len();
+    let rules = tenant_steps::mapping::mapped_rules(&t.ops.ctx).await.unwrap().len();
     assert_eq!(rules, active.len());
     t.stack.stop().await;
 }

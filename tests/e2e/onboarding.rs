@@ -7,27 +7,7 @@ use crate::helpers::{spawn, tid};
 
 fn decode(doc: &str) -> Value {
     // IAM returns policy documents URL-encoded.
-    let decoded = percent_decode(doc);
-    serde_json::from_str(&decoded).unwrap_or_else(|_| serde_json::from_str(doc).expect("policy JSON"))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
+    tenant_domain::policy_compare::decode_document(doc).expect("policy JSON")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -124,14 +104,11 @@ async fn onboarding_reaches_active_with_every_resource_as_specified() {
             .any(|tag| tag.key() == "tenant" && tag.value() == "acme")
     );
 
-    let roles = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
+    let mapping = tenant_steps::mapping::provider_mapping(&t.ops.ctx)
         .await
-        .unwrap();
-    let mapping = &roles.role_mappings().unwrap()[&s.provider_name()];
+        .unwrap()
+        .expect("the provider's mapping");
+    let mapping = &mapping;
     assert_eq!(mapping.r#type().as_str(), "Rules");
     assert_eq!(mapping.ambiguous_role_resolution().map(|a| a.as_str()), Some("Deny"));
     let rules = mapping.rules_configuration().unwrap().rules();

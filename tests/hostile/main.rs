@@ -497,13 +497,7 @@ async fn resources_created(ops: &Ops) -> Vec<String> {
     found.extend(secrets.secret_list().iter().map(|x| format!("secret {:?}", x.name())));
     let objects = c.s3.list_objects_v2().bucket(&s.bucket).send().await.unwrap();
     found.extend(objects.contents().iter().map(|o| format!("object {:?}", o.key())));
-    let pool = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
-        .await
-        .unwrap();
+    let pool = tenant_steps::mapping::pool_roles(&ops.ctx).await.unwrap();
     for (provider, m) in pool.role_mappings().cloned().unwrap_or_default() {
         if let Some(rc) = m.rules_configuration() {
             found.extend(

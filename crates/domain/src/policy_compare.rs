@@ -12,27 +12,7 @@ const SET_KEYS: &[&str] = &["Action", "NotAction", "Resource", "NotResource"];
 pub fn decode_document(raw: &str) -> Option<Value> {
     serde_json::from_str(raw)
         .ok()
-        .or_else(|| serde_json::from_str(&percent_decode(raw)?).ok())
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
+        .or_else(|| serde_json::from_str(&crate::percent::decode(raw)).ok())
 }
 
 /// One representation per meaning: statements as a sorted list, string-or-list values as

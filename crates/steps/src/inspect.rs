@@ -110,16 +110,10 @@ pub async fn inspect(ctx: &Context, tenant: &TenantId) -> Result<Resources, Step
             .await
             .map_err(|e| classify("s3", "ListObjectsV2", &e))?;
     let prefix_objects = listed.key_count().unwrap_or(0).max(0) as usize;
-    let roles = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
-        .await
-        .map_err(|e| classify("cognito-identity", "GetIdentityPoolRoles", &e))?;
-    let mapping = roles.role_mappings().and_then(|m| m.get(&s.provider_name()));
+    let mapping = crate::mapping::provider_mapping(ctx).await?;
     let mapped = match s.mapping_type {
         MappingType::Rules => mapping
+            .as_ref()
             .and_then(|m| m.rules_configuration())
             .is_some_and(|rc| rc.rules().iter().any(|r| r.value() == names.group)),
         MappingType::Token => {

@@ -16,6 +16,7 @@ pub mod lambda;
 pub mod launch;
 pub mod mapping;
 pub mod metrics;
+pub mod ownership;
 pub mod probe;
 pub mod record;
 pub mod signup;

@@ -13,6 +13,7 @@ use tracing::info;
 
 use crate::error::classify;
 use crate::mapping;
+use crate::ownership::require_tenant_tag;
 use crate::record::{self, Changes};
 use crate::{Context, StepError, StepInput};
 
@@ -160,19 +161,12 @@ async fn converge_existing_role(
             ),
         });
     }
-    if !role
-        .tags()
-        .iter()
-        .any(|t| t.key() == TAG_KEY && t.value() == tenant.as_str())
-    {
-        return Err(StepError::ResourceConflict {
-            tenant: tenant.to_string(),
-            message: format!(
-                "role {} exists but is not tagged {TAG_KEY}={tenant}; it was not created by onboarding — rename or delete it",
-                names.role_name
-            ),
-        });
-    }
+    require_tenant_tag(
+        tenant,
+        &format!("role {}", names.role_name),
+        role.tags().iter().map(|t| (t.key(), t.value())),
+        "it was not created by onboarding — rename or delete it",
+    )?;
     // Whatever else was attached since is removed: the role must grant exactly the
     // tenant policy and nothing another attempt or a person added.
     crate::teardown::strip_policies(ctx, &names.role_name, Some(INLINE_POLICY_NAME), false).await?;
@@ -208,19 +202,12 @@ pub async fn create_secret(ctx: &Context, input: &StepInput) -> Result<Value, St
         Ok(existing) => {
             // Adopt only a secret onboarding made for this tenant: anything else under the
             // name would otherwise be re-tagged and later deleted as the tenant's.
-            if !existing
-                .tags()
-                .iter()
-                .any(|t| t.key() == Some(TAG_KEY) && t.value() == Some(tenant.as_str()))
-            {
-                return Err(StepError::ResourceConflict {
-                    tenant: tenant.to_string(),
-                    message: format!(
-                        "secret {} exists but is not tagged {TAG_KEY}={tenant}; rename or delete it",
-                        names.secret_name
-                    ),
-                });
-            }
+            require_tenant_tag(
+                &tenant,
+                &format!("secret {}", names.secret_name),
+                secret_tags(existing.tags()),
+                "rename or delete it",
+            )?;
             if existing.deleted_date().is_some() {
                 sm.restore_secret()
                     .secret_id(&names.secret_name)
@@ -272,6 +259,12 @@ pub async fn create_secret(ctx: &Context, input: &StepInput) -> Result<Value, St
     };
     info!(secret = %arn, created = true, "secret ready");
     Ok(json!({ "secret_arn": arn, "created": true }))
+}
+
+/// A secret's tags as (key, value) pairs.
+pub(crate) fn secret_tags(tags: &[SecretTag]) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter()
+        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
 }
 
 /// Secrets Manager deletes asynchronously: right after a rollback force-deleted the

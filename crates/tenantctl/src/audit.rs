@@ -126,25 +126,13 @@ async fn found(ops: &Ops) -> anyhow::Result<BTreeMap<String, Vec<(String, String
             }
         }
     }
-    let pool = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
-        .await?;
-    if let Some(rc) = pool
-        .role_mappings()
-        .and_then(|m| m.get(&s.provider_name()))
-        .and_then(|m| m.rules_configuration())
-    {
-        for r in rc.rules() {
-            if let Some(id) = r
-                .value()
-                .strip_prefix("tenant:")
-                .and_then(|v| v.strip_suffix(":members"))
-            {
-                add(id, "mapping rule", r.value());
-            }
+    for r in tenant_steps::mapping::mapped_rules(&ops.ctx).await? {
+        if let Some(id) = r
+            .value()
+            .strip_prefix("tenant:")
+            .and_then(|v| v.strip_suffix(":members"))
+        {
+            add(id, "mapping rule", r.value());
         }
     }
     Ok(out)
@@ -465,19 +453,12 @@ async fn tenant_drift(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Vec<Findin
 
 /// The pool's mapping for this deployment's provider against the one the table renders.
 async fn mapping_drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> anyhow::Result<Vec<Finding>> {
-    let c = &ops.ctx.clients;
     let s = &ops.ctx.settings;
     let mapped = tenant_steps::mapping::mapped_tenants(&ops.ctx).await?;
     let desired = desired_mapping(s.mapping_type, &mapped)?;
-    let pool = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
-        .await
-        .context("cognito-identity GetIdentityPoolRoles")?;
     let provider = s.provider_name();
-    let current = pool.role_mappings().and_then(|m| m.get(&provider));
+    let current = tenant_steps::mapping::provider_mapping(&ops.ctx).await?;
+    let current = current.as_ref();
     let mut out = vec![];
     let pool_label = format!("identity pool mapping {provider}");
     let expected_type = match s.mapping_type {
