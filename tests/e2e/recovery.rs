@@ -196,7 +196,7 @@ async fn rolling_back_a_re_onboarding_keeps_the_tenants_older_data() {
 
     t.stack
         .faults
-        .set("wonka", Step::PatchRoleMappings, FaultMode::FailAlways);
+        .set("wonka", Step::RebuildRoleMappings, FaultMode::FailAlways);
     let again = onboard::retry(&t.ops, &tid("wonka")).await.unwrap();
     let again = onboard::wait(&t.ops, &again.execution_arn, Duration::from_secs(60))
         .await

@@ -103,7 +103,7 @@ async fn every_onboarding_is_proven_by_a_probe_user_that_is_then_gone() {
             .unwrap_or_else(|| panic!("{s} not in {states:?}"))
     };
     assert!(
-        at("PatchRoleMappings") < at("Verify") && at("Verify") < at("RecordActive"),
+        at("RebuildRoleMappings") < at("Verify") && at("Verify") < at("RecordActive"),
         "{states:?}"
     );
     let out = output(&t, &done.execution_arn).await;

@@ -440,7 +440,7 @@ mod tests {
             Some(u64::from(tenant_steps::verify::PROPAGATION_RETRIES))
         );
         assert_eq!(verify["Parameters"]["retry_count.$"], "$$.State.RetryCount");
-        assert_eq!(doc["States"]["PatchRoleMappings"]["Next"], "Verify");
+        assert_eq!(doc["States"]["RebuildRoleMappings"]["Next"], "Verify");
         assert_eq!(verify["Next"], "RecordActive");
     }
 

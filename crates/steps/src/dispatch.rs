@@ -51,7 +51,7 @@ step_table! {
     CreateRole => "create-role", steps::create_role;
     CreateSecret => "create-secret", steps::create_secret;
     CreatePrefix => "create-prefix", steps::create_prefix;
-    PatchRoleMappings => "patch-role-mappings", steps::patch_role_mappings;
+    RebuildRoleMappings => "rebuild-role-mappings", steps::rebuild_role_mappings;
     Verify => "verify", verify::verify;
     RecordActive => "record-active", steps::record_active;
     RecordRollingBack => "record-rolling-back", teardown::record_rolling_back;
@@ -75,7 +75,7 @@ impl Step {
         Step::CreateRole,
         Step::CreateSecret,
         Step::CreatePrefix,
-        Step::PatchRoleMappings,
+        Step::RebuildRoleMappings,
         Step::Verify,
         Step::RecordActive,
     ];

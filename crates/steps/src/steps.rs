@@ -25,7 +25,7 @@ pub async fn record_provisioning(ctx: &Context, input: &StepInput) -> Result<Val
     if ctx.settings.mapping_type == MappingType::Rules {
         // Only mapped tenants count: counting those still provisioning could refuse two
         // concurrent newcomers when one would fit. The cap itself is enforced under the
-        // mapping lock in PatchRoleMappings.
+        // mapping lock in RebuildRoleMappings.
         let others = mapping::mapped_tenants(ctx)
             .await?
             .into_iter()
@@ -306,7 +306,7 @@ pub async fn create_prefix(ctx: &Context, input: &StepInput) -> Result<Value, St
 
 /// Adds the tenant to the identity pool's role mapping: marks the record as mapped, then
 /// rebuilds the whole mapping from the table under the mapping lock.
-pub async fn patch_role_mappings(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+pub async fn rebuild_role_mappings(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
     let names = TenantNames::new(&tenant);
     let role_arn = names.role_arn(&ctx.settings.partition, &ctx.settings.account_id);
