@@ -115,7 +115,7 @@ package: $(CARGO_LAMBDA)
 	@for z in target/lambda/*/bootstrap.zip; do \
 		printf '%-8s %-40s %9d bytes\n' "$(ARCH)" "$$z" "$$(wc -c < "$$z")"; done
 
-# Performance and scale figures (README "Performance"): packages for this machine's
+# Performance and scale figures (docs/performance.md): packages for this machine's
 # architecture (the cold-init figures run the zipped binaries), then measures. Extra
 # arguments: make bench BENCH_ARGS="--json" (see target/debug/tenant-bench --help).
 bench: venv

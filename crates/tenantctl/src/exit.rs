@@ -5,7 +5,7 @@ use serde::Serialize;
 use tenant_domain::Status;
 use tenant_steps::StepError;
 
-/// `tenantctl`'s exit codes (documented in the README and `tenantctl --help`).
+/// `tenantctl`'s exit codes (documented in docs/operations.md and `tenantctl --help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Exit {
