@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::primitives::ByteStream;
 use tenant_domain::{Status, TenantNames};
 use tenant_localstack::lambda_endpoint::FaultMode;
@@ -271,15 +272,34 @@ async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
         "SUCCEEDED"
     );
 
+    // Refused as credentials, not failing for another reason (a missing key, the network).
+    let refused = [
+        "AccessDenied",
+        "AccessDeniedException",
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+    ];
     let held = user.s3.get_object().bucket(bucket).key(&names.marker_key).send().await;
-    assert!(held.is_err(), "credentials of a deleted role must not reach the data");
+    let code = held
+        .expect_err("credentials of a deleted role must not reach the data")
+        .code()
+        .map(str::to_string);
+    assert!(
+        refused.contains(&code.as_deref().unwrap_or("")),
+        "object read failed with {code:?}"
+    );
     let held = user
         .secrets
         .get_secret_value()
         .secret_id(&names.secret_name)
         .send()
         .await;
-    assert!(held.is_err(), "nor the secret");
+    let code = held.expect_err("nor the secret").code().map(str::to_string);
+    assert!(
+        refused.contains(&code.as_deref().unwrap_or("")),
+        "secret read failed with {code:?}"
+    );
     let res = tenantctl::status::inspect(&t.ops, &tid("tyrell")).await.unwrap();
     assert_eq!(res.present(), ["prefix objects"], "only the kept prefix remains");
     let secret = t
@@ -296,10 +316,19 @@ async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
         secret.deleted_date().is_some(),
         "the secret waits out its recovery window"
     );
-    assert!(
-        tenantctl::probe::sign_in(&t.ops, &tid("tyrell")).await.is_err(),
-        "no new sign-in reaches a tenant role"
-    );
+    // No new sign-in reaches a tenant role: the tenant's group is gone.
+    let Err(err) = tenantctl::probe::sign_in(&t.ops, &tid("tyrell")).await else {
+        panic!("no new sign-in reaches a tenant role");
+    };
+    match err.downcast_ref::<tenant_steps::StepError>() {
+        Some(tenant_steps::StepError::AwsRequestFailed { operation, code, .. }) => {
+            assert_eq!(
+                (*operation, code.as_str()),
+                ("AdminAddUserToGroup", "ResourceNotFoundException")
+            );
+        }
+        other => panic!("sign-in failed otherwise: {other:?} ({err:#})"),
+    }
     t.stack.stop().await;
 }
 
