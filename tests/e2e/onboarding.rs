@@ -157,12 +157,7 @@ async fn starting_the_same_tenant_twice_gives_one_execution_and_each_step_conver
     assert_eq!(res.prefix_objects, 1);
 
     // The teardown converges too: offboard, then run every teardown step again.
-    let off = tenantctl::onboard::offboard(&t.ops, &tid("globex"), false, 7, std::time::Duration::ZERO)
-        .await
-        .unwrap();
-    let off = tenantctl::onboard::wait(&t.ops, &off.execution_arn, std::time::Duration::from_secs(60))
-        .await
-        .unwrap();
+    let off = t.offboard("globex", false).await;
     assert_eq!(off.status, "SUCCEEDED", "{off:?}");
     let input = serde_json::json!({"tenant_id": "globex", "attempt": 1, "execution": off.execution_arn.rsplit(':').next().unwrap(),
         "offboard": {"keep_prefix": false, "secret_recovery_days": 7}});

@@ -144,12 +144,7 @@ async fn an_operator_can_clear_a_tenant_whose_execution_died() {
         .unwrap();
     let err = onboard::retry(&t.ops, &tid("stark")).await.unwrap_err().to_string();
     assert!(err.contains("tenantctl offboard stark"), "{err}");
-    let off = onboard::offboard(&t.ops, &tid("stark"), false, 7, std::time::Duration::ZERO)
-        .await
-        .unwrap();
-    let off = onboard::wait(&t.ops, &off.execution_arn, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let off = t.offboard("stark", false).await;
     assert_eq!(off.status, "SUCCEEDED", "{off:?}");
     let res = tenantctl::status::inspect(&t.ops, &tid("stark")).await.unwrap();
     assert!(res.present().is_empty(), "{:?}", res.present());
@@ -184,24 +179,12 @@ async fn rolling_back_a_re_onboarding_keeps_the_tenants_older_data() {
         .send()
         .await
         .unwrap();
-    let off = onboard::offboard(&t.ops, &tid("wonka"), true, 7, std::time::Duration::ZERO)
-        .await
-        .unwrap();
-    assert_eq!(
-        onboard::wait(&t.ops, &off.execution_arn, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .status,
-        "SUCCEEDED"
-    );
+    assert_eq!(t.offboard("wonka", true).await.status, "SUCCEEDED");
 
     t.stack
         .faults
         .set("wonka", Step::RebuildRoleMappings, FaultMode::FailAlways);
-    let again = onboard::retry(&t.ops, &tid("wonka")).await.unwrap();
-    let again = onboard::wait(&t.ops, &again.execution_arn, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let again = t.retry("wonka").await;
     assert_eq!(again.status, "FAILED");
     assert!(
         c.s3.head_object().bucket(&s.bucket).key(&report).send().await.is_ok(),
@@ -220,14 +203,7 @@ async fn rolling_back_a_re_onboarding_keeps_the_tenants_older_data() {
     );
 
     t.stack.faults.clear();
-    let third = onboard::retry(&t.ops, &tid("wonka")).await.unwrap();
-    assert_eq!(
-        onboard::wait(&t.ops, &third.execution_arn, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .status,
-        "SUCCEEDED"
-    );
+    assert_eq!(t.retry("wonka").await.status, "SUCCEEDED");
     let restored = c
         .secrets
         .get_secret_value()
@@ -261,16 +237,7 @@ async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
         .await
         .expect("reads its own prefix while active");
 
-    let off = onboard::offboard(&t.ops, &tid("tyrell"), true, 7, std::time::Duration::ZERO)
-        .await
-        .unwrap();
-    assert_eq!(
-        onboard::wait(&t.ops, &off.execution_arn, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .status,
-        "SUCCEEDED"
-    );
+    assert_eq!(t.offboard("tyrell", true).await.status, "SUCCEEDED");
 
     // Refused as credentials, not failing for another reason (a missing key, the network).
     let refused = [
