@@ -227,7 +227,7 @@ async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
     let t = spawn().await;
     assert_eq!(t.onboard("tyrell").await.status, "SUCCEEDED");
     let names = TenantNames::new(&tid("tyrell"));
-    let user = tenantctl::probe::sign_in(&t.ops, &tid("tyrell")).await.unwrap();
+    let user = tenantctl::isolation::sign_in(&t.ops, &tid("tyrell")).await.unwrap();
     let bucket = &t.ops.ctx.settings.bucket;
     user.s3
         .get_object()
@@ -284,7 +284,7 @@ async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
         "the secret waits out its recovery window"
     );
     // No new sign-in reaches a tenant role: the tenant's group is gone.
-    let Err(err) = tenantctl::probe::sign_in(&t.ops, &tid("tyrell")).await else {
+    let Err(err) = tenantctl::isolation::sign_in(&t.ops, &tid("tyrell")).await else {
         panic!("no new sign-in reaches a tenant role");
     };
     match err.downcast_ref::<tenant_steps::StepError>() {

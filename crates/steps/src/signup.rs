@@ -58,7 +58,7 @@ impl Source {
 /// What became of a valid signup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
+pub enum SignupOutcome {
     /// Onboarding was started, or this same request had already started it.
     Accepted {
         tenant_id: String,
@@ -78,7 +78,7 @@ pub async fn submit(
     onboarding_arn: &str,
     signup: &Signup,
     source: Source,
-) -> Result<Outcome, StepError> {
+) -> Result<SignupOutcome, StepError> {
     let tenant = &signup.tenant_id;
     let execution = execution_name(tenant, 1);
     if record::put_pending(ctx, signup, &execution, 1, source.as_str()).await? {
@@ -98,7 +98,7 @@ pub async fn submit(
             record::set_pending_execution(ctx, tenant, &launched.execution_name, launched.attempt).await?;
         }
         tracing::info!(tenant = %tenant, execution = %launched.execution_name, source = source.as_str(), "signup started onboarding");
-        return Ok(Outcome::Accepted {
+        return Ok(SignupOutcome::Accepted {
             tenant_id: tenant.to_string(),
             execution: launched.execution_name,
             attempt: launched.attempt,
@@ -118,7 +118,7 @@ pub async fn submit(
         && existing.email.as_deref() == Some(signup.admin_email.as_str());
     if !same {
         tracing::info!(tenant = %tenant, status = %existing.status, "signup refused: id taken");
-        return Ok(Outcome::Taken {
+        return Ok(SignupOutcome::Taken {
             tenant_id: tenant.to_string(),
         });
     }
@@ -141,7 +141,7 @@ pub async fn submit(
             Err(e) => return Err(e),
         }
     }
-    Ok(Outcome::Accepted {
+    Ok(SignupOutcome::Accepted {
         tenant_id: tenant.to_string(),
         execution: existing.execution,
         attempt: existing.attempt,
@@ -301,7 +301,7 @@ async fn post_signup(ctx: &Context, onboarding_arn: &str, req: &Request) -> Resp
         Err(errors) => return invalid(json_client, &errors),
     };
     match submit(ctx, onboarding_arn, &signup, Source::Form).await {
-        Ok(Outcome::Accepted {
+        Ok(SignupOutcome::Accepted {
             tenant_id,
             execution,
             attempt,
@@ -327,7 +327,7 @@ async fn post_signup(ctx: &Context, onboarding_arn: &str, req: &Request) -> Resp
                 html_response(202, &[message, format!("Progress: {status_url}")])
             }
         }
-        Ok(Outcome::Taken { tenant_id }) => {
+        Ok(SignupOutcome::Taken { tenant_id }) => {
             let message = format!("Workspace id {tenant_id} is taken; choose another.");
             if json_client {
                 json_response(
@@ -500,7 +500,7 @@ pub async fn handle_event(ctx: &Context, onboarding_arn: &str, event: Value) -> 
         }
     };
     let outcome = submit(ctx, onboarding_arn, &signup, Source::Event).await?;
-    if let Outcome::Taken { tenant_id } = &outcome {
+    if let SignupOutcome::Taken { tenant_id } = &outcome {
         tracing::error!(event_id, tenant = %tenant_id, "{TENANT_SIGNUP_REQUESTED} refused: workspace id {tenant_id} is taken by another signup; the sender must choose another id");
     }
     Ok(json!(outcome))

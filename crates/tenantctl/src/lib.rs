@@ -5,9 +5,9 @@ pub mod audit;
 pub mod env_file;
 pub mod exit;
 pub mod history;
+pub mod isolation;
 pub mod listing;
 pub mod onboard;
-pub mod probe;
 pub mod status;
 pub mod timeline;
 
