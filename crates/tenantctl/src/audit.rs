@@ -585,22 +585,8 @@ mod tests {
 
     fn rec(id: &str, status: Status) -> record::TenantRecord {
         record::TenantRecord {
-            tenant_id: id.into(),
-            status,
-            execution: format!("{id}-1"),
-            attempt: 1,
-            name: None,
-            email: None,
-            mapped: false,
-            role_arn: None,
-            failed_step: None,
-            error_name: None,
-            error_message: None,
             remaining: vec!["role".into()],
-            retain_data: false,
-            created_at: 0,
-            updated_at: 0,
-            attempts: vec![],
+            ..crate::test_record(id, status, 0)
         }
     }
 
