@@ -37,13 +37,7 @@ async fn audit_is_clean_after_onboarding_and_reports_injected_drift() {
         .await
         .unwrap();
     // 2. acme-labs' mapping rule removed.
-    let pool = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
-        .await
-        .unwrap();
+    let pool = tenant_steps::mapping::pool_roles(&t.ops.ctx).await.unwrap();
     let mut mappings = pool.role_mappings().cloned().unwrap();
     let provider = s.provider_name();
     let mapping = mappings.remove(&provider).unwrap();

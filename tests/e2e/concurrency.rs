@@ -36,21 +36,16 @@ async fn run_all(t: &TestStack, tenants: &[String], offboard: bool) {
 async fn mapped_groups(t: &TestStack) -> BTreeSet<String> {
     let c = &t.ops.ctx.clients;
     let s = &t.ops.ctx.settings;
-    let pool = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
-        .await
-        .unwrap();
-    let mapping = pool.role_mappings().and_then(|m| m.get(&s.provider_name()));
+    let mapping = tenant_steps::mapping::provider_mapping(&t.ops.ctx).await.unwrap();
     match s.mapping_type {
-        MappingType::Rules => mapping
-            .and_then(|m| m.rules_configuration())
-            .map(|rc| rc.rules().iter().map(|r| r.value().to_string()).collect())
-            .unwrap_or_default(),
+        MappingType::Rules => tenant_steps::mapping::mapped_rules(&t.ops.ctx)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.value().to_string())
+            .collect(),
         MappingType::Token => {
-            assert_eq!(mapping.map(|m| m.r#type().as_str()), Some("Token"));
+            assert_eq!(mapping.as_ref().map(|m| m.r#type().as_str()), Some("Token"));
             let mut out = BTreeSet::new();
             let mut pages = c
                 .idp

@@ -102,18 +102,7 @@ async fn fault_matrix_every_step_fails_once_always_and_crashes() {
     assert_eq!(groups.groups().len(), active.len());
     let secrets = c.secrets.list_secrets().send().await.unwrap();
     assert_eq!(secrets.secret_list().len(), active.len());
-    let pool = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
-        .await
-        .unwrap();
-    let rules = pool.role_mappings().unwrap()[&s.provider_name()]
-        .rules_configuration()
-        .unwrap()
-        .rules()
-        .len();
+    let rules = tenant_steps::mapping::mapped_rules(&t.ops.ctx).await.unwrap().len();
     assert_eq!(rules, active.len());
     t.stack.stop().await;
 }
@@ -149,12 +138,7 @@ async fn a_failing_rollback_is_recorded_with_what_remains_then_offboard_and_retr
 
     // Once the cause is gone, offboarding removes the rest and a retry succeeds.
     t.stack.faults.clear();
-    let off = onboard::offboard(&t.ops, &tid("initech"), false, 7, std::time::Duration::ZERO)
-        .await
-        .unwrap();
-    let off = onboard::wait(&t.ops, &off.execution_arn, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let off = t.offboard("initech", false).await;
     assert_eq!(off.status, "SUCCEEDED", "{off:?}");
     assert_no_residue(&t, "initech").await;
     let again = onboard::retry(&t.ops, &tid("initech")).await.unwrap();
@@ -176,10 +160,7 @@ async fn retry_after_a_cleared_fault_is_active_and_the_stale_attempt_cannot_writ
     assert_eq!(done.error.as_deref(), Some("Sandbox.Timedout"));
     assert_no_residue(&t, "hooli").await;
     t.stack.faults.clear();
-    let retry = onboard::retry(&t.ops, &tid("hooli")).await.unwrap();
-    let finished = onboard::wait(&t.ops, &retry.execution_arn, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let finished = t.retry("hooli").await;
     assert_eq!(finished.status, "SUCCEEDED", "{finished:?}");
     let rec = record::get(&t.ops.ctx, "hooli").await.unwrap().unwrap();
     assert_eq!(

@@ -1,4 +1,4 @@
-use tenantctl::probe::{self, Outcome};
+use tenantctl::isolation::{self, Access};
 
 use crate::helpers::{spawn, tid};
 
@@ -13,7 +13,7 @@ async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
         assert_eq!(done.status, "SUCCEEDED", "{done:?}");
     }
     let ids: Vec<_> = SET.iter().map(|s| tid(s)).collect();
-    let checks = probe::check_isolation(&t.ops, &ids).await.unwrap();
+    let checks = isolation::check_isolation(&t.ops, &ids).await.unwrap();
     assert_eq!(checks.len(), 6 * SET.len() * SET.len());
     for c in &checks {
         assert!(c.holds(), "{c:?}");
@@ -22,7 +22,7 @@ async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
     assert_eq!(cross.len(), 6 * SET.len() * (SET.len() - 1));
     let own: Vec<_> = checks.iter().filter(|c| c.actor == c.target).collect();
     assert!(
-        own.iter().all(|c| c.actual == Outcome::Allowed),
+        own.iter().all(|c| c.actual == Access::Allowed),
         "own access always works"
     );
     for action in [
@@ -37,7 +37,7 @@ async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
             cross
                 .iter()
                 .filter(|c| c.action == action)
-                .all(|c| c.actual == Outcome::Denied),
+                .all(|c| c.actual == Access::Denied),
             "{action}"
         );
     }
@@ -49,7 +49,7 @@ async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
     assert!(denied.detail.contains("assumed-role/tenant-"), "{}", denied.detail);
 
     // Listing the whole bucket (no prefix) is not something a tenant can do either.
-    let acme = probe::sign_in(&t.ops, &tid("acme")).await.unwrap();
+    let acme = isolation::sign_in(&t.ops, &tid("acme")).await.unwrap();
     let err = acme
         .s3
         .list_objects_v2()

@@ -5,6 +5,8 @@
 
 mod concurrency;
 mod failures;
+// Shared with the `tenantctl` package's tests, which use parts this suite does not.
+#[allow(dead_code)]
 mod helpers;
 mod isolation;
 mod onboarding;

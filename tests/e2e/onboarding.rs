@@ -7,27 +7,7 @@ use crate::helpers::{spawn, tid};
 
 fn decode(doc: &str) -> Value {
     // IAM returns policy documents URL-encoded.
-    let decoded = percent_decode(doc);
-    serde_json::from_str(&decoded).unwrap_or_else(|_| serde_json::from_str(doc).expect("policy JSON"))
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
+    tenant_domain::policy_compare::decode_document(doc).expect("policy JSON")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -124,14 +104,11 @@ async fn onboarding_reaches_active_with_every_resource_as_specified() {
             .any(|tag| tag.key() == "tenant" && tag.value() == "acme")
     );
 
-    let roles = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
+    let mapping = tenant_steps::mapping::provider_mapping(&t.ops.ctx)
         .await
-        .unwrap();
-    let mapping = &roles.role_mappings().unwrap()[&s.provider_name()];
+        .unwrap()
+        .expect("the provider's mapping");
+    let mapping = &mapping;
     assert_eq!(mapping.r#type().as_str(), "Rules");
     assert_eq!(mapping.ambiguous_role_resolution().map(|a| a.as_str()), Some("Deny"));
     let rules = mapping.rules_configuration().unwrap().rules();
@@ -180,12 +157,7 @@ async fn starting_the_same_tenant_twice_gives_one_execution_and_each_step_conver
     assert_eq!(res.prefix_objects, 1);
 
     // The teardown converges too: offboard, then run every teardown step again.
-    let off = tenantctl::onboard::offboard(&t.ops, &tid("globex"), false, 7, std::time::Duration::ZERO)
-        .await
-        .unwrap();
-    let off = tenantctl::onboard::wait(&t.ops, &off.execution_arn, std::time::Duration::from_secs(60))
-        .await
-        .unwrap();
+    let off = t.offboard("globex", false).await;
     assert_eq!(off.status, "SUCCEEDED", "{off:?}");
     let input = serde_json::json!({"tenant_id": "globex", "attempt": 1, "execution": off.execution_arn.rsplit(':').next().unwrap(),
         "offboard": {"keep_prefix": false, "secret_recovery_days": 7}});

@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_s3::error::ProvideErrorMetadata as _;
 use aws_sdk_s3::primitives::ByteStream;
 use tenant_domain::{Status, TenantNames};
 use tenant_localstack::lambda_endpoint::FaultMode;
@@ -143,12 +144,7 @@ async fn an_operator_can_clear_a_tenant_whose_execution_died() {
         .unwrap();
     let err = onboard::retry(&t.ops, &tid("stark")).await.unwrap_err().to_string();
     assert!(err.contains("tenantctl offboard stark"), "{err}");
-    let off = onboard::offboard(&t.ops, &tid("stark"), false, 7, std::time::Duration::ZERO)
-        .await
-        .unwrap();
-    let off = onboard::wait(&t.ops, &off.execution_arn, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let off = t.offboard("stark", false).await;
     assert_eq!(off.status, "SUCCEEDED", "{off:?}");
     let res = tenantctl::status::inspect(&t.ops, &tid("stark")).await.unwrap();
     assert!(res.present().is_empty(), "{:?}", res.present());
@@ -183,24 +179,12 @@ async fn rolling_back_a_re_onboarding_keeps_the_tenants_older_data() {
         .send()
         .await
         .unwrap();
-    let off = onboard::offboard(&t.ops, &tid("wonka"), true, 7, std::time::Duration::ZERO)
-        .await
-        .unwrap();
-    assert_eq!(
-        onboard::wait(&t.ops, &off.execution_arn, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .status,
-        "SUCCEEDED"
-    );
+    assert_eq!(t.offboard("wonka", true).await.status, "SUCCEEDED");
 
     t.stack
         .faults
-        .set("wonka", Step::PatchRoleMappings, FaultMode::FailAlways);
-    let again = onboard::retry(&t.ops, &tid("wonka")).await.unwrap();
-    let again = onboard::wait(&t.ops, &again.execution_arn, Duration::from_secs(60))
-        .await
-        .unwrap();
+        .set("wonka", Step::RebuildRoleMappings, FaultMode::FailAlways);
+    let again = t.retry("wonka").await;
     assert_eq!(again.status, "FAILED");
     assert!(
         c.s3.head_object().bucket(&s.bucket).key(&report).send().await.is_ok(),
@@ -219,14 +203,7 @@ async fn rolling_back_a_re_onboarding_keeps_the_tenants_older_data() {
     );
 
     t.stack.faults.clear();
-    let third = onboard::retry(&t.ops, &tid("wonka")).await.unwrap();
-    assert_eq!(
-        onboard::wait(&t.ops, &third.execution_arn, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .status,
-        "SUCCEEDED"
-    );
+    assert_eq!(t.retry("wonka").await.status, "SUCCEEDED");
     let restored = c
         .secrets
         .get_secret_value()
@@ -250,7 +227,7 @@ async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
     let t = spawn().await;
     assert_eq!(t.onboard("tyrell").await.status, "SUCCEEDED");
     let names = TenantNames::new(&tid("tyrell"));
-    let user = tenantctl::probe::sign_in(&t.ops, &tid("tyrell")).await.unwrap();
+    let user = tenantctl::isolation::sign_in(&t.ops, &tid("tyrell")).await.unwrap();
     let bucket = &t.ops.ctx.settings.bucket;
     user.s3
         .get_object()
@@ -260,26 +237,36 @@ async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
         .await
         .expect("reads its own prefix while active");
 
-    let off = onboard::offboard(&t.ops, &tid("tyrell"), true, 7, std::time::Duration::ZERO)
-        .await
-        .unwrap();
-    assert_eq!(
-        onboard::wait(&t.ops, &off.execution_arn, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .status,
-        "SUCCEEDED"
-    );
+    assert_eq!(t.offboard("tyrell", true).await.status, "SUCCEEDED");
 
+    // Refused as credentials, not failing for another reason (a missing key, the network).
+    let refused = [
+        "AccessDenied",
+        "AccessDeniedException",
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+    ];
     let held = user.s3.get_object().bucket(bucket).key(&names.marker_key).send().await;
-    assert!(held.is_err(), "credentials of a deleted role must not reach the data");
+    let code = held
+        .expect_err("credentials of a deleted role must not reach the data")
+        .code()
+        .map(str::to_string);
+    assert!(
+        refused.contains(&code.as_deref().unwrap_or("")),
+        "object read failed with {code:?}"
+    );
     let held = user
         .secrets
         .get_secret_value()
         .secret_id(&names.secret_name)
         .send()
         .await;
-    assert!(held.is_err(), "nor the secret");
+    let code = held.expect_err("nor the secret").code().map(str::to_string);
+    assert!(
+        refused.contains(&code.as_deref().unwrap_or("")),
+        "secret read failed with {code:?}"
+    );
     let res = tenantctl::status::inspect(&t.ops, &tid("tyrell")).await.unwrap();
     assert_eq!(res.present(), ["prefix objects"], "only the kept prefix remains");
     let secret = t
@@ -296,10 +283,19 @@ async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
         secret.deleted_date().is_some(),
         "the secret waits out its recovery window"
     );
-    assert!(
-        tenantctl::probe::sign_in(&t.ops, &tid("tyrell")).await.is_err(),
-        "no new sign-in reaches a tenant role"
-    );
+    // No new sign-in reaches a tenant role: the tenant's group is gone.
+    let Err(err) = tenantctl::isolation::sign_in(&t.ops, &tid("tyrell")).await else {
+        panic!("no new sign-in reaches a tenant role");
+    };
+    match err.downcast_ref::<tenant_steps::StepError>() {
+        Some(tenant_steps::StepError::AwsRequestFailed { operation, code, .. }) => {
+            assert_eq!(
+                (*operation, code.as_str()),
+                ("AdminAddUserToGroup", "ResourceNotFoundException")
+            );
+        }
+        other => panic!("sign-in failed otherwise: {other:?} ({err:#})"),
+    }
     t.stack.stop().await;
 }
 

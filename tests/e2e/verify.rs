@@ -103,7 +103,7 @@ async fn every_onboarding_is_proven_by_a_probe_user_that_is_then_gone() {
             .unwrap_or_else(|| panic!("{s} not in {states:?}"))
     };
     assert!(
-        at("PatchRoleMappings") < at("Verify") && at("Verify") < at("RecordActive"),
+        at("RebuildRoleMappings") < at("Verify") && at("Verify") < at("RecordActive"),
         "{states:?}"
     );
     let out = output(&t, &done.execution_arn).await;
@@ -225,12 +225,7 @@ async fn leftover_probe_users_are_swept_and_verification_can_be_switched_off() {
     // A crash between creating and deleting the probe user leaves it in the group.
     let (user, _session) = tenant_steps::probe::sign_in(&t.ops.ctx, &tid("acme")).await.unwrap();
     assert_eq!(probe_users(&t, "acme").await, std::slice::from_ref(&user.email));
-    let off = onboard::offboard(&t.ops, &tid("acme"), false, 7, Duration::ZERO)
-        .await
-        .unwrap();
-    let off = onboard::wait(&t.ops, &off.execution_arn, Duration::from_secs(60))
-        .await
-        .unwrap();
+    let off = t.offboard("acme", false).await;
     assert_eq!(off.status, "SUCCEEDED", "{off:?}");
     assert!(
         probe_users(&t, "acme").await.is_empty(),

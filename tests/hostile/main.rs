@@ -9,16 +9,19 @@
 //! is one more such function and one more `run(..)` in the main test's `tokio::join!`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use serde_json::{Value, json};
-use tenant_localstack::{LocalStack, Options};
 use tenant_steps::input::cause_message;
 use tenantctl::Ops;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[path = "../e2e/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -497,13 +500,7 @@ async fn resources_created(ops: &Ops) -> Vec<String> {
     found.extend(secrets.secret_list().iter().map(|x| format!("secret {:?}", x.name())));
     let objects = c.s3.list_objects_v2().bucket(&s.bucket).send().await.unwrap();
     found.extend(objects.contents().iter().map(|o| format!("object {:?}", o.key())));
-    let pool = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
-        .await
-        .unwrap();
+    let pool = tenant_steps::mapping::pool_roles(&ops.ctx).await.unwrap();
     for (provider, m) in pool.role_mappings().cloned().unwrap_or_default() {
         if let Some(rc) = m.rules_configuration() {
             found.extend(
@@ -526,20 +523,11 @@ async fn resources_created(ops: &Ops) -> Vec<String> {
 async fn hostile_corpus_is_refused_at_every_entry_point_and_creates_nothing() {
     let corpus = load();
     assert!(corpus.cases.len() >= 200, "corpus has {} cases", corpus.cases.len());
-    let stack = LocalStack::start(
-        Options {
-            iam_wait_seconds: 0,
-            ..Options::default()
-        },
-        None,
-    )
-    .await
-    .expect("local stack starts (run `make test` to create the venv)");
-    let env: HashMap<String, String> = stack.env_lines().into_iter().collect();
-    let ops = Arc::new(Ops::from_lookup(|k| env.get(k).cloned()).await.expect("ops"));
-    let env_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("hostile-{}.env", std::process::id()));
-    let text: String = stack.env_lines().iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    std::fs::write(&env_file, text).unwrap();
+    let t = helpers::spawn().await;
+    let env_file = t.write_env_file(Path::new(env!("CARGO_TARGET_TMPDIR")), "hostile");
+    let env: HashMap<String, String> = t.stack.env_lines().into_iter().collect();
+    let helpers::TestStack { stack, ops } = t;
+    let ops = Arc::new(ops);
     let signup_url: Arc<str> = Arc::from(env["TENANT_SIGNUP_URL"].as_str());
 
     let started = std::time::Instant::now();
@@ -613,19 +601,7 @@ async fn hostile_corpus_is_refused_at_every_entry_point_and_creates_nothing() {
 /// endpoint and answer 503, failing the test.
 #[tokio::test]
 async fn every_case_is_refused_before_any_aws_call() {
-    let config = aws_config::SdkConfig::builder()
-        .behavior_version(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .build();
-    let settings = tenant_steps::Settings::from_lookup(|k| match k {
-        "TENANT_MAPPING_TYPE" | "TENANT_VERIFY" => None,
-        _ => Some("unused".into()),
-    })
-    .unwrap();
-    let ctx = tenant_steps::Context {
-        settings,
-        clients: tenant_steps::Clients::new(&config),
-    };
+    let ctx = tenant_steps::Context::offline();
     let mut checked = 0;
     for c in load().cases {
         if !c.not_for.contains_key("state_machine") {

@@ -35,13 +35,13 @@ pub fn why(step: &str, call: &Call) -> Option<&'static str> {
         }
         ("create-secret", "secretsmanager", "CreateSecret") => "the tenant's secret, tagged with the tenant",
         ("create-prefix", "s3", "PutObject") => "the tenant's prefix marker object in the shared bucket",
-        ("patch-role-mappings", "cognitoidentityprovider", "UpdateGroup") => {
+        ("rebuild-role-mappings", "cognitoidentityprovider", "UpdateGroup") => {
             "the Token mapping itself: the group carries the role the ID token's cognito:preferred_role names"
         }
-        ("patch-role-mappings", "cognitoidentity", "GetIdentityPoolRoles") => {
+        ("rebuild-role-mappings", "cognitoidentity", "GetIdentityPoolRoles") => {
             "the pool must map this provider by Token with Deny, or the group's role means nothing (else the locked path sets it)"
         }
-        ("patch-role-mappings", "dynamodb", "UpdateItem") => {
+        ("rebuild-role-mappings", "dynamodb", "UpdateItem") => {
             "records the tenant as mapped, with its role ARN: what audit, rollback and offboarding read"
         }
         ("verify", "cognitoidentityprovider", "AdminCreateUser") => "the probe user that proves isolation",
@@ -388,7 +388,7 @@ mod tests {
             ("3 of 3 calls named with a reason", Some(true))
         );
         // The Scan the Token path no longer makes: no reason, so the goal would be missed.
-        let bad = path("Token", vec![step("patch-role-mappings", &[("dynamodb", "Scan")])]);
+        let bad = path("Token", vec![step("rebuild-role-mappings", &[("dynamodb", "Scan")])]);
         assert_eq!(met(&bad).met, Some(false));
         // A Rules path gets figures, no reason check.
         let rules = path_checks(&[path("Rules", vec![step("create-role", &[("iam", "CreateRole")])])]);

@@ -8,6 +8,7 @@ pub mod contact;
 pub mod glob;
 pub mod mapping;
 pub mod names;
+pub mod percent;
 pub mod policy;
 pub mod policy_compare;
 pub mod probe;

@@ -12,27 +12,7 @@ const SET_KEYS: &[&str] = &["Action", "NotAction", "Resource", "NotResource"];
 pub fn decode_document(raw: &str) -> Option<Value> {
     serde_json::from_str(raw)
         .ok()
-        .or_else(|| serde_json::from_str(&percent_decode(raw)?).ok())
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
+        .or_else(|| serde_json::from_str(&crate::percent::decode(raw)).ok())
 }
 
 /// One representation per meaning: statements as a sorted list, string-or-list values as
@@ -232,13 +212,12 @@ mod tests {
     }
 
     #[test]
-    fn percent_decoding_is_exact() {
-        assert_eq!(percent_decode("a%2Fb%7B%7d").as_deref(), Some("a/b{}"));
-        assert_eq!(percent_decode("plain").as_deref(), Some("plain"));
-        // A truncated escape or invalid UTF-8 is not a document.
-        assert_eq!(percent_decode("a%2"), None);
-        assert_eq!(percent_decode("%FF"), None);
-        assert_eq!(decode_document("%7B%22a%22%3A1%7D"), Some(json!({"a": 1})));
+    fn documents_decode_plain_or_url_encoded() {
+        assert_eq!(decode_document("%7B%22a%22%3A%22x%2Fy%22%7D"), Some(json!({"a": "x/y"})));
+        assert_eq!(decode_document("{\"a\":1}"), Some(json!({"a": 1})));
+        // A truncated document is none, encoded or not.
+        assert_eq!(decode_document("%7B%22a%22%3A1"), None);
+        assert_eq!(decode_document("{\"a\":1"), None);
     }
 
     proptest! {

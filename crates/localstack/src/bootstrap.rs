@@ -336,6 +336,67 @@ mod tests {
         }
     }
 
+    /// Every name in `ErrorEquals` in the ASL files.
+    fn error_names(asl: &str) -> std::collections::BTreeSet<String> {
+        let doc: serde_json::Value = serde_json::from_str(asl).unwrap();
+        let mut out = std::collections::BTreeSet::new();
+        for state in doc["States"].as_object().unwrap().values() {
+            for handler in ["Retry", "Catch"] {
+                for h in state[handler].as_array().into_iter().flatten() {
+                    out.extend(
+                        h["ErrorEquals"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|e| e.as_str().unwrap().to_string()),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// The ASL files and `StepError` agree both ways: every name the state machines match
+    /// on is a variant (or the Lambda service's, the runtime's or Step Functions' own), and
+    /// every variant is named exactly when the state machine must treat it specially
+    /// (retried, or refused without compensation); the rest fall to `States.ALL`.
+    #[test]
+    fn state_machine_error_names_are_step_errors_and_back() {
+        use tenant_steps::StepError;
+        let named: std::collections::BTreeSet<String> = [ONBOARDING_ASL, OFFBOARDING_ASL]
+            .into_iter()
+            .flat_map(error_names)
+            .collect();
+        for n in &named {
+            assert!(
+                StepError::NAMES.contains(&n.as_str())
+                    || n == tenant_steps::error::PAYLOAD_UNREADABLE
+                    || n.starts_with("Lambda.")
+                    || n.starts_with("States."),
+                "the state machines match on {n}, which no step reports"
+            );
+        }
+        for n in StepError::NAMES {
+            let special = StepError::TRANSIENT.contains(n) || StepError::REFUSED.contains(n);
+            assert_eq!(
+                named.contains(*n),
+                special,
+                "{n}: named in ErrorEquals must mean retried or refused (StepError::TRANSIENT / REFUSED)"
+            );
+        }
+        // The refusals are exactly what the first step's non-compensating Catches name.
+        let doc: serde_json::Value = serde_json::from_str(ONBOARDING_ASL).unwrap();
+        let refused: std::collections::BTreeSet<&str> = doc["States"]["RecordProvisioning"]["Catch"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["Next"] == "Refused" || c["Next"] == "RecordRefused")
+            .flat_map(|c| c["ErrorEquals"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()))
+            .filter(|n| *n != tenant_steps::error::PAYLOAD_UNREADABLE)
+            .collect();
+        assert_eq!(refused, StepError::REFUSED.into_iter().collect());
+    }
+
     /// A request the runtime cannot even read is refused before anything is created.
     #[test]
     fn unreadable_payloads_are_refused_up_front() {
@@ -379,7 +440,7 @@ mod tests {
             Some(u64::from(tenant_steps::verify::PROPAGATION_RETRIES))
         );
         assert_eq!(verify["Parameters"]["retry_count.$"], "$$.State.RetryCount");
-        assert_eq!(doc["States"]["PatchRoleMappings"]["Next"], "Verify");
+        assert_eq!(doc["States"]["RebuildRoleMappings"]["Next"], "Verify");
         assert_eq!(verify["Next"], "RecordActive");
     }
 

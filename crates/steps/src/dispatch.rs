@@ -6,52 +6,68 @@ use tracing::Instrument;
 
 use crate::{Context, StepError, StepInput, steps, teardown, verify};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Step {
-    RecordProvisioning,
-    CreateGroup,
-    CreateRole,
-    CreateSecret,
-    CreatePrefix,
-    PatchRoleMappings,
-    Verify,
-    RecordActive,
-    RecordRollingBack,
-    RemoveRoleMapping,
-    DeleteRole,
-    DeleteSecret,
-    DeletePrefix,
-    DeleteGroup,
-    RecordFailed,
-    RecordRollbackFailed,
-    RecordOffboarding,
-    RecordOffboarded,
-    RecordRefused,
+type StepFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, StepError>> + Send + 'a>>;
+
+/// The step table, written once: each step's variant, its kebab-case name (the
+/// `TENANT_STEP` value and the local function name's suffix) and its handler. The enum,
+/// `ALL`, `name`, `substitution` and the dispatch in [`run`] are generated from it.
+macro_rules! step_table {
+    ($($variant:ident => $name:literal, $handler:path;)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Step {
+            $($variant,)*
+        }
+
+        impl Step {
+            pub const ALL: [Step; [$($name),*].len()] = [$(Step::$variant),*];
+
+            /// Kebab-case name: the `TENANT_STEP` value and the local function name's suffix.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Step::$variant => $name,)*
+                }
+            }
+
+            /// The `DefinitionSubstitutions` key in `template.yaml` and the ASL files.
+            pub fn substitution(self) -> &'static str {
+                match self {
+                    $(Step::$variant => concat!(stringify!($variant), "FunctionArn"),)*
+                }
+            }
+
+            /// Boxed: one future type for every step keeps [`run`]'s future small.
+            fn handle<'a>(self, ctx: &'a Context, input: &'a StepInput) -> StepFuture<'a> {
+                match self {
+                    $(Step::$variant => Box::pin($handler(ctx, input)),)*
+                }
+            }
+        }
+    };
+}
+
+step_table! {
+    RecordProvisioning => "record-provisioning", steps::record_provisioning;
+    CreateGroup => "create-group", steps::create_group;
+    CreateRole => "create-role", steps::create_role;
+    CreateSecret => "create-secret", steps::create_secret;
+    CreatePrefix => "create-prefix", steps::create_prefix;
+    RebuildRoleMappings => "rebuild-role-mappings", steps::rebuild_role_mappings;
+    Verify => "verify", verify::verify;
+    RecordActive => "record-active", steps::record_active;
+    RecordRollingBack => "record-rolling-back", teardown::record_rolling_back;
+    RemoveRoleMapping => "remove-role-mapping", teardown::remove_role_mapping;
+    DeleteRole => "delete-role", teardown::delete_role;
+    DeleteSecret => "delete-secret", teardown::delete_secret;
+    DeletePrefix => "delete-prefix", teardown::delete_prefix;
+    DeleteGroup => "delete-group", teardown::delete_group;
+    RecordFailed => "record-failed", teardown::record_failed;
+    RecordRollbackFailed => "record-rollback-failed", teardown::record_rollback_failed;
+    RecordOffboarding => "record-offboarding", teardown::record_offboarding;
+    RecordOffboarded => "record-offboarded", teardown::record_offboarded;
+    RecordRefused => "record-refused", teardown::record_refused;
 }
 
 impl Step {
-    pub const ALL: [Step; 19] = [
-        Step::RecordProvisioning,
-        Step::CreateGroup,
-        Step::CreateRole,
-        Step::CreateSecret,
-        Step::CreatePrefix,
-        Step::PatchRoleMappings,
-        Step::Verify,
-        Step::RecordActive,
-        Step::RecordRollingBack,
-        Step::RemoveRoleMapping,
-        Step::DeleteRole,
-        Step::DeleteSecret,
-        Step::DeletePrefix,
-        Step::DeleteGroup,
-        Step::RecordFailed,
-        Step::RecordRollbackFailed,
-        Step::RecordOffboarding,
-        Step::RecordOffboarded,
-        Step::RecordRefused,
-    ];
-
     /// The onboarding steps, in order.
     pub const FORWARD: [Step; 8] = [
         Step::RecordProvisioning,
@@ -59,7 +75,7 @@ impl Step {
         Step::CreateRole,
         Step::CreateSecret,
         Step::CreatePrefix,
-        Step::PatchRoleMappings,
+        Step::RebuildRoleMappings,
         Step::Verify,
         Step::RecordActive,
     ];
@@ -72,56 +88,6 @@ impl Step {
         Step::DeletePrefix,
         Step::DeleteGroup,
     ];
-
-    /// Kebab-case name: the `TENANT_STEP` value and the local function name's suffix.
-    pub fn name(self) -> &'static str {
-        match self {
-            Step::RecordProvisioning => "record-provisioning",
-            Step::CreateGroup => "create-group",
-            Step::CreateRole => "create-role",
-            Step::CreateSecret => "create-secret",
-            Step::CreatePrefix => "create-prefix",
-            Step::PatchRoleMappings => "patch-role-mappings",
-            Step::Verify => "verify",
-            Step::RecordActive => "record-active",
-            Step::RecordRollingBack => "record-rolling-back",
-            Step::RemoveRoleMapping => "remove-role-mapping",
-            Step::DeleteRole => "delete-role",
-            Step::DeleteSecret => "delete-secret",
-            Step::DeletePrefix => "delete-prefix",
-            Step::DeleteGroup => "delete-group",
-            Step::RecordFailed => "record-failed",
-            Step::RecordRollbackFailed => "record-rollback-failed",
-            Step::RecordOffboarding => "record-offboarding",
-            Step::RecordOffboarded => "record-offboarded",
-            Step::RecordRefused => "record-refused",
-        }
-    }
-
-    /// The `DefinitionSubstitutions` key in `template.yaml` and the ASL files.
-    pub fn substitution(self) -> &'static str {
-        match self {
-            Step::RecordProvisioning => "RecordProvisioningFunctionArn",
-            Step::CreateGroup => "CreateGroupFunctionArn",
-            Step::CreateRole => "CreateRoleFunctionArn",
-            Step::CreateSecret => "CreateSecretFunctionArn",
-            Step::CreatePrefix => "CreatePrefixFunctionArn",
-            Step::PatchRoleMappings => "PatchRoleMappingsFunctionArn",
-            Step::Verify => "VerifyFunctionArn",
-            Step::RecordActive => "RecordActiveFunctionArn",
-            Step::RecordRollingBack => "RecordRollingBackFunctionArn",
-            Step::RemoveRoleMapping => "RemoveRoleMappingFunctionArn",
-            Step::DeleteRole => "DeleteRoleFunctionArn",
-            Step::DeleteSecret => "DeleteSecretFunctionArn",
-            Step::DeletePrefix => "DeletePrefixFunctionArn",
-            Step::DeleteGroup => "DeleteGroupFunctionArn",
-            Step::RecordFailed => "RecordFailedFunctionArn",
-            Step::RecordRollbackFailed => "RecordRollbackFailedFunctionArn",
-            Step::RecordOffboarding => "RecordOffboardingFunctionArn",
-            Step::RecordOffboarded => "RecordOffboardedFunctionArn",
-            Step::RecordRefused => "RecordRefusedFunctionArn",
-        }
-    }
 
     pub fn from_name(name: &str) -> Option<Step> {
         Step::ALL.into_iter().find(|s| s.name() == name)
@@ -141,27 +107,7 @@ pub async fn run(ctx: &Context, step: Step, payload: Value) -> Result<Value, Ste
     );
     let started = std::time::Instant::now();
     async move {
-        let result = match step {
-            Step::RecordProvisioning => steps::record_provisioning(ctx, &input).await,
-            Step::CreateGroup => steps::create_group(ctx, &input).await,
-            Step::CreateRole => steps::create_role(ctx, &input).await,
-            Step::CreateSecret => steps::create_secret(ctx, &input).await,
-            Step::CreatePrefix => steps::create_prefix(ctx, &input).await,
-            Step::PatchRoleMappings => steps::patch_role_mappings(ctx, &input).await,
-            Step::Verify => verify::verify(ctx, &input).await,
-            Step::RecordActive => steps::record_active(ctx, &input).await,
-            Step::RecordRollingBack => teardown::record_rolling_back(ctx, &input).await,
-            Step::RemoveRoleMapping => teardown::remove_role_mapping(ctx, &input).await,
-            Step::DeleteRole => teardown::delete_role(ctx, &input).await,
-            Step::DeleteSecret => teardown::delete_secret(ctx, &input).await,
-            Step::DeletePrefix => teardown::delete_prefix(ctx, &input).await,
-            Step::DeleteGroup => teardown::delete_group(ctx, &input).await,
-            Step::RecordFailed => teardown::record_failed(ctx, &input).await,
-            Step::RecordRollbackFailed => teardown::record_rollback_failed(ctx, &input).await,
-            Step::RecordOffboarding => teardown::record_offboarding(ctx, &input).await,
-            Step::RecordOffboarded => teardown::record_offboarded(ctx, &input).await,
-            Step::RecordRefused => teardown::record_refused(ctx, &input).await,
-        };
+        let result = step.handle(ctx, &input).await;
         if let Err(e) = &result {
             tracing::warn!(error = e.name(), message = %e, transient = e.is_transient(), "step failed");
         }
@@ -189,7 +135,16 @@ mod tests {
     fn names_round_trip() {
         for s in Step::ALL {
             assert_eq!(Step::from_name(s.name()), Some(s));
-            assert!(s.substitution().ends_with("FunctionArn"));
+            // The kebab-case name is the variant's, so the two cannot drift apart.
+            let mut kebab = String::new();
+            for c in format!("{s:?}").chars() {
+                if c.is_ascii_uppercase() && !kebab.is_empty() {
+                    kebab.push('-');
+                }
+                kebab.push(c.to_ascii_lowercase());
+            }
+            assert_eq!(s.name(), kebab);
+            assert_eq!(s.substitution(), format!("{s:?}FunctionArn"));
         }
     }
 }

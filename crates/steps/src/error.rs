@@ -73,7 +73,47 @@ pub enum StepError {
     /// The function's environment is incomplete. Not retried.
     #[error("misconfigured: {message}")]
     Misconfigured { message: String },
+    /// An SDK request could not be built (a required field left unset): a bug in the
+    /// step, not in its input. Not retried.
+    #[error("internal error: {message}")]
+    Internal { message: String },
 }
+
+/// `name()` and `NAMES` from the variant identifiers themselves: the error name the state
+/// machine matches on cannot drift from the variant. A variant missing here is a
+/// non-exhaustive match (compile error); a misspelt one names no variant.
+macro_rules! error_names {
+    ($($variant:ident),* $(,)?) => {
+        impl StepError {
+            /// Every error name a step can report, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($variant)),*];
+
+            /// The Step Functions error name.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(StepError::$variant { .. } => stringify!($variant),)*
+                }
+            }
+        }
+    };
+}
+
+error_names!(
+    InvalidTenantId,
+    InvalidInput,
+    RuleLimitReached,
+    StaleExecution,
+    ResourceConflict,
+    Throttled,
+    ServiceUnavailable,
+    IamNotPropagated,
+    MappingLockBusy,
+    AccessDenied,
+    AwsRequestFailed,
+    IsolationNotProven,
+    Misconfigured,
+    Internal,
+);
 
 /// The `errorType` `lambda_runtime` reports when it cannot read an event at all (JSON
 /// nested deeper than serde_json's limit of 128, say): `std::any::type_name` of its
@@ -82,32 +122,23 @@ pub enum StepError {
 pub const PAYLOAD_UNREADABLE: &str = "lambda_runtime::deserializer::DeserializeError";
 
 impl StepError {
-    /// The Step Functions error name.
-    pub fn name(&self) -> &'static str {
-        match self {
-            StepError::InvalidTenantId { .. } => "InvalidTenantId",
-            StepError::InvalidInput { .. } => "InvalidInput",
-            StepError::RuleLimitReached { .. } => "RuleLimitReached",
-            StepError::StaleExecution { .. } => "StaleExecution",
-            StepError::ResourceConflict { .. } => "ResourceConflict",
-            StepError::Throttled { .. } => "Throttled",
-            StepError::ServiceUnavailable { .. } => "ServiceUnavailable",
-            StepError::IamNotPropagated { .. } => "IamNotPropagated",
-            StepError::MappingLockBusy { .. } => "MappingLockBusy",
-            StepError::AccessDenied { .. } => "AccessDenied",
-            StepError::AwsRequestFailed { .. } => "AwsRequestFailed",
-            StepError::IsolationNotProven { .. } => "IsolationNotProven",
-            StepError::Misconfigured { .. } => "Misconfigured",
-        }
-    }
-
     /// Step errors the state machine retries (it also retries `Lambda.*` service errors);
     /// other errors are not retried: refusals at the first step end the execution, any
     /// later failure goes to compensation.
     pub const TRANSIENT: [&'static str; 4] = ["Throttled", "ServiceUnavailable", "IamNotPropagated", "MappingLockBusy"];
 
+    /// Errors the onboarding state machine catches at its first step and ends on without
+    /// compensation (nothing was created; `RuleLimitReached` is recorded as refused). Every
+    /// other non-transient name falls to `States.ALL`, i.e. compensation.
+    pub const REFUSED: [&'static str; 4] = ["InvalidTenantId", "InvalidInput", "StaleExecution", "RuleLimitReached"];
+
     pub fn is_transient(&self) -> bool {
         Self::TRANSIENT.contains(&self.name())
+    }
+
+    /// A request builder refused: the code left a required field unset.
+    pub fn internal(e: impl std::fmt::Display) -> StepError {
+        StepError::Internal { message: e.to_string() }
     }
 }
 
@@ -299,5 +330,18 @@ mod tests {
         let d: lambda_runtime::Diagnostic = StepError::InvalidTenantId { message: "bad".into() }.into();
         assert_eq!(d.error_type, "InvalidTenantId");
         assert_eq!(d.error_message, "bad");
+        let e = StepError::internal("role_name is required");
+        assert_eq!(e.name(), "Internal");
+        assert!(!e.is_transient());
+    }
+
+    /// The hand-written lists name real variants.
+    #[test]
+    fn the_name_lists_name_variants() {
+        for n in StepError::TRANSIENT.iter().chain(&StepError::REFUSED) {
+            assert!(StepError::NAMES.contains(n), "{n} is no StepError variant");
+        }
+        assert_eq!(StepError::NAMES.len(), 14);
+        assert_eq!(StepError::NAMES[0], "InvalidTenantId");
     }
 }

@@ -8,8 +8,6 @@ use tenant_domain::{MappingType, TenantId, TenantNames};
 use crate::error::classify;
 use crate::{Context, StepError};
 
-const SERVICE: &str = "inspect";
-
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Resources {
     pub group: bool,
@@ -66,7 +64,7 @@ pub async fn inspect(ctx: &Context, tenant: &TenantId) -> Result<Resources, Step
         {
             None
         }
-        Err(e) => return Err(classify(SERVICE, "read", &e)),
+        Err(e) => return Err(classify("cognito-idp", "GetGroup", &e)),
     };
     let (role_arn, role_boundary) = match c.iam.get_role().role_name(&names.role_name).send().await {
         Ok(out) => {
@@ -79,7 +77,7 @@ pub async fn inspect(ctx: &Context, tenant: &TenantId) -> Result<Resources, Step
             )
         }
         Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => (None, None),
-        Err(e) => return Err(classify(SERVICE, "read", &e)),
+        Err(e) => return Err(classify("iam", "GetRole", &e)),
     };
     let inline_policy = match c
         .iam
@@ -91,7 +89,7 @@ pub async fn inspect(ctx: &Context, tenant: &TenantId) -> Result<Resources, Step
     {
         Ok(_) => true,
         Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => false,
-        Err(e) => return Err(classify(SERVICE, "read", &e)),
+        Err(e) => return Err(classify("iam", "GetRolePolicy", &e)),
     };
     let secret_arn = match c.secrets.describe_secret().secret_id(&names.secret_name).send().await {
         Ok(d) if d.deleted_date().is_none() => d.arn().map(str::to_string),
@@ -102,7 +100,7 @@ pub async fn inspect(ctx: &Context, tenant: &TenantId) -> Result<Resources, Step
         {
             None
         }
-        Err(e) => return Err(classify(SERVICE, "read", &e)),
+        Err(e) => return Err(classify("secretsmanager", "DescribeSecret", &e)),
     };
     let listed =
         c.s3.list_objects_v2()
@@ -112,16 +110,10 @@ pub async fn inspect(ctx: &Context, tenant: &TenantId) -> Result<Resources, Step
             .await
             .map_err(|e| classify("s3", "ListObjectsV2", &e))?;
     let prefix_objects = listed.key_count().unwrap_or(0).max(0) as usize;
-    let roles = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
-        .await
-        .map_err(|e| classify("cognito-identity", "GetIdentityPoolRoles", &e))?;
-    let mapping = roles.role_mappings().and_then(|m| m.get(&s.provider_name()));
+    let mapping = crate::mapping::provider_mapping(ctx).await?;
     let mapped = match s.mapping_type {
         MappingType::Rules => mapping
+            .as_ref()
             .and_then(|m| m.rules_configuration())
             .is_some_and(|rc| rc.rules().iter().any(|r| r.value() == names.group)),
         MappingType::Token => {
@@ -142,4 +134,22 @@ pub async fn inspect(ctx: &Context, tenant: &TenantId) -> Result<Resources, Step
         prefix_objects,
         mapped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failed read names the service and operation that failed, not "inspect read".
+    #[tokio::test]
+    async fn errors_name_the_real_service_and_operation() {
+        let ctx = Context::offline();
+        let err = inspect(&ctx, &TenantId::parse("acme").unwrap()).await.unwrap_err();
+        match err {
+            StepError::ServiceUnavailable { service, operation, .. } => {
+                assert_eq!((service, operation), ("cognito-idp", "GetGroup"));
+            }
+            other => panic!("expected ServiceUnavailable, got {other:?}"),
+        }
+    }
 }

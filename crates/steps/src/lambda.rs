@@ -167,19 +167,7 @@ mod tests {
         let buf = Buffer::default();
         let out = buf.clone();
         let subscriber = json_subscriber(log_filter(Some("info")), move || out.clone());
-        let config = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .build();
-        let settings = crate::Settings::from_lookup(|k| match k {
-            "TENANT_MAPPING_TYPE" | "TENANT_VERIFY" => None,
-            _ => Some("x".into()),
-        })
-        .unwrap();
-        let ctx = Context {
-            settings,
-            clients: Clients::new(&config),
-        };
+        let ctx = Context::offline();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

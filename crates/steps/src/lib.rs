@@ -16,6 +16,7 @@ pub mod lambda;
 pub mod launch;
 pub mod mapping;
 pub mod metrics;
+pub mod ownership;
 pub mod probe;
 pub mod record;
 pub mod signup;
@@ -35,4 +36,25 @@ pub use input::StepInput;
 pub struct Context {
     pub settings: Settings,
     pub clients: Clients,
+}
+
+impl Context {
+    /// A context whose clients have no HTTP client and settings of placeholders: for tests
+    /// of what must be answered before any AWS call (a call that gets through fails with
+    /// `ServiceUnavailable`).
+    pub fn offline() -> Context {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+        let settings = Settings::from_lookup(|k| match k {
+            config::env::MAPPING_TYPE | config::env::VERIFY => None,
+            _ => Some("unused".into()),
+        })
+        .expect("placeholder settings are complete");
+        Context {
+            settings,
+            clients: Clients::new(&config),
+        }
+    }
 }

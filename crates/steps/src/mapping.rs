@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_cognitoidentity::operation::get_identity_pool_roles::GetIdentityPoolRolesOutput;
 use aws_sdk_cognitoidentity::types::{
     AmbiguousRoleResolutionType, MappingRule as SdkRule, MappingRuleMatchType, RoleMapping, RoleMappingType,
     RulesConfigurationType,
@@ -16,6 +17,34 @@ use tenant_domain::{MappingType, ProviderMapping, TenantId, TenantNames};
 use crate::error::{classify, condition_held};
 use crate::record::{LOCK_KEY, now};
 use crate::{Context, StepError};
+
+/// The identity pool's roles and role mappings, as the service holds them now.
+pub async fn pool_roles(ctx: &Context) -> Result<GetIdentityPoolRolesOutput, StepError> {
+    ctx.clients
+        .identity
+        .get_identity_pool_roles()
+        .identity_pool_id(&ctx.settings.identity_pool_id)
+        .send()
+        .await
+        .map_err(|e| classify("cognito-identity", "GetIdentityPoolRoles", &e))
+}
+
+/// This deployment's provider's entry in the pool's role mappings, if any.
+pub async fn provider_mapping(ctx: &Context) -> Result<Option<RoleMapping>, StepError> {
+    let pool = pool_roles(ctx).await?;
+    Ok(pool
+        .role_mappings()
+        .and_then(|m| m.get(&ctx.settings.provider_name()))
+        .cloned())
+}
+
+/// The rules of this deployment's provider's mapping (none in Token mode or without one).
+pub async fn mapped_rules(ctx: &Context) -> Result<Vec<SdkRule>, StepError> {
+    Ok(provider_mapping(ctx)
+        .await?
+        .and_then(|m| m.rules_configuration().map(|rc| rc.rules().to_vec()))
+        .unwrap_or_default())
+}
 
 /// A holder that crashed releases the lock by letting the lease run out. Longer than any
 /// function's timeout (30 s in template.yaml), renewed right before the pool is written
@@ -129,14 +158,13 @@ pub async fn mapped_tenants(ctx: &Context) -> Result<Vec<MappedTenant>, StepErro
 }
 
 fn to_sdk(mapping: &ProviderMapping) -> Result<Option<RoleMapping>, StepError> {
-    let build_err = |e: aws_sdk_cognitoidentity::error::BuildError| StepError::InvalidInput { message: e.to_string() };
     match mapping.mapping_type {
         MappingType::Token => Ok(Some(
             RoleMapping::builder()
                 .r#type(RoleMappingType::Token)
                 .ambiguous_role_resolution(AmbiguousRoleResolutionType::Deny)
                 .build()
-                .map_err(build_err)?,
+                .map_err(StepError::internal)?,
         )),
         // Cognito refuses a Rules mapping with no rules: the provider's entry goes away.
         MappingType::Rules if mapping.rules.is_empty() => Ok(None),
@@ -156,7 +184,7 @@ fn to_sdk(mapping: &ProviderMapping) -> Result<Option<RoleMapping>, StepError> {
                         .value(&r.value)
                         .role_arn(&r.role_arn)
                         .build()
-                        .map_err(build_err)?,
+                        .map_err(StepError::internal)?,
                 );
             }
             Ok(Some(
@@ -167,10 +195,10 @@ fn to_sdk(mapping: &ProviderMapping) -> Result<Option<RoleMapping>, StepError> {
                         RulesConfigurationType::builder()
                             .set_rules(Some(rules))
                             .build()
-                            .map_err(build_err)?,
+                            .map_err(StepError::internal)?,
                     )
                     .build()
-                    .map_err(build_err)?,
+                    .map_err(StepError::internal)?,
             ))
         }
     }
@@ -246,21 +274,10 @@ async fn set_membership(ctx: &Context, c: &Membership<'_>) -> Result<(), StepErr
 }
 
 async fn token_mapping_in_place(ctx: &Context) -> Result<bool, StepError> {
-    let current = ctx
-        .clients
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&ctx.settings.identity_pool_id)
-        .send()
-        .await
-        .map_err(|e| classify("cognito-identity", "GetIdentityPoolRoles", &e))?;
-    Ok(current
-        .role_mappings()
-        .and_then(|m| m.get(&ctx.settings.provider_name()))
-        .is_some_and(|m| {
-            *m.r#type() == RoleMappingType::Token
-                && m.ambiguous_role_resolution() == Some(&AmbiguousRoleResolutionType::Deny)
-        }))
+    Ok(provider_mapping(ctx).await?.is_some_and(|m| {
+        *m.r#type() == RoleMappingType::Token
+            && m.ambiguous_role_resolution() == Some(&AmbiguousRoleResolutionType::Deny)
+    }))
 }
 
 async fn reconcile_locked(ctx: &Context, owner: &str) -> Result<usize, StepError> {
@@ -270,14 +287,7 @@ async fn reconcile_locked(ctx: &Context, owner: &str) -> Result<usize, StepError
         message: e.to_string(),
     })?;
     let pool = &ctx.settings.identity_pool_id;
-    let current = ctx
-        .clients
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(pool)
-        .send()
-        .await
-        .map_err(|e| classify("cognito-identity", "GetIdentityPoolRoles", &e))?;
+    let current = pool_roles(ctx).await?;
     let roles: HashMap<String, String> = current.roles().cloned().unwrap_or_default();
     let mut mappings: HashMap<String, RoleMapping> = current.role_mappings().cloned().unwrap_or_default();
     let provider = ctx.settings.provider_name();

@@ -33,10 +33,6 @@ pub struct TenantSession {
     pub secrets: aws_sdk_secretsmanager::Client,
 }
 
-fn build_err(e: impl std::fmt::Display) -> StepError {
-    StepError::InvalidInput { message: e.to_string() }
-}
-
 /// Operating-system randomness; a probe password must not be guessable.
 fn random_bytes<const N: usize>() -> Result<[u8; N], StepError> {
     let mut buf = [0u8; N];
@@ -63,14 +59,14 @@ pub async fn create_user(ctx: &Context, tenant: &TenantId) -> Result<ProbeUser, 
                 .name("email")
                 .value(&email)
                 .build()
-                .map_err(build_err)?,
+                .map_err(StepError::internal)?,
         )
         .user_attributes(
             AttributeType::builder()
                 .name("email_verified")
                 .value("true")
                 .build()
-                .map_err(build_err)?,
+                .map_err(StepError::internal)?,
         )
         .send()
         .await

@@ -203,6 +203,31 @@ async fn stale(ctx: &Context, tenant: &TenantId, execution: &str, wanted: Status
     }
 }
 
+/// An UpdateItem of the tenant's record.
+fn update_record(ctx: &Context, tenant: &TenantId) -> UpdateItemFluentBuilder {
+    ctx.clients
+        .ddb
+        .update_item()
+        .table_name(&ctx.settings.table)
+        .key("tenant_id", s(tenant.as_str()))
+}
+
+/// Sends a write conditional on `execution` owning the record; a failed condition is
+/// explained (by reading the record) as a stale execution that wanted `wanted`.
+async fn send_owned(
+    ctx: &Context,
+    tenant: &TenantId,
+    execution: &str,
+    wanted: Status,
+    req: UpdateItemFluentBuilder,
+) -> Result<(), StepError> {
+    if condition_held("UpdateItem", req.send().await)? {
+        Ok(())
+    } else {
+        Err(stale(ctx, tenant, execution, wanted).await)
+    }
+}
+
 /// Starts (or re-enters) an attempt: creates the record, or takes it over from a settled
 /// earlier attempt that is FAILED or OFFBOARDED.
 pub async fn start_attempt(ctx: &Context, tenant: &TenantId, input: &StepInput) -> Result<(), StepError> {
@@ -219,10 +244,7 @@ pub async fn start_attempt(ctx: &Context, tenant: &TenantId, input: &StepInput) 
         ("execution".to_string(), s(&input.execution)),
         ("started_at".to_string(), n(now())),
     ]));
-    let mut req = ctx
-        .clients
-        .ddb
-        .update_item()
+    let mut req = update_record(ctx, tenant)
         .expression_attribute_names("#started", started_key(input.attempt))
         .expression_attribute_values(":started", started);
     if let Some(name) = &input.name {
@@ -234,8 +256,6 @@ pub async fn start_attempt(ctx: &Context, tenant: &TenantId, input: &StepInput) 
         req = req.expression_attribute_values(":email", s(email));
     }
     let result = req
-        .table_name(&ctx.settings.table)
-        .key("tenant_id", s(tenant.as_str()))
         .update_expression(format!("SET {} REMOVE failed_step, error_name, error_message, remaining", sets.join(", ")))
         // PENDING: signup wrote the record and started this attempt (or, when an ended
         // execution held the name, a later one) to claim it.
@@ -309,12 +329,7 @@ pub async fn set_pending_execution(
     execution: &str,
     attempt: u32,
 ) -> Result<(), StepError> {
-    let result = ctx
-        .clients
-        .ddb
-        .update_item()
-        .table_name(&ctx.settings.table)
-        .key("tenant_id", s(tenant.as_str()))
+    let result = update_record(ctx, tenant)
         .update_expression("SET execution = :e, attempt = :a, updated_at = :now")
         .condition_expression("#s = :pending AND attempt < :a")
         .expression_attribute_names("#s", "status")
@@ -395,12 +410,7 @@ pub async fn transition(
     changes: Changes,
 ) -> Result<(), StepError> {
     let preds = to.predecessors();
-    let req = ctx
-        .clients
-        .ddb
-        .update_item()
-        .table_name(&ctx.settings.table)
-        .key("tenant_id", s(tenant.as_str()))
+    let req = update_record(ctx, tenant)
         .expression_attribute_names("#s", "status")
         .expression_attribute_values(":to", s(to.as_str()))
         .expression_attribute_values(":e", s(execution))
@@ -421,16 +431,10 @@ pub async fn transition(
     if !changes.remove.is_empty() {
         expr.push_str(&format!(" REMOVE {}", changes.remove.join(", ")));
     }
-    let result = req
+    let req = req
         .update_expression(expr)
-        .condition_expression(format!("execution = :e AND #s IN ({})", placeholders.join(", ")))
-        .send()
-        .await;
-    if condition_held("UpdateItem", result)? {
-        Ok(())
-    } else {
-        Err(stale(ctx, tenant, execution, to).await)
-    }
+        .condition_expression(format!("execution = :e AND #s IN ({})", placeholders.join(", ")));
+    send_owned(ctx, tenant, execution, to, req).await
 }
 
 /// Marks whether the tenant belongs in the role mapping, without changing its status.
@@ -441,26 +445,14 @@ pub async fn set_mapped(
     mapped: bool,
     role_arn: &str,
 ) -> Result<(), StepError> {
-    let result = ctx
-        .clients
-        .ddb
-        .update_item()
-        .table_name(&ctx.settings.table)
-        .key("tenant_id", s(tenant.as_str()))
+    let req = update_record(ctx, tenant)
         .update_expression("SET mapped = :m, role_arn = :r, updated_at = :now")
         .condition_expression("execution = :e")
         .expression_attribute_values(":m", AttributeValue::Bool(mapped))
         .expression_attribute_values(":r", s(role_arn))
         .expression_attribute_values(":e", s(execution))
-        .expression_attribute_values(":now", n(now()))
-        .send()
-        .await;
-    if condition_held("UpdateItem", result)? {
-        Ok(())
-    } else {
-        let wanted = Status::Provisioning;
-        Err(stale(ctx, tenant, execution, wanted).await)
-    }
+        .expression_attribute_values(":now", n(now()));
+    send_owned(ctx, tenant, execution, Status::Provisioning, req).await
 }
 
 /// Makes `execution` the owner of a settled record and moves it to `to` (offboarding).
@@ -473,12 +465,7 @@ pub async fn take_over(
     to: Status,
     stale_owner: Option<&str>,
 ) -> Result<(), StepError> {
-    let req = ctx
-        .clients
-        .ddb
-        .update_item()
-        .table_name(&ctx.settings.table)
-        .key("tenant_id", s(tenant.as_str()))
+    let req = update_record(ctx, tenant)
         .expression_attribute_names("#s", "status")
         .expression_attribute_values(":to", s(to.as_str()))
         .expression_attribute_values(":e", s(execution))
@@ -492,16 +479,10 @@ pub async fn take_over(
         condition.push_str(" OR execution = :stale");
         req = req.expression_attribute_values(":stale", s(owner));
     }
-    let result = req
+    let req = req
         .update_expression("SET #s = :to, execution = :e, attempt = :a, updated_at = :now")
-        .condition_expression(condition)
-        .send()
-        .await;
-    if condition_held("UpdateItem", result)? {
-        Ok(())
-    } else {
-        Err(stale(ctx, tenant, execution, to).await)
-    }
+        .condition_expression(condition);
+    send_owned(ctx, tenant, execution, to, req).await
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ impl Source {
 /// What became of a valid signup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
+pub enum SignupOutcome {
     /// Onboarding was started, or this same request had already started it.
     Accepted {
         tenant_id: String,
@@ -78,7 +78,7 @@ pub async fn submit(
     onboarding_arn: &str,
     signup: &Signup,
     source: Source,
-) -> Result<Outcome, StepError> {
+) -> Result<SignupOutcome, StepError> {
     let tenant = &signup.tenant_id;
     let execution = execution_name(tenant, 1);
     if record::put_pending(ctx, signup, &execution, 1, source.as_str()).await? {
@@ -98,7 +98,7 @@ pub async fn submit(
             record::set_pending_execution(ctx, tenant, &launched.execution_name, launched.attempt).await?;
         }
         tracing::info!(tenant = %tenant, execution = %launched.execution_name, source = source.as_str(), "signup started onboarding");
-        return Ok(Outcome::Accepted {
+        return Ok(SignupOutcome::Accepted {
             tenant_id: tenant.to_string(),
             execution: launched.execution_name,
             attempt: launched.attempt,
@@ -118,7 +118,7 @@ pub async fn submit(
         && existing.email.as_deref() == Some(signup.admin_email.as_str());
     if !same {
         tracing::info!(tenant = %tenant, status = %existing.status, "signup refused: id taken");
-        return Ok(Outcome::Taken {
+        return Ok(SignupOutcome::Taken {
             tenant_id: tenant.to_string(),
         });
     }
@@ -141,7 +141,7 @@ pub async fn submit(
             Err(e) => return Err(e),
         }
     }
-    Ok(Outcome::Accepted {
+    Ok(SignupOutcome::Accepted {
         tenant_id: tenant.to_string(),
         execution: existing.execution,
         attempt: existing.attempt,
@@ -301,7 +301,7 @@ async fn post_signup(ctx: &Context, onboarding_arn: &str, req: &Request) -> Resp
         Err(errors) => return invalid(json_client, &errors),
     };
     match submit(ctx, onboarding_arn, &signup, Source::Form).await {
-        Ok(Outcome::Accepted {
+        Ok(SignupOutcome::Accepted {
             tenant_id,
             execution,
             attempt,
@@ -327,7 +327,7 @@ async fn post_signup(ctx: &Context, onboarding_arn: &str, req: &Request) -> Resp
                 html_response(202, &[message, format!("Progress: {status_url}")])
             }
         }
-        Ok(Outcome::Taken { tenant_id }) => {
+        Ok(SignupOutcome::Taken { tenant_id }) => {
             let message = format!("Workspace id {tenant_id} is taken; choose another.");
             if json_client {
                 json_response(
@@ -422,7 +422,8 @@ async fn execution_ended(
 }
 
 async fn get_status(ctx: &Context, onboarding_arn: &str, raw_id: &str) -> Response {
-    let decoded = percent_decode(raw_id);
+    // Malformed escapes stay literal and then fail the id grammar.
+    let decoded = tenant_domain::percent::decode(raw_id);
     let tenant = match TenantId::parse(&decoded) {
         Ok(t) => t,
         Err(e) => return json_response(400, json!({ "message": e.to_string() })),
@@ -435,28 +436,6 @@ async fn get_status(ctx: &Context, onboarding_arn: &str, raw_id: &str) -> Respon
             unavailable(true)
         }
     }
-}
-
-/// `%XX` escapes of a path segment; anything malformed is kept literally (and then fails
-/// the id grammar).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Routes one HTTP request.
@@ -521,7 +500,7 @@ pub async fn handle_event(ctx: &Context, onboarding_arn: &str, event: Value) -> 
         }
     };
     let outcome = submit(ctx, onboarding_arn, &signup, Source::Event).await?;
-    if let Outcome::Taken { tenant_id } = &outcome {
+    if let SignupOutcome::Taken { tenant_id } = &outcome {
         tracing::error!(event_id, tenant = %tenant_id, "{TENANT_SIGNUP_REQUESTED} refused: workspace id {tenant_id} is taken by another signup; the sender must choose another id");
     }
     Ok(json!(outcome))
@@ -568,27 +547,9 @@ mod tests {
         assert!(validate(&raw).is_ok());
     }
 
-    /// A context whose clients point nowhere: every case below must be answered before
-    /// any AWS call.
-    fn offline() -> Context {
-        let config = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .build();
-        let settings = crate::Settings::from_lookup(|k| match k {
-            "TENANT_MAPPING_TYPE" | "TENANT_VERIFY" => None,
-            _ => Some("x".into()),
-        })
-        .unwrap();
-        Context {
-            settings,
-            clients: crate::Clients::new(&config),
-        }
-    }
-
     #[test]
     fn routes_and_refusals_need_no_aws() {
-        let ctx = offline();
+        let ctx = Context::offline();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -658,14 +619,5 @@ mod tests {
             .as_object()
             .unwrap()
             .clone()
-    }
-
-    #[test]
-    fn path_segments_are_decoded() {
-        assert_eq!(percent_decode("acme%2Dlabs"), "acme-labs");
-        assert_eq!(percent_decode("a%2"), "a%2");
-        assert_eq!(percent_decode("%E2%82%AC"), "€");
-        assert_eq!(percent_decode("%zz"), "%zz");
-        assert_eq!(percent_decode("%é%"), "%é%");
     }
 }

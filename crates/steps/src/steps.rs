@@ -13,12 +13,9 @@ use tracing::info;
 
 use crate::error::classify;
 use crate::mapping;
+use crate::ownership::require_tenant_tag;
 use crate::record::{self, Changes};
 use crate::{Context, StepError, StepInput};
-
-fn build_err(e: impl std::fmt::Display) -> StepError {
-    StepError::InvalidInput { message: e.to_string() }
-}
 
 /// Creates the tenant record (status PROVISIONING) owned by this execution, after the
 /// up-front check that a Rules-type mapping has room for one more tenant.
@@ -28,7 +25,7 @@ pub async fn record_provisioning(ctx: &Context, input: &StepInput) -> Result<Val
     if ctx.settings.mapping_type == MappingType::Rules {
         // Only mapped tenants count: counting those still provisioning could refuse two
         // concurrent newcomers when one would fit. The cap itself is enforced under the
-        // mapping lock in PatchRoleMappings.
+        // mapping lock in RebuildRoleMappings.
         let others = mapping::mapped_tenants(ctx)
             .await?
             .into_iter()
@@ -79,7 +76,7 @@ pub async fn create_role(ctx: &Context, input: &StepInput) -> Result<Value, Step
         .key(TAG_KEY)
         .value(tenant.as_str())
         .build()
-        .map_err(build_err)?;
+        .map_err(StepError::internal)?;
     let result = iam
         .create_role()
         .role_name(&names.role_name)
@@ -164,19 +161,12 @@ async fn converge_existing_role(
             ),
         });
     }
-    if !role
-        .tags()
-        .iter()
-        .any(|t| t.key() == TAG_KEY && t.value() == tenant.as_str())
-    {
-        return Err(StepError::ResourceConflict {
-            tenant: tenant.to_string(),
-            message: format!(
-                "role {} exists but is not tagged {TAG_KEY}={tenant}; it was not created by onboarding — rename or delete it",
-                names.role_name
-            ),
-        });
-    }
+    require_tenant_tag(
+        tenant,
+        &format!("role {}", names.role_name),
+        role.tags().iter().map(|t| (t.key(), t.value())),
+        "it was not created by onboarding — rename or delete it",
+    )?;
     // Whatever else was attached since is removed: the role must grant exactly the
     // tenant policy and nothing another attempt or a person added.
     crate::teardown::strip_policies(ctx, &names.role_name, Some(INLINE_POLICY_NAME), false).await?;
@@ -212,19 +202,12 @@ pub async fn create_secret(ctx: &Context, input: &StepInput) -> Result<Value, St
         Ok(existing) => {
             // Adopt only a secret onboarding made for this tenant: anything else under the
             // name would otherwise be re-tagged and later deleted as the tenant's.
-            if !existing
-                .tags()
-                .iter()
-                .any(|t| t.key() == Some(TAG_KEY) && t.value() == Some(tenant.as_str()))
-            {
-                return Err(StepError::ResourceConflict {
-                    tenant: tenant.to_string(),
-                    message: format!(
-                        "secret {} exists but is not tagged {TAG_KEY}={tenant}; rename or delete it",
-                        names.secret_name
-                    ),
-                });
-            }
+            require_tenant_tag(
+                &tenant,
+                &format!("secret {}", names.secret_name),
+                secret_tags(existing.tags()),
+                "rename or delete it",
+            )?;
             if existing.deleted_date().is_some() {
                 sm.restore_secret()
                     .secret_id(&names.secret_name)
@@ -278,6 +261,12 @@ pub async fn create_secret(ctx: &Context, input: &StepInput) -> Result<Value, St
     Ok(json!({ "secret_arn": arn, "created": true }))
 }
 
+/// A secret's tags as (key, value) pairs.
+pub(crate) fn secret_tags(tags: &[SecretTag]) -> impl Iterator<Item = (&str, &str)> {
+    tags.iter()
+        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()))
+}
+
 /// Secrets Manager deletes asynchronously: right after a rollback force-deleted the
 /// secret, creating or restoring it is refused for a short while. That clears by itself.
 fn secret_not_settled(e: StepError) -> StepError {
@@ -317,7 +306,7 @@ pub async fn create_prefix(ctx: &Context, input: &StepInput) -> Result<Value, St
 
 /// Adds the tenant to the identity pool's role mapping: marks the record as mapped, then
 /// rebuilds the whole mapping from the table under the mapping lock.
-pub async fn patch_role_mappings(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+pub async fn rebuild_role_mappings(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
     let names = TenantNames::new(&tenant);
     let role_arn = names.role_arn(&ctx.settings.partition, &ctx.settings.account_id);

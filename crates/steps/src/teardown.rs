@@ -2,9 +2,9 @@
 //! Each removes one kind of resource by its deterministic name and treats "not found"
 //! as done, so it can run after any partial forward run, or twice.
 
+use crate::ownership::require_tenant_tag;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use serde_json::{Value, json};
-use tenant_domain::names::TAG_KEY;
 use tenant_domain::{Status, TenantNames};
 use tracing::info;
 
@@ -88,19 +88,12 @@ pub async fn delete_role(ctx: &Context, input: &StepInput) -> Result<Value, Step
         Err(e) => return Err(classify("iam", "GetRole", &e)),
     };
     // Never delete a role with the tenant's name that onboarding did not create.
-    if !role.is_some_and(|r| {
-        r.tags()
-            .iter()
-            .any(|t| t.key() == TAG_KEY && t.value() == tenant.as_str())
-    }) {
-        return Err(StepError::ResourceConflict {
-            tenant: tenant.to_string(),
-            message: format!(
-                "role {} is not tagged {TAG_KEY}={tenant}; left in place",
-                names.role_name
-            ),
-        });
-    }
+    require_tenant_tag(
+        &tenant,
+        &format!("role {}", names.role_name),
+        role.iter().flat_map(|r| r.tags()).map(|t| (t.key(), t.value())),
+        "left in place",
+    )?;
     strip_policies(ctx, &names.role_name, None, true).await?;
     match iam.delete_role().role_name(&names.role_name).send().await {
         Ok(_) => {}
@@ -196,19 +189,12 @@ pub async fn delete_secret(ctx: &Context, input: &StepInput) -> Result<Value, St
         Err(e) => return Err(classify("secretsmanager", "DescribeSecret", &e)),
     };
     // Never delete a secret that is not the tenant's own.
-    if !existing
-        .tags()
-        .iter()
-        .any(|t| t.key() == Some(TAG_KEY) && t.value() == Some(tenant.as_str()))
-    {
-        return Err(StepError::ResourceConflict {
-            tenant: tenant.to_string(),
-            message: format!(
-                "secret {} is not tagged {TAG_KEY}={tenant}; left in place",
-                names.secret_name
-            ),
-        });
-    }
+    require_tenant_tag(
+        &tenant,
+        &format!("secret {}", names.secret_name),
+        crate::steps::secret_tags(existing.tags()),
+        "left in place",
+    )?;
     let req = sm.delete_secret().secret_id(&names.secret_name);
     let (req, recovery) = match &input.offboard {
         // Offboarding keeps a recovery window; a tenant that never became ACTIVE has
@@ -281,7 +267,7 @@ pub async fn delete_prefix(ctx: &Context, input: &StepInput) -> Result<Value, St
             .set_objects(Some(keys))
             .quiet(true)
             .build()
-            .map_err(|e| StepError::InvalidInput { message: e.to_string() })?;
+            .map_err(StepError::internal)?;
         let out = s3
             .delete_objects()
             .bucket(&ctx.settings.bucket)

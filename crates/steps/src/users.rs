@@ -18,7 +18,7 @@ fn attr(name: &str, value: &str) -> Result<AttributeType, StepError> {
         .name(name)
         .value(value)
         .build()
-        .map_err(|e| StepError::InvalidInput { message: e.to_string() })
+        .map_err(StepError::internal)
 }
 
 /// The groups a user is in; `None` if there is no such user.

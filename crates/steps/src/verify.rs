@@ -99,7 +99,7 @@ fn verdict(tenant: &TenantId, retries: u32, failed: Failed) -> StepError {
     }
 }
 
-enum Outcome {
+enum Access {
     Allowed,
     Denied(String),
 }
@@ -108,26 +108,26 @@ fn outcome<T, E>(
     service: &'static str,
     operation: &'static str,
     result: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
-) -> Result<(Outcome, Option<T>), StepError>
+) -> Result<(Access, Option<T>), StepError>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match result {
-        Ok(v) => Ok((Outcome::Allowed, Some(v))),
+        Ok(v) => Ok((Access::Allowed, Some(v))),
         Err(e) if matches!(e.code(), Some("AccessDenied" | "AccessDeniedException")) => {
             let detail = format!("{}: {}", e.code().unwrap_or(""), e.message().unwrap_or(""));
-            Ok((Outcome::Denied(detail), None))
+            Ok((Access::Denied(detail), None))
         }
         Err(e) => Err(classify(service, operation, &e)),
     }
 }
 
 /// Own access must be allowed; a refusal may be IAM lag.
-fn must_allow<T>(what: &str, r: (Outcome, Option<T>)) -> Result<T, Failed> {
+fn must_allow<T>(what: &str, r: (Access, Option<T>)) -> Result<T, Failed> {
     match r {
-        (Outcome::Allowed, Some(v)) => Ok(v),
-        (Outcome::Denied(detail), _) => Err(Failed::OwnAccessRefused(format!("{what}: {detail}"))),
-        (Outcome::Allowed, None) => Err(Failed::OwnAccessRefused(format!("{what}: no result"))),
+        (Access::Allowed, Some(v)) => Ok(v),
+        (Access::Denied(detail), _) => Err(Failed::OwnAccessRefused(format!("{what}: {detail}"))),
+        (Access::Allowed, None) => Err(Failed::OwnAccessRefused(format!("{what}: no result"))),
     }
 }
 
@@ -201,7 +201,7 @@ async fn prove(
         .body(ByteStream::from_static(b"must be refused"))
         .send()
         .await;
-    if let (Outcome::Allowed, _) = outcome("s3", "PutObject", r)? {
+    if let (Access::Allowed, _) = outcome("s3", "PutObject", r)? {
         // Remove what the wrongly allowed write left, with the function's own role.
         let _ = ctx
             .clients
@@ -216,7 +216,7 @@ async fn prove(
         )));
     }
     let r = session.s3.list_objects_v2().bucket(bucket).prefix(&canary).send().await;
-    if let (Outcome::Allowed, _) = outcome("s3", "ListObjectsV2", r)? {
+    if let (Access::Allowed, _) = outcome("s3", "ListObjectsV2", r)? {
         return Err(Failed::NotIsolated(format!(
             "its credentials were allowed s3:ListBucket on the canary prefix {canary}"
         )));

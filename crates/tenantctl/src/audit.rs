@@ -70,8 +70,12 @@ impl Finding {
     }
 }
 
+/// Per tenant id (as the resource names say), each resource found in the tenants'
+/// namespace as (kind, name): the inventory the judges below compare with the table.
+pub type Inventory = BTreeMap<String, Vec<(String, String)>>;
+
 /// Groups, roles, live secrets, prefixes and mapping rules per tenant id, as found.
-async fn found(ops: &Ops) -> anyhow::Result<BTreeMap<String, Vec<(String, String)>>> {
+async fn found(ops: &Ops) -> anyhow::Result<Inventory> {
     let c = &ops.ctx.clients;
     let s = &ops.ctx.settings;
     let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
@@ -126,25 +130,13 @@ async fn found(ops: &Ops) -> anyhow::Result<BTreeMap<String, Vec<(String, String
             }
         }
     }
-    let pool = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
-        .await?;
-    if let Some(rc) = pool
-        .role_mappings()
-        .and_then(|m| m.get(&s.provider_name()))
-        .and_then(|m| m.rules_configuration())
-    {
-        for r in rc.rules() {
-            if let Some(id) = r
-                .value()
-                .strip_prefix("tenant:")
-                .and_then(|v| v.strip_suffix(":members"))
-            {
-                add(id, "mapping rule", r.value());
-            }
+    for r in tenant_steps::mapping::mapped_rules(&ops.ctx).await? {
+        if let Some(id) = r
+            .value()
+            .strip_prefix("tenant:")
+            .and_then(|v| v.strip_suffix(":members"))
+        {
+            add(id, "mapping rule", r.value());
         }
     }
     Ok(out)
@@ -164,12 +156,11 @@ pub async fn audit(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
 }
 
 /// The name `found` reports for a tenant's resource of `kind`, as onboarding creates it.
-fn expected_name(ops: &Ops, tenant: &str, kind: &str) -> Option<String> {
+fn expected_name(partition: &str, account_id: &str, tenant: &str, kind: &str) -> Option<String> {
     let names = TenantNames::new(&TenantId::parse(tenant).ok()?);
-    let s = &ops.ctx.settings;
     Some(match kind {
         "group" | "mapping rule" => names.group,
-        "role" => names.role_arn(&s.partition, &s.account_id),
+        "role" => names.role_arn(partition, account_id),
         "secret" => names.secret_name,
         "prefix" => names.prefix,
         _ => return None,
@@ -177,12 +168,24 @@ fn expected_name(ops: &Ops, tenant: &str, kind: &str) -> Option<String> {
 }
 
 async fn orphans(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> anyhow::Result<Vec<Finding>> {
+    let s = &ops.ctx.settings;
+    Ok(judge_orphans(&found(ops).await?, records, &s.partition, &s.account_id))
+}
+
+/// Orphans and leftovers, judged without I/O: each found resource against its tenant's
+/// record (none, FAILED, OFFBOARDED, ROLLBACK_FAILED, ACTIVE with another name).
+pub fn judge_orphans(
+    found: &Inventory,
+    records: &BTreeMap<String, record::TenantRecord>,
+    partition: &str,
+    account_id: &str,
+) -> Vec<Finding> {
     let mut findings = vec![];
-    for (tenant, resources) in found(ops).await? {
-        let rec = records.get(&tenant);
+    for (tenant, resources) in found {
+        let rec = records.get(tenant);
         for (kind, name) in resources {
             let detail = match rec.map(|r| r.status) {
-                None if TenantId::parse(&tenant).is_err() => "not a valid tenant id".to_string(),
+                None if TenantId::parse(tenant).is_err() => "not a valid tenant id".to_string(),
                 None => "no tenant record".to_string(),
                 Some(Status::Failed) => "tenant is FAILED: its rollback should have removed this".to_string(),
                 // Offboarding keeps objects when asked to; nothing else.
@@ -193,7 +196,11 @@ async fn orphans(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) ->
                     rec.map(|r| r.remaining.join(", ")).unwrap_or_default()
                 ),
                 // An ACTIVE tenant has exactly the names onboarding derives from its id.
-                Some(Status::Active) if expected_name(ops, &tenant, &kind).is_none_or(|e| e == name) => continue,
+                Some(Status::Active)
+                    if expected_name(partition, account_id, tenant, kind).is_none_or(|e| e == *name) =>
+                {
+                    continue;
+                }
                 Some(Status::Active) => "tenant is ACTIVE, but onboarding does not create this".to_string(),
                 Some(_) => continue,
             };
@@ -202,10 +209,10 @@ async fn orphans(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) ->
             } else {
                 Kind::Orphan
             };
-            findings.push(Finding::new(&tenant, class, format!("{kind} {name}"), detail));
+            findings.push(Finding::new(tenant, class, format!("{kind} {name}"), detail));
         }
     }
-    Ok(findings)
+    findings
 }
 
 /// Tenants with anything found, for tests and summaries.
@@ -465,19 +472,12 @@ async fn tenant_drift(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Vec<Findin
 
 /// The pool's mapping for this deployment's provider against the one the table renders.
 async fn mapping_drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> anyhow::Result<Vec<Finding>> {
-    let c = &ops.ctx.clients;
     let s = &ops.ctx.settings;
     let mapped = tenant_steps::mapping::mapped_tenants(&ops.ctx).await?;
     let desired = desired_mapping(s.mapping_type, &mapped)?;
-    let pool = c
-        .identity
-        .get_identity_pool_roles()
-        .identity_pool_id(&s.identity_pool_id)
-        .send()
-        .await
-        .context("cognito-identity GetIdentityPoolRoles")?;
     let provider = s.provider_name();
-    let current = pool.role_mappings().and_then(|m| m.get(&provider));
+    let current = tenant_steps::mapping::provider_mapping(&ops.ctx).await?;
+    let current = current.as_ref();
     let mut out = vec![];
     let pool_label = format!("identity pool mapping {provider}");
     let expected_type = match s.mapping_type {
@@ -573,4 +573,164 @@ async fn mapping_drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecor
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const PARTITION: &str = "aws";
+    const ACCOUNT: &str = "123456789012";
+
+    fn rec(id: &str, status: Status) -> record::TenantRecord {
+        record::TenantRecord {
+            remaining: vec!["role".into()],
+            ..crate::test_record(id, status, 0)
+        }
+    }
+
+    /// Every resource onboarding creates for `id`, named as `found` names it.
+    fn own(id: &str) -> Vec<(String, String)> {
+        ["group", "role", "secret", "prefix", "mapping rule"]
+            .into_iter()
+            .map(|k| (k.to_string(), expected_name(PARTITION, ACCOUNT, id, k).unwrap()))
+            .collect()
+    }
+
+    fn judge(found: &Inventory, records: &[record::TenantRecord]) -> Vec<Finding> {
+        let records = records.iter().map(|r| (r.tenant_id.clone(), r.clone())).collect();
+        judge_orphans(found, &records, PARTITION, ACCOUNT)
+    }
+
+    #[test]
+    fn each_record_state_judges_what_is_found() {
+        let found: Inventory = ["acme", "globex", "initech", "hooli", "wonka", "stark"]
+            .into_iter()
+            .map(|id| (id.to_string(), own(id)))
+            .chain([(
+                "Bad*Id".to_string(),
+                vec![("role".to_string(), "tenant-Bad*Id".to_string())],
+            )])
+            .collect();
+        let mut acme_extra = found.clone();
+        acme_extra
+            .get_mut("acme")
+            .unwrap()
+            .push(("secret".into(), "tenants/acme/other".into()));
+        let records = [
+            rec("acme", Status::Active),
+            rec("globex", Status::Failed),
+            rec("initech", Status::Offboarded),
+            rec("hooli", Status::RollbackFailed),
+            rec("wonka", Status::Provisioning),
+        ];
+        let findings = judge(&acme_extra, &records);
+        let by = |tenant: &str| -> Vec<(Kind, String, String)> {
+            findings
+                .iter()
+                .filter(|f| f.tenant == tenant)
+                .map(|f| {
+                    (
+                        f.kind,
+                        f.resource.split(' ').next().unwrap().to_string(),
+                        f.detail.clone(),
+                    )
+                })
+                .collect()
+        };
+        // ACTIVE: only what onboarding would not create.
+        assert_eq!(
+            by("acme"),
+            [(
+                Kind::Orphan,
+                "secret".into(),
+                "tenant is ACTIVE, but onboarding does not create this".into()
+            )]
+        );
+        assert_eq!(by("globex").len(), 5);
+        assert!(
+            by("globex")
+                .iter()
+                .all(|f| f.0 == Kind::Orphan && f.2.contains("FAILED"))
+        );
+        // OFFBOARDED keeps its prefix (kept objects), nothing else.
+        assert_eq!(by("initech").len(), 4);
+        assert!(by("initech").iter().all(|f| f.1 != "prefix"));
+        assert!(
+            by("hooli")
+                .iter()
+                .all(|f| f.0 == Kind::Leftover && f.2.contains("record lists: role"))
+        );
+        // Still in flight: not judged.
+        assert!(by("wonka").is_empty());
+        assert!(
+            by("stark")
+                .iter()
+                .all(|f| f.0 == Kind::Orphan && f.2 == "no tenant record")
+        );
+        assert_eq!(
+            by("Bad*Id"),
+            [(Kind::Orphan, "role".into(), "not a valid tenant id".into())]
+        );
+    }
+
+    fn status() -> impl Strategy<Value = Option<Status>> {
+        prop_oneof![
+            Just(None),
+            proptest::sample::select(Status::ALL.to_vec()).prop_map(Some)
+        ]
+    }
+
+    proptest! {
+        /// Over a small pool of ids, so that records and resources meet: a finding always
+        /// names a resource that was found; an ACTIVE tenant with exactly its own resources
+        /// has none; a tenant without a record has every resource reported; a leftover is
+        /// exactly a resource of a ROLLBACK_FAILED tenant.
+        #[test]
+        fn findings_follow_the_record(
+            tenants in proptest::collection::btree_map(
+                proptest::sample::select(vec!["acme", "acme-labs", "globex", "initech"]),
+                (status(), proptest::collection::vec((0usize..5, any::<bool>()), 0..6)),
+                0..4,
+            ),
+        ) {
+            let mut found = Inventory::new();
+            let mut records = vec![];
+            for (id, (status, picks)) in &tenants {
+                let own = own(id);
+                let resources: Vec<_> = picks.iter().map(|(i, foreign)| {
+                    let (kind, name) = own[*i].clone();
+                    if *foreign { (kind, format!("{name}x")) } else { (kind, name) }
+                }).collect();
+                if !resources.is_empty() {
+                    found.insert(id.to_string(), resources);
+                }
+                if let Some(s) = status {
+                    records.push(rec(id, *s));
+                }
+            }
+            let findings = judge(&found, &records);
+            for f in &findings {
+                let listed = &found[&f.tenant];
+                prop_assert!(listed.iter().any(|(k, n)| f.resource == format!("{k} {n}")), "{f:?}");
+                let status = tenants[f.tenant.as_str()].0;
+                prop_assert_eq!(f.kind == Kind::Leftover, status == Some(Status::RollbackFailed));
+            }
+            for (id, (status, picks)) in &tenants {
+                let reported = findings.iter().filter(|f| f.tenant == *id).count();
+                let listed = found.get(*id).map_or(0, Vec::len);
+                match status {
+                    None | Some(Status::Failed | Status::RollbackFailed) => prop_assert_eq!(reported, listed),
+                    Some(Status::Active) => {
+                        prop_assert_eq!(reported, picks.iter().filter(|(_, foreign)| *foreign).count());
+                    }
+                    Some(Status::Pending | Status::Provisioning | Status::RollingBack | Status::Offboarding) => {
+                        prop_assert_eq!(reported, 0);
+                    }
+                    Some(Status::Offboarded) => prop_assert!(reported <= listed),
+                }
+            }
+        }
+    }
 }

@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 use tenant_domain::Status;
+use tenant_steps::StepError;
 
-/// `tenantctl`'s exit codes (documented in the README and `tenantctl --help`).
+/// `tenantctl`'s exit codes (documented in docs/operations.md and `tenantctl --help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Exit {
@@ -80,12 +81,36 @@ pub fn refused(tenant: &str, message: impl Into<String>) -> CliError {
     CliError::new(Exit::Refused, Some(tenant), message)
 }
 
-/// The exit code of any error: ours carry one; anything else came from AWS or the
-/// environment (SDK errors, step errors, I/O).
+/// The exit code of any error: ours carry one; a step error has the one its kind
+/// documents; anything else came from AWS or the environment (SDK errors, I/O).
 pub fn exit_of(err: &anyhow::Error) -> Exit {
+    if let Some(e) = err.chain().find_map(|e| e.downcast_ref::<CliError>()) {
+        return e.exit;
+    }
     err.chain()
-        .find_map(|e| e.downcast_ref::<CliError>())
-        .map_or(Exit::Environment, |e| e.exit)
+        .find_map(|e| e.downcast_ref::<StepError>())
+        .map_or(Exit::Environment, step_exit)
+}
+
+/// The documented exit code of each step error (exhaustive: a new variant needs a
+/// decision here).
+pub fn step_exit(e: &StepError) -> Exit {
+    match e {
+        StepError::InvalidTenantId { .. } | StepError::InvalidInput { .. } => Exit::Usage,
+        // The tenant's (or the mapping's) state does not allow this now.
+        StepError::StaleExecution { .. } | StepError::RuleLimitReached { .. } | StepError::ResourceConflict { .. } => {
+            Exit::Refused
+        }
+        StepError::IsolationNotProven { .. } => Exit::Failed,
+        StepError::Throttled { .. }
+        | StepError::ServiceUnavailable { .. }
+        | StepError::IamNotPropagated { .. }
+        | StepError::MappingLockBusy { .. }
+        | StepError::AccessDenied { .. }
+        | StepError::AwsRequestFailed { .. }
+        | StepError::Misconfigured { .. }
+        | StepError::Internal { .. } => Exit::Environment,
+    }
 }
 
 /// How an execution ended, as far as the next command depends on it.
@@ -199,6 +224,20 @@ mod tests {
         let err = anyhow::Error::new(not_found("acme", "tenant acme has no record")).context("status of acme");
         assert_eq!(exit_of(&err), Exit::NotFound);
         assert_eq!(exit_of(&anyhow::anyhow!("connection refused")), Exit::Environment);
+        // A stale attempt is a refusal by the tenant's state (5), not an environment error.
+        let stale = StepError::StaleExecution {
+            tenant: "acme".into(),
+            message: "execution acme-2 already ran".into(),
+        };
+        assert_eq!(exit_of(&anyhow::Error::new(stale).context("retry acme")), Exit::Refused);
+        let invalid = StepError::InvalidTenantId { message: "bad".into() };
+        assert_eq!(exit_of(&anyhow::Error::new(invalid)), Exit::Usage);
+        let throttled = StepError::Throttled {
+            service: "sfn",
+            operation: "StartExecution",
+            message: "slow down".into(),
+        };
+        assert_eq!(exit_of(&anyhow::Error::new(throttled)), Exit::Environment);
         let e = refused("acme", "tenant acme is ACTIVE").next("`tenantctl status acme`");
         assert_eq!(e.to_string(), "tenant acme is ACTIVE; next: `tenantctl status acme`");
         let codes = [

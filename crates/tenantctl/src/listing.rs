@@ -112,24 +112,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn rec(id: &str, status: Status, updated_at: u64) -> TenantRecord {
-        TenantRecord {
-            tenant_id: id.into(),
-            status,
-            execution: format!("{id}-1"),
-            attempt: 1,
-            name: None,
-            email: None,
-            mapped: false,
-            role_arn: None,
-            failed_step: None,
-            error_name: None,
-            error_message: None,
-            remaining: vec![],
-            retain_data: false,
-            created_at: updated_at,
-            updated_at,
-            attempts: vec![],
-        }
+        crate::test_record(id, status, updated_at)
     }
 
     fn q() -> Query {

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use tenant_domain::{MappingType, TenantId};
 use tenant_localstack::stack::{StateDir, serve_foreground};
 use tenant_steps::input::cause_message;
-use tenantctl::probe::{Outcome, check_isolation};
+use tenantctl::isolation::{Access, check_isolation};
 use tenantctl::{Ops, env_file, onboard, status};
 
 /// Onboard tenants onto AWS with per-tenant Cognito groups and IAM roles, and operate the
@@ -380,7 +380,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
                 for c in &checks {
                     let mark = if c.holds() { "ok" } else { "FAIL" };
-                    let show = |o: Outcome| format!("{o:?}").to_lowercase();
+                    let show = |o: Access| format!("{o:?}").to_lowercase();
                     println!(
                         "{:<12} {:<12} {:<32} {:<9} {:<9} {mark}",
                         c.actor,
@@ -393,7 +393,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         println!("    {}", c.detail);
                     }
                 }
-                let denied = checks.iter().filter(|c| c.actual == Outcome::Denied).count();
+                let denied = checks.iter().filter(|c| c.actual == Access::Denied).count();
                 if failed == 0 {
                     println!(
                         "isolation holds: {} checks, {denied} cross-tenant requests denied by IAM",

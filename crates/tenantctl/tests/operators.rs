@@ -2,18 +2,22 @@
 //! started by the test (on free ports), its `--json` output parsed and its exit codes
 //! checked. Lives in this crate so the binary is `CARGO_BIN_EXE_tenantctl`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
-use tenant_domain::TenantId;
+use tenant_localstack::LocalStack;
 use tenant_localstack::lambda_endpoint::FaultMode;
-use tenant_localstack::{LocalStack, Options};
 use tenant_steps::Step;
 use tenantctl::Ops;
 use tenantctl::onboard;
+
+#[path = "../../../tests/e2e/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use helpers::tid;
 
 struct Stack {
     stack: LocalStack,
@@ -22,26 +26,10 @@ struct Stack {
 }
 
 async fn spawn(name: &str, iam_wait_seconds: u32) -> Stack {
-    let stack = LocalStack::start(
-        Options {
-            iam_wait_seconds,
-            ..Options::default()
-        },
-        None,
-    )
-    .await
-    .expect("local stack starts (run `make venv` first)");
-    let lines = stack.env_lines();
-    let env_file = std::env::temp_dir().join(format!("tenantctl-operators-{name}-{}.env", std::process::id()));
-    let text: String = lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-    std::fs::write(&env_file, text).unwrap();
-    let env: HashMap<String, String> = lines.into_iter().collect();
-    let ops = Ops::from_lookup(|k| env.get(k).cloned()).await.unwrap();
+    let t = helpers::spawn_with_iam_wait(iam_wait_seconds).await;
+    let env_file = t.write_env_file(&std::env::temp_dir(), &format!("tenantctl-operators-{name}"));
+    let helpers::TestStack { stack, ops } = t;
     Stack { stack, ops, env_file }
-}
-
-fn tid(raw: &str) -> TenantId {
-    TenantId::parse(raw).unwrap()
 }
 
 impl Stack {

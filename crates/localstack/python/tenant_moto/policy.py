@@ -86,28 +86,10 @@ def _glob_regex(
 
     Returns None when a policy variable cannot be resolved (the element cannot match).
     """
-    parts: list[str] = []
-    pos = 0
-    if variables:
-        for match in _VARIABLE.finditer(pattern):
-            parts.append(_wild(pattern[pos : match.start()]))
-            name = match.group(1).strip()
-            default = None
-            if "," in name:
-                name, _, default_part = name.partition(",")
-                name = name.strip()
-                default = default_part.strip().strip("'\"")
-            if name in ("*", "?", "$"):
-                parts.append(re.escape(name))
-            else:
-                value = ctx.single(name) if ctx is not None else None
-                if value is None:
-                    value = default
-                if value is None:
-                    return None
-                parts.append(re.escape(value))
-            pos = match.end()
-    parts.append(_wild(pattern[pos:]))
+    segments = _segments(pattern, ctx) if variables else [(pattern, False)]
+    if segments is None:
+        return None
+    parts = [re.escape(text) if resolved else _wild(text) for text, resolved in segments]
     flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
     return re.compile("^" + "".join(parts) + "$", flags)
 
@@ -186,12 +168,14 @@ def _register(names: Iterable[str], matcher: Matcher, negated: bool) -> None:
         _OPERATORS[name.lower()] = (matcher, negated)
 
 
-def resolve_variables(pattern: str, ctx: Context | None) -> str | None:
-    """Substitute ${var} policy variables literally; None if one cannot be resolved."""
-    out: list[str] = []
+def _segments(pattern: str, ctx: Context | None) -> list[tuple[str, bool]] | None:
+    """The pattern as pieces: its own text (False) and the values of its ${var} policy
+    variables (True; ${*}, ${?}, ${$} stand for the character). None when a variable has
+    no value and no default."""
+    out: list[tuple[str, bool]] = []
     pos = 0
     for match in _VARIABLE.finditer(pattern):
-        out.append(pattern[pos : match.start()])
+        out.append((pattern[pos : match.start()], False))
         name = match.group(1).strip()
         default = None
         if "," in name:
@@ -199,17 +183,23 @@ def resolve_variables(pattern: str, ctx: Context | None) -> str | None:
             name = name.strip()
             default = default_part.strip().strip("'\"")
         if name in ("*", "?", "$"):
-            out.append(name)
+            value: str | None = name
         else:
             value = ctx.single(name) if ctx is not None else None
             if value is None:
                 value = default
             if value is None:
                 return None
-            out.append(value)
+        out.append((value, True))
         pos = match.end()
-    out.append(pattern[pos:])
-    return "".join(out)
+    out.append((pattern[pos:], False))
+    return out
+
+
+def resolve_variables(pattern: str, ctx: Context | None) -> str | None:
+    """Substitute ${var} policy variables literally; None if one cannot be resolved."""
+    segments = _segments(pattern, ctx)
+    return None if segments is None else "".join(text for text, _ in segments)
 
 
 def _string_equals(c: str, p: str, ctx: Context, v: bool) -> bool:

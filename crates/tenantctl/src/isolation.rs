@@ -26,13 +26,13 @@ pub struct Check {
     pub actor: String,
     pub target: String,
     pub action: String,
-    pub expected: Outcome,
-    pub actual: Outcome,
+    pub expected: Access,
+    pub actual: Access,
     pub detail: String,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Access {
     Allowed,
     Denied,
     /// Neither: the call failed for another reason (counts as a failed check).
@@ -67,16 +67,16 @@ pub async fn delete_user(ops: &Ops, identity: &Identity) {
     tenant_steps::probe::forget_identity(&ops.ctx, &identity.identity_id).await;
 }
 
-fn outcome<E: aws_sdk_s3::error::ProvideErrorMetadata>(r: Result<(), E>) -> (Outcome, String) {
+fn outcome<E: aws_sdk_s3::error::ProvideErrorMetadata>(r: Result<(), E>) -> (Access, String) {
     match r {
-        Ok(()) => (Outcome::Allowed, "ok".into()),
+        Ok(()) => (Access::Allowed, "ok".into()),
         Err(e) => {
             let code = e.code().unwrap_or("Unknown").to_string();
             let msg = e.message().unwrap_or("").to_string();
             let o = if code == "AccessDenied" || code == "AccessDeniedException" {
-                Outcome::Denied
+                Access::Denied
             } else {
-                Outcome::Error
+                Access::Error
             };
             (o, format!("{code}: {msg}"))
         }
@@ -89,10 +89,10 @@ pub async fn check(ops: &Ops, actor: &Identity, target: &TenantId) -> Vec<Check>
     let bucket = &ops.ctx.settings.bucket;
     let names = TenantNames::new(target);
     let own = &actor.tenant == target;
-    let expected = if own { Outcome::Allowed } else { Outcome::Denied };
+    let expected = if own { Access::Allowed } else { Access::Denied };
     let key = format!("{}probe/{}.txt", names.prefix, actor.username);
     let mut checks = vec![];
-    let mut record = |action: &str, (actual, detail): (Outcome, String)| {
+    let mut record = |action: &str, (actual, detail): (Access, String)| {
         checks.push(Check {
             actor: actor.tenant.to_string(),
             target: target.to_string(),

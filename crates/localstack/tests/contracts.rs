@@ -1,0 +1,144 @@
+//! Contracts between `template.yaml` and the code, checked rather than trusted: the
+//! permissions boundary the template deploys is the one the local stack creates from
+//! `boundary_policy()`, by meaning (statement order, Sids and single-value shorthand
+//! aside).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value as Json, json};
+use serde_yaml::Value;
+use tenant_domain::policy::{Deployment, boundary_policy};
+
+const TEMPLATE: &str = include_str!("../../../template.yaml");
+
+fn deployment() -> Deployment {
+    Deployment {
+        partition: "aws".into(),
+        region: "eu-west-1".into(),
+        account_id: "123456789012".into(),
+        bucket: "tenant-bucket".into(),
+        identity_pool_id: "eu-west-1:pool".into(),
+    }
+}
+
+/// The template's intrinsics resolved the way CloudFormation would for `d`: only those a
+/// boundary uses (`!Sub` over pseudo parameters and the bucket's ARN, `!GetAtt` of it).
+fn resolve(v: &Value, d: &Deployment) -> Json {
+    let bucket_arn = format!("arn:{}:s3:::{}", d.partition, d.bucket);
+    match v {
+        Value::Tagged(t) if t.tag == "!Sub" => {
+            let s = t.value.as_str().expect("!Sub of a string");
+            let out = s
+                .replace("${AWS::Partition}", &d.partition)
+                .replace("${AWS::Region}", &d.region)
+                .replace("${AWS::AccountId}", &d.account_id)
+                .replace("${TenantBucket.Arn}", &bucket_arn);
+            assert!(!out.contains("${"), "unresolved substitution in {s}");
+            json!(out)
+        }
+        Value::Tagged(t) if t.tag == "!GetAtt" => {
+            assert_eq!(t.value.as_str(), Some("TenantBucket.Arn"), "unexpected !GetAtt");
+            json!(bucket_arn)
+        }
+        Value::Tagged(t) => panic!("intrinsic {} is not resolved here", t.tag),
+        Value::Mapping(m) => Json::Object(
+            m.iter()
+                .map(|(k, v)| (k.as_str().expect("string keys").to_string(), resolve(v, d)))
+                .collect(),
+        ),
+        Value::Sequence(items) => Json::Array(items.iter().map(|i| resolve(i, d)).collect()),
+        Value::String(s) => json!(s),
+        Value::Bool(b) => json!(b),
+        Value::Number(n) => serde_json::to_value(n).expect("number"),
+        Value::Null => Json::Null,
+    }
+}
+
+/// A value that may be one string or a list of them, as a set.
+fn set(v: &Json) -> BTreeSet<String> {
+    match v {
+        Json::Array(items) => items.iter().map(|i| i.as_str().expect("string").to_string()).collect(),
+        Json::String(s) => BTreeSet::from([s.clone()]),
+        Json::Null => BTreeSet::new(),
+        other => panic!("not a string or list: {other}"),
+    }
+}
+
+/// A statement's meaning: effect, actions, resources and conditions (each condition key's
+/// values as a set). The Sid is a label, not meaning.
+type Meaning = (
+    String,
+    BTreeSet<String>,
+    BTreeSet<String>,
+    Vec<(String, String, BTreeSet<String>)>,
+);
+
+fn meaning(doc: &Json) -> BTreeSet<Meaning> {
+    assert_eq!(doc["Version"], "2012-10-17");
+    doc["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .map(|s| {
+            let mut conditions = vec![];
+            for (op, keys) in s["Condition"].as_object().into_iter().flatten() {
+                for (key, values) in keys.as_object().expect("condition keys") {
+                    conditions.push((op.clone(), key.clone(), set(values)));
+                }
+            }
+            conditions.sort();
+            (
+                s["Effect"].as_str().expect("effect").to_string(),
+                set(&s["Action"]),
+                set(&s["Resource"]),
+                conditions,
+            )
+        })
+        .collect()
+}
+
+fn template_boundary(d: &Deployment) -> Json {
+    let template: Value = serde_yaml::from_str(TEMPLATE).expect("template.yaml parses");
+    let boundary = &template["Resources"]["PermissionsBoundary"];
+    assert_eq!(boundary["Type"].as_str(), Some("AWS::IAM::ManagedPolicy"));
+    resolve(&boundary["Properties"]["PolicyDocument"], d)
+}
+
+#[test]
+fn the_template_boundary_is_boundary_policy() {
+    let d = deployment();
+    let code: Json = serde_json::from_str(&boundary_policy(&d).to_json()).unwrap();
+    assert_eq!(meaning(&template_boundary(&d)), meaning(&code));
+}
+
+/// The comparison sees a difference in any part: a widened resource, a dropped action,
+/// a loosened condition.
+#[test]
+fn the_boundary_comparison_sees_each_kind_of_drift() {
+    let d = deployment();
+    let code: Json = serde_json::from_str(&boundary_policy(&d).to_json()).unwrap();
+    let edits: [fn(&mut Json); 4] = [
+        |doc| doc["Statement"][0]["Resource"] = json!("arn:aws:s3:::tenant-bucket/*"),
+        |doc| {
+            doc["Statement"][0]["Action"]
+                .as_array_mut()
+                .unwrap()
+                .pop()
+                .map(drop)
+                .unwrap()
+        },
+        |doc| doc["Statement"][1]["Condition"]["StringLike"]["s3:prefix"] = json!("*"),
+        |doc| doc["Statement"].as_array_mut().unwrap().pop().map(drop).unwrap(),
+    ];
+    for edit in edits {
+        let mut drifted = template_boundary(&d);
+        edit(&mut drifted);
+        assert_ne!(meaning(&drifted), meaning(&code), "{drifted}");
+    }
+    // Labels and order are not meaning.
+    let mut relabelled = template_boundary(&d);
+    let statements = relabelled["Statement"].as_array_mut().unwrap();
+    statements.reverse();
+    statements[0]["Sid"] = json!("Renamed");
+    assert_eq!(meaning(&relabelled), meaning(&code));
+}
