@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod events;
 pub mod lambda_endpoint;
 pub mod moto;
+pub mod policy_documents;
 pub mod stack;
 
 pub use bootstrap::{Bootstrap, Options};
