@@ -33,7 +33,11 @@ impl LocalStack {
             .await
             .context("binding the local Lambda endpoint")?;
         let lambda_port = listener.local_addr()?.port();
-        let moto = MotoServer::start(lambda_port, moto_log).await?;
+        let moto_env = [(
+            "TENANT_MOTO_IAM_PROPAGATION_SECONDS",
+            options.simulated_propagation_seconds.to_string(),
+        )];
+        let moto = MotoServer::start(lambda_port, moto_log, &moto_env).await?;
         let config = tenant_steps::aws::local_sdk_config(&moto.endpoint, crate::REGION).await;
         let clients = Clients::new(&config);
         let sqs = aws_sdk_sqs::Client::new(&config);
