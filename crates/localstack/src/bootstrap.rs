@@ -41,6 +41,10 @@ pub struct Options {
     /// Simulated IAM propagation: the emulator refuses identity-pool credentials for a
     /// role younger than this (0: none).
     pub simulated_propagation_seconds: f64,
+    /// Run every function under its own role from the template (on by default).
+    pub function_roles: bool,
+    /// The template the function roles come from (default: the repository's).
+    pub template: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -51,6 +55,8 @@ impl Default for Options {
             verify: true,
             propagation_budget_seconds: tenant_steps::config::DEFAULT_PROPAGATION_BUDGET_SECONDS,
             simulated_propagation_seconds: 0.0,
+            function_roles: true,
+            template: None,
         }
     }
 }

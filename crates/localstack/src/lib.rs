@@ -4,6 +4,7 @@
 
 pub mod bootstrap;
 pub mod events;
+pub mod function_roles;
 pub mod lambda_endpoint;
 pub mod moto;
 pub mod policy_documents;

@@ -304,7 +304,11 @@ def _authenticate_and_authorize_action(self: Any, iam_request_cls: type, resourc
         extra = _s3_context(self, operation)
     else:
         resource, extra = resources.primary(service, operation, _param_reader(self), region, account_id, partition)
-    checks = [resources.Check(action, resource, extra)]
+    checks = [] if resource == resources.MISSING else [resources.Check(action, resource, extra)]
+    if is_s3 and operation == "DeleteObject" and self.method == "POST":
+        # DeleteObjects (POST ?delete) is authorized as s3:DeleteObject on each key; moto
+        # answers a refusal with a per-key AccessDenied, as S3 does.
+        checks = resources.delete_objects_checks(resource, self.raw_body or self.body)
     checks.extend(resources.secondary(service, operation, _param_reader(self), self.headers, region, account_id, partition))
     for check in checks:
         reason = authorize(account_id, region, session, check.action, check.resource, check.context)

@@ -125,6 +125,11 @@ def _iam(operation: str, param: Params, region: str, account: str, partition: st
         path = param("Path") if operation == "CreateRole" else None
         arn = _role_arn(account, param("RoleName"), partition, path or ("/" if operation == "CreateRole" else None))
     elif param("RoleName"):
+        if _existing_role(account, param("RoleName"), partition) is None:
+            # A role that does not exist has no path, so no ARN to authorize: moto answers
+            # NoSuchEntity. (Known gap: how IAM matches a path-scoped grant against a
+            # missing role is not modelled; the product's deletes treat NoSuchEntity as done.)
+            return MISSING, {}
         arn = _role_arn(account, param("RoleName"), partition)
         boundary = _existing_boundary(account, param("RoleName"), partition)
         if boundary and operation in ("PutRolePolicy", "AttachRolePolicy", "DeleteRolePolicy", "DetachRolePolicy"):
@@ -136,6 +141,18 @@ def _iam(operation: str, param: Params, region: str, account: str, partition: st
     if operation in ("AttachRolePolicy", "DetachRolePolicy") and param("PolicyArn"):
         context["iam:PolicyARN"] = param("PolicyArn")
     return arn, context
+
+
+MISSING = "missing"
+
+
+def _existing_role(account: str, role_name: str, partition: str) -> Any:
+    try:
+        from moto.iam.models import iam_backends
+
+        return iam_backends[account][partition].get_role(role_name)
+    except Exception:
+        return None
 
 
 def _existing_boundary(account: str, role_name: str, partition: str) -> str | None:
@@ -238,3 +255,18 @@ def secondary(service: str, operation: str, param: Params, headers: Any, region:
             source = unquote(source).split("?versionId=")[0].lstrip("/")
             checks.append(Check("s3:GetObject", f"arn:{partition}:s3:::{source}"))
     return checks
+
+
+def delete_objects_checks(bucket_arn: str, body: Any) -> list[Check]:
+    """s3:DeleteObject on every key a DeleteObjects request names."""
+    import html
+    import re
+
+    text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body or "")
+    keys = [html.unescape(k) for k in re.findall(r"<Key>(.*?)</Key>", text, re.DOTALL)]
+    bucket = bucket_arn.split(":::", 1)[-1].split("/", 1)[0]
+    partition = bucket_arn.split(":")[1] if bucket_arn.startswith("arn:") else "aws"
+    # No key: nothing to delete, but the request still needs the permission on the bucket's objects.
+    return [Check("s3:DeleteObject", f"arn:{partition}:s3:::{bucket}/{key}") for key in keys] or [
+        Check("s3:DeleteObject", f"arn:{partition}:s3:::{bucket}/*")
+    ]

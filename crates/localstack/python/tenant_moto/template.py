@@ -254,3 +254,52 @@ def functions(template: dict[str, Any], values: Values) -> list[Function]:
         (doc,) = _sam_policies(name, props.get("Policies") or [], values)
         out.append(Function(name, handler, binary, doc.document["Statement"], env))
     return out
+
+
+def local_values(template: dict[str, Any], by_type: dict[str, dict[str, str]], account: str, region: str) -> Values:
+    """Values for a running local stack: every resource of a type the stack created
+    (one per type, e.g. the table, the bucket, the pools) takes that resource's values;
+    the rest keep sample values."""
+    overrides = {}
+    for name, resource in (template.get("Resources") or {}).items():
+        values = by_type.get(resource.get("Type", ""))
+        if values:
+            overrides[name] = values
+    values = sample_values(template, overrides)
+    values.account, values.region = account, region
+    return values
+
+
+def _main(argv: list[str] | None = None) -> int:
+    """python -m tenant_moto.template --template PATH --local JSON
+
+    Prints each function's handler (TENANT_STEP or TENANT_SIGNUP_HANDLER) and its role's
+    policy document rendered with the local stack's names, as JSON."""
+    import argparse
+    import json
+    import sys
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m tenant_moto.template")
+    parser.add_argument("--template", type=Path, required=True)
+    parser.add_argument("--local", required=True, help="JSON: resource type -> {Ref, Arn, ...}")
+    parser.add_argument("--account", default=ACCOUNT)
+    parser.add_argument("--region", default=REGION)
+    args = parser.parse_args(argv)
+    template = load(args.template.read_text())
+    values = local_values(template, json.loads(args.local), args.account, args.region)
+    out = [
+        {
+            "logical_id": f.logical_id,
+            "handler": f.handler,
+            "binary": f.binary,
+            "policy": {"Version": "2012-10-17", "Statement": f.statements},
+        }
+        for f in functions(template, values)
+    ]
+    json.dump(out, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

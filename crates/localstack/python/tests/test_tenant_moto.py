@@ -846,6 +846,12 @@ def test_every_signature_form_is_attributed_to_the_tenant(stack, tenant, other):
     admin = _client(stack.endpoint, "s3")
     with pytest.raises(ClientError):
         admin.head_object(Bucket=BUCKET, Key=f"tenants/{tenant}/stolen.txt")
+    # DeleteObjects is authorized as s3:DeleteObject on each key it names.
+    s3.put_object(Bucket=BUCKET, Key=f"tenants/{tenant}/batch.txt", Body=b"x")
+    s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": f"tenants/{tenant}/batch.txt"}]})
+    out = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": theirs}]})
+    assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [(theirs, "AccessDenied")]
+    assert admin.get_object(Bucket=BUCKET, Key=theirs)["Body"].read() == other.encode()
 
 
 def test_unsigned_requests_are_refused_not_served_as_admin(stack):
