@@ -17,6 +17,8 @@ enum Part {
     Throughput,
     /// 5: deployment zip sizes
     Size,
+    /// What running every function under its own template role costs per onboarding
+    Enforcement,
 }
 
 /// Measures cold init, local onboarding against its floor, throughput, cost per
@@ -107,6 +109,13 @@ async fn run(args: &Args, want: &dyn Fn(Part) -> bool, scratch: &std::path::Path
             args.local_runs
         );
         report.local_onboarding = Some(onboarding::measure(args.local_runs).await?);
+    }
+    if want(Part::Enforcement) {
+        eprintln!(
+            "measuring onboardings with the admin key and with function roles ({} runs each)…",
+            args.local_runs
+        );
+        report.enforcement = Some(onboarding::enforcement(args.local_runs).await?);
     }
     if want(Part::Throughput) {
         for (mapping, n) in [
