@@ -618,7 +618,7 @@ async fn every_case_is_refused_before_any_aws_call() {
         .region(aws_config::Region::new("us-east-1"))
         .build();
     let settings = tenant_steps::Settings::from_lookup(|k| match k {
-        "TENANT_MAPPING_TYPE" | "TENANT_VERIFY" => None,
+        "TENANT_MAPPING_TYPE" | "TENANT_VERIFY" | "TENANT_PROPAGATION_BUDGET_SECONDS" => None,
         _ => Some("unused".into()),
     })
     .unwrap();

@@ -576,7 +576,7 @@ mod tests {
             .region(aws_config::Region::new("us-east-1"))
             .build();
         let settings = crate::Settings::from_lookup(|k| match k {
-            "TENANT_MAPPING_TYPE" | "TENANT_VERIFY" => None,
+            "TENANT_MAPPING_TYPE" | "TENANT_VERIFY" | "TENANT_PROPAGATION_BUDGET_SECONDS" => None,
             _ => Some("x".into()),
         })
         .unwrap();
