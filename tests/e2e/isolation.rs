@@ -14,12 +14,12 @@ async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
     }
     let ids: Vec<_> = SET.iter().map(|s| tid(s)).collect();
     let checks = isolation::check_isolation(&t.ops, &ids).await.unwrap();
-    assert_eq!(checks.len(), 6 * SET.len() * SET.len());
+    assert_eq!(checks.len(), 7 * SET.len() * SET.len());
     for c in &checks {
         assert!(c.holds(), "{c:?}");
     }
     let cross: Vec<_> = checks.iter().filter(|c| c.actor != c.target).collect();
-    assert_eq!(cross.len(), 6 * SET.len() * (SET.len() - 1));
+    assert_eq!(cross.len(), 7 * SET.len() * (SET.len() - 1));
     let own: Vec<_> = checks.iter().filter(|c| c.actor == c.target).collect();
     assert!(
         own.iter().all(|c| c.actual == Access::Allowed),
@@ -32,6 +32,7 @@ async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
         "secretsmanager:GetSecretValue",
         "secretsmanager:DescribeSecret",
         "s3:DeleteObject",
+        "s3:CopyObject (source)",
     ] {
         assert!(
             cross

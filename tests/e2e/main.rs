@@ -10,6 +10,7 @@ mod failures;
 mod helpers;
 mod isolation;
 mod onboarding;
+mod permissions;
 mod recovery;
 mod signup;
 mod trust;

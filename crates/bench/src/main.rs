@@ -21,6 +21,8 @@ enum Part {
     /// 6 and 7: the critical path of an onboarding per mapping type (moto's request log),
     /// and what 1,000 onboardings and an offboarding cost
     Calls,
+    /// What running every function under its own template role costs per onboarding
+    Enforcement,
 }
 
 /// Measures cold init, local onboarding against its floor, throughput, cost per
@@ -140,6 +142,13 @@ async fn run(args: &Args, want: &dyn Fn(Part) -> bool, scratch: &std::path::Path
             args.local_runs
         );
         report.local_onboarding = Some(onboarding::measure(args.local_runs).await?);
+    }
+    if want(Part::Enforcement) {
+        eprintln!(
+            "measuring onboardings with the admin key and with function roles ({} runs each)…",
+            args.local_runs
+        );
+        report.enforcement = Some(onboarding::enforcement(args.local_runs).await?);
     }
     if want(Part::Throughput) {
         for (mapping, n) in [

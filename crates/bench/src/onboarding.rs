@@ -331,3 +331,54 @@ fn describe(e: &aws_sdk_sfn::types::HistoryEvent) -> String {
         None => e.r#type().as_str().to_string(),
     }
 }
+
+/// What running every step under its own role costs (the extension authorizing each call
+/// against the function role's policy): the same onboardings on a stack whose functions
+/// use the local admin key, and on one whose functions use their template roles.
+#[derive(Debug, Clone, Serialize)]
+pub struct Enforcement {
+    pub runs: usize,
+    pub admin_ms: Summary,
+    pub function_roles_ms: Summary,
+    /// Starting the stack with function roles (renders the template, creates and assumes
+    /// one role per function) minus starting it without.
+    pub extra_start_ms: f64,
+}
+
+pub async fn enforcement(runs: usize) -> anyhow::Result<Enforcement> {
+    let mut medians = vec![];
+    let mut starts = vec![];
+    for function_roles in [false, true] {
+        let t0 = Instant::now();
+        let stack = LocalStack::start(
+            Options {
+                iam_wait_seconds: 0,
+                mapping_type: MappingType::Rules,
+                function_roles,
+                ..Options::default()
+            },
+            None,
+        )
+        .await?;
+        starts.push(t0.elapsed().as_secs_f64() * 1000.0);
+        let ops = ops_for(&stack).await?;
+        let poll = Duration::from_millis(20);
+        onboard_on_stack(&ops, &TenantId::parse("warm-stack")?, poll).await?;
+        let mut samples = vec![];
+        for i in 0..runs.min(20) {
+            let t0 = Instant::now();
+            onboard_on_stack(&ops, &TenantId::parse(&format!("bench-e{i:02}"))?, poll).await?;
+            samples.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        stack.stop().await;
+        medians.push(Summary::of(&samples));
+    }
+    let function_roles_ms = medians.pop().context("two runs")?;
+    let admin_ms = medians.pop().context("two runs")?;
+    Ok(Enforcement {
+        runs: admin_ms.n,
+        admin_ms,
+        function_roles_ms,
+        extra_start_ms: starts[1] - starts[0],
+    })
+}

@@ -52,6 +52,7 @@ pub struct Report {
     pub machine: String,
     pub cold_init: Option<ColdInit>,
     pub local_onboarding: Option<LocalOnboarding>,
+    pub enforcement: Option<crate::onboarding::Enforcement>,
     pub throughput: Vec<Throughput>,
     pub packages: Vec<Package>,
     pub critical_paths: Vec<CriticalPath>,
@@ -183,6 +184,18 @@ impl Report {
 
     pub fn details(&self) -> String {
         let mut out = String::new();
+        if let Some(e) = &self.enforcement {
+            out.push_str(&format!(
+                "function roles, {} onboardings each (ms p50 / max): admin key {:.0} / {:.0}; own roles {:.0} / {:.0}; cost {:+.0} ms per onboarding, {:+.0} ms at stack start\n",
+                e.runs,
+                e.admin_ms.p50,
+                e.admin_ms.max,
+                e.function_roles_ms.p50,
+                e.function_roles_ms.max,
+                e.function_roles_ms.p50 - e.admin_ms.p50,
+                e.extra_start_ms
+            ));
+        }
         if let Some(c) = &self.cold_init {
             out.push_str(&format!(
                 "cold init, {} runs each (ms: min / p50 / p95 / max; peak RSS p50):\n",

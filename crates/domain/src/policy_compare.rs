@@ -213,7 +213,10 @@ mod tests {
 
     #[test]
     fn documents_decode_plain_or_url_encoded() {
-        assert_eq!(decode_document("%7B%22a%22%3A%22x%2Fy%22%7D"), Some(json!({"a": "x/y"})));
+        assert_eq!(
+            decode_document("%7B%22a%22%3A%22x%2Fy%22%7D"),
+            Some(json!({"a": "x/y"}))
+        );
         assert_eq!(decode_document("{\"a\":1}"), Some(json!({"a": 1})));
         // A truncated document is none, encoded or not.
         assert_eq!(decode_document("%7B%22a%22%3A1"), None);

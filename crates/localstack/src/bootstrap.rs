@@ -36,6 +36,15 @@ pub struct Options {
     pub mapping_type: MappingType,
     /// Run the Verify step's proof (on by default, like `template.yaml`'s `Verify`).
     pub verify: bool,
+    /// Verify's propagation budget (`template.yaml`'s `PropagationBudgetSeconds`).
+    pub propagation_budget_seconds: u64,
+    /// Simulated IAM propagation: the emulator refuses identity-pool credentials for a
+    /// role younger than this (0: none).
+    pub simulated_propagation_seconds: f64,
+    /// Run every function under its own role from the template (on by default).
+    pub function_roles: bool,
+    /// The template the function roles come from (default: the repository's).
+    pub template: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -44,6 +53,10 @@ impl Default for Options {
             iam_wait_seconds: 1,
             mapping_type: MappingType::Rules,
             verify: true,
+            propagation_budget_seconds: tenant_steps::config::DEFAULT_PROPAGATION_BUDGET_SECONDS,
+            simulated_propagation_seconds: 0.0,
+            function_roles: true,
+            template: None,
         }
     }
 }
@@ -238,6 +251,7 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
         account_id: ACCOUNT_ID.into(),
         event_bus: EVENT_BUS.into(),
         verify: options.verify,
+        propagation_budget_seconds: options.propagation_budget_seconds,
     };
     let boundary = clients
         .iam

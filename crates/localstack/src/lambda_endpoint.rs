@@ -18,6 +18,13 @@ use serde_json::{Value, json};
 use tenant_steps::{Context, Step};
 use tokio::net::TcpListener;
 
+use crate::function_roles::FunctionContexts;
+
+/// `TENANT_SIGNUP_HANDLER` of the function that serves the signup form and API.
+pub const SIGNUP_HTTP_HANDLER: &str = "http";
+/// `TENANT_SIGNUP_HANDLER` of the function that takes TenantSignupRequested events.
+pub const SIGNUP_EVENTS_HANDLER: &str = "events";
+
 /// Local function names are `tenant-{step}`; the state machine's ARNs end with them.
 pub const FUNCTION_PREFIX: &str = "tenant-";
 
@@ -121,14 +128,31 @@ impl Faults {
 
 #[derive(Clone)]
 struct AppState {
+    /// The stack's admin context: fault injection only.
     ctx: Arc<Context>,
+    /// Each function's context, with its own role's credentials (by handler name).
+    functions: FunctionContexts,
     faults: Arc<Faults>,
     onboarding_arn: Arc<str>,
 }
 
+impl AppState {
+    /// The context a handler runs with: its function's role. Without function roles (none
+    /// configured) the admin context; a handler the template has no function for fails
+    /// as Lambda does for an unknown function.
+    fn context_for(&self, handler: &str) -> Result<Arc<Context>, String> {
+        if self.functions.is_empty() {
+            return Ok(self.ctx.clone());
+        }
+        self.functions
+            .get(handler)
+            .ok_or_else(|| format!("the template defines no function for handler {handler}"))
+    }
+}
+
 /// The Lambda Invoke API, the local fault API, and the signup form (what API Gateway
 /// serves in AWS).
-pub fn router(ctx: Arc<Context>, faults: Arc<Faults>, onboarding_arn: &str) -> Router {
+pub fn router(ctx: Arc<Context>, functions: FunctionContexts, faults: Arc<Faults>, onboarding_arn: &str) -> Router {
     Router::new()
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
         .route("/_local/faults", put(put_fault).get(get_faults).delete(delete_faults))
@@ -138,6 +162,7 @@ pub fn router(ctx: Arc<Context>, faults: Arc<Faults>, onboarding_arn: &str) -> R
         .route("/signup/{id}", axum::routing::get(signup))
         .with_state(AppState {
             ctx,
+            functions,
             faults,
             onboarding_arn: Arc::from(onboarding_arn),
         })
@@ -146,10 +171,11 @@ pub fn router(ctx: Arc<Context>, faults: Arc<Faults>, onboarding_arn: &str) -> R
 pub async fn serve(
     listener: TcpListener,
     ctx: Arc<Context>,
+    functions: FunctionContexts,
     faults: Arc<Faults>,
     onboarding_arn: &str,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(ctx, faults, onboarding_arn)).await
+    axum::serve(listener, router(ctx, functions, faults, onboarding_arn)).await
 }
 
 async fn signup(
@@ -168,7 +194,11 @@ async fn signup(
             .map(str::to_string),
         body: body.to_vec(),
     };
-    let out = tenant_steps::signup::handle(&state.ctx, &state.onboarding_arn, request).await;
+    let ctx = match state.context_for(SIGNUP_HTTP_HANDLER) {
+        Ok(ctx) => ctx,
+        Err(message) => return (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
+    };
+    let out = tenant_steps::signup::handle(&ctx, &state.onboarding_arn, request).await;
     let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, [("content-type", out.content_type)], out.body).into_response()
 }
@@ -239,7 +269,10 @@ async fn invoke(State(state): State<AppState>, Path(function): Path<String>, bod
         }
         Some(FaultMode::Crash) | None => {}
     }
-    let ctx = state.ctx.clone();
+    let ctx = match state.context_for(step.name()) {
+        Ok(ctx) => ctx,
+        Err(message) => return unhandled("Runtime.HandlerNotFound", &message),
+    };
     let crash = fault == Some(FaultMode::Crash);
     // Run on its own task so a panicking handler is reported like a crashed Lambda
     // runtime instead of taking the endpoint down.

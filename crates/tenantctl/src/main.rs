@@ -158,6 +158,10 @@ enum LocalCommand {
         /// Role mapping type: rules (≤ 25 tenants) or token.
         #[arg(long, default_value = "rules")]
         mapping_type: MappingType,
+        /// The SAM template whose function roles the steps run under (default: the
+        /// repository's template.yaml): try a template change before deploying it.
+        #[arg(long)]
+        template: Option<PathBuf>,
     },
     /// Stop the background stack.
     Down,
@@ -182,6 +186,8 @@ enum LocalCommand {
         iam_wait_seconds: u32,
         #[arg(long, default_value = "rules")]
         mapping_type: MappingType,
+        #[arg(long)]
+        template: Option<PathBuf>,
     },
 }
 
@@ -503,10 +509,12 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
         LocalCommand::Serve {
             iam_wait_seconds,
             mapping_type,
+            template,
         } => {
             let options = tenant_localstack::Options {
                 iam_wait_seconds: *iam_wait_seconds,
                 mapping_type: *mapping_type,
+                template: template.clone(),
                 ..Default::default()
             };
             // The stack's log gets each step's EMF line, as CloudWatch would.
@@ -517,6 +525,7 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
         LocalCommand::Up {
             iam_wait_seconds,
             mapping_type,
+            template,
         } => {
             if dir.env_file().exists() {
                 println!("local stack already up; settings in {}", dir.env_file().display());
@@ -529,6 +538,12 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
                 .args(["--state-dir", &dir.0.to_string_lossy(), "local", "serve"])
                 .args(["--iam-wait-seconds", &iam_wait_seconds.to_string()])
                 .args(["--mapping-type", &format!("{mapping_type:?}").to_lowercase()])
+                .args(template.iter().flat_map(|t| {
+                    [
+                        std::ffi::OsString::from("--template"),
+                        std::path::absolute(t).unwrap_or_else(|_| t.clone()).into_os_string(),
+                    ]
+                }))
                 .stdin(std::process::Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)

@@ -27,7 +27,7 @@ from moto.secretsmanager.models import secretsmanager_backends
 from moto.sts.models import AssumedRole, sts_backends
 from moto.utilities.utils import get_partition
 
-from . import policy
+from . import policy, resources
 from .errors import JsonAccessDenied, QueryAccessDenied
 
 # Operations that AWS serves without IAM authorization.
@@ -36,25 +36,60 @@ UNCHECKED_OPERATIONS = set(ActionAuthenticatorMixin.PUBLIC_OPERATIONS) | {
     "AWSCognitoIdentityService.GetOpenIdToken",
 }
 UNCHECKED_ACTIONS = {"sts:GetCallerIdentity"}
-# Secrets Manager operations that are not about one secret.
-SECRETSMANAGER_GLOBAL = {"ListSecrets", "GetRandomPassword", "BatchGetSecretValue"}
+# STS calls AWS serves unsigned: the web identity or SAML token is the credential.
+UNSIGNED_STS = {"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"}
 S3_LIST_ACTIONS = {"ListBucket", "ListBucketVersions", "ListBucketMultipartUploads"}
 
 
 def _request_credentials(response: Any) -> tuple[str, str | None, str, str] | None:
-    """(access key id, session token, region, signing service) of a SigV4 request."""
-    authorization = response.headers.get("Authorization") or ""
+    """(access key id, session token, region, service) of a signed request, whichever way
+    it is signed: SigV4 in the Authorization header or in the query string (presigned
+    URLs), SigV2 in the Authorization header (`AWS key:signature`) or in the query string
+    or form (`AWSAccessKeyId`). None when the request carries no credentials."""
+    authorization = (response.headers.get("Authorization") or "").strip()
+    query = parse_qs(urlparse(response.uri).query)
+    header_token = response.headers.get("X-Amz-Security-Token")
+
+    form = getattr(response, "querystring", None) or {}
+    # Query parameter names are matched case-insensitively: SigV2 presigned URLs carry
+    # x-amz-security-token in lower case.
+    params = {k.lower(): v for k, v in (form.items() if isinstance(form, dict) else [])}
+    params.update({k.lower(): v for k, v in query.items()})
+
+    def first(name: str) -> str | None:
+        values = params.get(name.lower())
+        return values[0] if values else None
+
     if "Credential=" in authorization:
         scope = authorization.partition("Credential=")[2].partition(",")[0].strip()
-        token = response.headers.get("X-Amz-Security-Token")
+        token = header_token
+    elif first("X-Amz-Credential"):
+        scope = first("X-Amz-Credential") or ""
+        token = first("X-Amz-Security-Token") or header_token
+    elif authorization.startswith("AWS ") and ":" in authorization:
+        key = authorization[4:].partition(":")[0].strip()
+        return key, header_token, _sigv2_region(response), _sigv2_service(response)
+    elif first("AWSAccessKeyId"):
+        token = first("X-Amz-Security-Token") or first("SecurityToken") or header_token
+        return first("AWSAccessKeyId") or "", token, _sigv2_region(response), _sigv2_service(response)
     else:
-        query = parse_qs(urlparse(response.uri).query)
-        scope = (query.get("X-Amz-Credential") or [""])[0]
-        token = (query.get("X-Amz-Security-Token") or [None])[0]
+        return None
     parts = scope.split("/")
     if len(parts) < 5:
         return None
     return parts[0], token, parts[2], parts[3]
+
+
+def _sigv2_region(response: Any) -> str:
+    # SigV2 carries no scope; moto knows the region from the host (us-east-1 by default).
+    return str(getattr(response, "region", None) or "us-east-1")
+
+
+def _sigv2_service(response: Any) -> str:
+    try:
+        return str(response.service_name or "s3")
+    except Exception:
+        return "s3"
 
 
 def find_session(account_id: str, partition: str, access_key_id: str) -> AssumedRole | None:
@@ -159,37 +194,6 @@ def authorize(
     return None
 
 
-def _secret_resource(response: Any, account_id: str, region: str, operation: str) -> tuple[str, dict[str, Any]]:
-    if operation in SECRETSMANAGER_GLOBAL:
-        return "*", {}
-    try:
-        body = json.loads(response.body or "{}")
-    except (ValueError, TypeError):
-        body = {}
-    secret_id = body.get("SecretId") if isinstance(body, dict) else None
-    if not secret_id and operation == "CreateSecret" and isinstance(body, dict):
-        secret_id = body.get("Name")
-    if not isinstance(secret_id, str) or not secret_id:
-        return "*", {}
-    extra: dict[str, Any] = {}
-    secret = None
-    try:
-        secret = secretsmanager_backends[account_id][region].secrets.get(secret_id)
-    except Exception:
-        secret = None
-    if secret is not None:
-        arn = secret.arn
-        for tag in getattr(secret, "tags", None) or []:
-            extra[f"aws:ResourceTag/{tag['Key']}"] = tag["Value"]
-            extra[f"secretsmanager:ResourceTag/{tag['Key']}"] = tag["Value"]
-    elif secret_id.startswith("arn:"):
-        arn = secret_id
-    else:
-        arn = f"arn:{get_partition(region)}:secretsmanager:{region}:{account_id}:secret:{secret_id}"
-    extra["secretsmanager:SecretId"] = arn
-    return arn, extra
-
-
 def _s3_context(response: Any, operation: str) -> dict[str, Any]:
     if operation not in S3_LIST_ACTIONS:
         return {}
@@ -252,7 +256,12 @@ def _authenticate_and_authorize_action(self: Any, iam_request_cls: type, resourc
     if self.headers.get("X-Amz-Target") in UNCHECKED_OPERATIONS:
         return
     creds = _request_credentials(self)
+    is_s3 = iam_request_cls.__name__ == "S3IAMRequest"
+    if creds is None and _action_name(self) in UNSIGNED_STS:
+        return
     if creds is None:
+        # Never served as the admin: a request the extension cannot attribute is refused.
+        _deny(self, is_s3, "The local stack refuses requests it cannot attribute to credentials (no signature).")
         return
     access_key_id, token, region, service = creds
     account_id = self.current_account
@@ -260,7 +269,6 @@ def _authenticate_and_authorize_action(self: Any, iam_request_cls: type, resourc
     if session is None:
         return  # not an assumed-role key: the local admin is never checked
 
-    is_s3 = iam_request_cls.__name__ == "S3IAMRequest"
     if token != session.session_token:
         _invalid_token(self, is_s3)
     if utcnow() > session.expiration:
@@ -290,19 +298,53 @@ def _authenticate_and_authorize_action(self: Any, iam_request_cls: type, resourc
     if action in UNCHECKED_ACTIONS:
         return
 
+    partition = get_partition(region)
     extra: dict[str, Any] = {}
     if is_s3:
         extra = _s3_context(self, operation)
-    elif service == "secretsmanager":
-        resource, extra = _secret_resource(self, account_id, region, operation)
+    else:
+        resource, extra = resources.primary(service, operation, _param_reader(self), region, account_id, partition)
+    checks = [] if resource == resources.MISSING else [resources.Check(action, resource, extra)]
+    if is_s3 and operation == "DeleteObject" and self.method == "POST":
+        # DeleteObjects (POST ?delete) is authorized as s3:DeleteObject on each key; moto
+        # answers a refusal with a per-key AccessDenied, as S3 does.
+        checks = resources.delete_objects_checks(resource, self.raw_body or self.body)
+    checks.extend(resources.secondary(service, operation, _param_reader(self), self.headers, region, account_id, partition))
+    for check in checks:
+        reason = authorize(account_id, region, session, check.action, check.resource, check.context)
+        if reason is not None:
+            message = (
+                f"User: {session.arn} is not authorized to perform: {check.action} "
+                f"on resource: {check.resource} {reason}"
+            )
+            _deny(self, is_s3, message)
 
-    reason = authorize(account_id, region, session, action, resource, extra)
-    if reason is not None:
-        message = (
-            f"User: {session.arn} is not authorized to perform: {action} "
-            f"on resource: {resource} {reason}"
-        )
-        _deny(self, is_s3, message)
+
+def _action_name(response: Any) -> str | None:
+    try:
+        return str(response._get_action())
+    except Exception:
+        return None
+
+
+def _param_reader(response: Any) -> Any:
+    """Request parameters by name, from a JSON body or a query/form request."""
+    try:
+        body = json.loads(response.body or "{}") if response.body else {}
+    except (ValueError, TypeError):
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+
+    def get(name: str) -> Any:
+        if name in body:
+            return body[name]
+        try:
+            return response._get_param(name)
+        except Exception:
+            return None
+
+    return get
 
 
 def install() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
 import threading
 import time
@@ -447,6 +448,27 @@ def amr_of(login: tuple[str, dict[str, Any]] | None) -> list[str]:
     ]
 
 
+def propagation_delay_seconds() -> float:
+    """Simulated IAM propagation (TENANT_MOTO_IAM_PROPAGATION_SECONDS, default 0): a role
+    younger than this is not assumable through an identity pool yet, as in AWS right after
+    CreateRole."""
+    try:
+        return max(0.0, float(os.environ.get("TENANT_MOTO_IAM_PROPAGATION_SECONDS", "0")))
+    except ValueError:
+        return 0.0
+
+
+def propagated(role: Any) -> bool:
+    delay = propagation_delay_seconds()
+    if delay <= 0:
+        return True
+    created = role.create_date
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=datetime.timezone.utc)
+    age = (datetime.datetime.now(datetime.timezone.utc) - created).total_seconds()
+    return age >= delay
+
+
 def get_credentials_for_identity(self: CognitoIdentityResponse) -> str:
     body = _body(self)
     identity_id = body.get("IdentityId")
@@ -475,6 +497,8 @@ def get_credentials_for_identity(self: CognitoIdentityResponse) -> str:
         }
     )
     if not trust_allows(role.assume_role_policy_document, context):
+        raise InvalidIdentityPoolConfigurationException()
+    if not propagated(role):
         raise InvalidIdentityPoolConfigurationException()
 
     assumed = sts_backends[account_id][partition].assume_role_with_web_identity(

@@ -783,3 +783,140 @@ def test_deleted_identities_are_gone(stack):
     assert _code(exc) == "ResourceNotFoundException"
     # The same user gets a new identity.
     assert stack.ci.get_id(IdentityPoolId=stack.identity_pool_id, Logins=logins)["IdentityId"] != identity_id
+
+
+# ------------------------------------------- every signing form, both resources
+
+
+def _sigv2_client(endpoint, creds):
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretKey"], aws_session_token=creds["SessionToken"],
+        config=Config(signature_version="s3", s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
+@pytest.mark.parametrize("tenant, other", [("acme", "acme-labs"), ("acme-labs", "acme")])
+def test_every_signature_form_is_attributed_to_the_tenant(stack, tenant, other):
+    import urllib.error
+    import urllib.request
+
+    clients, creds = stack.tenant_clients(tenant)
+    c = creds["Credentials"]
+    own, theirs = f"tenants/{tenant}/seed.txt", f"tenants/{other}/seed.txt"
+
+    def fetch(url):
+        try:
+            with urllib.request.urlopen(url) as r:
+                return r.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    # SigV4 query string (presigned URL).
+    s3 = clients["s3"]
+    assert fetch(s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": own})) == 200
+    assert fetch(s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": theirs})) == 403
+    # SigV2 header and SigV2 query string.
+    v2 = _sigv2_client(stack.endpoint, c)
+    assert v2.get_object(Bucket=BUCKET, Key=own)["Body"].read() == tenant.encode()
+    for call in (
+        lambda: v2.get_object(Bucket=BUCKET, Key=theirs),
+        lambda: v2.put_object(Bucket=BUCKET, Key=f"tenants/{other}/v2.txt", Body=b"x"),
+        lambda: v2.delete_object(Bucket=BUCKET, Key=theirs),
+        lambda: v2.list_objects(Bucket=BUCKET, Prefix=f"tenants/{other}/"),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert _code(exc) == "AccessDenied"
+    assert fetch(v2.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": own})) == 200
+    assert fetch(v2.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": theirs})) == 403
+    # A copy reads its source: a copy of the other tenant's object into the own prefix is refused.
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=BUCKET, Key=f"tenants/{tenant}/stolen.txt",
+                       CopySource={"Bucket": BUCKET, "Key": theirs})
+    assert _code(exc) == "AccessDenied"
+    upload = s3.create_multipart_upload(Bucket=BUCKET, Key=f"tenants/{tenant}/parts.bin")["UploadId"]
+    with pytest.raises(ClientError) as exc:
+        s3.upload_part_copy(Bucket=BUCKET, Key=f"tenants/{tenant}/parts.bin", UploadId=upload, PartNumber=1,
+                            CopySource={"Bucket": BUCKET, "Key": theirs})
+    assert _code(exc) == "AccessDenied"
+    _client(stack.endpoint, "s3").abort_multipart_upload(Bucket=BUCKET, Key=f"tenants/{tenant}/parts.bin", UploadId=upload)
+    s3.copy_object(Bucket=BUCKET, Key=f"tenants/{tenant}/copy.txt", CopySource={"Bucket": BUCKET, "Key": own})
+    s3.delete_object(Bucket=BUCKET, Key=f"tenants/{tenant}/copy.txt")
+    admin = _client(stack.endpoint, "s3")
+    with pytest.raises(ClientError):
+        admin.head_object(Bucket=BUCKET, Key=f"tenants/{tenant}/stolen.txt")
+    # DeleteObjects is authorized as s3:DeleteObject on each key it names.
+    s3.put_object(Bucket=BUCKET, Key=f"tenants/{tenant}/batch.txt", Body=b"x")
+    s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": f"tenants/{tenant}/batch.txt"}]})
+    out = s3.delete_objects(Bucket=BUCKET, Delete={"Objects": [{"Key": theirs}]})
+    assert [(e["Key"], e["Code"]) for e in out["Errors"]] == [(theirs, "AccessDenied")]
+    assert admin.get_object(Bucket=BUCKET, Key=theirs)["Body"].read() == other.encode()
+
+
+def test_unsigned_requests_are_refused_not_served_as_admin(stack):
+    import urllib.error
+    import urllib.request
+
+    for url in (f"{stack.endpoint}/{BUCKET}/tenants/acme/seed.txt", f"{stack.endpoint}/{BUCKET}?list-type=2"):
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(url)
+        assert exc.value.code == 403
+    # The same object signed as the admin is served: the refusal is for the missing signature.
+    assert _client(stack.endpoint, "s3").get_object(Bucket=BUCKET, Key="tenants/acme/seed.txt")["Body"].read()
+
+
+def _role_session(stack, name, statements, boundary=None):
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]})
+    extra = {"PermissionsBoundary": boundary} if boundary else {}
+    stack.iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust, **extra)
+    stack.iam.put_role_policy(RoleName=name, PolicyName="p", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": statements}))
+    c = _client(stack.endpoint, "sts").assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{name}", RoleSessionName="fn")["Credentials"]
+    return lambda service: _client(stack.endpoint, service, c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
+
+
+def test_resources_follow_the_reference(stack):
+    """Scoped grants match the request's resource ARN; a grant on an ARN for an action with
+    no resource type never matches (as in AWS); DeleteIdentities's condition key is set."""
+    ddb = _client(stack.endpoint, "dynamodb")
+    for table in ("records", "others"):
+        ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
+    pool_arn = f"arn:aws:cognito-identity:{REGION}:{ACCOUNT}:identitypool/{stack.identity_pool_id}"
+    session = _role_session(stack, "fn-scoped", [
+        {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/records"},
+        {"Effect": "Allow", "Action": ["cognito-identity:GetIdentityPoolRoles", "cognito-identity:SetIdentityPoolRoles"],
+         "Resource": pool_arn},
+        {"Effect": "Allow", "Action": "cognito-identity:DeleteIdentities", "Resource": "*",
+         "Condition": {"StringEquals": {"cognito-identity:IdentityPoolArn": pool_arn}}},
+    ])
+    fn_ddb, fn_ci = session("dynamodb"), session("cognito-identity")
+    fn_ddb.get_item(TableName="records", Key={"k": {"S": "x"}})
+    with pytest.raises(ClientError) as exc:
+        fn_ddb.get_item(TableName="others", Key={"k": {"S": "x"}})
+    assert _code(exc) == "AccessDeniedException"
+    assert f"table/others" in exc.value.response["Error"]["Message"]
+    roles = fn_ci.get_identity_pool_roles(IdentityPoolId=stack.identity_pool_id)
+    with pytest.raises(ClientError) as exc:  # no resource type: authorized on "*", the pool grant never matches
+        fn_ci.set_identity_pool_roles(IdentityPoolId=stack.identity_pool_id, Roles=roles.get("Roles", {}),
+                                      RoleMappings=roles.get("RoleMappings", {}))
+    assert _code(exc) == "AccessDeniedException"
+    assert "on resource: *" in exc.value.response["Error"]["Message"]
+    identity = _credentials(stack.ci, stack.identity_pool_id, stack.provider, stack.tokens["acme"])["IdentityId"]
+    fn_ci.delete_identities(IdentityIdsToDelete=[identity])
+
+    # With SetIdentityPoolRoles on "*", each role it passes needs iam:PassRole.
+    session = _role_session(stack, "fn-passrole", [
+        {"Effect": "Allow", "Action": "cognito-identity:SetIdentityPoolRoles", "Resource": "*"},
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": stack.role_arns["acme"]},
+    ])
+    with pytest.raises(ClientError) as exc:
+        session("cognito-identity").set_identity_pool_roles(
+            IdentityPoolId=stack.identity_pool_id, Roles={},
+            RoleMappings=roles.get("RoleMappings", {}))
+    assert "iam:PassRole" in exc.value.response["Error"]["Message"]
+    assert stack.role_arns["acme-labs"] in exc.value.response["Error"]["Message"]
