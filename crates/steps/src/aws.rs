@@ -12,7 +12,22 @@ pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
     if let Some(url) = endpoint {
         loader = loader.endpoint_url(url);
     }
+    if let Some(env) = env_credentials().await {
+        loader = loader.credentials_provider(env);
+    }
     loader.load().await
+}
+
+/// The default chain's first link on its own, when it would answer: in Lambda the
+/// credentials are always in the environment. Building the whole chain instead constructs
+/// its web-identity provider's STS client at init, which builds a TLS connector (parsing
+/// every system root certificate) for a provider that is never asked (docs/performance.md,
+/// "Cold init"). When the variables are unset or blank the chain is built as before, so
+/// profiles, SSO, web identity, ECS and IMDS still work for `tenantctl` and elsewhere.
+async fn env_credentials() -> Option<aws_config::environment::EnvironmentVariableCredentialsProvider> {
+    use aws_credential_types::provider::ProvideCredentials as _;
+    let env = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    env.provide_credentials().await.ok().map(|_| env)
 }
 
 /// The one HTTPS client: rustls with ring. The SDK crates are built without their default
