@@ -340,7 +340,10 @@ fn the_read_only_operator_policy_only_reads() {
             ["Get", "List", "Describe", "Scan"].iter().any(|p| name.starts_with(p)),
             "read-only operator policy grants {a}"
         );
-        assert!(full.contains(&a), "{a} is read-only but not in the full operator policy");
+        assert!(
+            full.contains(&a),
+            "{a} is read-only but not in the full operator policy"
+        );
     }
 }
 
