@@ -199,13 +199,14 @@ async fn create_role(
 }
 
 /// Creates each function's role and one role per operator policy; returns each
-/// function's context, by handler, and the operators' credentials.
+/// function's context, by handler, and the operators' credentials (None for a template
+/// that defines no operator policies, e.g. one written before they existed).
 pub async fn create(
     admin: &Clients,
     config: &SdkConfig,
     bootstrap: &Bootstrap,
     template: &Path,
-) -> anyhow::Result<(FunctionContexts, Operators)> {
+) -> anyhow::Result<(FunctionContexts, Option<Operators>)> {
     let rendered = render(template, bootstrap)?;
     if rendered.functions.is_empty() {
         bail!("{} defines no functions", template.display());
@@ -252,9 +253,14 @@ pub async fn create(
             .with_context(|| format!("{} defines no {logical_id}", template.display()))?;
         create_role(admin, &sts, logical_id, OPERATOR_ROLE_PATH, &operator_trust, policy).await
     };
-    let operators = Operators {
-        full: operator(OPERATOR_POLICY).await?,
-        read_only: operator(OPERATOR_READ_ONLY_POLICY).await?,
+    let defined = [OPERATOR_POLICY, OPERATOR_READ_ONLY_POLICY].map(|p| rendered.managed_policies.contains_key(p));
+    let operators = if defined == [false, false] {
+        None
+    } else {
+        Some(Operators {
+            full: operator(OPERATOR_POLICY).await?,
+            read_only: operator(OPERATOR_READ_ONLY_POLICY).await?,
+        })
     };
     Ok((FunctionContexts(Arc::new(out)), operators))
 }

@@ -55,7 +55,7 @@ impl LocalStack {
             let (functions, operators) = crate::function_roles::create(&clients, &config, &bootstrap, &template)
                 .await
                 .with_context(|| format!("creating the function roles of {}", template.display()))?;
-            (functions, Some(operators))
+            (functions, operators)
         } else {
             (FunctionContexts::default(), None)
         };
