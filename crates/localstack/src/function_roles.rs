@@ -8,6 +8,9 @@
 //! then authorizes every call as IAM would. Which handler a function runs (TENANT_STEP, or
 //! TENANT_SIGNUP_HANDLER for the signup binary) is read from the template too, so renamed
 //! or added steps need no change here.
+//!
+//! The operators' managed policies are rendered the same way: one role each, assumed once,
+//! so `tenantctl` can run as an operator rather than as the emulator's admin.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tenant_steps::{Clients, Context};
 
-use crate::bootstrap::{Bootstrap, EVENT_BUS, ONBOARDING_STATE_MACHINE};
+use crate::bootstrap::{Bootstrap, EVENT_BUS, OFFBOARDING_STATE_MACHINE, ONBOARDING_STATE_MACHINE};
 use crate::{ACCOUNT_ID, REGION};
 
 /// IAM path of the local function roles.
@@ -33,10 +36,39 @@ pub fn default_template() -> PathBuf {
 }
 
 #[derive(Debug, Deserialize)]
-struct Rendered {
+struct RenderedFunction {
     logical_id: String,
     handler: String,
     policy: Value,
+}
+
+#[derive(Debug, Deserialize)]
+struct Rendered {
+    functions: Vec<RenderedFunction>,
+    managed_policies: HashMap<String, Value>,
+}
+
+/// The template's managed policies for operators (its `OperatorPolicyArn` and
+/// `OperatorReadOnlyPolicyArn` outputs): every `tenantctl` command, and the reads only.
+pub const OPERATOR_POLICY: &str = "OperatorPolicy";
+pub const OPERATOR_READ_ONLY_POLICY: &str = "OperatorReadOnlyPolicy";
+/// IAM path of the local operator roles.
+pub const OPERATOR_ROLE_PATH: &str = "/operators/";
+
+/// Temporary credentials of an assumed role.
+#[derive(Clone, Debug)]
+pub struct RoleCredentials {
+    pub role_arn: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+}
+
+/// Credentials of the two operator roles.
+#[derive(Clone, Debug)]
+pub struct Operators {
+    pub full: RoleCredentials,
+    pub read_only: RoleCredentials,
 }
 
 /// A function's context (its role's clients) per handler name.
@@ -71,18 +103,29 @@ fn local_values(b: &Bootstrap) -> Value {
         "AWS::Events::EventBus": {
             "Ref": EVENT_BUS, "Name": EVENT_BUS, "Arn": arn("events", &format!("event-bus/{EVENT_BUS}")),
         },
-        // Both state machines are AWS::Serverless::StateMachine; the functions name only
-        // the onboarding one (signup starts it), so that is the one given here.
+        // Both state machines are AWS::Serverless::StateMachine: each by its logical id
+        // (the operators' policies name both), the onboarding one for the type.
         "AWS::Serverless::StateMachine": {
             "Ref": b.onboarding_state_machine_arn,
             "Arn": b.onboarding_state_machine_arn,
             "Name": ONBOARDING_STATE_MACHINE,
         },
+        "OnboardingStateMachine": {
+            "Ref": b.onboarding_state_machine_arn,
+            "Arn": b.onboarding_state_machine_arn,
+            "Name": ONBOARDING_STATE_MACHINE,
+        },
+        "OffboardingStateMachine": {
+            "Ref": b.offboarding_state_machine_arn,
+            "Arn": b.offboarding_state_machine_arn,
+            "Name": OFFBOARDING_STATE_MACHINE,
+        },
     })
 }
 
-/// Renders the template's function roles with the extension (same Python as moto).
-fn render(template: &Path, b: &Bootstrap) -> anyhow::Result<Vec<Rendered>> {
+/// Renders the template's function roles and managed policies with the extension (same
+/// Python as moto).
+fn render(template: &Path, b: &Bootstrap) -> anyhow::Result<Rendered> {
     let out = std::process::Command::new(crate::moto::python_path()?)
         .args(["-m", "tenant_moto.template", "--template"])
         .arg(template)
@@ -107,63 +150,82 @@ fn render(template: &Path, b: &Bootstrap) -> anyhow::Result<Vec<Rendered>> {
     serde_json::from_slice(&out.stdout).context("reading the rendered function roles")
 }
 
-/// Creates each function's role and returns each function's context, by handler.
+/// Creates a role with `policy` as its only (inline) policy and assumes it once.
+async fn create_role(
+    admin: &Clients,
+    sts: &aws_sdk_sts::Client,
+    logical_id: &str,
+    path: &str,
+    trust: &Value,
+    policy: &Value,
+) -> anyhow::Result<RoleCredentials> {
+    // IAM role names are at most 64 characters.
+    let role_name: String = format!("{logical_id}Role").chars().take(64).collect();
+    let role = admin
+        .iam
+        .create_role()
+        .role_name(&role_name)
+        .path(path)
+        .assume_role_policy_document(trust.to_string())
+        .max_session_duration(SESSION_SECONDS)
+        .send()
+        .await
+        .with_context(|| format!("creating the role of {logical_id}"))?;
+    let role_arn = role.role().map(|r| r.arn().to_string()).context("role has no ARN")?;
+    admin
+        .iam
+        .put_role_policy()
+        .role_name(&role_name)
+        .policy_name(logical_id)
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .with_context(|| format!("putting the policy of {logical_id}"))?;
+    let assumed = sts
+        .assume_role()
+        .role_arn(&role_arn)
+        .role_session_name(logical_id)
+        .duration_seconds(SESSION_SECONDS)
+        .send()
+        .await
+        .with_context(|| format!("assuming the role of {logical_id}"))?;
+    let c = assumed.credentials().context("AssumeRole returned no credentials")?;
+    Ok(RoleCredentials {
+        role_arn,
+        access_key_id: c.access_key_id().to_string(),
+        secret_access_key: c.secret_access_key().to_string(),
+        session_token: c.session_token().to_string(),
+    })
+}
+
+/// Creates each function's role and one role per operator policy; returns each
+/// function's context, by handler, and the operators' credentials (None for a template
+/// that defines no operator policies, e.g. one written before they existed).
 pub async fn create(
     admin: &Clients,
     config: &SdkConfig,
     bootstrap: &Bootstrap,
     template: &Path,
-) -> anyhow::Result<FunctionContexts> {
+) -> anyhow::Result<(FunctionContexts, Option<Operators>)> {
     let rendered = render(template, bootstrap)?;
-    if rendered.is_empty() {
+    if rendered.functions.is_empty() {
         bail!("{} defines no functions", template.display());
     }
     let sts = aws_sdk_sts::Client::new(config);
     let trust = json!({
         "Version": "2012-10-17",
         "Statement": [{ "Effect": "Allow", "Principal": { "Service": "lambda.amazonaws.com" }, "Action": "sts:AssumeRole" }]
-    })
-    .to_string();
+    });
     let mut out = HashMap::new();
-    for f in rendered {
+    for f in rendered.functions {
         if f.handler.is_empty() {
             continue;
         }
-        // IAM role names are at most 64 characters.
-        let role_name: String = format!("{}Role", f.logical_id).chars().take(64).collect();
-        let role = admin
-            .iam
-            .create_role()
-            .role_name(&role_name)
-            .path(ROLE_PATH)
-            .assume_role_policy_document(&trust)
-            .max_session_duration(SESSION_SECONDS)
-            .send()
-            .await
-            .with_context(|| format!("creating the role of {}", f.logical_id))?;
-        let role_arn = role.role().map(|r| r.arn().to_string()).context("role has no ARN")?;
-        admin
-            .iam
-            .put_role_policy()
-            .role_name(&role_name)
-            .policy_name("function")
-            .policy_document(f.policy.to_string())
-            .send()
-            .await
-            .with_context(|| format!("putting the policy of {}", f.logical_id))?;
-        let assumed = sts
-            .assume_role()
-            .role_arn(&role_arn)
-            .role_session_name(&f.logical_id)
-            .duration_seconds(SESSION_SECONDS)
-            .send()
-            .await
-            .with_context(|| format!("assuming the role of {}", f.logical_id))?;
-        let c = assumed.credentials().context("AssumeRole returned no credentials")?;
+        let c = create_role(admin, &sts, &f.logical_id, ROLE_PATH, &trust, &f.policy).await?;
         let credentials = aws_credential_types::Credentials::new(
-            c.access_key_id(),
-            c.secret_access_key(),
-            Some(c.session_token().to_string()),
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
             None,
             "local-function-role",
         );
@@ -179,5 +241,26 @@ pub async fn create(
         };
         out.insert(f.handler, Arc::new(ctx));
     }
-    Ok(FunctionContexts(Arc::new(out)))
+    // Operators are people of the account: its root trusts them to assume the role.
+    let operator_trust = json!({
+        "Version": "2012-10-17",
+        "Statement": [{ "Effect": "Allow", "Principal": { "AWS": format!("arn:aws:iam::{ACCOUNT_ID}:root") }, "Action": "sts:AssumeRole" }]
+    });
+    let operator = async |logical_id: &str| {
+        let policy = rendered
+            .managed_policies
+            .get(logical_id)
+            .with_context(|| format!("{} defines no {logical_id}", template.display()))?;
+        create_role(admin, &sts, logical_id, OPERATOR_ROLE_PATH, &operator_trust, policy).await
+    };
+    let defined = [OPERATOR_POLICY, OPERATOR_READ_ONLY_POLICY].map(|p| rendered.managed_policies.contains_key(p));
+    let operators = if defined == [false, false] {
+        None
+    } else {
+        Some(Operators {
+            full: operator(OPERATOR_POLICY).await?,
+            read_only: operator(OPERATOR_READ_ONLY_POLICY).await?,
+        })
+    };
+    Ok((FunctionContexts(Arc::new(out)), operators))
 }

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::bootstrap::{self, Bootstrap, Options};
-use crate::function_roles::FunctionContexts;
+use crate::function_roles::{FunctionContexts, Operators};
 use crate::lambda_endpoint::Faults;
 use crate::moto::MotoServer;
 
@@ -23,6 +23,8 @@ pub struct LocalStack {
     pub ctx: Arc<Context>,
     /// Fault injection for the local Lambda endpoint.
     pub faults: Arc<Faults>,
+    /// The operators' roles from the template's managed policies (with the function roles).
+    pub operators: Option<Operators>,
     lambda: JoinHandle<()>,
     signup_events: JoinHandle<()>,
 }
@@ -45,16 +47,17 @@ impl LocalStack {
         let bootstrap = bootstrap::run(&clients, &sqs, &options)
             .await
             .context("bootstrapping the local stack")?;
-        let functions = if options.function_roles {
+        let (functions, operators) = if options.function_roles {
             let template = options
                 .template
                 .clone()
                 .unwrap_or_else(crate::function_roles::default_template);
-            crate::function_roles::create(&clients, &config, &bootstrap, &template)
+            let (functions, operators) = crate::function_roles::create(&clients, &config, &bootstrap, &template)
                 .await
-                .with_context(|| format!("creating the function roles of {}", template.display()))?
+                .with_context(|| format!("creating the function roles of {}", template.display()))?;
+            (functions, operators)
         } else {
-            FunctionContexts::default()
+            (FunctionContexts::default(), None)
         };
         let ctx = Arc::new(Context {
             settings: bootstrap.settings.clone(),
@@ -91,6 +94,7 @@ impl LocalStack {
             bootstrap,
             ctx,
             faults,
+            operators,
             lambda,
             signup_events,
         })
@@ -101,14 +105,36 @@ impl LocalStack {
     }
 
     /// `KEY=value` lines that point the aws CLI, boto3, the SDKs and `tenantctl` at the
-    /// stack.
+    /// stack, as the emulator's admin.
     pub fn env_lines(&self) -> Vec<(String, String)> {
-        let mut lines: Vec<(String, String)> = vec![
-            ("AWS_ENDPOINT_URL".into(), self.moto.endpoint.clone()),
-            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
-            ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
-            ("AWS_DEFAULT_REGION".into(), crate::REGION.into()),
-        ];
+        self.env_lines_as(Principal::Admin).expect("the admin needs no role")
+    }
+
+    /// The same lines with `principal`'s credentials; None if the stack created no
+    /// operator roles (started without function roles).
+    pub fn env_lines_as(&self, principal: Principal) -> Option<Vec<(String, String)>> {
+        let credentials = match principal {
+            Principal::Admin => vec![
+                ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+                ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+            ],
+            Principal::Operator | Principal::OperatorReadOnly => {
+                let operators = self.operators.as_ref()?;
+                let c = if principal == Principal::Operator {
+                    &operators.full
+                } else {
+                    &operators.read_only
+                };
+                vec![
+                    ("AWS_ACCESS_KEY_ID".into(), c.access_key_id.clone()),
+                    ("AWS_SECRET_ACCESS_KEY".into(), c.secret_access_key.clone()),
+                    ("AWS_SESSION_TOKEN".into(), c.session_token.clone()),
+                ]
+            }
+        };
+        let mut lines: Vec<(String, String)> = vec![("AWS_ENDPOINT_URL".into(), self.moto.endpoint.clone())];
+        lines.extend(credentials);
+        lines.push(("AWS_DEFAULT_REGION".into(), crate::REGION.into()));
         lines.extend(
             self.bootstrap
                 .settings
@@ -136,7 +162,7 @@ impl LocalStack {
             "TENANT_LAMBDA_ENDPOINT".into(),
             format!("http://127.0.0.1:{}", self.lambda_port),
         ));
-        lines
+        Some(lines)
     }
 
     pub async fn stop(self) {
@@ -144,6 +170,17 @@ impl LocalStack {
         self.signup_events.abort();
         self.moto.stop().await;
     }
+}
+
+/// Whose credentials an env file carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    /// The emulator's admin key: the stack's own management (`tenantctl local ...`).
+    Admin,
+    /// The role of the template's `OperatorPolicy`: every `tenantctl` command.
+    Operator,
+    /// The role of `OperatorReadOnlyPolicy`: `status`, `list`, `watch`, `audit`.
+    OperatorReadOnly,
 }
 
 /// Files of a background stack under the state directory.
@@ -162,6 +199,18 @@ impl StateDir {
     pub fn stack_log(&self) -> PathBuf {
         self.0.join("stack.log")
     }
+    /// Settings with an operator role's credentials (`tenantctl --env-file ...`).
+    pub fn operator_env_file(&self, principal: Principal) -> PathBuf {
+        match principal {
+            Principal::Admin => self.env_file(),
+            Principal::Operator => self.0.join("operator.env"),
+            Principal::OperatorReadOnly => self.0.join("operator-read-only.env"),
+        }
+    }
+}
+
+fn env_text(lines: Vec<(String, String)>) -> String {
+    lines.into_iter().map(|(k, v)| format!("{k}={v}\n")).collect()
 }
 
 /// Runs the stack in the foreground until SIGINT/SIGTERM: writes the env file once it is
@@ -169,11 +218,13 @@ impl StateDir {
 pub async fn serve_foreground(dir: &StateDir, options: Options) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir.0)?;
     let stack = LocalStack::start(options, Some(&dir.moto_log())).await?;
-    let body: String = stack
-        .env_lines()
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}\n"))
-        .collect();
+    let operators = [Principal::Operator, Principal::OperatorReadOnly];
+    for principal in operators {
+        if let Some(lines) = stack.env_lines_as(principal) {
+            std::fs::write(dir.operator_env_file(principal), env_text(lines))?;
+        }
+    }
+    let body = env_text(stack.env_lines());
     // Written atomically: its appearance is the readiness signal for `local up`.
     let tmp = dir.0.join("local.env.tmp");
     std::fs::write(&tmp, body)?;
@@ -186,6 +237,9 @@ pub async fn serve_foreground(dir: &StateDir, options: Options) -> anyhow::Resul
     }
     let _ = std::fs::remove_file(dir.env_file());
     let _ = std::fs::remove_file(dir.pid_file());
+    for principal in operators {
+        let _ = std::fs::remove_file(dir.operator_env_file(principal));
+    }
     stack.stop().await;
     Ok(())
 }

@@ -100,6 +100,12 @@ fn broken_copies_are_refused() {
             "Action: events:PutEvents\n              Resource: \"*\"",
             "events:PutEvents has resource types (event-bus) but is granted on \"*\"",
         ),
+        // The operators' policy: a list call without a resource type scoped to an ARN.
+        (
+            "Action: [iam:ListRoles, secretsmanager:ListSecrets]\n            Resource: \"*\"",
+            "Action: [iam:ListRoles, secretsmanager:ListSecrets]\n            Resource: !GetAtt TenantTable.Arn",
+            "OperatorPolicy statement ListRolesAndSecrets: iam:ListRoles has no resource type",
+        ),
     ];
     for (i, (from, to, expected)) in cases.iter().enumerate() {
         assert!(template.contains(from), "template no longer contains {from:?}");

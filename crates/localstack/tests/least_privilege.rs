@@ -28,6 +28,8 @@ const NO_RESOURCE_TYPE: &[&str] = &[
     "logs:UpdateLogDelivery",
     "logs:DeleteLogDelivery",
     "logs:ListLogDeliveries",
+    "iam:ListRoles",
+    "secretsmanager:ListSecrets",
 ];
 
 /// Writes that could create a role or widen what one may do: allowed only on `/tenants/`
@@ -312,6 +314,35 @@ fn broken_templates_are_refused() {
         assert!(
             problems.iter().any(|p| p.contains(expected)),
             "{expected:?} not reported: {problems:#?}"
+        );
+    }
+}
+
+/// The operators' read-only policy reads only, and grants nothing the full one does not.
+#[test]
+fn the_read_only_operator_policy_only_reads() {
+    let template: Value = serde_yaml::from_str(TEMPLATE).unwrap();
+    let mut problems = vec![];
+    let statements = collect(&template, &mut problems);
+    let actions = |owner: &str| -> Vec<String> {
+        let found: Vec<String> = statements
+            .iter()
+            .filter(|s| s.owner == owner && s.effect == "Allow")
+            .flat_map(|s| s.actions.clone())
+            .collect();
+        assert!(!found.is_empty(), "{owner} grants nothing");
+        found
+    };
+    let full = actions("OperatorPolicy");
+    for a in actions("OperatorReadOnlyPolicy") {
+        let name = a.split(':').nth(1).unwrap_or_default();
+        assert!(
+            ["Get", "List", "Describe", "Scan"].iter().any(|p| name.starts_with(p)),
+            "read-only operator policy grants {a}"
+        );
+        assert!(
+            full.contains(&a),
+            "{a} is read-only but not in the full operator policy"
         );
     }
 }

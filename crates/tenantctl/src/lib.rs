@@ -26,8 +26,9 @@ pub struct Ops {
 
 impl Ops {
     /// Reads settings from `lookup` (an env file, then the process environment) and builds
-    /// clients: pointed at `AWS_ENDPOINT_URL` when given (the local stack), otherwise the
-    /// default credential chain (AWS).
+    /// clients: pointed at `AWS_ENDPOINT_URL` when given (the local stack, with the keys
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` looked up the same
+    /// way, else the emulator's admin), otherwise the default credential chain (AWS).
     pub async fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Ops> {
         let settings = Settings::from_lookup(&lookup).map_err(explain_settings)?;
         let onboarding_arn = lookup(tenant_steps::config::env::STATE_MACHINE_ARN).ok_or_else(|| {
@@ -39,7 +40,29 @@ impl Ops {
         let offboarding_arn = lookup(tenant_steps::config::env::OFFBOARDING_STATE_MACHINE_ARN);
         let endpoint = lookup("AWS_ENDPOINT_URL");
         let sdk_config = match &endpoint {
-            Some(endpoint) => tenant_steps::aws::local_sdk_config(endpoint, &settings.region).await,
+            Some(endpoint) => {
+                let config = tenant_steps::aws::local_sdk_config(endpoint, &settings.region).await;
+                // The local stack's env files name whose keys to use: its admin's, or an
+                // operator role's (session credentials), so tenantctl runs as that role.
+                match (lookup("AWS_ACCESS_KEY_ID"), lookup("AWS_SECRET_ACCESS_KEY")) {
+                    (Some(id), Some(secret)) => {
+                        let credentials = aws_credential_types::Credentials::new(
+                            id,
+                            secret,
+                            lookup("AWS_SESSION_TOKEN"),
+                            None,
+                            "tenantctl-env-file",
+                        );
+                        config
+                            .to_builder()
+                            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
+                                credentials,
+                            ))
+                            .build()
+                    }
+                    _ => config,
+                }
+            }
             None => tenant_steps::aws::sdk_config(None).await,
         };
         let clients = Clients::new(&sdk_config);

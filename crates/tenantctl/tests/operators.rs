@@ -1,6 +1,8 @@
 //! The operator commands end to end: the real `tenantctl` binary against a local stack
 //! started by the test (on free ports), its `--json` output parsed and its exit codes
-//! checked. Lives in this crate so the binary is `CARGO_BIN_EXE_tenantctl`.
+//! checked. The binary runs as an operator: under the role the local stack creates from
+//! the template's `OperatorPolicy` (or `OperatorReadOnlyPolicy`), never the emulator's
+//! admin key. Lives in this crate so the binary is `CARGO_BIN_EXE_tenantctl`.
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -9,6 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tenant_localstack::LocalStack;
 use tenant_localstack::lambda_endpoint::FaultMode;
+use tenant_localstack::stack::Principal;
 use tenant_steps::Step;
 use tenantctl::Ops;
 use tenantctl::onboard;
@@ -21,25 +24,58 @@ use helpers::tid;
 
 struct Stack {
     stack: LocalStack,
+    /// The emulator's admin, for setting the scene in process.
     ops: Ops,
+    /// Settings with the full operator role's credentials.
     env_file: PathBuf,
+    /// Settings with the read-only operator role's credentials.
+    read_only_env_file: PathBuf,
+}
+
+/// Writes the stack's settings with `principal`'s credentials as an env file.
+fn write_env_file(stack: &LocalStack, principal: Principal, name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("tenantctl-operators-{name}-{}.env", std::process::id()));
+    let lines = stack
+        .env_lines_as(principal)
+        .expect("the stack created the operator roles");
+    let text: String = lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 async fn spawn(name: &str, iam_wait_seconds: u32) -> Stack {
-    let t = helpers::spawn_with_iam_wait(iam_wait_seconds).await;
-    let env_file = t.write_env_file(&std::env::temp_dir(), &format!("tenantctl-operators-{name}"));
-    let helpers::TestStack { stack, ops } = t;
-    Stack { stack, ops, env_file }
+    let helpers::TestStack { stack, ops } = helpers::spawn_with_iam_wait(iam_wait_seconds).await;
+    let env_file = write_env_file(&stack, Principal::Operator, name);
+    let read_only_env_file = write_env_file(&stack, Principal::OperatorReadOnly, &format!("{name}-read-only"));
+    Stack {
+        stack,
+        ops,
+        env_file,
+        read_only_env_file,
+    }
 }
 
 impl Stack {
-    /// Runs the binary with this stack's settings (and nothing from the environment).
+    /// Runs the binary as the operator with this stack's settings (and nothing from the
+    /// environment).
     async fn run(&self, args: &[&str]) -> Output {
+        self.run_with(&self.env_file, args).await
+    }
+
+    /// Runs the binary as the read-only operator.
+    async fn run_read_only(&self, args: &[&str]) -> Output {
+        self.run_with(&self.read_only_env_file, args).await
+    }
+
+    async fn run_with(&self, env_file: &PathBuf, args: &[&str]) -> Output {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
             .arg("--env-file")
-            .arg(&self.env_file)
+            .arg(env_file)
             .args(args)
             .env_remove("TENANTCTL_ENV_FILE")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
             .output()
             .await
             .unwrap();
@@ -60,6 +96,7 @@ impl Stack {
 
     async fn stop(self) {
         let _ = std::fs::remove_file(&self.env_file);
+        let _ = std::fs::remove_file(&self.read_only_env_file);
         self.stack.stop().await;
     }
 }
@@ -393,6 +430,7 @@ async fn list_filters_pages_and_counts_and_exit_codes_hold() {
 
     // 4: the stack is gone, so AWS cannot be reached.
     let env_file = t.env_file.clone();
+    let _ = std::fs::remove_file(&t.read_only_env_file);
     t.stack.stop().await;
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
         .arg("--env-file")
@@ -403,4 +441,77 @@ async fn list_filters_pages_and_counts_and_exit_codes_hold() {
         .unwrap();
     let _ = std::fs::remove_file(&env_file);
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The operator role runs every command that changes something (onboard, check-isolation,
+/// reconcile, offboard); the read-only role runs `status`, `list` and `audit` and is
+/// refused `offboard` by IAM, with the action named, leaving the tenant as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_roles_allow_their_commands_and_the_read_only_one_is_refused_changes() {
+    let t = spawn("roles", 0).await;
+    for tenant in ["initech", "hooli"] {
+        let out = t.run(&["onboard", tenant, "--name", tenant]).await;
+        assert_eq!(
+            code(&out),
+            0,
+            "{}{}",
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = t.run(&["--json", "check-isolation", "initech", "hooli"]).await;
+    assert_eq!(
+        code(&out),
+        0,
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(json(&out).as_array().is_some_and(|c| !c.is_empty()));
+    let out = t.run(&["--json", "reconcile"]).await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out)["mapped_tenants"], 2);
+
+    // Read-only: the reads work.
+    let out = t.run_read_only(&["--json", "status", "initech"]).await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out)["record"]["status"], "ACTIVE");
+    let out = t.run_read_only(&["--json", "list"]).await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json(&out)["matching"], 2);
+    let out = t.run_read_only(&["audit"]).await;
+    assert_eq!(
+        code(&out),
+        0,
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout(&out).starts_with("clean:"), "{}", stdout(&out));
+    // ... and offboarding is refused by IAM, naming the action it lacks.
+    let out = t.run_read_only(&["--json", "offboard", "initech"]).await;
+    assert_eq!(code(&out), 4, "{}", stdout(&out));
+    let err = json(&out);
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("AccessDenied") && message.contains("not authorized to perform: states:StartExecution"),
+        "{message}"
+    );
+    assert!(message.contains("OperatorReadOnlyPolicyRole"), "{message}");
+    let st = json(&t.run_read_only(&["--json", "status", "initech"]).await);
+    assert_eq!(st["record"]["status"], "ACTIVE", "nothing changed: {st}");
+    assert_eq!(st["resources"]["group"], true);
+
+    // The full operator offboards.
+    let out = t.run(&["offboard", "initech"]).await;
+    assert_eq!(
+        code(&out),
+        0,
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = json(&t.run_read_only(&["--json", "status", "initech"]).await);
+    assert_eq!(st["record"]["status"], "OFFBOARDED", "{st}");
+    t.stop().await;
 }

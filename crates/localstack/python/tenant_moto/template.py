@@ -258,11 +258,12 @@ def functions(template: dict[str, Any], values: Values) -> list[Function]:
 
 def local_values(template: dict[str, Any], by_type: dict[str, dict[str, str]], account: str, region: str) -> Values:
     """Values for a running local stack: every resource of a type the stack created
-    (one per type, e.g. the table, the bucket, the pools) takes that resource's values;
+    (one per type, e.g. the table, the bucket, the pools) takes that resource's values,
+    unless the stack gives its logical id values of its own (the two state machines);
     the rest keep sample values."""
     overrides = {}
     for name, resource in (template.get("Resources") or {}).items():
-        values = by_type.get(resource.get("Type", ""))
+        values = by_type.get(name) or by_type.get(resource.get("Type", ""))
         if values:
             overrides[name] = values
     values = sample_values(template, overrides)
@@ -273,8 +274,9 @@ def local_values(template: dict[str, Any], by_type: dict[str, dict[str, str]], a
 def _main(argv: list[str] | None = None) -> int:
     """python -m tenant_moto.template --template PATH --local JSON
 
-    Prints each function's handler (TENANT_STEP or TENANT_SIGNUP_HANDLER) and its role's
-    policy document rendered with the local stack's names, as JSON."""
+    Prints, as JSON, each function's handler (TENANT_STEP or TENANT_SIGNUP_HANDLER) and its
+    role's policy document, and each managed policy's document by logical id, rendered
+    with the local stack's names."""
     import argparse
     import json
     import sys
@@ -288,15 +290,18 @@ def _main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     template = load(args.template.read_text())
     values = local_values(template, json.loads(args.local), args.account, args.region)
-    out = [
-        {
-            "logical_id": f.logical_id,
-            "handler": f.handler,
-            "binary": f.binary,
-            "policy": {"Version": "2012-10-17", "Statement": f.statements},
-        }
-        for f in functions(template, values)
-    ]
+    out = {
+        "functions": [
+            {
+                "logical_id": f.logical_id,
+                "handler": f.handler,
+                "binary": f.binary,
+                "policy": {"Version": "2012-10-17", "Statement": f.statements},
+            }
+            for f in functions(template, values)
+        ],
+        "managed_policies": {d.owner: d.document for d in documents(template, values) if d.kind == "managed"},
+    }
     json.dump(out, sys.stdout)
     return 0
 
