@@ -59,7 +59,7 @@ async fn fault_matrix_every_step_fails_once_always_and_crashes() {
             continue;
         }
         assert_eq!(rec.status, Status::Failed, "{tenant}: {rec:?}");
-        assert_eq!(rec.failed_step.as_deref(), Some(state_name(*step)), "{tenant}");
+        assert_eq!(rec.failed_step.as_deref(), Some(state_name(*step)), "{tenant}: {rec:?}");
         let expected_error = if *mode == FaultMode::Crash {
             "Runtime.ExitError"
         } else {
