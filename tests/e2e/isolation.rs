@@ -14,12 +14,12 @@ async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
     }
     let ids: Vec<_> = SET.iter().map(|s| tid(s)).collect();
     let checks = isolation::check_isolation(&t.ops, &ids).await.unwrap();
-    assert_eq!(checks.len(), 7 * SET.len() * SET.len());
+    assert_eq!(checks.len(), 9 * SET.len() * SET.len());
     for c in &checks {
         assert!(c.holds(), "{c:?}");
     }
     let cross: Vec<_> = checks.iter().filter(|c| c.actor != c.target).collect();
-    assert_eq!(cross.len(), 7 * SET.len() * (SET.len() - 1));
+    assert_eq!(cross.len(), 9 * SET.len() * (SET.len() - 1));
     let own: Vec<_> = checks.iter().filter(|c| c.actor == c.target).collect();
     assert!(
         own.iter().all(|c| c.actual == Access::Allowed),
@@ -27,6 +27,8 @@ async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
     );
     for action in [
         "s3:GetObject",
+        "s3:GetObject (presigned URL)",
+        "s3:GetObject (SigV2)",
         "s3:PutObject",
         "s3:ListBucket",
         "secretsmanager:GetSecretValue",
@@ -48,6 +50,21 @@ async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
         .find(|c| c.action == "secretsmanager:GetSecretValue")
         .unwrap();
     assert!(denied.detail.contains("assumed-role/tenant-"), "{}", denied.detail);
+    // URLs signed outside the SDK: S3's 403 AccessDenied for every other tenant, and an
+    // allowed read of the actor's own marker. Together they show the request was
+    // attributed to the actor's identity-pool credentials and judged by its role: an
+    // unattributed request is refused for everyone, the admin is allowed everywhere.
+    for action in ["s3:GetObject (presigned URL)", "s3:GetObject (SigV2)"] {
+        for c in cross.iter().filter(|c| c.action == action) {
+            assert!(c.detail.starts_with("HTTP 403 AccessDenied"), "{c:?}");
+        }
+        let own_reads: Vec<_> = own.iter().filter(|c| c.action == action).collect();
+        assert_eq!(own_reads.len(), SET.len());
+        assert!(
+            own_reads.iter().all(|c| c.detail.starts_with("HTTP 200")),
+            "{own_reads:?}"
+        );
+    }
 
     // Listing the whole bucket (no prefix) is not something a tenant can do either.
     let acme = isolation::sign_in(&t.ops, &tid("acme")).await.unwrap();

@@ -31,6 +31,9 @@ pub struct TenantSession {
     pub identity_id: String,
     pub s3: aws_sdk_s3::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// The same credentials, for requests signed outside the SDK (check-isolation's SigV2
+    /// GET): an S3 client config does not give its credentials back.
+    pub credentials: Credentials,
 }
 
 /// Operating-system randomness; a probe password must not be guessable.
@@ -185,13 +188,14 @@ pub async fn session(ctx: &Context, id_token: &str) -> Result<TenantSession, Ste
         code: "NoCredentials".into(),
         message: "the identity pool returned no credentials".into(),
     })?;
-    let creds = SharedCredentialsProvider::new(Credentials::new(
+    let credentials = Credentials::new(
         c.access_key_id().unwrap_or_default(),
         c.secret_key().unwrap_or_default(),
         c.session_token().map(str::to_string),
         None,
         "cognito-identity",
-    ));
+    );
+    let creds = SharedCredentialsProvider::new(credentials.clone());
     // Same endpoint, region and S3 addressing as the function's own clients; only the
     // credentials differ.
     let s3 = aws_sdk_s3::Client::from_conf(
@@ -214,6 +218,7 @@ pub async fn session(ctx: &Context, id_token: &str) -> Result<TenantSession, Ste
         identity_id,
         s3,
         secrets,
+        credentials,
     })
 }
 

@@ -2,8 +2,15 @@
 //! the user pool, gets credentials from the identity pool, and tries its own and every
 //! other tenant's prefix and secret. Allowed or denied is decided by IAM, not by us.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use anyhow::Context as _;
-use aws_sdk_s3::primitives::ByteStream;
+use aws_credential_types::Credentials;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::{ByteStream, SdkBody};
+use aws_smithy_runtime_api::client::http::HttpConnector as _;
+use base64::Engine as _;
+use ring::hmac;
 use serde::Serialize;
 use tenant_domain::{TenantId, TenantNames};
 use tenant_steps::probe::ProbeUser;
@@ -17,6 +24,7 @@ pub struct Identity {
     pub role_arn: Option<String>,
     pub s3: aws_sdk_s3::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    credentials: Credentials,
     user: ProbeUser,
     identity_id: String,
 }
@@ -37,11 +45,15 @@ pub enum Access {
     Denied,
     /// Neither: the call failed for another reason (counts as a failed check).
     Error,
+    /// Refused before authorization because S3 does not take the request's signing method
+    /// there (SigV2 in regions opened after 2014 and on buckets created after June 2020):
+    /// nothing was served, so it never counts against isolation, whoever asked.
+    Unsupported,
 }
 
 impl Check {
     pub fn holds(&self) -> bool {
-        self.expected == self.actual
+        self.expected == self.actual || self.actual == Access::Unsupported
     }
 }
 
@@ -57,6 +69,7 @@ pub async fn sign_in(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Identity> {
         role_arn: None,
         s3: session.s3,
         secrets: session.secrets,
+        credentials: session.credentials,
         user,
         identity_id: session.identity_id,
     })
@@ -81,6 +94,120 @@ fn outcome<E: aws_sdk_s3::error::ProvideErrorMetadata>(r: Result<(), E>) -> (Acc
             (o, format!("{code}: {msg}"))
         }
     }
+}
+
+/// What S3 answered a plain HTTP request: allowed (2xx), denied by IAM (403
+/// AccessDenied), SigV2 not accepted there, or anything else (an error).
+fn http_outcome(status: u16, body: &[u8]) -> (Access, String) {
+    let body = String::from_utf8_lossy(body);
+    let tag = |name: &str| {
+        body.split_once(&format!("<{name}>"))
+            .and_then(|(_, rest)| rest.split_once(&format!("</{name}>")))
+            .map_or("", |(value, _)| value)
+            .to_string()
+    };
+    let (code, message) = (tag("Code"), tag("Message"));
+    let access = match status {
+        200..=299 => Access::Allowed,
+        403 if code == "AccessDenied" => Access::Denied,
+        // "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
+        400 if code == "InvalidRequest" && message.contains("AWS4-HMAC-SHA256") => Access::Unsupported,
+        _ => Access::Error,
+    };
+    let detail = if code.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status} {code}: {message}")
+    };
+    (access, detail)
+}
+
+/// A GET of `url` as a browser or curl would send it: no SDK signing, only what the URL
+/// carries. Through the SDK's own connector (hyper, rustls on ring, native roots), which
+/// takes http:// (the local stack) and https:// (AWS) alike.
+async fn http_get(connector: &aws_smithy_http_client::Connector, url: &str) -> (Access, String) {
+    let mut request = aws_smithy_runtime_api::http::Request::new(SdkBody::empty());
+    if let Err(e) = request.set_uri(url) {
+        return (Access::Error, format!("invalid URL: {e}"));
+    }
+    let response = match tokio::time::timeout(Duration::from_secs(30), connector.call(request)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return (Access::Error, format!("HTTP request failed: {e}")),
+        Err(_) => return (Access::Error, "HTTP request timed out after 30 s".into()),
+    };
+    let status = response.status().as_u16();
+    match ByteStream::new(response.into_body()).collect().await {
+        Ok(body) => http_outcome(status, &body.into_bytes()),
+        Err(e) => (Access::Error, format!("HTTP {status}, reading the body failed: {e}")),
+    }
+}
+
+/// A SigV2 query-string URL (`AWSAccessKeyId`, `Expires`, `Signature`) for a GET of
+/// `object_url` (no query). A session token is signed as the `x-amz-security-token`
+/// header and sent in the query, as SDKs that signed SigV2 did.
+fn sigv2_url(object_url: &str, bucket: &str, creds: &Credentials, expires: u64) -> String {
+    let after_scheme = object_url.split_once("://").map_or(object_url, |(_, rest)| rest);
+    let (host, path) = after_scheme
+        .find('/')
+        .map_or((after_scheme, "/"), |i| after_scheme.split_at(i));
+    // The signed resource always starts with the bucket, which a virtual-hosted URL
+    // carries in its host name instead of its path.
+    let resource = if host.starts_with(&format!("{bucket}.")) {
+        format!("/{bucket}{path}")
+    } else {
+        path.to_string()
+    };
+    let amz_headers = creds
+        .session_token()
+        .map(|t| format!("x-amz-security-token:{t}\n"))
+        .unwrap_or_default();
+    let string_to_sign = format!("GET\n\n\n{expires}\n{amz_headers}{resource}");
+    let key = hmac::Key::new(
+        hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        creds.secret_access_key().as_bytes(),
+    );
+    let signature = base64::engine::general_purpose::STANDARD.encode(hmac::sign(&key, string_to_sign.as_bytes()));
+    let mut params = vec![
+        ("AWSAccessKeyId", creds.access_key_id().to_string()),
+        ("Expires", expires.to_string()),
+        ("Signature", signature),
+    ];
+    if let Some(token) = creds.session_token() {
+        params.push(("x-amz-security-token", token.to_string()));
+    }
+    let query = serde_urlencoded::to_string(&params).unwrap_or_default();
+    format!("{object_url}?{query}")
+}
+
+/// The target's marker read by URL, signed two ways with the actor's credentials: a
+/// presigned SigV4 URL and a SigV2 query string. IAM must judge both as it judges the
+/// SDK's own GetObject.
+async fn url_reads(actor: &Identity, bucket: &str, key: &str) -> [(Access, String); 2] {
+    let presigned = match PresigningConfig::expires_in(Duration::from_secs(300)) {
+        Ok(config) => (actor.s3.get_object().bucket(bucket).key(key).presigned(config).await)
+            .map_err(|e| format!("presigning failed: {}", aws_sdk_s3::error::DisplayErrorContext(e))),
+        Err(e) => Err(format!("presigning config: {e}")),
+    };
+    let presigned = match presigned {
+        Ok(p) => p,
+        Err(e) => return [(Access::Error, e.clone()), (Access::Error, e)],
+    };
+    let connector = aws_smithy_http_client::Connector::builder()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build();
+    let presigned_get = http_get(&connector, presigned.uri()).await;
+    // The same object URL (the SDK's endpoint and addressing), signed the old way.
+    let object_url = presigned.uri().split_once('?').map_or(presigned.uri(), |(u, _)| u);
+    let expires = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+        + 300;
+    let sigv2 = sigv2_url(object_url, bucket, &actor.credentials, expires);
+    let sigv2_get = http_get(&connector, &sigv2).await;
+    [presigned_get, sigv2_get]
 }
 
 /// Every S3 and Secrets Manager action a tenant role is granted, by `actor` on `target`'s
@@ -124,6 +251,14 @@ pub async fn check(ops: &Ops, actor: &Identity, target: &TenantId) -> Vec<Check>
         .map(|_| ())
         .map_err(|e| e.into_service_error());
     record("s3:GetObject", outcome(get));
+    // The same read by URL, outside the SDK: a presigned URL and a SigV2 query string
+    // are other ways of signing that IAM must judge the same way. A SigV2 refusal for
+    // not being SigV4 (AWS on newer buckets) is `Unsupported`, which `holds()` accepts
+    // for the own tenant too: it says nothing about isolation. Only an allowed
+    // cross-tenant read fails.
+    let [presigned_get, sigv2_get] = url_reads(actor, bucket, &names.marker_key).await;
+    record("s3:GetObject (presigned URL)", presigned_get);
+    record("s3:GetObject (SigV2)", sigv2_get);
     let list = actor
         .s3
         .list_objects_v2()
@@ -222,4 +357,102 @@ pub async fn check_isolation(ops: &Ops, tenants: &[TenantId]) -> anyhow::Result<
         delete_user(ops, i).await;
     }
     Ok(checks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(expected: Access, (actual, detail): (Access, String)) -> Check {
+        Check {
+            actor: "acme".into(),
+            target: "acme-labs".into(),
+            action: "s3:GetObject (presigned URL)".into(),
+            expected,
+            actual,
+            detail,
+        }
+    }
+
+    #[test]
+    fn a_cross_tenant_url_read_that_s3_serves_is_a_violation() {
+        let served = check(Access::Denied, http_outcome(200, b"the marker"));
+        assert_eq!(served.actual, Access::Allowed);
+        assert!(!served.holds(), "{served:?}");
+        let denied = br#"<Error><Code>AccessDenied</Code><Message>User: arn:aws:sts::1:assumed-role/tenant-acme/x is not authorized</Message></Error>"#;
+        let refused = check(Access::Denied, http_outcome(403, denied));
+        assert!(refused.holds(), "{refused:?}");
+        assert!(
+            refused.detail.contains("assumed-role/tenant-acme"),
+            "{}",
+            refused.detail
+        );
+    }
+
+    #[test]
+    fn a_bad_signature_is_an_error_not_a_denial() {
+        // A signing bug must not pass as IAM's refusal of another tenant.
+        let body = b"<Error><Code>SignatureDoesNotMatch</Code><Message>no</Message></Error>";
+        let c = check(Access::Denied, http_outcome(403, body));
+        assert_eq!(c.actual, Access::Error);
+        assert!(!c.holds());
+        assert_eq!(http_outcome(500, b"").0, Access::Error);
+    }
+
+    #[test]
+    fn sigv2_not_accepted_is_no_isolation_failure_for_anyone() {
+        let body = b"<Error><Code>InvalidRequest</Code><Message>The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.</Message></Error>";
+        for expected in [Access::Allowed, Access::Denied] {
+            let c = check(expected, http_outcome(400, body));
+            assert_eq!(c.actual, Access::Unsupported);
+            assert!(c.holds(), "{c:?}");
+        }
+        // Another InvalidRequest is not that refusal.
+        let other = b"<Error><Code>InvalidRequest</Code><Message>Missing header</Message></Error>";
+        assert_eq!(http_outcome(400, other).0, Access::Error);
+    }
+
+    // Expected signatures computed independently (Python's hmac, hashlib.sha1, base64).
+    #[test]
+    fn sigv2_query_string_signs_the_bucket_path_whatever_the_addressing() {
+        let creds = Credentials::new(
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            None,
+            None,
+            "test",
+        );
+        let want = "AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Expires=1175139620&Signature=1No4mq5ETf02z8aet9voy6gui6E%3D";
+        let virtual_hosted = "https://awsexamplebucket1.s3.us-west-1.amazonaws.com/photos/puppy.jpg";
+        assert_eq!(
+            sigv2_url(virtual_hosted, "awsexamplebucket1", &creds, 1175139620),
+            format!("{virtual_hosted}?{want}")
+        );
+        let path_style = "http://localhost:4566/awsexamplebucket1/photos/puppy.jpg";
+        assert_eq!(
+            sigv2_url(path_style, "awsexamplebucket1", &creds, 1175139620),
+            format!("{path_style}?{want}")
+        );
+    }
+
+    #[test]
+    fn sigv2_signs_the_session_token_and_sends_it_in_the_query() {
+        let creds = Credentials::new(
+            "ASIAEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            Some("TOKEN+/=".into()),
+            None,
+            "test",
+        );
+        let url = sigv2_url(
+            "http://localhost:4566/awsexamplebucket1/photos/puppy.jpg",
+            "awsexamplebucket1",
+            &creds,
+            1175139620,
+        );
+        assert!(
+            url.ends_with("&Signature=O4xJg9RE%2BLHJAueAhwORQIMLoTg%3D&x-amz-security-token=TOKEN%2B%2F%3D"),
+            "{url}"
+        );
+    }
 }

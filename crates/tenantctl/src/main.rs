@@ -381,14 +381,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 print_json(&checks)?;
             } else {
                 println!(
-                    "{:<12} {:<12} {:<32} {:<9} {:<9}",
+                    "{:<12} {:<12} {:<32} {:<11} {:<11}",
                     "user of", "resource of", "action", "expected", "result"
                 );
                 for c in &checks {
                     let mark = if c.holds() { "ok" } else { "FAIL" };
                     let show = |o: Access| format!("{o:?}").to_lowercase();
                     println!(
-                        "{:<12} {:<12} {:<32} {:<9} {:<9} {mark}",
+                        "{:<12} {:<12} {:<32} {:<11} {:<11} {mark}",
                         c.actor,
                         c.target,
                         c.action,
