@@ -71,6 +71,24 @@ async fn output(t: &TestStack, execution_arn: &str) -> serde_json::Value {
     serde_json::from_str(out.output().unwrap_or("null")).unwrap()
 }
 
+/// How many Lambda invocations of an execution failed (each retry of a step counts).
+async fn lambda_failures(t: &TestStack, execution_arn: &str) -> usize {
+    t.ops
+        .ctx
+        .clients
+        .sfn
+        .get_execution_history()
+        .execution_arn(execution_arn)
+        .max_results(1000)
+        .send()
+        .await
+        .unwrap()
+        .events()
+        .iter()
+        .filter(|e| e.r#type() == &HistoryEventType::LambdaFunctionFailed)
+        .count()
+}
+
 async fn keys_under(t: &TestStack, prefix: &str) -> Vec<String> {
     let out = t
         .ops
@@ -170,21 +188,7 @@ async fn a_broken_role_policy_fails_the_proof_and_is_rolled_back() {
         };
         assert!(message.contains(expected), "{tenant}: {message}");
         if tenant == "globex" {
-            let retried = t
-                .ops
-                .ctx
-                .clients
-                .sfn
-                .get_execution_history()
-                .execution_arn(&done.execution_arn)
-                .max_results(1000)
-                .send()
-                .await
-                .unwrap()
-                .events()
-                .iter()
-                .filter(|e| e.r#type() == &HistoryEventType::LambdaFunctionFailed)
-                .count();
+            let retried = lambda_failures(&t, &done.execution_arn).await;
             assert!(
                 retried >= 2,
                 "the revoked role was retried as IAM lag first ({retried} failures)"
@@ -251,21 +255,7 @@ async fn the_propagation_budget_is_honoured_by_time() {
         let started = std::time::Instant::now();
         let done = t.onboard(tenant).await;
         let elapsed = started.elapsed();
-        let failures = t
-            .ops
-            .ctx
-            .clients
-            .sfn
-            .get_execution_history()
-            .execution_arn(&done.execution_arn)
-            .max_results(1000)
-            .send()
-            .await
-            .unwrap()
-            .events()
-            .iter()
-            .filter(|e| e.r#type() == &HistoryEventType::LambdaFunctionFailed)
-            .count();
+        let failures = lambda_failures(&t, &done.execution_arn).await;
         if budget == 30 {
             assert_eq!(done.status, "SUCCEEDED", "{done:?}");
             assert!(failures >= 1, "no IamNotPropagated retry before the role propagated");

@@ -15,7 +15,7 @@ use anyhow::{Context as _, bail};
 use serde::Serialize;
 use serde_json::json;
 use tenant_domain::{MappingType, TenantId};
-use tenant_localstack::{LocalStack, Options};
+use tenant_localstack::LocalStack;
 use tenant_steps::{Step, dispatch};
 
 use crate::onboarding::{self, ops_for};
@@ -87,15 +87,7 @@ pub fn summarize(steps: &[StepCalls]) -> (usize, usize) {
 }
 
 pub async fn measure(mapping_type: MappingType) -> anyhow::Result<CriticalPath> {
-    let stack = LocalStack::start(
-        Options {
-            iam_wait_seconds: 0,
-            mapping_type,
-            ..Options::default()
-        },
-        None,
-    )
-    .await?;
+    let stack = crate::onboarding::bench_stack(mapping_type).await?;
     let result = measure_on(&stack, mapping_type).await;
     stack.stop().await;
     result

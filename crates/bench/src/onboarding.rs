@@ -76,6 +76,19 @@ pub struct Cost {
     pub states: Vec<String>,
 }
 
+/// A local stack as every bench part starts it: no IAM wait floor, the given mapping type.
+pub async fn bench_stack(mapping_type: MappingType) -> anyhow::Result<LocalStack> {
+    LocalStack::start(
+        Options {
+            iam_wait_seconds: 0,
+            mapping_type,
+            ..Options::default()
+        },
+        None,
+    )
+    .await
+}
+
 pub async fn ops_for(stack: &LocalStack) -> anyhow::Result<Ops> {
     let env: HashMap<String, String> = stack.env_lines().into_iter().collect();
     Ops::from_lookup(|k| env.get(k).cloned()).await
@@ -184,15 +197,7 @@ pub async fn onboard_in_process(stack: &LocalStack, tenant: &TenantId) -> anyhow
 }
 
 pub async fn measure(runs: usize) -> anyhow::Result<LocalOnboarding> {
-    let stack = LocalStack::start(
-        Options {
-            iam_wait_seconds: 0,
-            mapping_type: MappingType::Rules,
-            ..Options::default()
-        },
-        None,
-    )
-    .await?;
+    let stack = crate::onboarding::bench_stack(MappingType::Rules).await?;
     let ops = ops_for(&stack).await?;
     let poll = Duration::from_millis(20);
     // One of each first, outside the figures: the emulator imports lazily on first use.

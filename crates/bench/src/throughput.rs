@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 use tenant_domain::{MappingType, TenantId, TenantNames};
-use tenant_localstack::{LocalStack, Options};
 use tenantctl::Ops;
 
 use crate::onboarding::ops_for;
@@ -29,15 +28,7 @@ pub struct Throughput {
 }
 
 pub async fn measure(mapping_type: MappingType, count: usize) -> anyhow::Result<Throughput> {
-    let stack = LocalStack::start(
-        Options {
-            iam_wait_seconds: 0,
-            mapping_type,
-            ..Options::default()
-        },
-        None,
-    )
-    .await?;
+    let stack = crate::onboarding::bench_stack(mapping_type).await?;
     let ops = ops_for(&stack).await?;
     let tenants: Vec<TenantId> = (0..count)
         .map(|i| TenantId::parse(&format!("t{i:03}")))
