@@ -93,13 +93,17 @@ def _pool_of_identity(account: str, identity_id: str) -> str | None:
         return None
 
 
-def _dynamodb(operation: str, param: Params, region: str, account: str, partition: str):
-    table = param("TableName")
-    if not table:
+def _named(name: str | None, service: str, kind: str, region: str, account: str, partition: str):
+    """A resource a request names either by its ARN or by its name (a table, an event bus)."""
+    if not name:
         return None
-    if table.startswith("arn:"):
-        return table, {}
-    return _arn(region, account, "dynamodb", f"table/{table}", partition), {}
+    if name.startswith("arn:"):
+        return name, {}
+    return _arn(region, account, service, f"{kind}{name}", partition), {}
+
+
+def _dynamodb(operation: str, param: Params, region: str, account: str, partition: str):
+    return _named(param("TableName"), "dynamodb", "table/", region, account, partition)
 
 
 def _cognito_idp(operation: str, param: Params, region: str, account: str, partition: str):
@@ -212,11 +216,7 @@ def _events(operation: str, param: Params, region: str, account: str, partition:
         bus = buses.pop()
     else:
         bus = param("EventBusName") or param("Name")
-    if not bus:
-        return None
-    if bus.startswith("arn:"):
-        return bus, {}
-    return _arn(region, account, "events", f"event-bus/{bus}", partition), {}
+    return _named(bus, "events", "event-bus/", region, account, partition)
 
 
 def _sts(operation: str, param: Params, region: str, account: str, partition: str):
