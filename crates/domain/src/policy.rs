@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::{TenantId, TenantNames};
+use crate::TenantId;
 
 pub const COGNITO_IDENTITY: &str = "cognito-identity.amazonaws.com";
 
@@ -28,11 +28,11 @@ pub struct PolicyDocument {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Statement {
     #[serde(rename = "Sid")]
-    pub sid: &'static str,
+    pub sid: String,
     #[serde(rename = "Effect")]
     pub effect: &'static str,
     #[serde(rename = "Action")]
-    pub actions: Vec<&'static str>,
+    pub actions: Vec<String>,
     #[serde(rename = "Resource")]
     pub resources: Vec<String>,
     #[serde(rename = "Condition", skip_serializing_if = "Option::is_none")]
@@ -40,7 +40,7 @@ pub struct Statement {
 }
 
 impl PolicyDocument {
-    fn new(statements: Vec<Statement>) -> Self {
+    pub(crate) fn new(statements: Vec<Statement>) -> Self {
         PolicyDocument {
             version: "2012-10-17",
             statements,
@@ -73,33 +73,15 @@ pub fn trust_policy(identity_pool_id: &str) -> Value {
     })
 }
 
-/// The tenant role's inline policy: its own prefix and its own secrets, nothing else.
+/// The tenant role's inline policy under the default template: its own prefix and its
+/// own secrets, nothing else. A deployment with its own template renders that instead
+/// ([`crate::template::TenantTemplate`]).
 pub fn tenant_policy(tenant: &TenantId, d: &Deployment) -> PolicyDocument {
-    let names = TenantNames::new(tenant);
-    let prefix = &names.prefix;
-    PolicyDocument::new(vec![
-        Statement {
-            sid: "OwnPrefixObjects",
-            effect: "Allow",
-            actions: OBJECT_ACTIONS.to_vec(),
-            resources: vec![format!("arn:{}:s3:::{}/{prefix}*", d.partition, d.bucket)],
-            condition: None,
-        },
-        Statement {
-            sid: "ListOwnPrefix",
-            effect: "Allow",
-            actions: vec!["s3:ListBucket"],
-            resources: vec![format!("arn:{}:s3:::{}", d.partition, d.bucket)],
-            condition: Some(json!({ "StringLike": { "s3:prefix": [prefix.clone(), format!("{prefix}*")] } })),
-        },
-        Statement {
-            sid: "OwnSecrets",
-            effect: "Allow",
-            actions: SECRET_ACTIONS.to_vec(),
-            resources: vec![names.secret_arn_pattern(&d.partition, &d.region, &d.account_id)],
-            condition: None,
-        },
-    ])
+    crate::template::TenantTemplate::default().render(tenant, d)
+}
+
+fn owned(actions: &[&str]) -> Vec<String> {
+    actions.iter().map(|a| a.to_string()).collect()
 }
 
 /// The permissions boundary every tenant role is created with: whatever a tenant policy
@@ -107,23 +89,23 @@ pub fn tenant_policy(tenant: &TenantId, d: &Deployment) -> PolicyDocument {
 pub fn boundary_policy(d: &Deployment) -> PolicyDocument {
     PolicyDocument::new(vec![
         Statement {
-            sid: "TenantObjectsOnly",
+            sid: "TenantObjectsOnly".into(),
             effect: "Allow",
-            actions: OBJECT_ACTIONS.to_vec(),
+            actions: owned(OBJECT_ACTIONS),
             resources: vec![format!("arn:{}:s3:::{}/tenants/*", d.partition, d.bucket)],
             condition: None,
         },
         Statement {
-            sid: "ListTenantPrefixesOnly",
+            sid: "ListTenantPrefixesOnly".into(),
             effect: "Allow",
-            actions: vec!["s3:ListBucket"],
+            actions: owned(&["s3:ListBucket"]),
             resources: vec![format!("arn:{}:s3:::{}", d.partition, d.bucket)],
             condition: Some(json!({ "StringLike": { "s3:prefix": ["tenants/*"] } })),
         },
         Statement {
-            sid: "TenantSecretsOnly",
+            sid: "TenantSecretsOnly".into(),
             effect: "Allow",
-            actions: SECRET_ACTIONS.to_vec(),
+            actions: owned(SECRET_ACTIONS),
             resources: vec![format!(
                 "arn:{}:secretsmanager:{}:{}:secret:tenants/*",
                 d.partition, d.region, d.account_id
@@ -136,6 +118,7 @@ pub fn boundary_policy(d: &Deployment) -> PolicyDocument {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TenantNames;
     use crate::glob::matches;
     use crate::tenant_id::strategy::valid_id;
     use proptest::prelude::*;
@@ -173,6 +156,45 @@ mod tests {
                 .map(|v| v.as_str().unwrap().to_string())
                 .collect()
         })
+    }
+
+    /// The policy as it was written in code before templates: the default template must
+    /// render it byte for byte.
+    fn legacy_tenant_policy(tenant: &TenantId, d: &Deployment) -> PolicyDocument {
+        let names = TenantNames::new(tenant);
+        let prefix = &names.prefix;
+        PolicyDocument::new(vec![
+            Statement {
+                sid: "OwnPrefixObjects".into(),
+                effect: "Allow",
+                actions: owned(OBJECT_ACTIONS),
+                resources: vec![format!("arn:{}:s3:::{}/{prefix}*", d.partition, d.bucket)],
+                condition: None,
+            },
+            Statement {
+                sid: "ListOwnPrefix".into(),
+                effect: "Allow",
+                actions: owned(&["s3:ListBucket"]),
+                resources: vec![format!("arn:{}:s3:::{}", d.partition, d.bucket)],
+                condition: Some(json!({ "StringLike": { "s3:prefix": [prefix.clone(), format!("{prefix}*")] } })),
+            },
+            Statement {
+                sid: "OwnSecrets".into(),
+                effect: "Allow",
+                actions: owned(SECRET_ACTIONS),
+                resources: vec![names.secret_arn_pattern(&d.partition, &d.region, &d.account_id)],
+                condition: None,
+            },
+        ])
+    }
+
+    #[test]
+    fn the_default_template_renders_the_policy_byte_for_byte() {
+        let d = deployment();
+        for id in ["acme", "acme-labs", "a-b-c"] {
+            let t = TenantId::parse(id).unwrap();
+            assert_eq!(tenant_policy(&t, &d).to_json(), legacy_tenant_policy(&t, &d).to_json());
+        }
     }
 
     #[test]

@@ -89,7 +89,7 @@ mod tests {
     fn resources(doc: &crate::policy::PolicyDocument, action: &str) -> Vec<String> {
         doc.statements
             .iter()
-            .filter(|s| s.actions.contains(&action))
+            .filter(|s| s.actions.iter().any(|a| a == action))
             .flat_map(|s| s.resources.clone())
             .collect()
     }

@@ -45,6 +45,8 @@ pub struct Options {
     pub function_roles: bool,
     /// The template the function roles come from (default: the repository's).
     pub template: Option<std::path::PathBuf>,
+    /// The tenant permission template (`template.yaml`'s `TenantPolicyTemplate`).
+    pub tenant_template: tenant_domain::template::TenantTemplate,
 }
 
 impl Default for Options {
@@ -57,6 +59,7 @@ impl Default for Options {
             simulated_propagation_seconds: 0.0,
             function_roles: true,
             template: None,
+            tenant_template: Default::default(),
         }
     }
 }
@@ -252,6 +255,7 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
         event_bus: EVENT_BUS.into(),
         verify: options.verify,
         propagation_budget_seconds: options.propagation_budget_seconds,
+        tenant_template: options.tenant_template.clone(),
     };
     let boundary = clients
         .iam

@@ -3,6 +3,10 @@
 
 use tenant_domain::TenantId;
 use tenant_domain::policy::{self, Deployment};
+use tenant_domain::template::TenantTemplate;
+
+/// The example template a team adds a connector's secrets with (docs/operations.md).
+const CONNECTOR_EXAMPLE: &str = include_str!("../../domain/templates/examples/connector.json");
 
 /// (name, JSON text) of the tenant policy of a sample tenant, the boundary and the trust.
 pub fn rendered() -> Vec<(&'static str, String)> {
@@ -18,5 +22,12 @@ pub fn rendered() -> Vec<(&'static str, String)> {
         ("tenant-policy", policy::tenant_policy(&tenant, &deployment).to_json()),
         ("boundary", policy::boundary_policy(&deployment).to_json()),
         ("trust", policy::trust_policy(&deployment.identity_pool_id).to_string()),
+        (
+            "tenant-policy-connector",
+            TenantTemplate::parse(CONNECTOR_EXAMPLE)
+                .expect("the example template is checked by tenant_domain's tests")
+                .render(&tenant, &deployment)
+                .to_json(),
+        ),
     ]
 }

@@ -210,7 +210,21 @@ impl StateDir {
 }
 
 fn env_text(lines: Vec<(String, String)>) -> String {
-    lines.into_iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+    lines
+        .into_iter()
+        .map(|(k, v)| format!("{k}={}\n", shell_quote(&v)))
+        .collect()
+}
+
+/// A value as a POSIX shell word, so `eval "$(tenantctl local env)"` sets it unchanged
+/// (a tenant template is JSON); plain values stay unquoted.
+pub fn shell_quote(v: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@,+=%".contains(c);
+    if !v.is_empty() && v.chars().all(plain) {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
 }
 
 /// Runs the stack in the foreground until SIGINT/SIGTERM: writes the env file once it is

