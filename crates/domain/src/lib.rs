@@ -12,6 +12,7 @@ pub mod percent;
 pub mod policy;
 pub mod policy_compare;
 pub mod probe;
+pub mod rollout;
 pub mod signup;
 pub mod status;
 pub mod template;
