@@ -920,3 +920,78 @@ def test_resources_follow_the_reference(stack):
             RoleMappings=roles.get("RoleMappings", {}))
     assert "iam:PassRole" in exc.value.response["Error"]["Message"]
     assert stack.role_arns["acme-labs"] in exc.value.response["Error"]["Message"]
+
+
+# ------------------------------------------------- pre-token-generation trigger
+
+
+def test_pre_token_generation_trigger_overrides_claims(server, ports):
+    """The pool's trigger is called through the Lambda port for every token; V1_0 claims go
+    to the ID token only, V2_0 claims to the ID and access tokens; a failing trigger fails
+    the sign-in."""
+    seen = []
+    fail = []
+
+    class Trigger(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            event = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            seen.append((self.path, event))
+            groups = ",".join(event["request"]["groupConfiguration"]["groupsToOverride"])
+            claims = {"tenant_id": f"from:{groups}"}
+            if event["version"] == "1":
+                event["response"] = {"claimsOverrideDetails": {"claimsToAddOrOverride": claims}}
+            else:
+                event["response"] = {"claimsAndScopeOverrideDetails": {
+                    "idTokenGeneration": {"claimsToAddOrOverride": claims},
+                    "accessTokenGeneration": {"claimsToAddOrOverride": claims}}}
+            payload = json.dumps({"errorType": "Boom", "errorMessage": "no"} if fail else event).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            if fail:
+                self.send_header("X-Amz-Function-Error", "Unhandled")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", ports[1]), Trigger)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    try:
+        idp = _client(server, "cognito-idp")
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:tenant-pre-token-generation"
+        for version in ("V1_0", "V2_0"):
+            pool_id = idp.create_user_pool(PoolName=f"pretoken-{version}", LambdaConfig={
+                "PreTokenGenerationConfig": {"LambdaArn": arn, "LambdaVersion": version}})["UserPool"]["Id"]
+            client_id = idp.create_user_pool_client(
+                UserPoolId=pool_id, ClientName="app",
+                ExplicitAuthFlows=["ADMIN_USER_PASSWORD_AUTH"])["UserPoolClient"]["ClientId"]
+            idp.create_group(UserPoolId=pool_id, GroupName="tenant:acme:members")
+            _create_user(idp, pool_id, "alice", ["tenant:acme:members"])
+            seen.clear()
+            tokens = idp.admin_initiate_auth(
+                UserPoolId=pool_id, ClientId=client_id, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD})["AuthenticationResult"]
+            assert seen, "the trigger was not called"
+            path, event = seen[0]
+            assert path == f"/2015-03-31/functions/{arn}/invocations"
+            assert event["version"] == version[1]
+            assert event["userPoolId"] == pool_id and event["userName"] == "alice"
+            assert _claims(tokens["IdToken"])["tenant_id"] == "from:tenant:acme:members"
+            access = _claims(tokens["AccessToken"])
+            if version == "V1_0":
+                assert "tenant_id" not in access
+            else:
+                assert access["tenant_id"] == "from:tenant:acme:members"
+            fail.append(True)
+            with pytest.raises(ClientError) as exc:
+                idp.admin_initiate_auth(
+                    UserPoolId=pool_id, ClientId=client_id, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                    AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD})
+            assert _code(exc) == "UserLambdaValidationException"
+            fail.clear()
+    finally:
+        fake.shutdown()
+        fake.server_close()
+
