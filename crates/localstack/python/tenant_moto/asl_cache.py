@@ -20,6 +20,7 @@ MAX_ENTRIES = 64
 
 _lock = threading.Lock()
 _programs: OrderedDict[str, Any] = OrderedDict()
+_parsing: dict[str, threading.Lock] = {}
 # Parses done and served from the cache, for tests and diagnostics.
 stats = {"parsed": 0, "hits": 0}
 
@@ -29,8 +30,8 @@ def key(definition: str) -> str:
 
 
 def program_for(definition: str, parse: Any) -> Any:
-    """The evaluation tree of `definition`, parsed with `parse` at most once per content
-    (two executions starting together may both parse; one result is kept)."""
+    """The evaluation tree of `definition`, parsed with `parse` once per content: executions
+    starting together wait for the one parse of their definition."""
     k = key(definition)
     with _lock:
         program = _programs.get(k)
@@ -38,15 +39,25 @@ def program_for(definition: str, parse: Any) -> Any:
             _programs.move_to_end(k)
             stats["hits"] += 1
             return program
-    # Outside the lock: a parse takes tens of milliseconds and must not serialize
-    # executions of other definitions.
-    program = parse(definition)[0]
-    with _lock:
-        stats["parsed"] += 1
-        program = _programs.setdefault(k, program)
-        _programs.move_to_end(k)
-        while len(_programs) > MAX_ENTRIES:
-            _programs.popitem(last=False)
+        parsing = _parsing.setdefault(k, threading.Lock())
+    # One parse per definition at a time, outside the cache lock: a parse takes tens of
+    # milliseconds and must not hold up executions of other definitions.
+    with parsing:
+        with _lock:
+            program = _programs.get(k)
+            if program is not None:
+                stats["hits"] += 1
+                return program
+        try:
+            program = parse(definition)[0]
+        finally:
+            with _lock:
+                _parsing.pop(k, None)
+        with _lock:
+            stats["parsed"] += 1
+            _programs[k] = program
+            while len(_programs) > MAX_ENTRIES:
+                _programs.popitem(last=False)
     return program
 
 
