@@ -42,7 +42,7 @@ IAM_DOCS := target/iam-documents
 check-policies: venv
 	@cargo run --quiet -p tenant-localstack --bin tenant-policy-documents $(IAM_DOCS) >/dev/null
 	@PYTHONPATH=crates/localstack/python $(VENV)/bin/python -m tenant_moto.check --template template.yaml \
-		$(foreach d,tenant-policy boundary trust,--document $(d)=$(IAM_DOCS)/$(d).json)
+		$(foreach d,tenant-policy abac-policy boundary trust,--document $(d)=$(IAM_DOCS)/$(d).json)
 
 $(TENANTCTL): venv FORCE
 	cargo build --quiet -p tenantctl
