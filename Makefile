@@ -43,7 +43,7 @@ IAM_DOCS := target/iam-documents
 check-policies: venv
 	@cargo run --quiet -p tenant-localstack --bin tenant-policy-documents $(IAM_DOCS) >/dev/null
 	@PYTHONPATH=crates/localstack/python $(VENV)/bin/python -m tenant_moto.check --template template.yaml \
-		$(foreach d,tenant-policy tenant-policy-connector boundary trust,--document $(d)=$(IAM_DOCS)/$(d).json)
+		$(foreach d,tenant-policy tenant-policy-connector abac-policy boundary trust,--document $(d)=$(IAM_DOCS)/$(d).json)
 	@PYTHONPATH=crates/localstack/python $(VENV)/bin/python -m tenant_moto.reference \
 		--boundary $(IAM_DOCS)/boundary.json --slice crates/domain/templates/iam-reference.json
 

@@ -3,6 +3,7 @@
 //! `template.yaml` creates, drives the real state machine and checks the emulator through
 //! the SDK. Needs the virtualenv that `make test` creates (or TENANT_PYTHON).
 
+mod claims;
 mod concurrency;
 mod failures;
 // Shared with the `tenantctl` package's tests, which use parts this suite does not.

@@ -4,6 +4,7 @@
 //! status transitions from this crate, so compensation and offboarding can always
 //! recompute what onboarding created even when a step's output was lost.
 
+pub mod claim;
 pub mod contact;
 pub mod glob;
 pub mod mapping;

@@ -115,6 +115,20 @@ pub fn boundary_policy(d: &Deployment) -> PolicyDocument {
     ])
 }
 
+/// The IAM policy variable of the session tag the identity pool sets from the token's
+/// `tenant_id` claim (Abac mode). Written without a default value (`${...,'x'}`): a
+/// session without the tag must match no resource at all.
+pub const TENANT_TAG_VARIABLE: &str = "${aws:PrincipalTag/tenant}";
+
+/// Abac mode's one shared tenant role policy: [`tenant_policy`] with the tenant id taken
+/// from the session's `tenant` principal tag, so the same delimiters (`tenants/{id}/`)
+/// keep `acme` away from `acme-labs`. Every statement also requires the tag to be
+/// present, so a session without it is granted nothing even where a resource pattern
+/// would still match once the variable is dropped.
+pub fn abac_policy(d: &Deployment) -> PolicyDocument {
+    crate::template::TenantTemplate::default().render_shared(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +224,57 @@ mod tests {
             st["Condition"]["ForAnyValue:StringLike"]["cognito-identity.amazonaws.com:amr"],
             "authenticated"
         );
+    }
+
+    /// The document with the tag variable replaced by `tenant`, as IAM evaluates it for a
+    /// session tagged `tenant=...`; `Null` conditions dropped (the tag is present).
+    fn abac_for(tenant: &str, d: &Deployment) -> PolicyDocument {
+        let mut p = abac_policy(d);
+        for st in &mut p.statements {
+            st.resources = st
+                .resources
+                .iter()
+                .map(|r| r.replace(TENANT_TAG_VARIABLE, tenant))
+                .collect();
+            st.condition = st.condition.take().and_then(|c| {
+                let mut c: Value = serde_json::from_str(&c.to_string().replace(TENANT_TAG_VARIABLE, tenant)).unwrap();
+                let obj = c.as_object_mut().unwrap();
+                assert_eq!(obj.remove("Null"), Some(json!({ "aws:PrincipalTag/tenant": "false" })));
+                (!obj.is_empty()).then_some(c)
+            });
+        }
+        p
+    }
+
+    #[test]
+    fn the_abac_policy_needs_the_tag_and_has_no_default_value() {
+        let text = abac_policy(&deployment()).to_json();
+        assert!(text.contains("tenants/${aws:PrincipalTag/tenant}/*"), "{text}");
+        // `${aws:PrincipalTag/tenant, 'x'}` would grant a tagless session tenant x's data.
+        assert!(!text.contains("PrincipalTag/tenant,"), "{text}");
+        for st in &abac_policy(&deployment()).statements {
+            assert_eq!(
+                st.condition.as_ref().unwrap()["Null"]["aws:PrincipalTag/tenant"],
+                "false"
+            );
+        }
+    }
+
+    proptest! {
+        /// For a session tagged with a tenant, the shared policy is exactly that tenant's
+        /// Token/Rules-mode policy: same resources, same delimiters, same list prefixes.
+        #[test]
+        fn the_abac_policy_is_the_tenant_policy_of_the_tag(a in valid_id()) {
+            let d = deployment();
+            let tenant = tenant_policy(&TenantId::parse(&a).unwrap(), &d);
+            let abac = abac_for(&a, &d);
+            prop_assert_eq!(abac.statements.len(), tenant.statements.len());
+            for (x, y) in abac.statements.iter().zip(&tenant.statements) {
+                prop_assert_eq!(&x.actions, &y.actions);
+                prop_assert_eq!(&x.resources, &y.resources);
+                prop_assert_eq!(&x.condition, &y.condition);
+            }
+        }
     }
 
     #[test]

@@ -382,13 +382,17 @@ impl TemplateStatement {
     }
 
     fn render(&self, tenant: &TenantId, d: &Deployment) -> Statement {
-        let fill = |s: &str| fill(s, tenant.as_str(), d);
+        self.render_with(tenant.as_str(), d)
+    }
+
+    fn render_with(&self, tenant: &str, d: &Deployment) -> Statement {
+        let fill = |s: &str| fill(s, tenant, d);
         Statement {
             sid: self.sid.clone(),
             effect: self.effect,
             actions: self.actions.clone(),
             resources: self.resources.iter().map(|r| fill(r)).collect(),
-            condition: self.condition.as_ref().map(|c| fill_value(c, tenant.as_str(), d)),
+            condition: self.condition.as_ref().map(|c| fill_value(c, tenant, d)),
         }
     }
 }
@@ -504,6 +508,30 @@ impl TenantTemplate {
 
     pub fn render(&self, tenant: &TenantId, d: &Deployment) -> PolicyDocument {
         PolicyDocument::new(self.statements.iter().map(|s| s.render(tenant, d)).collect())
+    }
+
+    /// Abac mode's one shared role policy: the tenant id is the session's `tenant`
+    /// principal tag ([`crate::policy::TENANT_TAG_VARIABLE`], without a default value),
+    /// and every grant also requires the tag to be present, so a session without it is
+    /// granted nothing. The template's own rules keep the delimiter after the variable.
+    pub fn render_shared(&self, d: &Deployment) -> PolicyDocument {
+        let tagged = serde_json::json!({ "aws:PrincipalTag/tenant": "false" });
+        PolicyDocument::new(
+            self.statements
+                .iter()
+                .map(|t| {
+                    let mut st = t.render_with(crate::policy::TENANT_TAG_VARIABLE, d);
+                    if st.effect == "Allow" {
+                        let mut condition = st.condition.take().unwrap_or_else(|| Value::Object(Map::new()));
+                        if let Some(c) = condition.as_object_mut() {
+                            c.insert("Null".into(), tagged.clone());
+                        }
+                        st.condition = Some(condition);
+                    }
+                    st
+                })
+                .collect(),
+        )
     }
 
     /// The template as a document with its placeholders, for hashing and for display.

@@ -196,6 +196,20 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
                 )
                 .build(),
         )
+        // As template.yaml's LambdaConfig: every token carries the tenant_id claim.
+        .lambda_config(
+            aws_sdk_cognitoidentityprovider::types::LambdaConfigType::builder()
+                .pre_token_generation_config(
+                    aws_sdk_cognitoidentityprovider::types::PreTokenGenerationVersionConfigType::builder()
+                        .lambda_arn(crate::lambda_endpoint::pre_token_function_arn())
+                        .lambda_version(
+                            aws_sdk_cognitoidentityprovider::types::PreTokenGenerationLambdaVersionType::V20,
+                        )
+                        .build()
+                        .context("pre-token-generation config")?,
+                )
+                .build(),
+        )
         .send()
         .await
         .context("creating the user pool")?;

@@ -41,13 +41,28 @@ pub fn function_arn(step: Step) -> String {
     )
 }
 
-/// Accepts a bare name, a partial ARN or a full ARN with an optional qualifier.
-pub fn step_for(name_or_arn: &str) -> Option<Step> {
-    let name = match name_or_arn.split_once(":function:") {
+/// Local name of the pre-token-generation trigger (the user pool's LambdaConfig names it).
+pub const PRE_TOKEN_FUNCTION: &str = "tenant-pre-token-generation";
+
+pub fn pre_token_function_arn() -> String {
+    format!(
+        "arn:aws:lambda:{}:{}:function:{PRE_TOKEN_FUNCTION}",
+        crate::REGION,
+        crate::ACCOUNT_ID
+    )
+}
+
+/// The function name of a bare name, a partial ARN or a full ARN with an optional qualifier.
+fn name_of(name_or_arn: &str) -> &str {
+    match name_or_arn.split_once(":function:") {
         Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
         None => name_or_arn,
-    };
-    Step::from_name(name.strip_prefix(FUNCTION_PREFIX)?)
+    }
+}
+
+/// Accepts a bare name, a partial ARN or a full ARN with an optional qualifier.
+pub fn step_for(name_or_arn: &str) -> Option<Step> {
+    Step::from_name(name_of(name_or_arn).strip_prefix(FUNCTION_PREFIX)?)
 }
 
 /// Fault injection, per tenant and step. It exists only here, in the local endpoint: the
@@ -223,6 +238,9 @@ async fn delete_faults(State(state): State<AppState>) -> Response {
 }
 
 async fn invoke(State(state): State<AppState>, Path(function): Path<String>, body: Bytes) -> Response {
+    if name_of(&function) == PRE_TOKEN_FUNCTION {
+        return pre_token(&body);
+    }
     let Some(step) = step_for(&function) else {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -286,6 +304,19 @@ async fn invoke(State(state): State<AppState>, Path(function): Path<String>, bod
         Ok(Ok(out)) => (StatusCode::OK, [("X-Amz-Executed-Version", "$LATEST")], axum::Json(out)).into_response(),
         Ok(Err(e)) => unhandled(e.name(), &e.to_string()),
         Err(join) => unhandled("Runtime.ExitError", &format!("handler crashed: {join}")),
+    }
+}
+
+/// The trigger Cognito calls while issuing tokens: the same handler its binary serves.
+/// It makes no AWS call, so it needs no function context.
+fn pre_token(body: &[u8]) -> Response {
+    let payload: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return unhandled(tenant_steps::error::PAYLOAD_UNREADABLE, &e.to_string()),
+    };
+    match tenant_steps::token::handle(payload) {
+        Ok(out) => (StatusCode::OK, [("X-Amz-Executed-Version", "$LATEST")], axum::Json(out)).into_response(),
+        Err(e) => unhandled(e.name(), &e.to_string()),
     }
 }
 

@@ -8,7 +8,8 @@ use tenant_domain::template::TenantTemplate;
 /// The example template a team adds a connector's secrets with (docs/operations.md).
 const CONNECTOR_EXAMPLE: &str = include_str!("../../domain/templates/examples/connector.json");
 
-/// (name, JSON text) of the tenant policy of a sample tenant, the boundary and the trust.
+/// (name, JSON text) of the tenant policy of a sample tenant, Abac mode's shared tenant
+/// policy, the boundary and the trust.
 pub fn rendered() -> Vec<(&'static str, String)> {
     let deployment = Deployment {
         partition: "aws".into(),
@@ -20,6 +21,7 @@ pub fn rendered() -> Vec<(&'static str, String)> {
     let tenant = TenantId::parse("acme").expect("a valid sample id");
     vec![
         ("tenant-policy", policy::tenant_policy(&tenant, &deployment).to_json()),
+        ("abac-policy", policy::abac_policy(&deployment).to_json()),
         ("boundary", policy::boundary_policy(&deployment).to_json()),
         ("trust", policy::trust_policy(&deployment.identity_pool_id).to_string()),
         (

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value as Json, json};
 use serde_yaml::Value;
-use tenant_domain::policy::{Deployment, boundary_policy};
+use tenant_domain::policy::{Deployment, abac_policy, boundary_policy};
 
 const TEMPLATE: &str = include_str!("../../../template.yaml");
 
@@ -33,8 +33,9 @@ fn resolve(v: &Value, d: &Deployment) -> Json {
                 .replace("${AWS::Region}", &d.region)
                 .replace("${AWS::AccountId}", &d.account_id)
                 .replace("${TenantBucket.Arn}", &bucket_arn);
-            assert!(!out.contains("${"), "unresolved substitution in {s}");
-            json!(out)
+            assert!(!out.replace("${!", "").contains("${"), "unresolved substitution in {s}");
+            // `${!name}` is CloudFormation's escape for a literal `${name}` (IAM policy variables).
+            json!(out.replace("${!", "${"))
         }
         Value::Tagged(t) if t.tag == "!GetAtt" => {
             assert_eq!(t.value.as_str(), Some("TenantBucket.Arn"), "unexpected !GetAtt");
@@ -109,6 +110,45 @@ fn the_template_boundary_is_boundary_policy() {
     let d = deployment();
     let code: Json = serde_json::from_str(&boundary_policy(&d).to_json()).unwrap();
     assert_eq!(meaning(&template_boundary(&d)), meaning(&code));
+}
+
+/// Abac mode's shared role: the template's inline policy is `abac_policy()` (which the
+/// domain tests hold to be each tenant's own policy once the tag is substituted), its
+/// boundary is the tenants' boundary, and its trust adds only sts:TagSession.
+#[test]
+fn the_template_abac_role_is_abac_policy() {
+    let d = deployment();
+    let template: Value = serde_yaml::from_str(TEMPLATE).expect("template.yaml parses");
+    let role = &template["Resources"]["TenantAbacRole"];
+    assert_eq!(role["Type"].as_str(), Some("AWS::IAM::Role"));
+    let props = &role["Properties"];
+    let policies = props["Policies"].as_sequence().expect("inline policies");
+    assert_eq!(policies.len(), 1, "one inline policy");
+    let code: Json = serde_json::from_str(&abac_policy(&d).to_json()).unwrap();
+    assert_eq!(meaning(&resolve(&policies[0]["PolicyDocument"], &d)), meaning(&code));
+    match &props["PermissionsBoundary"] {
+        Value::Tagged(t) => assert_eq!(
+            (t.tag.to_string().as_str(), t.value.as_str()),
+            ("!Ref", Some("PermissionsBoundary"))
+        ),
+        other => panic!("boundary {other:?}"),
+    }
+    let trust = &props["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(
+        trust["Principal"]["Federated"].as_str(),
+        Some("cognito-identity.amazonaws.com")
+    );
+    let actions: Vec<&str> = trust["Action"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert_eq!(actions, ["sts:AssumeRoleWithWebIdentity", "sts:TagSession"]);
+    assert_eq!(
+        trust["Condition"]["ForAnyValue:StringLike"]["cognito-identity.amazonaws.com:amr"].as_str(),
+        Some("authenticated")
+    );
 }
 
 /// The comparison sees a difference in any part: a widened resource, a dropped action,

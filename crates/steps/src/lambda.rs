@@ -108,6 +108,15 @@ pub async fn serve_signup() -> Result<(), lambda_runtime::Error> {
     }
 }
 
+/// The pre-token-generation trigger: pure, so no settings and no clients to build.
+pub async fn serve_pre_token() -> Result<(), lambda_runtime::Error> {
+    init_tracing();
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        crate::token::handle(event.payload)
+    }))
+    .await
+}
+
 pub async fn handle_signup(
     ctx: &Context,
     onboarding_arn: &str,

@@ -22,6 +22,7 @@ pub mod record;
 pub mod signup;
 pub mod steps;
 pub mod teardown;
+pub mod token;
 pub mod users;
 pub mod verify;
 

@@ -20,9 +20,12 @@ def install(execute_state_machines: bool = True) -> None:
     if execute_state_machines:
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
 
-    from . import authz, identity, trust
+    from . import abac, asl_cache, authz, identity, pretoken, trust
 
     identity.install()
+    abac.install()
+    pretoken.install()  # after identity: wraps its create_jwt
     trust.install()
     authz.install()
+    asl_cache.install()
     _installed = True

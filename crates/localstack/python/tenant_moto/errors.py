@@ -23,6 +23,13 @@ class NotAuthorizedException(JsonRESTError):
         super().__init__("NotAuthorizedException", message)
 
 
+class UserLambdaValidationException(JsonRESTError):
+    """A user-pool trigger failed or answered something Cognito cannot use."""
+
+    def __init__(self, message: str):
+        super().__init__("UserLambdaValidationException", message)
+
+
 class InvalidIdentityPoolConfigurationException(JsonRESTError):
     def __init__(
         self,

@@ -500,6 +500,9 @@ def get_credentials_for_identity(self: CognitoIdentityResponse) -> str:
         raise InvalidIdentityPoolConfigurationException()
     if not propagated(role):
         raise InvalidIdentityPoolConfigurationException()
+    from . import abac  # imports this module
+
+    session_tags = {} if login is None else abac.tag_context(role, pool, provider, claims, context)
 
     assumed = sts_backends[account_id][partition].assume_role_with_web_identity(
         region_name=backend.region_name,
@@ -514,6 +517,7 @@ def get_credentials_for_identity(self: CognitoIdentityResponse) -> str:
         f"{COGNITO_IDENTITY}:aud": pool.identity_pool_id,
         f"{COGNITO_IDENTITY}:amr": amr,
         f"{COGNITO_IDENTITY}:sub": identity_id,
+        **session_tags,
     }
     return json.dumps(
         {

@@ -165,7 +165,8 @@ def _intrinsic(name: str, value: Any, values: Values) -> Any:
                 return values.get_att(logical, attr)
             return values.ref(key)
 
-        return _SUB.sub(sub, text)
+        # `${!name}` is CloudFormation's escape for a literal `${name}` (IAM policy variables).
+        return _SUB.sub(sub, text).replace("${!", "${")
     if name == "Join":
         sep, items = value
         return sep.join(str(i) for i in resolve(items, values))

@@ -939,3 +939,179 @@ def test_an_action_the_reference_does_not_know_is_refused():
 
     with pytest.raises(ValueError, match="s3:GetObjects"):
         reference.boundary_slice(reference.load(), {"Statement": [{"Action": ["s3:GetObjects"]}]})
+
+
+# ------------------------------------------------- pre-token-generation trigger
+
+
+def test_pre_token_generation_trigger_overrides_claims(server, ports):
+    """The pool's trigger is called through the Lambda port for every token; V1_0 claims go
+    to the ID token only, V2_0 claims to the ID and access tokens; a failing trigger fails
+    the sign-in."""
+    seen = []
+    fail = []
+
+    class Trigger(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            event = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            seen.append((self.path, event))
+            groups = ",".join(event["request"]["groupConfiguration"]["groupsToOverride"])
+            claims = {"tenant_id": f"from:{groups}"}
+            if event["version"] == "1":
+                event["response"] = {"claimsOverrideDetails": {"claimsToAddOrOverride": claims}}
+            else:
+                event["response"] = {"claimsAndScopeOverrideDetails": {
+                    "idTokenGeneration": {"claimsToAddOrOverride": claims},
+                    "accessTokenGeneration": {"claimsToAddOrOverride": claims}}}
+            payload = json.dumps({"errorType": "Boom", "errorMessage": "no"} if fail else event).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            if fail:
+                self.send_header("X-Amz-Function-Error", "Unhandled")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", ports[1]), Trigger)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    try:
+        idp = _client(server, "cognito-idp")
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:tenant-pre-token-generation"
+        for version in ("V1_0", "V2_0"):
+            pool_id = idp.create_user_pool(PoolName=f"pretoken-{version}", LambdaConfig={
+                "PreTokenGenerationConfig": {"LambdaArn": arn, "LambdaVersion": version}})["UserPool"]["Id"]
+            client_id = idp.create_user_pool_client(
+                UserPoolId=pool_id, ClientName="app",
+                ExplicitAuthFlows=["ADMIN_USER_PASSWORD_AUTH"])["UserPoolClient"]["ClientId"]
+            idp.create_group(UserPoolId=pool_id, GroupName="tenant:acme:members")
+            _create_user(idp, pool_id, "alice", ["tenant:acme:members"])
+            seen.clear()
+            tokens = idp.admin_initiate_auth(
+                UserPoolId=pool_id, ClientId=client_id, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD})["AuthenticationResult"]
+            assert seen, "the trigger was not called"
+            path, event = seen[0]
+            assert path == f"/2015-03-31/functions/{arn}/invocations"
+            assert event["version"] == version[1]
+            assert event["userPoolId"] == pool_id and event["userName"] == "alice"
+            assert _claims(tokens["IdToken"])["tenant_id"] == "from:tenant:acme:members"
+            access = _claims(tokens["AccessToken"])
+            if version == "V1_0":
+                assert "tenant_id" not in access
+            else:
+                assert access["tenant_id"] == "from:tenant:acme:members"
+            fail.append(True)
+            with pytest.raises(ClientError) as exc:
+                idp.admin_initiate_auth(
+                    UserPoolId=pool_id, ClientId=client_id, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+                    AuthParameters={"USERNAME": "alice", "PASSWORD": PASSWORD})
+            assert _code(exc) == "UserLambdaValidationException"
+            fail.clear()
+    finally:
+        fake.shutdown()
+        fake.server_close()
+
+
+# ---------------------------------------------------- principal tags (Abac mode)
+
+TAG = "${aws:PrincipalTag/tenant}"
+TAGGED = {"Null": {"aws:PrincipalTag/tenant": "false"}}
+ABAC_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": f"arn:aws:s3:::{BUCKET}/tenants/{TAG}/*", "Condition": TAGGED},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::{BUCKET}",
+         "Condition": {"StringLike": {"s3:prefix": [f"tenants/{TAG}/", f"tenants/{TAG}/*"]}, **TAGGED}},
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+         "Resource": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:tenants/{TAG}/*", "Condition": TAGGED},
+    ],
+}
+
+
+def test_principal_tags_scope_one_shared_role(stack):
+    """One role for every tenant: the identity pool maps a token claim to the session tag
+    `tenant`, and the role's policy reaches only tenants/${tag}/; no tag reaches nothing;
+    a trust without sts:TagSession refuses tagged sessions."""
+    idp, iam, ci = stack.idp, stack.iam, stack.ci
+    pool_id = idp.create_user_pool(PoolName="abac", Schema=[
+        {"Name": "tenant", "AttributeDataType": "String", "Mutable": True}])["UserPool"]["Id"]
+    client_id = idp.create_user_pool_client(
+        UserPoolId=pool_id, ClientName="app",
+        ExplicitAuthFlows=["ADMIN_USER_PASSWORD_AUTH"])["UserPoolClient"]["ClientId"]
+    provider = f"cognito-idp.{REGION}.amazonaws.com/{pool_id}"
+    pid = ci.create_identity_pool(
+        IdentityPoolName="abac", AllowUnauthenticatedIdentities=False,
+        CognitoIdentityProviders=[{"ProviderName": provider, "ClientId": client_id}],
+    )["IdentityPoolId"]
+    role = iam.create_role(RoleName="tenant-abac", Path="/tenants/", AssumeRolePolicyDocument=_trust(pid),
+                           PermissionsBoundary=stack.boundary_arn)["Role"]
+    iam.put_role_policy(RoleName="tenant-abac", PolicyName="tenant", PolicyDocument=json.dumps(ABAC_POLICY))
+    ci.set_identity_pool_roles(IdentityPoolId=pid, Roles={"authenticated": role["Arn"]})
+
+    assert ci.get_principal_tag_attribute_map(IdentityPoolId=pid, IdentityProviderName=provider)[
+        "PrincipalTags"] == {}
+    answer = ci.set_principal_tag_attribute_map(
+        IdentityPoolId=pid, IdentityProviderName=provider, UseDefaults=False,
+        PrincipalTags={"tenant": "custom:tenant"})
+    assert answer["PrincipalTags"] == {"tenant": "custom:tenant"}
+    got = ci.get_principal_tag_attribute_map(IdentityPoolId=pid, IdentityProviderName=provider)
+    assert (got["UseDefaults"], got["PrincipalTags"]) == (False, {"tenant": "custom:tenant"})
+    with pytest.raises(ClientError) as exc:
+        ci.set_principal_tag_attribute_map(IdentityPoolId=pid, IdentityProviderName="accounts.google.com",
+                                           PrincipalTags={"tenant": "sub"})
+    assert _code(exc) == "InvalidParameterException"
+
+    def session(username, tenant):
+        _create_user(idp, pool_id, username)
+        if tenant is not None:
+            idp.admin_update_user_attributes(UserPoolId=pool_id, Username=username, UserAttributes=[
+                {"Name": "custom:tenant", "Value": tenant}])
+        token = _sign_in(idp, pool_id, client_id, username)
+        c = _credentials(ci, pid, provider, token)["Credentials"]
+        return {s: _client(stack.endpoint, s, c["AccessKeyId"], c["SecretKey"], c["SessionToken"])
+                for s in ("s3", "secretsmanager")}
+
+    for tenant, other in (("acme", "acme-labs"), ("acme-labs", "acme")):
+        c = session(f"abac-{tenant}", tenant)
+        s3, sm = c["s3"], c["secretsmanager"]
+        assert s3.get_object(Bucket=BUCKET, Key=f"tenants/{tenant}/seed.txt")["Body"].read() == tenant.encode()
+        s3.list_objects_v2(Bucket=BUCKET, Prefix=f"tenants/{tenant}/")
+        assert sm.get_secret_value(SecretId=f"tenants/{tenant}/app")["SecretString"] == f"secret-of-{tenant}"
+        for call in (
+            lambda: s3.get_object(Bucket=BUCKET, Key=f"tenants/{other}/seed.txt"),
+            lambda: s3.put_object(Bucket=BUCKET, Key=f"tenants/{other}/evil.txt", Body=b"x"),
+            lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix=f"tenants/{other}/"),
+            lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix=f"tenants/{tenant}"),  # no delimiter
+            lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix="tenants/"),
+        ):
+            with pytest.raises(ClientError) as exc:
+                call()
+            assert _code(exc) == "AccessDenied"
+        with pytest.raises(ClientError) as exc:
+            sm.get_secret_value(SecretId=f"tenants/{other}/app")
+        assert _code(exc) == "AccessDeniedException"
+
+    # No claim, no tag: the same role reaches nothing (no default value to fall back on).
+    c = session("abac-nobody", None)
+    for tenant in ("acme", "acme-labs"):
+        with pytest.raises(ClientError) as exc:
+            c["s3"].get_object(Bucket=BUCKET, Key=f"tenants/{tenant}/seed.txt")
+        assert _code(exc) == "AccessDenied"
+        with pytest.raises(ClientError) as exc:
+            c["secretsmanager"].get_secret_value(SecretId=f"tenants/{tenant}/app")
+        assert _code(exc) == "AccessDeniedException"
+    with pytest.raises(ClientError) as exc:
+        c["s3"].list_objects_v2(Bucket=BUCKET, Prefix="tenants//")
+    assert _code(exc) == "AccessDenied"
+
+    # A trust that allows only AssumeRoleWithWebIdentity cannot carry session tags.
+    untagged = json.loads(_trust(pid))
+    untagged["Statement"][0]["Action"] = "sts:AssumeRoleWithWebIdentity"
+    iam.update_assume_role_policy(RoleName="tenant-abac", PolicyDocument=json.dumps(untagged))
+    with pytest.raises(ClientError) as exc:
+        session("abac-untaggable", "acme")
+    assert _code(exc) == "InvalidIdentityPoolConfigurationException"

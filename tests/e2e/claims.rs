@@ -1,0 +1,88 @@
+//! The pre-token-generation trigger on the local stack: the user pool calls it through
+//! the local Lambda endpoint whenever it issues tokens.
+
+use aws_sdk_cognitoidentityprovider::types::{AuthFlowType, MessageActionType};
+use base64::Engine as _;
+use serde_json::Value;
+use tenant_domain::TenantNames;
+
+use crate::helpers::{spawn, tid};
+
+const PASSWORD: &str = "Claim-Test-Passw0rd!";
+
+/// A token's payload. The emulator signs with a fixed key: only the claims matter here.
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .expect("base64url payload");
+    serde_json::from_slice(&bytes).expect("JSON payload")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_carry_the_single_tenant_claim_and_two_tenant_groups_none() {
+    let t = spawn().await;
+    for tenant in ["acme", "globex"] {
+        assert_eq!(t.onboard(tenant).await.status, "SUCCEEDED");
+    }
+    let ctx = &t.ops.ctx;
+    let s = &ctx.settings;
+    let idp = &ctx.clients.idp;
+    let email = "claims-user@example.com";
+    idp.admin_create_user()
+        .user_pool_id(&s.user_pool_id)
+        .username(email)
+        .message_action(MessageActionType::Suppress)
+        .send()
+        .await
+        .unwrap();
+    idp.admin_set_user_password()
+        .user_pool_id(&s.user_pool_id)
+        .username(email)
+        .password(PASSWORD)
+        .permanent(true)
+        .send()
+        .await
+        .unwrap();
+    let join = async |tenant: &str| {
+        idp.admin_add_user_to_group()
+            .user_pool_id(&s.user_pool_id)
+            .username(email)
+            .group_name(TenantNames::new(&tid(tenant)).group)
+            .send()
+            .await
+            .unwrap();
+    };
+    let sign_in = async || {
+        let out = idp
+            .admin_initiate_auth()
+            .user_pool_id(&s.user_pool_id)
+            .client_id(&s.user_pool_client_id)
+            .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+            .auth_parameters("USERNAME", email)
+            .auth_parameters("PASSWORD", PASSWORD)
+            .send()
+            .await
+            .unwrap();
+        let r = out.authentication_result().expect("tokens, not a challenge");
+        (claims(r.id_token().unwrap()), claims(r.access_token().unwrap()))
+    };
+
+    // In no tenant group: no claim.
+    let (id, access) = sign_in().await;
+    assert_eq!(id.get("tenant_id"), None, "{id}");
+    assert_eq!(access.get("tenant_id"), None, "{access}");
+
+    // In acme's group: acme, in the ID and the access token; the groups are untouched.
+    join("acme").await;
+    let (id, access) = sign_in().await;
+    assert_eq!(id["tenant_id"], "acme", "{id}");
+    assert_eq!(access["tenant_id"], "acme", "{access}");
+    assert_eq!(id["cognito:groups"], serde_json::json!(["tenant:acme:members"]), "{id}");
+
+    // In acme's and globex's groups: no claim at all, not one of the two.
+    join("globex").await;
+    let (id, access) = sign_in().await;
+    assert_eq!(id.get("tenant_id"), None, "{id}");
+    assert_eq!(access.get("tenant_id"), None, "{access}");
+}
