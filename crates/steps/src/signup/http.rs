@@ -1,0 +1,324 @@
+//! The page's HTTP API: routes, body parsing and the answers for JSON and plain-form clients.
+
+use serde_json::{Value, json};
+use tenant_domain::TenantId;
+use tenant_domain::signup::{FieldErrors, RawSignup, validate};
+
+use super::json::duplicate_key;
+use super::progress::progress;
+use super::submit::{SignupOutcome, Source, submit};
+use crate::Context;
+
+const PAGE: &str = include_str!("page.html");
+
+/// Bodies above this are refused before parsing: the form is three short fields.
+pub const MAX_BODY: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: String,
+    /// The request path (`/`, `/signup`, `/signup/{id}`), without the query.
+    pub path: String,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+fn json_response(status: u16, body: Value) -> Response {
+    Response {
+        status,
+        content_type: "application/json",
+        body: body.to_string(),
+    }
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The answer for a browser without JavaScript (a plain form post).
+fn html_response(status: u16, lines: &[String]) -> Response {
+    let items: String = lines.iter().map(|l| format!("<p>{}</p>", escape_html(l))).collect();
+    Response {
+        status,
+        content_type: "text/html; charset=utf-8",
+        body: format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign up</title></head>\
+             <body>{items}<p><a href=\"./\">Back</a></p></body></html>\n"
+        ),
+    }
+}
+
+fn unavailable(json_client: bool) -> Response {
+    let message = "Signup is unavailable right now; please try again in a minute.";
+    if json_client {
+        json_response(503, json!({ "message": message }))
+    } else {
+        html_response(503, &[message.to_string()])
+    }
+}
+
+fn invalid(json_client: bool, errors: &FieldErrors) -> Response {
+    let message = "Some fields need fixing.";
+    if json_client {
+        json_response(400, json!({ "message": message, "errors": errors.0 }))
+    } else {
+        let mut lines = vec![message.to_string()];
+        lines.extend(errors.0.values().cloned());
+        html_response(400, &lines)
+    }
+}
+
+fn parse_body(json_client: bool, body: &[u8]) -> Result<RawSignup, String> {
+    if json_client {
+        let v: Value = serde_json::from_slice(body).map_err(|e| format!("the request is not JSON: {e}"))?;
+        // JSON parsers disagree on which of two equal keys wins; refuse the ambiguity.
+        if let Some(key) = duplicate_key(body) {
+            return Err(format!("duplicate field {key:?}: give each field once"));
+        }
+        RawSignup::from_json(&v)
+    } else {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(body).map_err(|e| format!("could not read the form: {e}"))?;
+        Ok(RawSignup::from_pairs(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ))
+    }
+}
+
+async fn post_signup(ctx: &Context, onboarding_arn: &str, req: &Request) -> Response {
+    let json_client = req
+        .content_type
+        .as_deref()
+        .is_some_and(|c| c.to_ascii_lowercase().starts_with("application/json"));
+    if req.body.len() > MAX_BODY {
+        let message = format!("the request is larger than {MAX_BODY} bytes");
+        return if json_client {
+            json_response(413, json!({ "message": message }))
+        } else {
+            html_response(413, &[message])
+        };
+    }
+    let raw = match parse_body(json_client, &req.body) {
+        Ok(r) => r,
+        Err(message) => {
+            return if json_client {
+                json_response(400, json!({ "message": message, "errors": {} }))
+            } else {
+                html_response(400, &[message])
+            };
+        }
+    };
+    let signup = match validate(&raw) {
+        Ok(s) => s,
+        Err(errors) => return invalid(json_client, &errors),
+    };
+    match submit(ctx, onboarding_arn, &signup, Source::Form).await {
+        Ok(SignupOutcome::Accepted {
+            tenant_id,
+            execution,
+            attempt,
+            status,
+            repeated,
+        }) => {
+            let message = format!("Thanks! Workspace {tenant_id} is being set up.");
+            let status_url = format!("signup/{tenant_id}");
+            if json_client {
+                json_response(
+                    202,
+                    json!({
+                        "message": message,
+                        "tenant_id": tenant_id,
+                        "status": status,
+                        "status_url": status_url,
+                        "execution": execution,
+                        "attempt": attempt,
+                        "repeated": repeated,
+                    }),
+                )
+            } else {
+                html_response(202, &[message, format!("Progress: {status_url}")])
+            }
+        }
+        Ok(SignupOutcome::Taken { tenant_id }) => {
+            let message = format!("Workspace id {tenant_id} is taken; choose another.");
+            if json_client {
+                json_response(
+                    409,
+                    json!({
+                        "message": message,
+                        "errors": { tenant_domain::signup::TENANT_ID: message },
+                    }),
+                )
+            } else {
+                html_response(409, &[message])
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = e.name(), message = %e, tenant = %signup.tenant_id, "signup could not start onboarding");
+            unavailable(json_client)
+        }
+    }
+}
+
+async fn get_status(ctx: &Context, onboarding_arn: &str, raw_id: &str) -> Response {
+    // Malformed escapes stay literal and then fail the id grammar.
+    let decoded = tenant_domain::percent::decode(raw_id);
+    let tenant = match TenantId::parse(&decoded) {
+        Ok(t) => t,
+        Err(e) => return json_response(400, json!({ "message": e.to_string() })),
+    };
+    match progress(ctx, onboarding_arn, &tenant).await {
+        Ok(Some(p)) => json_response(200, json!(p)),
+        Ok(None) => json_response(404, json!({ "message": format!("no signup for workspace {tenant}") })),
+        Err(e) => {
+            tracing::error!(error = e.name(), message = %e, tenant = %tenant, "signup status could not be read");
+            unavailable(true)
+        }
+    }
+}
+
+/// Routes one HTTP request.
+pub async fn handle(ctx: &Context, onboarding_arn: &str, req: Request) -> Response {
+    let path = req.path.split('?').next().unwrap_or_default();
+    let path = path.trim_end_matches('/');
+    match (req.method.as_str(), path) {
+        ("GET" | "HEAD", "" | "/signup") => Response {
+            status: 200,
+            content_type: "text/html; charset=utf-8",
+            body: PAGE.to_string(),
+        },
+        ("POST", "/signup") => post_signup(ctx, onboarding_arn, &req).await,
+        ("GET", p) if p.starts_with("/signup/") && !p["/signup/".len()..].contains('/') => {
+            get_status(ctx, onboarding_arn, &p["/signup/".len()..]).await
+        }
+        (_, "" | "/signup") => json_response(
+            405,
+            json!({ "message": "use GET for the page or POST /signup to sign up" }),
+        ),
+        _ => json_response(404, json!({ "message": "not found" })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        let r = html_response(400, &["tenant id \"<script>\" is bad".to_string()]);
+        assert!(r.body.contains("&lt;script&gt;"));
+        assert!(!r.body.contains("<script>"));
+    }
+
+    #[test]
+    fn invalid_json_names_each_field() {
+        let raw = RawSignup::from_json(&json!({"tenant_id": "Acme", "company_name": "", "admin_email": "x"})).unwrap();
+        assert!(
+            parse_body(true, br#"{"tenant_id": "acme", "tenant_id": "Acme"}"#)
+                .unwrap_err()
+                .contains("duplicate field \"tenant_id\"")
+        );
+        assert!(
+            parse_body(true, br#"{"tenant_id": "acme", "role": "admin"}"#)
+                .unwrap_err()
+                .contains("unknown field \"role\"")
+        );
+        let r = invalid(true, &validate(&raw).unwrap_err());
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(r.status, 400);
+        for field in ["tenant_id", "company_name", "admin_email"] {
+            assert!(v["errors"][field].is_string(), "{field}: {v}");
+        }
+    }
+
+    #[test]
+    fn bodies_of_any_shape_are_answered() {
+        assert!(parse_body(true, b"[1,2]").is_err());
+        assert!(parse_body(true, b"\xff\xfe").is_err());
+        assert!(parse_body(false, b"tenant_id=%ZZ&&=").is_ok());
+        let raw = parse_body(false, b"tenant_id=acme&company_name=Acme+Inc&admin_email=a%40acme.io").unwrap();
+        assert!(validate(&raw).is_ok());
+    }
+
+    #[test]
+    fn routes_and_refusals_need_no_aws() {
+        let ctx = Context::offline();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let call = |method: &str, path: &str, ct: Option<&str>, body: &[u8]| {
+            rt.block_on(handle(
+                &ctx,
+                "arn:aws:states:us-east-1:1:stateMachine:x",
+                Request {
+                    method: method.into(),
+                    path: path.into(),
+                    content_type: ct.map(str::to_string),
+                    body: body.to_vec(),
+                },
+            ))
+        };
+        let json = Some("application/json");
+        assert_eq!(call("GET", "/", None, b"").status, 200);
+        assert_eq!(call("GET", "/signup", None, b"").status, 200);
+        assert_eq!(call("DELETE", "/signup", None, b"").status, 405);
+        assert_eq!(call("GET", "/other", None, b"").status, 404);
+        assert_eq!(call("GET", "/signup/a/b", None, b"").status, 404);
+        assert_eq!(call("GET", "/signup/%2A", None, b"").status, 400);
+        assert_eq!(call("POST", "/signup", json, &vec![b' '; MAX_BODY + 1]).status, 413);
+        for body in [
+            &b"{"[..],
+            b"null",
+            b"[]",
+            b"\"\"",
+            b"{\"tenant_id\": {}}",
+            &[b'['; 10_000][..],
+        ] {
+            let r = call("POST", "/signup", json, body);
+            assert_eq!(r.status, 400, "{:?}: {r:?}", String::from_utf8_lossy(body));
+            assert!(serde_json::from_str::<Value>(&r.body).is_ok());
+        }
+        let r = call(
+            "POST",
+            "/signup",
+            Some("Application/JSON; charset=utf-8"),
+            br#"{"tenant_id":"Acme"}"#,
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(body_errors(&r).len(), 3);
+        let r = call(
+            "POST",
+            "/signup",
+            Some("application/x-www-form-urlencoded"),
+            b"tenant_id=%FF%FE&company_name=%3Cb%3E",
+        );
+        assert_eq!(r.status, 400);
+        assert!(!r.body.contains("<b>"));
+    }
+
+    fn body_errors(r: &Response) -> serde_json::Map<String, Value> {
+        serde_json::from_str::<Value>(&r.body).unwrap()["errors"]
+            .as_object()
+            .unwrap()
+            .clone()
+    }
+}
