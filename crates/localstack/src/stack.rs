@@ -15,9 +15,15 @@ use crate::function_roles::{FunctionContexts, Operators};
 use crate::lambda_endpoint::Faults;
 use crate::moto::MotoServer;
 
+/// The env-file key of the local-only admin routes (`tenantctl local fault`).
+pub const ADMIN_URL: &str = "TENANT_LOCAL_ADMIN_URL";
+
 pub struct LocalStack {
     pub moto: MotoServer,
+    /// The internal port: the Lambda Invoke API moto calls and the fault API.
     pub lambda_port: u16,
+    /// The public port: the signup page and API only.
+    pub signup_port: u16,
     pub bootstrap: Bootstrap,
     /// Clients and settings pointed at the emulator, as the step handlers see them.
     pub ctx: Arc<Context>,
@@ -26,6 +32,7 @@ pub struct LocalStack {
     /// The operators' roles from the template's managed policies (with the function roles).
     pub operators: Option<Operators>,
     lambda: JoinHandle<()>,
+    signup_page: JoinHandle<()>,
     signup_events: JoinHandle<()>,
 }
 
@@ -36,6 +43,10 @@ impl LocalStack {
             .await
             .context("binding the local Lambda endpoint")?;
         let lambda_port = listener.local_addr()?.port();
+        let signup_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the local signup page")?;
+        let signup_port = signup_listener.local_addr()?.port();
         let moto_env = [(
             "TENANT_MOTO_IAM_PROPAGATION_SECONDS",
             options.simulated_propagation_seconds.to_string(),
@@ -74,12 +85,19 @@ impl LocalStack {
         let served_functions = functions.clone();
         let faults = Arc::new(Faults::default());
         let served_faults = faults.clone();
-        let onboarding_arn = bootstrap.onboarding_state_machine_arn.clone();
         let lambda = tokio::spawn(async move {
-            if let Err(e) =
-                crate::lambda_endpoint::serve(listener, served, served_functions, served_faults, &onboarding_arn).await
-            {
+            if let Err(e) = crate::lambda_endpoint::serve(listener, served, served_functions, served_faults).await {
                 tracing::error!(error = %e, "local Lambda endpoint stopped");
+            }
+        });
+        let served = ctx.clone();
+        let served_functions = functions.clone();
+        let onboarding_arn = bootstrap.onboarding_state_machine_arn.clone();
+        let signup_page = tokio::spawn(async move {
+            if let Err(e) =
+                crate::lambda_endpoint::serve_signup(signup_listener, served, served_functions, &onboarding_arn).await
+            {
+                tracing::error!(error = %e, "local signup page stopped");
             }
         });
         let signup_events = tokio::spawn(crate::events::poll_signup_requests(
@@ -91,11 +109,13 @@ impl LocalStack {
         Ok(LocalStack {
             moto,
             lambda_port,
+            signup_port,
             bootstrap,
             ctx,
             faults,
             operators,
             lambda,
+            signup_page,
             signup_events,
         })
     }
@@ -152,21 +172,24 @@ impl LocalStack {
         ));
         lines.push((
             "TENANT_SIGNUP_PAGE_URL".into(),
-            format!("http://127.0.0.1:{}/", self.lambda_port),
+            format!("http://127.0.0.1:{}/", self.signup_port),
         ));
         lines.push((
             "TENANT_SIGNUP_URL".into(),
-            format!("http://127.0.0.1:{}/signup", self.lambda_port),
+            format!("http://127.0.0.1:{}/signup", self.signup_port),
         ));
         lines.push((
             "TENANT_LAMBDA_ENDPOINT".into(),
             format!("http://127.0.0.1:{}", self.lambda_port),
         ));
+        // Fault injection and the other local-only routes: never the page's port.
+        lines.push((ADMIN_URL.into(), format!("http://127.0.0.1:{}", self.lambda_port)));
         Some(lines)
     }
 
     pub async fn stop(self) {
         self.lambda.abort();
+        self.signup_page.abort();
         self.signup_events.abort();
         self.moto.stop().await;
     }

@@ -138,6 +138,12 @@ pub async fn handle_signup(
     resp.status_code = i64::from(out.status);
     resp.headers
         .insert("content-type", HeaderValue::from_static(out.content_type));
+    for (name, value) in &out.headers {
+        // The handler's values are ASCII it wrote itself; a value that is not is left out.
+        if let Ok(value) = HeaderValue::from_str(value) {
+            resp.headers.insert(*name, value);
+        }
+    }
     resp.body = Some(Body::Text(out.body));
     Ok(resp)
 }

@@ -596,8 +596,8 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
         } => {
             let vars = env_file::read(&dir.env_file())?;
             let endpoint = vars
-                .get("TENANT_LAMBDA_ENDPOINT")
-                .context("env file has no TENANT_LAMBDA_ENDPOINT")?;
+                .get(tenant_localstack::stack::ADMIN_URL)
+                .with_context(|| format!("env file has no {}", tenant_localstack::stack::ADMIN_URL))?;
             if *clear {
                 local_http(endpoint, "DELETE", None).await?;
                 println!("all faults cleared");

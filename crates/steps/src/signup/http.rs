@@ -27,15 +27,62 @@ pub struct Request {
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
+    /// Headers besides the content type (`Allow` on a 405, `Accept-Post` on a 415).
+    pub headers: Vec<(&'static str, String)>,
     pub body: String,
+}
+
+/// The request body types `POST /signup` reads, as a 415 names them.
+pub const ACCEPTED_TYPES: [&str; 2] = ["application/json", "application/x-www-form-urlencoded"];
+
+/// How a body is read, from its media type (parameters and case ignored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Json,
+    Form,
+}
+
+fn body_kind(content_type: Option<&str>) -> Option<BodyKind> {
+    let media = content_type?.split(';').next()?.trim().to_ascii_lowercase();
+    match media.as_str() {
+        "application/json" => Some(BodyKind::Json),
+        "application/x-www-form-urlencoded" => Some(BodyKind::Form),
+        _ => None,
+    }
 }
 
 fn json_response(status: u16, body: Value) -> Response {
     Response {
         status,
         content_type: "application/json",
+        headers: Vec::new(),
         body: body.to_string(),
     }
+}
+
+/// A 405 naming the methods the path has, in the body and the `Allow` header.
+fn method_not_allowed(method: &str, path: &str, allow: &'static str) -> Response {
+    let shown = if path.is_empty() { "/" } else { path };
+    let mut r = json_response(
+        405,
+        json!({ "message": format!("{method} is not allowed on {shown}; use {allow}"), "allow": allow }),
+    );
+    r.headers.push(("allow", allow.to_string()));
+    r
+}
+
+fn unsupported_type(content_type: Option<&str>) -> Response {
+    let accepted = ACCEPTED_TYPES.join(", ");
+    let sent = content_type.unwrap_or("no content type");
+    let mut r = json_response(
+        415,
+        json!({
+            "message": format!("a signup body of type {sent:?} cannot be read; send {}", ACCEPTED_TYPES.join(" or ")),
+            "accepted": ACCEPTED_TYPES,
+        }),
+    );
+    r.headers.push(("accept-post", accepted));
+    r
 }
 
 fn escape_html(s: &str) -> String {
@@ -59,6 +106,7 @@ fn html_response(status: u16, lines: &[String]) -> Response {
     Response {
         status,
         content_type: "text/html; charset=utf-8",
+        headers: Vec::new(),
         body: format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign up</title></head>\
              <body>{items}<p><a href=\"./\">Back</a></p></body></html>\n"
@@ -104,10 +152,12 @@ fn parse_body(json_client: bool, body: &[u8]) -> Result<RawSignup, String> {
 }
 
 async fn post_signup(ctx: &Context, onboarding_arn: &str, req: &Request) -> Response {
-    let json_client = req
-        .content_type
-        .as_deref()
-        .is_some_and(|c| c.to_ascii_lowercase().starts_with("application/json"));
+    // Any other type used to be read as an empty form ("tenant id is required" for
+    // fields that were sent): name the types that are read instead.
+    let Some(kind) = body_kind(req.content_type.as_deref()) else {
+        return unsupported_type(req.content_type.as_deref());
+    };
+    let json_client = kind == BodyKind::Json;
     if req.body.len() > MAX_BODY {
         let message = format!("the request is larger than {MAX_BODY} bytes");
         return if json_client {
@@ -195,6 +245,11 @@ async fn get_status(ctx: &Context, onboarding_arn: &str, raw_id: &str) -> Respon
     }
 }
 
+fn is_status_path(p: &str) -> bool {
+    p.strip_prefix("/signup/")
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
 /// Routes one HTTP request.
 pub async fn handle(ctx: &Context, onboarding_arn: &str, req: Request) -> Response {
     let path = req.path.split('?').next().unwrap_or_default();
@@ -203,17 +258,18 @@ pub async fn handle(ctx: &Context, onboarding_arn: &str, req: Request) -> Respon
         ("GET" | "HEAD", "" | "/signup") => Response {
             status: 200,
             content_type: "text/html; charset=utf-8",
+            headers: Vec::new(),
             body: PAGE.to_string(),
         },
         ("POST", "/signup") => post_signup(ctx, onboarding_arn, &req).await,
-        ("GET", p) if p.starts_with("/signup/") && !p["/signup/".len()..].contains('/') => {
-            get_status(ctx, onboarding_arn, &p["/signup/".len()..]).await
-        }
-        (_, "" | "/signup") => json_response(
-            405,
-            json!({ "message": "use GET for the page or POST /signup to sign up" }),
+        ("GET", p) if is_status_path(p) => get_status(ctx, onboarding_arn, &p["/signup/".len()..]).await,
+        (m, "") => method_not_allowed(m, path, "GET, HEAD"),
+        (m, "/signup") => method_not_allowed(m, path, "GET, HEAD, POST"),
+        (m, p) if is_status_path(p) => method_not_allowed(m, p, "GET"),
+        _ => json_response(
+            404,
+            json!({ "message": "not found: the signup page is at / and its API at /signup" }),
         ),
-        _ => json_response(404, json!({ "message": "not found" })),
     }
 }
 
@@ -313,6 +369,81 @@ mod tests {
         );
         assert_eq!(r.status, 400);
         assert!(!r.body.contains("<b>"));
+    }
+
+    #[test]
+    fn content_types_routes_and_methods_are_answered_as_clients_expect() {
+        let ctx = Context::offline();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let call = |method: &str, path: &str, ct: Option<&str>, body: &[u8]| {
+            rt.block_on(handle(
+                &ctx,
+                "arn:aws:states:us-east-1:1:stateMachine:x",
+                Request {
+                    method: method.into(),
+                    path: path.into(),
+                    content_type: ct.map(str::to_string),
+                    body: body.to_vec(),
+                },
+            ))
+        };
+        let fields = b"tenant_id=acme&company_name=Acme&admin_email=a%40acme.io";
+        for ct in [
+            Some("text/plain"),
+            Some("multipart/form-data; boundary=x"),
+            Some("application/jsonp"),
+            None,
+        ] {
+            let r = call("POST", "/signup", ct, fields);
+            assert_eq!(r.status, 415, "{ct:?}: {r:?}");
+            assert_eq!(r.content_type, "application/json");
+            let v: Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(v["accepted"], json!(ACCEPTED_TYPES), "{v}");
+            assert!(
+                v["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("application/x-www-form-urlencoded")
+            );
+            assert_eq!(
+                r.headers,
+                vec![(
+                    "accept-post",
+                    "application/json, application/x-www-form-urlencoded".to_string()
+                )]
+            );
+        }
+        // Parameters and case do not change the type: read, then judged on its fields.
+        let r = call(
+            "POST",
+            "/signup",
+            Some("Application/X-WWW-Form-URLEncoded; charset=UTF-8"),
+            b"tenant_id=A",
+        );
+        assert_eq!((r.status, r.content_type), (400, "text/html; charset=utf-8"));
+        for (method, path, allow) in [
+            ("POST", "/", "GET, HEAD"),
+            ("DELETE", "/signup", "GET, HEAD, POST"),
+            ("PUT", "/signup/", "GET, HEAD, POST"),
+            ("POST", "/signup/acme", "GET"),
+            ("DELETE", "/signup/acme", "GET"),
+        ] {
+            let r = call(method, path, None, b"");
+            assert_eq!(r.status, 405, "{method} {path}");
+            assert_eq!(r.content_type, "application/json");
+            assert_eq!(r.headers, vec![("allow", allow.to_string())], "{method} {path}");
+            let v: Value = serde_json::from_str(&r.body).unwrap();
+            assert_eq!(v["allow"], allow);
+        }
+        for (method, path) in [("GET", "/other"), ("POST", "/signup/a/b"), ("GET", "/_local/faults")] {
+            let r = call(method, path, None, b"");
+            assert_eq!((r.status, r.content_type), (404, "application/json"), "{method} {path}");
+            assert!(r.headers.is_empty());
+            assert!(serde_json::from_str::<Value>(&r.body).unwrap()["message"].is_string());
+        }
     }
 
     fn body_errors(r: &Response) -> serde_json::Map<String, Value> {
