@@ -77,8 +77,9 @@ pub async fn handle(ctx: &Context, step: Step, event: LambdaEvent<Value>) -> Res
     crate::dispatch::run(ctx, step, event.payload).await
 }
 
-/// The signup binary: the form's HTTP API, or (`TENANT_SIGNUP_HANDLER=events`) the
-/// `TenantSignupRequested` EventBridge target. Which one is deployment configuration, like
+/// The signup binary: the form's HTTP API, (`TENANT_SIGNUP_HANDLER=events`) the
+/// `TenantSignupRequested` EventBridge target, or (`post-confirmation`) the user pool's
+/// post-confirmation trigger. Which one is deployment configuration, like
 /// `TENANT_STEP`: each is its own function with its own role, both run one binary.
 pub async fn serve_signup() -> Result<(), lambda_runtime::Error> {
     init_tracing();
@@ -101,8 +102,17 @@ pub async fn serve_signup() -> Result<(), lambda_runtime::Error> {
             }))
             .await
         }
+        "post-confirmation" => {
+            lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+                crate::signup::handle_post_confirmation(&ctx, &arn, event.payload)
+            }))
+            .await
+        }
         other => Err(StepError::Misconfigured {
-            message: format!("{}={other:?}; use http or events", crate::config::env::SIGNUP_HANDLER),
+            message: format!(
+                "{}={other:?}; use http, events or post-confirmation",
+                crate::config::env::SIGNUP_HANDLER
+            ),
         }
         .into()),
     }

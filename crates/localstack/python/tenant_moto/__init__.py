@@ -20,9 +20,10 @@ def install(execute_state_machines: bool = True) -> None:
     if execute_state_machines:
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
 
-    from . import authz, identity, trust
+    from . import authz, identity, signup, trust
 
     identity.install()
     trust.install()
     authz.install()
+    signup.install()
     _installed = True

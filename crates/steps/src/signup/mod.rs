@@ -8,14 +8,17 @@
 //!
 //! Transport-neutral so the Lambda (API Gateway HTTP API) and the local stack share it.
 //! One file per job: [`submit`] the start path, `http` the routes and bodies, `json`
-//! the duplicate-key check, `progress` what the page polls, `event` the EventBridge entry.
+//! the duplicate-key check, `progress` what the page polls, `event` the EventBridge entry,
+//! `confirmed` the user pool's post-confirmation trigger (verify mode).
 
+mod confirmed;
 mod event;
 mod http;
 mod json;
 mod progress;
 mod submit;
 
+pub use confirmed::{COMPANY_NAME_ATTRIBUTE, TENANT_ID_ATTRIBUTE, handle_post_confirmation};
 pub use event::handle_event;
 pub use http::{MAX_BODY, Request, Response, handle};
 pub use progress::{Progress, progress};

@@ -12,6 +12,8 @@ use crate::{Context, StepError, record};
 pub enum Source {
     Form,
     Event,
+    /// The user pool's post-confirmation trigger: the admin proved the email first.
+    Confirmed,
 }
 
 impl Source {
@@ -19,6 +21,7 @@ impl Source {
         match self {
             Source::Form => "signup-form",
             Source::Event => "signup-event",
+            Source::Confirmed => "signup-confirmed",
         }
     }
 }
