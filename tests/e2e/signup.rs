@@ -450,3 +450,85 @@ async fn a_failed_onboarding_publishes_its_failure_and_leaves_no_user() {
     );
     t.stack.stop().await;
 }
+
+/// Verify mode's heart without the page: the admin signs up with Cognito (SignUp with the
+/// password they chose), nothing is provisioned until the code from the local mailbox is
+/// entered; then the pool's post-confirmation trigger starts onboarding, the same user ends
+/// up in the tenant's group, and signs in with that password.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_confirmed_sign_up_starts_onboarding_and_the_admin_signs_in_with_their_password() {
+    use aws_sdk_cognitoidentityprovider::types::{AttributeType, AuthFlowType};
+    let t = spawn().await;
+    let ctx = &t.ops.ctx;
+    let idp = &ctx.clients.idp;
+    let client_id = &ctx.settings.user_pool_client_id;
+    let email = "founder@initech.example";
+    let password = "Corr3ct-Horse-Battery!";
+    let attr = |n: &str, v: &str| AttributeType::builder().name(n).value(v).build().unwrap();
+    idp.sign_up()
+        .client_id(client_id)
+        .username(email)
+        .password(password)
+        .user_attributes(attr("email", email))
+        .user_attributes(attr(signup::TENANT_ID_ATTRIBUTE, "initech"))
+        .user_attributes(attr(signup::COMPANY_NAME_ATTRIBUTE, "Initech"))
+        .send()
+        .await
+        .unwrap();
+    // Nothing exists before the email is proven.
+    assert!(record::get(ctx, "initech").await.unwrap().is_none());
+    let code = tenant_localstack::mailbox::latest_code(&t.stack.mailbox, email)
+        .unwrap()
+        .expect("a code in the local mailbox");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let refused = idp
+        .confirm_sign_up()
+        .client_id(client_id)
+        .username(email)
+        .confirmation_code(wrong)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .as_service_error()
+            .is_some_and(|e| e.is_code_mismatch_exception()),
+        "{refused:?}"
+    );
+    assert!(record::get(ctx, "initech").await.unwrap().is_none());
+
+    idp.confirm_sign_up()
+        .client_id(client_id)
+        .username(email)
+        .confirmation_code(&code)
+        .send()
+        .await
+        .unwrap();
+    let rec = record::get(ctx, "initech")
+        .await
+        .unwrap()
+        .expect("the trigger recorded the tenant");
+    assert_eq!(rec.email.as_deref(), Some(email));
+    let execution = onboard::execution_arn(&t.ops.onboarding_arn, &rec.execution);
+    let done = onboard::wait(&t.ops, &execution, Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+    assert_eq!(
+        record::get(ctx, "initech").await.unwrap().unwrap().status,
+        Status::Active
+    );
+    let group = TenantNames::new(&tid("initech")).group;
+    assert_eq!(user_groups(ctx, email).await, Some(vec![group]));
+    let signed_in = idp
+        .admin_initiate_auth()
+        .user_pool_id(&ctx.settings.user_pool_id)
+        .client_id(client_id)
+        .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+        .auth_parameters("USERNAME", email)
+        .auth_parameters("PASSWORD", password)
+        .send()
+        .await
+        .unwrap();
+    assert!(signed_in.authentication_result().and_then(|a| a.id_token()).is_some());
+}

@@ -193,6 +193,27 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
                 )
                 .build(),
         )
+        // As template.yaml: the post-confirmation trigger and the attributes the page sets.
+        .lambda_config(
+            aws_sdk_cognitoidentityprovider::types::LambdaConfigType::builder()
+                .post_confirmation(crate::lambda_endpoint::post_confirmation_arn())
+                .build(),
+        )
+        .set_schema(Some(
+            [
+                tenant_steps::signup::TENANT_ID_ATTRIBUTE,
+                tenant_steps::signup::COMPANY_NAME_ATTRIBUTE,
+            ]
+            .iter()
+            .map(|a| {
+                aws_sdk_cognitoidentityprovider::types::SchemaAttributeType::builder()
+                    .name(a.trim_start_matches("custom:"))
+                    .attribute_data_type(aws_sdk_cognitoidentityprovider::types::AttributeDataType::String)
+                    .mutable(false)
+                    .build()
+            })
+            .collect(),
+        ))
         .send()
         .await
         .context("creating the user pool")?;

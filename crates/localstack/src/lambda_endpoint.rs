@@ -25,6 +25,27 @@ pub const SIGNUP_HTTP_HANDLER: &str = "http";
 /// `TENANT_SIGNUP_HANDLER` of the function that takes TenantSignupRequested events.
 pub const SIGNUP_EVENTS_HANDLER: &str = "events";
 
+/// `TENANT_SIGNUP_HANDLER` of the user pool's post-confirmation trigger.
+pub const SIGNUP_CONFIRMED_HANDLER: &str = "post-confirmation";
+/// The local name of that trigger (template.yaml: `${AWS::StackName}-signup-confirmed`).
+pub const SIGNUP_CONFIRMED_FUNCTION: &str = "tenant-signup-confirmed";
+
+pub fn post_confirmation_arn() -> String {
+    format!(
+        "arn:aws:lambda:{}:{}:function:{SIGNUP_CONFIRMED_FUNCTION}",
+        crate::REGION,
+        crate::ACCOUNT_ID
+    )
+}
+
+/// The function part of a name or ARN (`...:function:{name}[:qualifier]`).
+fn function_part(name_or_arn: &str) -> &str {
+    match name_or_arn.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
+        None => name_or_arn,
+    }
+}
+
 /// Local function names are `tenant-{step}`; the state machine's ARNs end with them.
 pub const FUNCTION_PREFIX: &str = "tenant-";
 
@@ -43,11 +64,7 @@ pub fn function_arn(step: Step) -> String {
 
 /// Accepts a bare name, a partial ARN or a full ARN with an optional qualifier.
 pub fn step_for(name_or_arn: &str) -> Option<Step> {
-    let name = match name_or_arn.split_once(":function:") {
-        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
-        None => name_or_arn,
-    };
-    Step::from_name(name.strip_prefix(FUNCTION_PREFIX)?)
+    Step::from_name(function_part(name_or_arn).strip_prefix(FUNCTION_PREFIX)?)
 }
 
 /// Fault injection, per tenant and step. It exists only here, in the local endpoint: the
@@ -133,6 +150,8 @@ struct AppState {
     /// Each function's context, with its own role's credentials (by handler name).
     functions: FunctionContexts,
     faults: Arc<Faults>,
+    /// For the post-confirmation trigger, which starts onboarding.
+    onboarding_arn: Arc<str>,
 }
 
 impl AppState {
@@ -153,11 +172,16 @@ impl AppState {
 /// stack's internal port. The public signup page is served by [`signup_router`] on its
 /// own port, so a visitor of the page cannot reach fault injection (which can widen a
 /// tenant's policy).
-pub fn router(ctx: Arc<Context>, functions: FunctionContexts, faults: Arc<Faults>) -> Router {
+pub fn router(ctx: Arc<Context>, functions: FunctionContexts, faults: Arc<Faults>, onboarding_arn: &str) -> Router {
     Router::new()
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
         .route("/_local/faults", put(put_fault).get(get_faults).delete(delete_faults))
-        .with_state(AppState { ctx, functions, faults })
+        .with_state(AppState {
+            ctx,
+            functions,
+            faults,
+            onboarding_arn: Arc::from(onboarding_arn),
+        })
 }
 
 pub async fn serve(
@@ -165,8 +189,9 @@ pub async fn serve(
     ctx: Arc<Context>,
     functions: FunctionContexts,
     faults: Arc<Faults>,
+    onboarding_arn: &str,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(ctx, functions, faults)).await
+    axum::serve(listener, router(ctx, functions, faults, onboarding_arn)).await
 }
 
 /// API Gateway's payload limit for HTTP APIs (10 MB); it answers 413 above it. Smaller
@@ -326,6 +351,9 @@ async fn delete_faults(State(state): State<AppState>) -> Response {
 }
 
 async fn invoke(State(state): State<AppState>, Path(function): Path<String>, body: Bytes) -> Response {
+    if function_part(&function) == SIGNUP_CONFIRMED_FUNCTION {
+        return post_confirmation(&state, &body).await;
+    }
     let Some(step) = step_for(&function) else {
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -389,6 +417,28 @@ async fn invoke(State(state): State<AppState>, Path(function): Path<String>, bod
         Ok(Ok(out)) => (StatusCode::OK, [("X-Amz-Executed-Version", "$LATEST")], axum::Json(out)).into_response(),
         Ok(Err(e)) => unhandled(e.name(), &e.to_string()),
         Err(join) => unhandled("Runtime.ExitError", &format!("handler crashed: {join}")),
+    }
+}
+
+/// The user pool's trigger, as Cognito invokes it (the extension's ConfirmSignUp calls it
+/// here), under its template role.
+async fn post_confirmation(state: &AppState, body: &[u8]) -> Response {
+    let event: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return unhandled(
+                tenant_steps::error::PAYLOAD_UNREADABLE,
+                &format!("failed to deserialize the incoming data into the function's payload type: {e}"),
+            );
+        }
+    };
+    let ctx = match state.context_for(SIGNUP_CONFIRMED_HANDLER) {
+        Ok(ctx) => ctx,
+        Err(message) => return unhandled("Runtime.HandlerNotFound", &message),
+    };
+    match tenant_steps::signup::handle_post_confirmation(&ctx, &state.onboarding_arn, event).await {
+        Ok(out) => (StatusCode::OK, [("X-Amz-Executed-Version", "$LATEST")], axum::Json(out)).into_response(),
+        Err(e) => unhandled(e.name(), &e.to_string()),
     }
 }
 
@@ -563,6 +613,7 @@ mod tests {
             Arc::new(Context::offline()),
             FunctionContexts::default(),
             Arc::new(Faults::default()),
+            "arn:aws:states:us-east-1:123456789012:stateMachine:onboarding",
         );
         let r = exchange(
             internal,
@@ -580,5 +631,7 @@ mod tests {
         assert_eq!(step_for(&format!("{arn}:$LATEST")), Some(Step::CreateRole));
         assert_eq!(step_for("tenant-record-active"), Some(Step::RecordActive));
         assert_eq!(step_for("other-function"), None);
+        assert_eq!(function_part(&post_confirmation_arn()), SIGNUP_CONFIRMED_FUNCTION);
+        assert_eq!(step_for(&post_confirmation_arn()), None);
     }
 }

@@ -17,6 +17,8 @@ use crate::moto::MotoServer;
 
 /// The env-file key of the local-only admin routes (`tenantctl local fault`).
 pub const ADMIN_URL: &str = "TENANT_LOCAL_ADMIN_URL";
+/// The env-file key of the local mailbox (`tenantctl local mail`).
+pub const MAILBOX: &str = "TENANT_LOCAL_MAILBOX";
 
 pub struct LocalStack {
     pub moto: MotoServer,
@@ -24,6 +26,8 @@ pub struct LocalStack {
     pub lambda_port: u16,
     /// The public port: the signup page and API only.
     pub signup_port: u16,
+    /// The local mailbox: sign-up codes, one JSON line per message.
+    pub mailbox: PathBuf,
     pub bootstrap: Bootstrap,
     /// Clients and settings pointed at the emulator, as the step handlers see them.
     pub ctx: Arc<Context>,
@@ -47,10 +51,20 @@ impl LocalStack {
             .await
             .context("binding the local signup page")?;
         let signup_port = signup_listener.local_addr()?.port();
-        let moto_env = [(
-            "TENANT_MOTO_IAM_PROPAGATION_SECONDS",
-            options.simulated_propagation_seconds.to_string(),
-        )];
+        // Where the extension delivers sign-up codes: beside moto's log for a background
+        // stack, else a file of this process.
+        let mailbox = match moto_log {
+            Some(log) => log.with_file_name("mailbox.jsonl"),
+            None => std::env::temp_dir().join(format!("tenant-mailbox-{}-{lambda_port}.jsonl", std::process::id())),
+        };
+        let _ = std::fs::remove_file(&mailbox);
+        let moto_env = [
+            (
+                "TENANT_MOTO_IAM_PROPAGATION_SECONDS",
+                options.simulated_propagation_seconds.to_string(),
+            ),
+            ("TENANT_MOTO_MAILBOX", mailbox.display().to_string()),
+        ];
         let moto = MotoServer::start(lambda_port, moto_log, &moto_env).await?;
         let config = tenant_steps::aws::local_sdk_config(&moto.endpoint, crate::REGION).await;
         let clients = Clients::new(&config);
@@ -85,8 +99,11 @@ impl LocalStack {
         let served_functions = functions.clone();
         let faults = Arc::new(Faults::default());
         let served_faults = faults.clone();
+        let onboarding_arn = bootstrap.onboarding_state_machine_arn.clone();
         let lambda = tokio::spawn(async move {
-            if let Err(e) = crate::lambda_endpoint::serve(listener, served, served_functions, served_faults).await {
+            if let Err(e) =
+                crate::lambda_endpoint::serve(listener, served, served_functions, served_faults, &onboarding_arn).await
+            {
                 tracing::error!(error = %e, "local Lambda endpoint stopped");
             }
         });
@@ -110,6 +127,7 @@ impl LocalStack {
             moto,
             lambda_port,
             signup_port,
+            mailbox,
             bootstrap,
             ctx,
             faults,
@@ -182,6 +200,7 @@ impl LocalStack {
             "TENANT_LAMBDA_ENDPOINT".into(),
             format!("http://127.0.0.1:{}", self.lambda_port),
         ));
+        lines.push((MAILBOX.into(), self.mailbox.display().to_string()));
         // Fault injection and the other local-only routes: never the page's port.
         lines.push((ADMIN_URL.into(), format!("http://127.0.0.1:{}", self.lambda_port)));
         Some(lines)

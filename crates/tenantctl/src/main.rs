@@ -167,6 +167,9 @@ enum LocalCommand {
     Down,
     /// Print `export` lines that point the aws CLI, boto3 and the SDKs at the stack.
     Env,
+    /// Print the local mailbox (sign-up codes; no email leaves the machine), or only the
+    /// messages to one address.
+    Mail { address: Option<String> },
     /// Make a step fail for a tenant on the local stack (never possible in AWS).
     Fault {
         /// Tenant id the fault applies to.
@@ -620,6 +623,23 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
                 "fault set: {step} will {} for tenant {tenant}",
                 serde_json::to_value(mode)?.as_str().unwrap_or("")
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        LocalCommand::Mail { address } => {
+            let vars = env_file::read(&dir.env_file())?;
+            let path = vars
+                .get(tenant_localstack::stack::MAILBOX)
+                .with_context(|| format!("env file has no {}", tenant_localstack::stack::MAILBOX))?;
+            let messages = tenant_localstack::mailbox::read(std::path::Path::new(path), address.as_deref())?;
+            if messages.is_empty() {
+                println!(
+                    "no mail{}",
+                    address.as_ref().map(|a| format!(" to {a}")).unwrap_or_default()
+                );
+            }
+            for m in messages {
+                println!("{}  to {}  {}: {}", m.sent_at, m.to, m.subject, m.body);
+            }
             Ok(ExitCode::SUCCESS)
         }
         LocalCommand::Env => {
