@@ -532,3 +532,84 @@ async fn a_confirmed_sign_up_starts_onboarding_and_the_admin_signs_in_with_their
         .unwrap();
     assert!(signed_in.authentication_result().and_then(|a| a.id_token()).is_some());
 }
+
+/// The page in verify mode: sign up with a password, nothing provisioned, the code from
+/// the local mailbox, a wrong code and repeats answered clearly, then ACTIVE.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_in_verify_mode_takes_the_code_before_anything_is_provisioned() {
+    let t = spawn().await;
+    let ctx = &t.ops.ctx;
+    let arn = &t.ops.onboarding_arn;
+    let verify = signup::Mode::Verify;
+    let email = "admin@globex.example";
+    let request = json!({"company_name": "Globex", "tenant_id": "globex", "admin_email": email, "password": "Hank-Scorpio-2024!"});
+    let first = signup::handle_mode(ctx, arn, verify, post_json(request.clone())).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    assert_eq!(body(&first)["next"], "confirm");
+    assert!(
+        record::get(ctx, "globex").await.unwrap().is_none(),
+        "nothing before the code"
+    );
+    let again = signup::handle_mode(ctx, arn, verify, post_json(request.clone())).await;
+    assert_eq!(again.status, 409, "{again:?}");
+    assert!(
+        body(&again)["errors"]["admin_email"]
+            .as_str()
+            .unwrap()
+            .contains("already signed up")
+    );
+    let weak = signup::handle_mode(
+        ctx,
+        arn,
+        verify,
+        post_json(
+            json!({"company_name": "Weak", "tenant_id": "weak", "admin_email": "a@weak.example", "password": "short"}),
+        ),
+    )
+    .await;
+    assert_eq!(weak.status, 400, "{weak:?}");
+    assert!(body(&weak)["errors"]["password"].is_string());
+
+    let confirm = |code: &str| {
+        let mut r = post_json(json!({"admin_email": email, "tenant_id": "globex", "code": code}));
+        r.path = "/signup/confirm".into();
+        r
+    };
+    let code = tenant_localstack::mailbox::latest_code(&t.stack.mailbox, email)
+        .unwrap()
+        .unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let refused = signup::handle_mode(ctx, arn, verify, confirm(wrong)).await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(
+        body(&refused)["errors"]["code"]
+            .as_str()
+            .unwrap()
+            .contains("not the one we sent")
+    );
+    assert!(record::get(ctx, "globex").await.unwrap().is_none());
+
+    let ok = signup::handle_mode(ctx, arn, verify, confirm(&code)).await;
+    assert_eq!(ok.status, 202, "{ok:?}");
+    assert_eq!(body(&ok)["status_url"], "signup/globex");
+    let rec = record::get(ctx, "globex").await.unwrap().unwrap();
+    let execution = onboard::execution_arn(arn, &rec.execution);
+    let done = onboard::wait(&t.ops, &execution, Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+    let progress = body(&signup::handle_mode(ctx, arn, verify, get("/signup/globex")).await);
+    assert_eq!(progress["status"], "ACTIVE", "{progress}");
+
+    let twice = signup::handle_mode(ctx, arn, verify, confirm(&code)).await;
+    assert_eq!(twice.status, 409, "{twice:?}");
+    let taken = signup::handle_mode(
+        ctx,
+        arn,
+        verify,
+        post_json(json!({"company_name": "Globex 2", "tenant_id": "globex", "admin_email": "b@globex2.example", "password": "Hank-Scorpio-2024!"})),
+    )
+    .await;
+    assert_eq!(taken.status, 409, "{taken:?}");
+    assert!(body(&taken)["errors"]["tenant_id"].as_str().unwrap().contains("taken"));
+}

@@ -45,6 +45,8 @@ pub struct Options {
     pub function_roles: bool,
     /// The template the function roles come from (default: the repository's).
     pub template: Option<std::path::PathBuf>,
+    /// How the page signs up (template.yaml's `SignupMode`).
+    pub signup_mode: tenant_steps::signup::Mode,
 }
 
 impl Default for Options {
@@ -57,6 +59,8 @@ impl Default for Options {
             simulated_propagation_seconds: 0.0,
             function_roles: true,
             template: None,
+            // Open until the demo, the browser and hostile tests take the code step.
+            signup_mode: tenant_steps::signup::Mode::Open,
         }
     }
 }

@@ -209,6 +209,7 @@ struct SignupState {
     functions: FunctionContexts,
     onboarding_arn: Arc<str>,
     body_timeout: Duration,
+    mode: tenant_steps::signup::Mode,
 }
 
 /// The public signup page and API, as the HTTP API serves them in AWS: every method and
@@ -218,12 +219,14 @@ pub fn signup_router(
     functions: FunctionContexts,
     onboarding_arn: &str,
     body_timeout: Duration,
+    mode: tenant_steps::signup::Mode,
 ) -> Router {
     Router::new().fallback(signup).with_state(SignupState {
         ctx,
         functions,
         onboarding_arn: Arc::from(onboarding_arn),
         body_timeout,
+        mode,
     })
 }
 
@@ -232,10 +235,11 @@ pub async fn serve_signup(
     ctx: Arc<Context>,
     functions: FunctionContexts,
     onboarding_arn: &str,
+    mode: tenant_steps::signup::Mode,
 ) -> std::io::Result<()> {
     axum::serve(
         listener,
-        signup_router(ctx, functions, onboarding_arn, BODY_READ_TIMEOUT),
+        signup_router(ctx, functions, onboarding_arn, BODY_READ_TIMEOUT, mode),
     )
     .await
 }
@@ -319,7 +323,7 @@ async fn signup(State(state): State<SignupState>, request: axum::extract::Reques
             }
         }
     };
-    let out = tenant_steps::signup::handle(&ctx, &state.onboarding_arn, request).await;
+    let out = tenant_steps::signup::handle_mode(&ctx, &state.onboarding_arn, state.mode, request).await;
     let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static(out.content_type));
@@ -533,6 +537,7 @@ mod tests {
             FunctionContexts::default(),
             "arn:aws:states:us-east-1:123456789012:stateMachine:onboarding",
             timeout,
+            tenant_steps::signup::Mode::Open,
         )
     }
 

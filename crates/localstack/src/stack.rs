@@ -110,9 +110,16 @@ impl LocalStack {
         let served = ctx.clone();
         let served_functions = functions.clone();
         let onboarding_arn = bootstrap.onboarding_state_machine_arn.clone();
+        let signup_mode = options.signup_mode;
         let signup_page = tokio::spawn(async move {
-            if let Err(e) =
-                crate::lambda_endpoint::serve_signup(signup_listener, served, served_functions, &onboarding_arn).await
+            if let Err(e) = crate::lambda_endpoint::serve_signup(
+                signup_listener,
+                served,
+                served_functions,
+                &onboarding_arn,
+                signup_mode,
+            )
+            .await
             {
                 tracing::error!(error = %e, "local signup page stopped");
             }

@@ -91,8 +91,12 @@ pub async fn serve_signup() -> Result<(), lambda_runtime::Error> {
     let ctx = Context { settings, clients };
     match handler.as_str() {
         "http" => {
+            // The template's SignupMode; verify when unset, as its default.
+            let mode = crate::signup::Mode::parse(
+                &std::env::var(crate::signup::MODE_ENV).unwrap_or_else(|_| "verify".into()),
+            )?;
             lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {
-                handle_signup(&ctx, &arn, event)
+                handle_signup(&ctx, &arn, mode, event)
             }))
             .await
         }
@@ -121,6 +125,7 @@ pub async fn serve_signup() -> Result<(), lambda_runtime::Error> {
 pub async fn handle_signup(
     ctx: &Context,
     onboarding_arn: &str,
+    mode: crate::signup::Mode,
     event: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> Result<ApiGatewayV2httpResponse, std::convert::Infallible> {
     let req = event.payload;
@@ -143,7 +148,7 @@ pub async fn handle_signup(
             .map(str::to_string),
         body,
     };
-    let out = crate::signup::handle(ctx, onboarding_arn, request).await;
+    let out = crate::signup::handle_mode(ctx, onboarding_arn, mode, request).await;
     let mut resp = ApiGatewayV2httpResponse::default();
     resp.status_code = i64::from(out.status);
     resp.headers

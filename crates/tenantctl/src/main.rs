@@ -162,6 +162,9 @@ enum LocalCommand {
         /// repository's template.yaml): try a template change before deploying it.
         #[arg(long)]
         template: Option<PathBuf>,
+        /// How the signup page signs up: verify (email code first) or open.
+        #[arg(long, default_value = "open")]
+        signup_mode: String,
     },
     /// Stop the background stack.
     Down,
@@ -191,6 +194,8 @@ enum LocalCommand {
         mapping_type: MappingType,
         #[arg(long)]
         template: Option<PathBuf>,
+        #[arg(long, default_value = "open")]
+        signup_mode: String,
     },
 }
 
@@ -513,11 +518,13 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             iam_wait_seconds,
             mapping_type,
             template,
+            signup_mode,
         } => {
             let options = tenant_localstack::Options {
                 iam_wait_seconds: *iam_wait_seconds,
                 mapping_type: *mapping_type,
                 template: template.clone(),
+                signup_mode: tenant_steps::signup::Mode::parse(signup_mode)?,
                 ..Default::default()
             };
             // The stack's log gets each step's EMF line, as CloudWatch would.
@@ -529,7 +536,9 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             iam_wait_seconds,
             mapping_type,
             template,
+            signup_mode,
         } => {
+            tenant_steps::signup::Mode::parse(signup_mode)?;
             if dir.env_file().exists() {
                 println!("local stack already up; settings in {}", dir.env_file().display());
                 return Ok(ExitCode::SUCCESS);
@@ -541,6 +550,7 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
                 .args(["--state-dir", &dir.0.to_string_lossy(), "local", "serve"])
                 .args(["--iam-wait-seconds", &iam_wait_seconds.to_string()])
                 .args(["--mapping-type", &format!("{mapping_type:?}").to_lowercase()])
+                .args(["--signup-mode", signup_mode])
                 .args(template.iter().flat_map(|t| {
                     [
                         std::ffi::OsString::from("--template"),

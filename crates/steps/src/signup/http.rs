@@ -7,6 +7,7 @@ use tenant_domain::signup::{FieldErrors, RawSignup, validate};
 use super::json::duplicate_key;
 use super::progress::progress;
 use super::submit::{SignupOutcome, Source, submit};
+use super::verify::{self, Mode};
 use crate::Context;
 
 const PAGE: &str = include_str!("page.html");
@@ -250,16 +251,93 @@ fn is_status_path(p: &str) -> bool {
         .is_some_and(|id| !id.is_empty() && !id.contains('/'))
 }
 
-/// Routes one HTTP request.
+/// Routes one HTTP request in open mode (a valid form starts onboarding).
 pub async fn handle(ctx: &Context, onboarding_arn: &str, req: Request) -> Response {
+    handle_mode(ctx, onboarding_arn, Mode::Open, req).await
+}
+
+/// A verify-mode answer for a JSON client, or as HTML for a plain form post.
+fn render(json_client: bool, a: verify::Answer) -> Response {
+    if json_client {
+        return json_response(a.status, a.body);
+    }
+    let mut lines = vec![a.body["message"].as_str().unwrap_or_default().to_string()];
+    if let Some(errors) = a.body["errors"].as_object() {
+        lines.extend(errors.values().filter_map(Value::as_str).map(str::to_string));
+    }
+    html_response(a.status, &lines)
+}
+
+/// The body of a verify-mode POST as a JSON object, whichever type it came as; or the
+/// response refusing it.
+fn verify_fields(req: &Request) -> Result<(bool, Value), Response> {
+    let Some(kind) = body_kind(req.content_type.as_deref()) else {
+        return Err(unsupported_type(req.content_type.as_deref()));
+    };
+    let json_client = kind == BodyKind::Json;
+    let refuse = |status: u16, message: String| {
+        if json_client {
+            json_response(status, json!({ "message": message, "errors": {} }))
+        } else {
+            html_response(status, &[message])
+        }
+    };
+    if req.body.len() > MAX_BODY {
+        return Err(refuse(413, format!("the request is larger than {MAX_BODY} bytes")));
+    }
+    if json_client {
+        let v: Value =
+            serde_json::from_slice(&req.body).map_err(|e| refuse(400, format!("the request is not JSON: {e}")))?;
+        if let Some(key) = duplicate_key(&req.body) {
+            return Err(refuse(400, format!("duplicate field {key:?}: give each field once")));
+        }
+        return Ok((true, v));
+    }
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_bytes(&req.body).map_err(|e| refuse(400, format!("could not read the form: {e}")))?;
+    let mut obj = serde_json::Map::new();
+    for (k, v) in pairs {
+        if obj.insert(k.clone(), Value::String(v)).is_some() {
+            return Err(refuse(400, format!("duplicate field {k:?}: give each field once")));
+        }
+    }
+    Ok((false, Value::Object(obj)))
+}
+
+/// Routes one HTTP request; in verify mode `POST /signup` signs the admin up with Cognito
+/// and `POST /signup/confirm` takes the code.
+pub async fn handle_mode(ctx: &Context, onboarding_arn: &str, mode: Mode, req: Request) -> Response {
     let path = req.path.split('?').next().unwrap_or_default();
     let path = path.trim_end_matches('/');
+    if mode == Mode::Verify && req.method == "POST" && (path == "/signup" || path == "/signup/confirm") {
+        let (json_client, fields) = match verify_fields(&req) {
+            Ok(f) => f,
+            Err(r) => return r,
+        };
+        if path == "/signup/confirm" {
+            return render(json_client, verify::confirm(ctx, &fields).await);
+        }
+        return match verify::split_password(fields) {
+            Ok((raw, password)) => render(json_client, verify::sign_up(ctx, &raw, &password).await),
+            Err(message) => render(
+                json_client,
+                verify::Answer {
+                    status: 400,
+                    body: json!({ "message": message, "errors": {} }),
+                },
+            ),
+        };
+    }
     match (req.method.as_str(), path) {
         ("GET" | "HEAD", "" | "/signup") => Response {
             status: 200,
             content_type: "text/html; charset=utf-8",
             headers: Vec::new(),
-            body: PAGE.to_string(),
+            body: match mode {
+                Mode::Open => PAGE.to_string(),
+                // The page's script reads the mode: a password field, then the code.
+                Mode::Verify => PAGE.replacen("data-signup-mode=\"open\"", "data-signup-mode=\"verify\"", 1),
+            },
         },
         ("POST", "/signup") => post_signup(ctx, onboarding_arn, &req).await,
         ("GET", p) if is_status_path(p) => get_status(ctx, onboarding_arn, &p["/signup/".len()..]).await,

@@ -17,9 +17,11 @@ mod http;
 mod json;
 mod progress;
 mod submit;
+mod verify;
 
 pub use confirmed::{COMPANY_NAME_ATTRIBUTE, TENANT_ID_ATTRIBUTE, handle_post_confirmation};
 pub use event::handle_event;
-pub use http::{MAX_BODY, Request, Response, handle};
+pub use http::{MAX_BODY, Request, Response, handle, handle_mode};
 pub use progress::{Progress, progress};
 pub use submit::{SignupOutcome, Source, submit};
+pub use verify::{MODE_ENV, Mode};
