@@ -41,7 +41,11 @@ pub async fn progress(ctx: &Context, onboarding_arn: &str, tenant: &TenantId) ->
         Status::RollingBack => ("in_progress", format!("Setting up {tenant} failed; cleaning up…")),
         Status::Active => (
             "active",
-            format!("Workspace {tenant} is ready. The admin has been sent an invitation by email."),
+            // Neutral across modes: in open mode the admin was emailed an invitation, in
+            // verify mode they sign in with the password they chose.
+            format!(
+                "Workspace {tenant} is ready: its admin can sign in (with the password chosen at signup, or from the emailed invitation)."
+            ),
         ),
         Status::Failed | Status::RollbackFailed => (
             "failed",
