@@ -613,3 +613,56 @@ async fn the_page_in_verify_mode_takes_the_code_before_anything_is_provisioned()
     assert_eq!(taken.status, 409, "{taken:?}");
     assert!(body(&taken)["errors"]["tenant_id"].as_str().unwrap().contains("taken"));
 }
+
+/// The abuse the verify mode answers: 200 valid sign-ups whose emails are never confirmed
+/// create no record, IAM role, Cognito group or secret, and start no execution.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_unverified_sign_ups_create_nothing_but_pool_users() {
+    let t = spawn().await;
+    let ctx = &t.ops.ctx;
+    let arn = &t.ops.onboarding_arn;
+    for i in 0..200 {
+        let r = signup::handle_mode(
+            ctx,
+            arn,
+            signup::Mode::Verify,
+            post_json(json!({
+                "company_name": format!("Spam {i}"),
+                "tenant_id": format!("spam-{i:03}"),
+                "admin_email": format!("victim{i}@example.com"),
+                "password": "Spam-Spam-2024!",
+            })),
+        )
+        .await;
+        assert_eq!(r.status, 202, "{i}: {r:?}");
+    }
+    let c = &ctx.clients;
+    let items = c.ddb.scan().table_name(&ctx.settings.table).send().await.unwrap();
+    let spam = items
+        .items()
+        .iter()
+        .filter(|item| {
+            item.get("tenant_id")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|id| id.starts_with("spam-"))
+        })
+        .count();
+    assert_eq!(spam, 0, "{:?}", items.items());
+    let roles = c.iam.list_roles().path_prefix("/tenants/").send().await.unwrap();
+    assert!(roles.roles().is_empty(), "{:?}", roles.roles());
+    let groups = c
+        .idp
+        .list_groups()
+        .user_pool_id(&ctx.settings.user_pool_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(groups.groups().is_empty(), "{:?}", groups.groups());
+    let secrets = c.secrets.list_secrets().send().await.unwrap();
+    assert!(secrets.secret_list().is_empty());
+    let executions = c.sfn.list_executions().state_machine_arn(arn).send().await.unwrap();
+    assert!(executions.executions().is_empty());
+    // Each code went to its own address only.
+    let mail = tenant_localstack::mailbox::read(&t.stack.mailbox, None).unwrap();
+    assert_eq!(mail.len(), 200);
+}
