@@ -370,6 +370,35 @@ def test_sign_up_code_goes_to_the_mailbox_and_confirm_calls_the_trigger(server, 
         fake.server_close()
 
 
+def test_an_expired_code_is_refused_as_cognito_does(tmp_path):
+    """A server whose codes last 0 s: the right code, late, is ExpiredCodeException."""
+    port = _free_port()
+    mailbox = tmp_path / "mailbox.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR), TENANT_MOTO_MAILBOX=str(mailbox),
+               TENANT_MOTO_SIGNUP_CODE_SECONDS="0")
+    env.pop("MOTO_PORT", None)
+    proc = subprocess.Popen([sys.executable, "-m", "tenant_moto", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        idp = _client(f"http://127.0.0.1:{port}", "cognito-idp")
+        pool = idp.create_user_pool(PoolName="late", UsernameAttributes=["email"],
+                                    AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+        client = idp.create_user_pool_client(UserPoolId=pool, ClientName="page")["UserPoolClient"]["ClientId"]
+        email = "late@acme.example"
+        idp.sign_up(ClientId=client, Username=email, Password=PASSWORD,
+                    UserAttributes=[{"Name": "email", "Value": email}])
+        time.sleep(0.05)
+        with pytest.raises(ClientError) as e:
+            idp.confirm_sign_up(ClientId=client, Username=email,
+                                ConfirmationCode=_mail_to(mailbox, email)[0]["code"])
+        assert _code(e) == "ExpiredCodeException"
+        assert idp.admin_get_user(UserPoolId=pool, Username=email)["UserStatus"] == "UNCONFIRMED"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
 # ------------------------------------------------------- Set/GetIdentityPoolRoles
 
 
