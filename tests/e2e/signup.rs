@@ -450,3 +450,219 @@ async fn a_failed_onboarding_publishes_its_failure_and_leaves_no_user() {
     );
     t.stack.stop().await;
 }
+
+/// Verify mode's heart without the page: the admin signs up with Cognito (SignUp with the
+/// password they chose), nothing is provisioned until the code from the local mailbox is
+/// entered; then the pool's post-confirmation trigger starts onboarding, the same user ends
+/// up in the tenant's group, and signs in with that password.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_confirmed_sign_up_starts_onboarding_and_the_admin_signs_in_with_their_password() {
+    use aws_sdk_cognitoidentityprovider::types::{AttributeType, AuthFlowType};
+    let t = spawn().await;
+    let ctx = &t.ops.ctx;
+    let idp = &ctx.clients.idp;
+    let client_id = &ctx.settings.user_pool_client_id;
+    let email = "founder@initech.example";
+    let password = "Corr3ct-Horse-Battery!";
+    let attr = |n: &str, v: &str| AttributeType::builder().name(n).value(v).build().unwrap();
+    idp.sign_up()
+        .client_id(client_id)
+        .username(email)
+        .password(password)
+        .user_attributes(attr("email", email))
+        .user_attributes(attr(signup::TENANT_ID_ATTRIBUTE, "initech"))
+        .user_attributes(attr(signup::COMPANY_NAME_ATTRIBUTE, "Initech"))
+        .send()
+        .await
+        .unwrap();
+    // Nothing exists before the email is proven.
+    assert!(record::get(ctx, "initech").await.unwrap().is_none());
+    let code = tenant_localstack::mailbox::latest_code(&t.stack.mailbox, email)
+        .unwrap()
+        .expect("a code in the local mailbox");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let refused = idp
+        .confirm_sign_up()
+        .client_id(client_id)
+        .username(email)
+        .confirmation_code(wrong)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .as_service_error()
+            .is_some_and(|e| e.is_code_mismatch_exception()),
+        "{refused:?}"
+    );
+    assert!(record::get(ctx, "initech").await.unwrap().is_none());
+
+    idp.confirm_sign_up()
+        .client_id(client_id)
+        .username(email)
+        .confirmation_code(&code)
+        .send()
+        .await
+        .unwrap();
+    let rec = record::get(ctx, "initech")
+        .await
+        .unwrap()
+        .expect("the trigger recorded the tenant");
+    assert_eq!(rec.email.as_deref(), Some(email));
+    let execution = onboard::execution_arn(&t.ops.onboarding_arn, &rec.execution);
+    let done = onboard::wait(&t.ops, &execution, Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+    assert_eq!(
+        record::get(ctx, "initech").await.unwrap().unwrap().status,
+        Status::Active
+    );
+    let group = TenantNames::new(&tid("initech")).group;
+    assert_eq!(user_groups(ctx, email).await, Some(vec![group]));
+    let signed_in = idp
+        .admin_initiate_auth()
+        .user_pool_id(&ctx.settings.user_pool_id)
+        .client_id(client_id)
+        .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+        .auth_parameters("USERNAME", email)
+        .auth_parameters("PASSWORD", password)
+        .send()
+        .await
+        .unwrap();
+    assert!(signed_in.authentication_result().and_then(|a| a.id_token()).is_some());
+}
+
+/// The page in verify mode: sign up with a password, nothing provisioned, the code from
+/// the local mailbox, a wrong code and repeats answered clearly, then ACTIVE.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_page_in_verify_mode_takes_the_code_before_anything_is_provisioned() {
+    let t = spawn().await;
+    let ctx = &t.ops.ctx;
+    let arn = &t.ops.onboarding_arn;
+    let verify = signup::Mode::Verify;
+    let email = "admin@globex.example";
+    let request = json!({"company_name": "Globex", "tenant_id": "globex", "admin_email": email, "password": "Hank-Scorpio-2024!"});
+    let first = signup::handle_mode(ctx, arn, verify, post_json(request.clone())).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    assert_eq!(body(&first)["next"], "confirm");
+    assert!(
+        record::get(ctx, "globex").await.unwrap().is_none(),
+        "nothing before the code"
+    );
+    let again = signup::handle_mode(ctx, arn, verify, post_json(request.clone())).await;
+    assert_eq!(again.status, 409, "{again:?}");
+    assert!(
+        body(&again)["errors"]["admin_email"]
+            .as_str()
+            .unwrap()
+            .contains("already signed up")
+    );
+    let weak = signup::handle_mode(
+        ctx,
+        arn,
+        verify,
+        post_json(
+            json!({"company_name": "Weak", "tenant_id": "weak", "admin_email": "a@weak.example", "password": "short"}),
+        ),
+    )
+    .await;
+    assert_eq!(weak.status, 400, "{weak:?}");
+    assert!(body(&weak)["errors"]["password"].is_string());
+
+    let confirm = |code: &str| {
+        let mut r = post_json(json!({"admin_email": email, "tenant_id": "globex", "code": code}));
+        r.path = "/signup/confirm".into();
+        r
+    };
+    let code = tenant_localstack::mailbox::latest_code(&t.stack.mailbox, email)
+        .unwrap()
+        .unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let refused = signup::handle_mode(ctx, arn, verify, confirm(wrong)).await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    assert!(
+        body(&refused)["errors"]["code"]
+            .as_str()
+            .unwrap()
+            .contains("not the one we sent")
+    );
+    assert!(record::get(ctx, "globex").await.unwrap().is_none());
+
+    let ok = signup::handle_mode(ctx, arn, verify, confirm(&code)).await;
+    assert_eq!(ok.status, 202, "{ok:?}");
+    assert_eq!(body(&ok)["status_url"], "signup/globex");
+    let rec = record::get(ctx, "globex").await.unwrap().unwrap();
+    let execution = onboard::execution_arn(arn, &rec.execution);
+    let done = onboard::wait(&t.ops, &execution, Duration::from_secs(90))
+        .await
+        .unwrap();
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+    let progress = body(&signup::handle_mode(ctx, arn, verify, get("/signup/globex")).await);
+    assert_eq!(progress["status"], "ACTIVE", "{progress}");
+
+    let twice = signup::handle_mode(ctx, arn, verify, confirm(&code)).await;
+    assert_eq!(twice.status, 409, "{twice:?}");
+    let taken = signup::handle_mode(
+        ctx,
+        arn,
+        verify,
+        post_json(json!({"company_name": "Globex 2", "tenant_id": "globex", "admin_email": "b@globex2.example", "password": "Hank-Scorpio-2024!"})),
+    )
+    .await;
+    assert_eq!(taken.status, 409, "{taken:?}");
+    assert!(body(&taken)["errors"]["tenant_id"].as_str().unwrap().contains("taken"));
+}
+
+/// The abuse the verify mode answers: 200 valid sign-ups whose emails are never confirmed
+/// create no record, IAM role, Cognito group or secret, and start no execution.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_hundred_unverified_sign_ups_create_nothing_but_pool_users() {
+    let t = spawn().await;
+    let ctx = &t.ops.ctx;
+    let arn = &t.ops.onboarding_arn;
+    for i in 0..200 {
+        let r = signup::handle_mode(
+            ctx,
+            arn,
+            signup::Mode::Verify,
+            post_json(json!({
+                "company_name": format!("Spam {i}"),
+                "tenant_id": format!("spam-{i:03}"),
+                "admin_email": format!("victim{i}@example.com"),
+                "password": "Spam-Spam-2024!",
+            })),
+        )
+        .await;
+        assert_eq!(r.status, 202, "{i}: {r:?}");
+    }
+    let c = &ctx.clients;
+    let items = c.ddb.scan().table_name(&ctx.settings.table).send().await.unwrap();
+    let spam = items
+        .items()
+        .iter()
+        .filter(|item| {
+            item.get("tenant_id")
+                .and_then(|v| v.as_s().ok())
+                .is_some_and(|id| id.starts_with("spam-"))
+        })
+        .count();
+    assert_eq!(spam, 0, "{:?}", items.items());
+    let roles = c.iam.list_roles().path_prefix("/tenants/").send().await.unwrap();
+    assert!(roles.roles().is_empty(), "{:?}", roles.roles());
+    let groups = c
+        .idp
+        .list_groups()
+        .user_pool_id(&ctx.settings.user_pool_id)
+        .send()
+        .await
+        .unwrap();
+    assert!(groups.groups().is_empty(), "{:?}", groups.groups());
+    let secrets = c.secrets.list_secrets().send().await.unwrap();
+    assert!(secrets.secret_list().is_empty());
+    let executions = c.sfn.list_executions().state_machine_arn(arn).send().await.unwrap();
+    assert!(executions.executions().is_empty());
+    // Each code went to its own address only.
+    let mail = tenant_localstack::mailbox::read(&t.stack.mailbox, None).unwrap();
+    assert_eq!(mail.len(), 200);
+}

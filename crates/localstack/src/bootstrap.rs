@@ -47,6 +47,8 @@ pub struct Options {
     pub template: Option<std::path::PathBuf>,
     /// The tenant permission template (`template.yaml`'s `TenantPolicyTemplate`).
     pub tenant_template: tenant_domain::template::TenantTemplate,
+    /// How the page signs up (template.yaml's `SignupMode`).
+    pub signup_mode: tenant_steps::signup::Mode,
 }
 
 impl Default for Options {
@@ -60,6 +62,8 @@ impl Default for Options {
             function_roles: true,
             template: None,
             tenant_template: Default::default(),
+            // Open until the demo, the browser and hostile tests take the code step.
+            signup_mode: tenant_steps::signup::Mode::Open,
         }
     }
 }
@@ -196,7 +200,8 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
                 )
                 .build(),
         )
-        // As template.yaml's LambdaConfig: every token carries the tenant_id claim.
+        // As template.yaml's LambdaConfig: every token carries the tenant_id claim, and the
+        // post-confirmation trigger starts a verified signup's onboarding.
         .lambda_config(
             aws_sdk_cognitoidentityprovider::types::LambdaConfigType::builder()
                 .pre_token_generation_config(
@@ -208,8 +213,25 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
                         .build()
                         .context("pre-token-generation config")?,
                 )
+                .post_confirmation(crate::lambda_endpoint::post_confirmation_arn())
                 .build(),
         )
+        // The attributes the page sets at SignUp.
+        .set_schema(Some(
+            [
+                tenant_steps::signup::TENANT_ID_ATTRIBUTE,
+                tenant_steps::signup::COMPANY_NAME_ATTRIBUTE,
+            ]
+            .iter()
+            .map(|a| {
+                aws_sdk_cognitoidentityprovider::types::SchemaAttributeType::builder()
+                    .name(a.trim_start_matches("custom:"))
+                    .attribute_data_type(aws_sdk_cognitoidentityprovider::types::AttributeDataType::String)
+                    .mutable(false)
+                    .build()
+            })
+            .collect(),
+        ))
         .send()
         .await
         .context("creating the user pool")?;

@@ -25,6 +25,27 @@ pub const SIGNUP_HTTP_HANDLER: &str = "http";
 /// `TENANT_SIGNUP_HANDLER` of the function that takes TenantSignupRequested events.
 pub const SIGNUP_EVENTS_HANDLER: &str = "events";
 
+/// `TENANT_SIGNUP_HANDLER` of the user pool's post-confirmation trigger.
+pub const SIGNUP_CONFIRMED_HANDLER: &str = "post-confirmation";
+/// The local name of that trigger (template.yaml: `${AWS::StackName}-signup-confirmed`).
+pub const SIGNUP_CONFIRMED_FUNCTION: &str = "tenant-signup-confirmed";
+
+pub fn post_confirmation_arn() -> String {
+    format!(
+        "arn:aws:lambda:{}:{}:function:{SIGNUP_CONFIRMED_FUNCTION}",
+        crate::REGION,
+        crate::ACCOUNT_ID
+    )
+}
+
+/// The function part of a name or ARN (`...:function:{name}[:qualifier]`).
+fn function_part(name_or_arn: &str) -> &str {
+    match name_or_arn.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
+        None => name_or_arn,
+    }
+}
+
 /// Local function names are `tenant-{step}`; the state machine's ARNs end with them.
 pub const FUNCTION_PREFIX: &str = "tenant-";
 
@@ -52,17 +73,9 @@ pub fn pre_token_function_arn() -> String {
     )
 }
 
-/// The function name of a bare name, a partial ARN or a full ARN with an optional qualifier.
-fn name_of(name_or_arn: &str) -> &str {
-    match name_or_arn.split_once(":function:") {
-        Some((_, rest)) => rest.split(':').next().unwrap_or(rest),
-        None => name_or_arn,
-    }
-}
-
 /// Accepts a bare name, a partial ARN or a full ARN with an optional qualifier.
 pub fn step_for(name_or_arn: &str) -> Option<Step> {
-    Step::from_name(name_of(name_or_arn).strip_prefix(FUNCTION_PREFIX)?)
+    Step::from_name(function_part(name_or_arn).strip_prefix(FUNCTION_PREFIX)?)
 }
 
 /// Fault injection, per tenant and step. It exists only here, in the local endpoint: the
@@ -148,6 +161,7 @@ struct AppState {
     /// Each function's context, with its own role's credentials (by handler name).
     functions: FunctionContexts,
     faults: Arc<Faults>,
+    /// For the post-confirmation trigger, which starts onboarding.
     onboarding_arn: Arc<str>,
 }
 
@@ -165,16 +179,14 @@ impl AppState {
     }
 }
 
-/// The Lambda Invoke API, the local fault API, and the signup form (what API Gateway
-/// serves in AWS).
+/// The Lambda Invoke API (moto's Step Functions calls it) and the local fault API: the
+/// stack's internal port. The public signup page is served by [`signup_router`] on its
+/// own port, so a visitor of the page cannot reach fault injection (which can widen a
+/// tenant's policy).
 pub fn router(ctx: Arc<Context>, functions: FunctionContexts, faults: Arc<Faults>, onboarding_arn: &str) -> Router {
     Router::new()
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
         .route("/_local/faults", put(put_fault).get(get_faults).delete(delete_faults))
-        // The signup page and API, as the HTTP API serves them in AWS.
-        .route("/", axum::routing::get(signup))
-        .route("/signup", axum::routing::get(signup).post(signup))
-        .route("/signup/{id}", axum::routing::get(signup))
         .with_state(AppState {
             ctx,
             functions,
@@ -193,29 +205,145 @@ pub async fn serve(
     axum::serve(listener, router(ctx, functions, faults, onboarding_arn)).await
 }
 
-async fn signup(
-    State(state): State<AppState>,
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+/// API Gateway's payload limit for HTTP APIs (10 MB); it answers 413 above it. Smaller
+/// bodies reach the handler, which refuses more than `signup::MAX_BODY` itself.
+pub const PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
+
+/// How long the local page waits for a request body. API Gateway does not hold a slow
+/// client for long before the integration runs; locally an unbounded read held a
+/// connection (and its task) for as long as the client trickled bytes.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+struct SignupState {
+    ctx: Arc<Context>,
+    functions: FunctionContexts,
+    onboarding_arn: Arc<str>,
+    body_timeout: Duration,
+    mode: tenant_steps::signup::Mode,
+}
+
+/// The public signup page and API, as the HTTP API serves them in AWS: every method and
+/// path goes to the handler, which answers unknown ones with JSON 404/405 (`Allow`).
+pub fn signup_router(
+    ctx: Arc<Context>,
+    functions: FunctionContexts,
+    onboarding_arn: &str,
+    body_timeout: Duration,
+    mode: tenant_steps::signup::Mode,
+) -> Router {
+    Router::new().fallback(signup).with_state(SignupState {
+        ctx,
+        functions,
+        onboarding_arn: Arc::from(onboarding_arn),
+        body_timeout,
+        mode,
+    })
+}
+
+pub async fn serve_signup(
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    functions: FunctionContexts,
+    onboarding_arn: &str,
+    mode: tenant_steps::signup::Mode,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        signup_router(ctx, functions, onboarding_arn, BODY_READ_TIMEOUT, mode),
+    )
+    .await
+}
+
+fn json_error(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(json!({ "message": message }))).into_response()
+}
+
+/// Why a request body was not read.
+#[derive(Debug, thiserror::Error)]
+enum BodyRefused {
+    #[error("the request body is larger than {PAYLOAD_LIMIT} bytes")]
+    TooLarge,
+    #[error("the request body could not be read: {0}")]
+    Unreadable(axum::Error),
+}
+
+/// Reads the body up to `PAYLOAD_LIMIT`, stopping as soon as it is exceeded.
+async fn read_limited(mut body: axum::body::Body) -> Result<Vec<u8>, BodyRefused> {
+    use axum::body::HttpBody as _;
+    let mut out = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(BodyRefused::Unreadable)?;
+        if let Ok(data) = frame.into_data() {
+            if out.len() + data.len() > PAYLOAD_LIMIT {
+                return Err(BodyRefused::TooLarge);
+            }
+            out.extend_from_slice(&data);
+        }
+    }
+    Ok(out)
+}
+
+async fn signup(State(state): State<SignupState>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    // A declared length over the limit is refused before waiting for any of it.
+    let read = if declared.is_some_and(|n| n > PAYLOAD_LIMIT as u64) {
+        Ok(Err(BodyRefused::TooLarge))
+    } else {
+        tokio::time::timeout(state.body_timeout, read_limited(body)).await
+    };
+    let body = match read {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e @ BodyRefused::TooLarge)) => return json_error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+        Ok(Err(e @ BodyRefused::Unreadable(_))) => return json_error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(_) => {
+            return json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s",
+                    state.body_timeout.as_secs_f32()
+                ),
+            );
+        }
+    };
     let request = tenant_steps::signup::Request {
-        method: method.as_str().to_string(),
-        path: uri.path().to_string(),
-        content_type: headers
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        content_type: parts
+            .headers
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
-        body: body.to_vec(),
+        body,
     };
-    let ctx = match state.context_for(SIGNUP_HTTP_HANDLER) {
-        Ok(ctx) => ctx,
-        Err(message) => return (StatusCode::INTERNAL_SERVER_ERROR, message).into_response(),
+    let ctx = if state.functions.is_empty() {
+        state.ctx.clone()
+    } else {
+        match state.functions.get(SIGNUP_HTTP_HANDLER) {
+            Some(ctx) => ctx,
+            None => {
+                return json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the template defines no function for handler {SIGNUP_HTTP_HANDLER}"),
+                );
+            }
+        }
     };
-    let out = tenant_steps::signup::handle(&ctx, &state.onboarding_arn, request).await;
+    let out = tenant_steps::signup::handle_mode(&ctx, &state.onboarding_arn, state.mode, request).await;
     let status = StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, [("content-type", out.content_type)], out.body).into_response()
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static(out.content_type));
+    for (name, value) in &out.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(*name, value);
+        }
+    }
+    (status, headers, out.body).into_response()
 }
 
 async fn put_fault(State(state): State<AppState>, axum::Json(fault): axum::Json<Fault>) -> Response {
@@ -238,8 +366,11 @@ async fn delete_faults(State(state): State<AppState>) -> Response {
 }
 
 async fn invoke(State(state): State<AppState>, Path(function): Path<String>, body: Bytes) -> Response {
-    if name_of(&function) == PRE_TOKEN_FUNCTION {
+    if function_part(&function) == PRE_TOKEN_FUNCTION {
         return pre_token(&body);
+    }
+    if function_part(&function) == SIGNUP_CONFIRMED_FUNCTION {
+        return post_confirmation(&state, &body).await;
     }
     let Some(step) = step_for(&function) else {
         let mut headers = HeaderMap::new();
@@ -320,6 +451,28 @@ fn pre_token(body: &[u8]) -> Response {
     }
 }
 
+/// The user pool's trigger, as Cognito invokes it (the extension's ConfirmSignUp calls it
+/// here), under its template role.
+async fn post_confirmation(state: &AppState, body: &[u8]) -> Response {
+    let event: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return unhandled(
+                tenant_steps::error::PAYLOAD_UNREADABLE,
+                &format!("failed to deserialize the incoming data into the function's payload type: {e}"),
+            );
+        }
+    };
+    let ctx = match state.context_for(SIGNUP_CONFIRMED_HANDLER) {
+        Ok(ctx) => ctx,
+        Err(message) => return unhandled("Runtime.HandlerNotFound", &message),
+    };
+    match tenant_steps::signup::handle_post_confirmation(&ctx, &state.onboarding_arn, event).await {
+        Ok(out) => (StatusCode::OK, [("X-Amz-Executed-Version", "$LATEST")], axum::Json(out)).into_response(),
+        Err(e) => unhandled(e.name(), &e.to_string()),
+    }
+}
+
 /// Breaks the tenant role's inline policy with the local stack's admin credentials.
 async fn tamper_policy(ctx: &Context, tenant: &str, mode: FaultMode) -> Result<(), String> {
     let tenant = tenant_domain::TenantId::parse(tenant).map_err(|e| e.to_string())?;
@@ -388,6 +541,121 @@ mod tests {
         }
     }
 
+    /// Serves `router` on a loopback port; sends `head` (and `body`, then waits without
+    /// closing) and returns the raw response.
+    async fn exchange(router: Router, head: String, body: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(body).await.unwrap();
+        let mut response = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut response)).await;
+        server.abort();
+        read.expect("the server answers within 20 s").unwrap();
+        String::from_utf8_lossy(&response).into_owned()
+    }
+
+    fn page(timeout: Duration) -> Router {
+        signup_router(
+            Arc::new(Context::offline()),
+            FunctionContexts::default(),
+            "arn:aws:states:us-east-1:123456789012:stateMachine:onboarding",
+            timeout,
+            tenant_steps::signup::Mode::Open,
+        )
+    }
+
+    fn header<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+        let head = response.split("\r\n\r\n").next()?;
+        head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    fn json_body(response: &str) -> Value {
+        serde_json::from_str(response.split_once("\r\n\r\n").unwrap().1).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_slow_body_is_answered_408_at_the_timeout() {
+        let started = std::time::Instant::now();
+        let head = "POST /signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+        let r = exchange(page(Duration::from_millis(300)), head.into(), b"{\"tenant_id\"").await;
+        assert!(r.starts_with("HTTP/1.1 408"), "{r}");
+        assert_eq!(header(&r, "content-type"), Some("application/json"));
+        assert!(
+            json_body(&r)["message"]
+                .as_str()
+                .unwrap()
+                .contains("did not arrive within 0.3 s")
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_payload_limit_are_413() {
+        let head = format!(
+            "POST /signup HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            PAYLOAD_LIMIT + 1
+        );
+        let r = exchange(page(BODY_READ_TIMEOUT), head, b"").await;
+        assert!(r.starts_with("HTTP/1.1 413"), "{r}");
+        assert!(json_body(&r)["message"].as_str().unwrap().contains("larger than"));
+        // Without a declared length (chunked), reading stops at the limit.
+        let big = axum::body::Body::from(vec![b' '; PAYLOAD_LIMIT + 1]);
+        assert!(matches!(read_limited(big).await, Err(BodyRefused::TooLarge)));
+        let fits = axum::body::Body::from(vec![b' '; 10]);
+        assert_eq!(read_limited(fits).await.unwrap().len(), 10);
+    }
+
+    #[tokio::test]
+    async fn the_page_answers_like_an_api_and_serves_no_admin_route() {
+        let r = exchange(
+            page(BODY_READ_TIMEOUT),
+            "DELETE /signup HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(),
+            b"",
+        )
+        .await;
+        assert!(r.starts_with("HTTP/1.1 405"), "{r}");
+        assert_eq!(header(&r, "allow"), Some("GET, HEAD, POST"));
+        assert_eq!(json_body(&r)["allow"], "GET, HEAD, POST");
+        let body = b"tenant_id=acme";
+        let head = format!(
+            "POST /signup HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let r = exchange(page(BODY_READ_TIMEOUT), head, body).await;
+        assert!(r.starts_with("HTTP/1.1 415"), "{r}");
+        assert_eq!(
+            header(&r, "accept-post"),
+            Some("application/json, application/x-www-form-urlencoded")
+        );
+        for path in ["/_local/faults", "/2015-03-31/functions/tenant-create-role/invocations"] {
+            let head = format!("PUT {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+            let r = exchange(page(BODY_READ_TIMEOUT), head, b"").await;
+            assert!(r.starts_with("HTTP/1.1 404"), "{path}: {r}");
+            assert_eq!(header(&r, "content-type"), Some("application/json"), "{path}");
+        }
+        // And the internal port serves no page.
+        let internal = router(
+            Arc::new(Context::offline()),
+            FunctionContexts::default(),
+            Arc::new(Faults::default()),
+            "arn:aws:states:us-east-1:123456789012:stateMachine:onboarding",
+        );
+        let r = exchange(
+            internal,
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".into(),
+            b"",
+        )
+        .await;
+        assert!(r.starts_with("HTTP/1.1 404"), "{r}");
+    }
+
     #[test]
     fn resolves_names_and_arns() {
         let arn = function_arn(Step::CreateRole);
@@ -395,5 +663,7 @@ mod tests {
         assert_eq!(step_for(&format!("{arn}:$LATEST")), Some(Step::CreateRole));
         assert_eq!(step_for("tenant-record-active"), Some(Step::RecordActive));
         assert_eq!(step_for("other-function"), None);
+        assert_eq!(function_part(&post_confirmation_arn()), SIGNUP_CONFIRMED_FUNCTION);
+        assert_eq!(step_for(&post_confirmation_arn()), None);
     }
 }

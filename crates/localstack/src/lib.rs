@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod events;
 pub mod function_roles;
 pub mod lambda_endpoint;
+pub mod mailbox;
 pub mod moto;
 pub mod policy_documents;
 pub mod stack;

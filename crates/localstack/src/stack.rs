@@ -15,9 +15,19 @@ use crate::function_roles::{FunctionContexts, Operators};
 use crate::lambda_endpoint::Faults;
 use crate::moto::MotoServer;
 
+/// The env-file key of the local-only admin routes (`tenantctl local fault`).
+pub const ADMIN_URL: &str = "TENANT_LOCAL_ADMIN_URL";
+/// The env-file key of the local mailbox (`tenantctl local mail`).
+pub const MAILBOX: &str = "TENANT_LOCAL_MAILBOX";
+
 pub struct LocalStack {
     pub moto: MotoServer,
+    /// The internal port: the Lambda Invoke API moto calls and the fault API.
     pub lambda_port: u16,
+    /// The public port: the signup page and API only.
+    pub signup_port: u16,
+    /// The local mailbox: sign-up codes, one JSON line per message.
+    pub mailbox: PathBuf,
     pub bootstrap: Bootstrap,
     /// Clients and settings pointed at the emulator, as the step handlers see them.
     pub ctx: Arc<Context>,
@@ -26,6 +36,7 @@ pub struct LocalStack {
     /// The operators' roles from the template's managed policies (with the function roles).
     pub operators: Option<Operators>,
     lambda: JoinHandle<()>,
+    signup_page: JoinHandle<()>,
     signup_events: JoinHandle<()>,
 }
 
@@ -36,10 +47,24 @@ impl LocalStack {
             .await
             .context("binding the local Lambda endpoint")?;
         let lambda_port = listener.local_addr()?.port();
-        let moto_env = [(
-            "TENANT_MOTO_IAM_PROPAGATION_SECONDS",
-            options.simulated_propagation_seconds.to_string(),
-        )];
+        let signup_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the local signup page")?;
+        let signup_port = signup_listener.local_addr()?.port();
+        // Where the extension delivers sign-up codes: beside moto's log for a background
+        // stack, else a file of this process.
+        let mailbox = match moto_log {
+            Some(log) => log.with_file_name("mailbox.jsonl"),
+            None => std::env::temp_dir().join(format!("tenant-mailbox-{}-{lambda_port}.jsonl", std::process::id())),
+        };
+        let _ = std::fs::remove_file(&mailbox);
+        let moto_env = [
+            (
+                "TENANT_MOTO_IAM_PROPAGATION_SECONDS",
+                options.simulated_propagation_seconds.to_string(),
+            ),
+            ("TENANT_MOTO_MAILBOX", mailbox.display().to_string()),
+        ];
         let moto = MotoServer::start(lambda_port, moto_log, &moto_env).await?;
         let config = tenant_steps::aws::local_sdk_config(&moto.endpoint, crate::REGION).await;
         let clients = Clients::new(&config);
@@ -82,6 +107,23 @@ impl LocalStack {
                 tracing::error!(error = %e, "local Lambda endpoint stopped");
             }
         });
+        let served = ctx.clone();
+        let served_functions = functions.clone();
+        let onboarding_arn = bootstrap.onboarding_state_machine_arn.clone();
+        let signup_mode = options.signup_mode;
+        let signup_page = tokio::spawn(async move {
+            if let Err(e) = crate::lambda_endpoint::serve_signup(
+                signup_listener,
+                served,
+                served_functions,
+                &onboarding_arn,
+                signup_mode,
+            )
+            .await
+            {
+                tracing::error!(error = %e, "local signup page stopped");
+            }
+        });
         let signup_events = tokio::spawn(crate::events::poll_signup_requests(
             events_ctx,
             sqs,
@@ -91,11 +133,14 @@ impl LocalStack {
         Ok(LocalStack {
             moto,
             lambda_port,
+            signup_port,
+            mailbox,
             bootstrap,
             ctx,
             faults,
             operators,
             lambda,
+            signup_page,
             signup_events,
         })
     }
@@ -152,21 +197,25 @@ impl LocalStack {
         ));
         lines.push((
             "TENANT_SIGNUP_PAGE_URL".into(),
-            format!("http://127.0.0.1:{}/", self.lambda_port),
+            format!("http://127.0.0.1:{}/", self.signup_port),
         ));
         lines.push((
             "TENANT_SIGNUP_URL".into(),
-            format!("http://127.0.0.1:{}/signup", self.lambda_port),
+            format!("http://127.0.0.1:{}/signup", self.signup_port),
         ));
         lines.push((
             "TENANT_LAMBDA_ENDPOINT".into(),
             format!("http://127.0.0.1:{}", self.lambda_port),
         ));
+        lines.push((MAILBOX.into(), self.mailbox.display().to_string()));
+        // Fault injection and the other local-only routes: never the page's port.
+        lines.push((ADMIN_URL.into(), format!("http://127.0.0.1:{}", self.lambda_port)));
         Some(lines)
     }
 
     pub async fn stop(self) {
         self.lambda.abort();
+        self.signup_page.abort();
         self.signup_events.abort();
         self.moto.stop().await;
     }

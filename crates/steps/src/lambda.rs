@@ -77,8 +77,9 @@ pub async fn handle(ctx: &Context, step: Step, event: LambdaEvent<Value>) -> Res
     crate::dispatch::run(ctx, step, event.payload).await
 }
 
-/// The signup binary: the form's HTTP API, or (`TENANT_SIGNUP_HANDLER=events`) the
-/// `TenantSignupRequested` EventBridge target. Which one is deployment configuration, like
+/// The signup binary: the form's HTTP API, (`TENANT_SIGNUP_HANDLER=events`) the
+/// `TenantSignupRequested` EventBridge target, or (`post-confirmation`) the user pool's
+/// post-confirmation trigger. Which one is deployment configuration, like
 /// `TENANT_STEP`: each is its own function with its own role, both run one binary.
 pub async fn serve_signup() -> Result<(), lambda_runtime::Error> {
     init_tracing();
@@ -90,8 +91,12 @@ pub async fn serve_signup() -> Result<(), lambda_runtime::Error> {
     let ctx = Context { settings, clients };
     match handler.as_str() {
         "http" => {
+            // The template's SignupMode; verify when unset, as its default.
+            let mode = crate::signup::Mode::parse(
+                &std::env::var(crate::signup::MODE_ENV).unwrap_or_else(|_| "verify".into()),
+            )?;
             lambda_runtime::run(service_fn(|event: LambdaEvent<ApiGatewayV2httpRequest>| {
-                handle_signup(&ctx, &arn, event)
+                handle_signup(&ctx, &arn, mode, event)
             }))
             .await
         }
@@ -101,8 +106,17 @@ pub async fn serve_signup() -> Result<(), lambda_runtime::Error> {
             }))
             .await
         }
+        "post-confirmation" => {
+            lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+                crate::signup::handle_post_confirmation(&ctx, &arn, event.payload)
+            }))
+            .await
+        }
         other => Err(StepError::Misconfigured {
-            message: format!("{}={other:?}; use http or events", crate::config::env::SIGNUP_HANDLER),
+            message: format!(
+                "{}={other:?}; use http, events or post-confirmation",
+                crate::config::env::SIGNUP_HANDLER
+            ),
         }
         .into()),
     }
@@ -120,6 +134,7 @@ pub async fn serve_pre_token() -> Result<(), lambda_runtime::Error> {
 pub async fn handle_signup(
     ctx: &Context,
     onboarding_arn: &str,
+    mode: crate::signup::Mode,
     event: LambdaEvent<ApiGatewayV2httpRequest>,
 ) -> Result<ApiGatewayV2httpResponse, std::convert::Infallible> {
     let req = event.payload;
@@ -142,11 +157,17 @@ pub async fn handle_signup(
             .map(str::to_string),
         body,
     };
-    let out = crate::signup::handle(ctx, onboarding_arn, request).await;
+    let out = crate::signup::handle_mode(ctx, onboarding_arn, mode, request).await;
     let mut resp = ApiGatewayV2httpResponse::default();
     resp.status_code = i64::from(out.status);
     resp.headers
         .insert("content-type", HeaderValue::from_static(out.content_type));
+    for (name, value) in &out.headers {
+        // The handler's values are ASCII it wrote itself; a value that is not is left out.
+        if let Ok(value) = HeaderValue::from_str(value) {
+            resp.headers.insert(*name, value);
+        }
+    }
     resp.body = Some(Body::Text(out.body));
     Ok(resp)
 }

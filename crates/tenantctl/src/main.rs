@@ -162,11 +162,17 @@ enum LocalCommand {
         /// repository's template.yaml): try a template change before deploying it.
         #[arg(long)]
         template: Option<PathBuf>,
+        /// How the signup page signs up: verify (email code first) or open.
+        #[arg(long, default_value = "open")]
+        signup_mode: String,
     },
     /// Stop the background stack.
     Down,
     /// Print `export` lines that point the aws CLI, boto3 and the SDKs at the stack.
     Env,
+    /// Print the local mailbox (sign-up codes; no email leaves the machine), or only the
+    /// messages to one address.
+    Mail { address: Option<String> },
     /// Make a step fail for a tenant on the local stack (never possible in AWS).
     Fault {
         /// Tenant id the fault applies to.
@@ -188,6 +194,8 @@ enum LocalCommand {
         mapping_type: MappingType,
         #[arg(long)]
         template: Option<PathBuf>,
+        #[arg(long, default_value = "open")]
+        signup_mode: String,
     },
 }
 
@@ -510,11 +518,13 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             iam_wait_seconds,
             mapping_type,
             template,
+            signup_mode,
         } => {
             let options = tenant_localstack::Options {
                 iam_wait_seconds: *iam_wait_seconds,
                 mapping_type: *mapping_type,
                 template: template.clone(),
+                signup_mode: tenant_steps::signup::Mode::parse(signup_mode)?,
                 ..Default::default()
             };
             // The stack's log gets each step's EMF line, as CloudWatch would.
@@ -526,7 +536,9 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             iam_wait_seconds,
             mapping_type,
             template,
+            signup_mode,
         } => {
+            tenant_steps::signup::Mode::parse(signup_mode)?;
             if dir.env_file().exists() {
                 println!("local stack already up; settings in {}", dir.env_file().display());
                 return Ok(ExitCode::SUCCESS);
@@ -538,6 +550,7 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
                 .args(["--state-dir", &dir.0.to_string_lossy(), "local", "serve"])
                 .args(["--iam-wait-seconds", &iam_wait_seconds.to_string()])
                 .args(["--mapping-type", &format!("{mapping_type:?}").to_lowercase()])
+                .args(["--signup-mode", signup_mode])
                 .args(template.iter().flat_map(|t| {
                     [
                         std::ffi::OsString::from("--template"),
@@ -596,8 +609,8 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
         } => {
             let vars = env_file::read(&dir.env_file())?;
             let endpoint = vars
-                .get("TENANT_LAMBDA_ENDPOINT")
-                .context("env file has no TENANT_LAMBDA_ENDPOINT")?;
+                .get(tenant_localstack::stack::ADMIN_URL)
+                .with_context(|| format!("env file has no {}", tenant_localstack::stack::ADMIN_URL))?;
             if *clear {
                 local_http(endpoint, "DELETE", None).await?;
                 println!("all faults cleared");
@@ -620,6 +633,23 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
                 "fault set: {step} will {} for tenant {tenant}",
                 serde_json::to_value(mode)?.as_str().unwrap_or("")
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        LocalCommand::Mail { address } => {
+            let vars = env_file::read(&dir.env_file())?;
+            let path = vars
+                .get(tenant_localstack::stack::MAILBOX)
+                .with_context(|| format!("env file has no {}", tenant_localstack::stack::MAILBOX))?;
+            let messages = tenant_localstack::mailbox::read(std::path::Path::new(path), address.as_deref())?;
+            if messages.is_empty() {
+                println!(
+                    "no mail{}",
+                    address.as_ref().map(|a| format!(" to {a}")).unwrap_or_default()
+                );
+            }
+            for m in messages {
+                println!("{}  to {}  {}: {}", m.sent_at, m.to, m.subject, m.body);
+            }
             Ok(ExitCode::SUCCESS)
         }
         LocalCommand::Env => {

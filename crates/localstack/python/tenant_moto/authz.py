@@ -34,6 +34,8 @@ from .errors import JsonAccessDenied, QueryAccessDenied
 UNCHECKED_OPERATIONS = set(ActionAuthenticatorMixin.PUBLIC_OPERATIONS) | {
     "AWSCognitoIdentityService.GetCredentialsForIdentity",
     "AWSCognitoIdentityService.GetOpenIdToken",
+    # Public in Cognito as SignUp is; moto does not implement it (signup.py does).
+    "AWSCognitoIdentityProviderService.ResendConfirmationCode",
 }
 UNCHECKED_ACTIONS = {"sts:GetCallerIdentity"}
 # STS calls AWS serves unsigned: the web identity or SAML token is the credential.

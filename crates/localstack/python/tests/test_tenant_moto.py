@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -44,9 +45,14 @@ def ports():
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory, ports):
+def mailbox(tmp_path_factory):
+    return tmp_path_factory.mktemp("mail") / "mailbox.jsonl"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory, ports, mailbox):
     port, lambda_port = ports
-    env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
+    env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR), TENANT_MOTO_MAILBOX=str(mailbox))
     env.pop("MOTO_PORT", None)
     log_path = tmp_path_factory.mktemp("moto") / "server.log"
     log = open(log_path, "w")  # noqa: SIM115 - kept open for the server's lifetime
@@ -265,6 +271,132 @@ def test_state_machines_execute_and_reach_lambda_port(server, ports):
         assert "/2015-03-31/functions/" in seen[0][0]
     finally:
         fake.shutdown()
+
+
+# ------------------------------------------------------- Sign-up codes and the trigger
+
+
+def _mail_to(mailbox: Path, address: str) -> list[dict]:
+    if not mailbox.exists():
+        return []
+    lines = mailbox.read_text().splitlines()
+    return [m for m in map(json.loads, lines) if m["to"] == address]
+
+
+def test_sign_up_code_goes_to_the_mailbox_and_confirm_calls_the_trigger(server, ports, mailbox):
+    seen = []
+
+    class Trigger(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            event = json.loads(body)
+            seen.append((self.path, event))
+            failing = event["request"]["userAttributes"]["email"].startswith("fail")
+            payload = json.dumps(
+                {"errorType": "TenantTaken", "errorMessage": "id taken"} if failing else event).encode()
+            self.send_response(200)
+            if failing:
+                self.send_header("X-Amz-Function-Error", "Unhandled")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    fake = http.server.ThreadingHTTPServer(("127.0.0.1", ports[1]), Trigger)
+    threading.Thread(target=fake.serve_forever, daemon=True).start()
+    trigger_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:tenant-post-confirmation"
+    try:
+        idp = _client(server, "cognito-idp")
+        pool = idp.create_user_pool(
+            PoolName="signup-pool", UsernameAttributes=["email"], AutoVerifiedAttributes=["email"],
+            LambdaConfig={"PostConfirmation": trigger_arn},
+            Schema=[{"Name": "tenant_id", "AttributeDataType": "String", "Mutable": False}],
+        )["UserPool"]["Id"]
+        client = idp.create_user_pool_client(UserPoolId=pool, ClientName="page")["UserPoolClient"]["ClientId"]
+        email = f"admin-{uuid.uuid4().hex[:8]}@acme.example"
+        out = idp.sign_up(ClientId=client, Username=email, Password=PASSWORD,
+                          UserAttributes=[{"Name": "email", "Value": email},
+                                          {"Name": "custom:tenant_id", "Value": "acme"}])
+        assert out["UserConfirmed"] is False
+        mail = _mail_to(mailbox, email)
+        assert len(mail) == 1 and len(mail[0]["code"]) == 6 and mail[0]["code"] in mail[0]["body"]
+        code = mail[0]["code"]
+        wrong = "000000" if code != "000000" else "111111"
+        with pytest.raises(ClientError) as e:
+            idp.confirm_sign_up(ClientId=client, Username=email, ConfirmationCode=wrong)
+        assert _code(e) == "CodeMismatchException"
+        assert seen == []
+        # A new code replaces the old one.
+        idp.resend_confirmation_code(ClientId=client, Username=email)
+        mail = _mail_to(mailbox, email)
+        assert len(mail) == 2
+        if mail[1]["code"] != code:
+            with pytest.raises(ClientError) as e:
+                idp.confirm_sign_up(ClientId=client, Username=email, ConfirmationCode=code)
+            assert _code(e) == "CodeMismatchException"
+        idp.confirm_sign_up(ClientId=client, Username=email, ConfirmationCode=mail[1]["code"])
+        assert len(seen) == 1
+        path, event = seen[0]
+        assert "tenant-post-confirmation" in urllib.parse.unquote(path)
+        assert event["triggerSource"] == "PostConfirmation_ConfirmSignUp"
+        assert event["userPoolId"] == pool and event["callerContext"]["clientId"] == client
+        attributes = event["request"]["userAttributes"]
+        assert attributes["email"] == email and attributes["email_verified"] == "true"
+        assert attributes["custom:tenant_id"] == "acme"
+        assert attributes["cognito:user_status"] == "CONFIRMED"
+        user = idp.admin_get_user(UserPoolId=pool, Username=event["userName"])
+        assert user["UserStatus"] == "CONFIRMED"
+        with pytest.raises(ClientError) as e:
+            idp.confirm_sign_up(ClientId=client, Username=email, ConfirmationCode=mail[1]["code"])
+        assert _code(e) == "NotAuthorizedException"
+        # The password the person chose signs them in.
+        auth = idp.initiate_auth(ClientId=client, AuthFlow="USER_PASSWORD_AUTH",
+                                 AuthParameters={"USERNAME": email, "PASSWORD": PASSWORD})
+        assert "IdToken" in auth["AuthenticationResult"]
+        # A failing trigger is Cognito's UserLambdaValidationException naming the error.
+        failing = f"fail-{uuid.uuid4().hex[:8]}@acme.example"
+        idp.sign_up(ClientId=client, Username=failing, Password=PASSWORD,
+                    UserAttributes=[{"Name": "email", "Value": failing}])
+        with pytest.raises(ClientError) as e:
+            idp.confirm_sign_up(ClientId=client, Username=failing,
+                                ConfirmationCode=_mail_to(mailbox, failing)[0]["code"])
+        assert _code(e) == "UserLambdaValidationException"
+        assert "id taken" in e.value.response["Error"]["Message"]
+    finally:
+        fake.shutdown()
+        fake.server_close()
+
+
+def test_an_expired_code_is_refused_as_cognito_does(tmp_path):
+    """A server whose codes last 0 s: the right code, late, is ExpiredCodeException."""
+    port = _free_port()
+    mailbox = tmp_path / "mailbox.jsonl"
+    env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR), TENANT_MOTO_MAILBOX=str(mailbox),
+               TENANT_MOTO_SIGNUP_CODE_SECONDS="0")
+    env.pop("MOTO_PORT", None)
+    proc = subprocess.Popen([sys.executable, "-m", "tenant_moto", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        idp = _client(f"http://127.0.0.1:{port}", "cognito-idp")
+        pool = idp.create_user_pool(PoolName="late", UsernameAttributes=["email"],
+                                    AutoVerifiedAttributes=["email"])["UserPool"]["Id"]
+        client = idp.create_user_pool_client(UserPoolId=pool, ClientName="page")["UserPoolClient"]["ClientId"]
+        email = "late@acme.example"
+        idp.sign_up(ClientId=client, Username=email, Password=PASSWORD,
+                    UserAttributes=[{"Name": "email", "Value": email}])
+        time.sleep(0.05)
+        with pytest.raises(ClientError) as e:
+            idp.confirm_sign_up(ClientId=client, Username=email,
+                                ConfirmationCode=_mail_to(mailbox, email)[0]["code"])
+        assert _code(e) == "ExpiredCodeException"
+        assert idp.admin_get_user(UserPoolId=pool, Username=email)["UserStatus"] == "UNCONFIRMED"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
 
 
 # ------------------------------------------------------- Set/GetIdentityPoolRoles

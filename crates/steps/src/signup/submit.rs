@@ -1,0 +1,122 @@
+//! The one start path of the form and the event: record PENDING, then start onboarding.
+
+use serde::Serialize;
+use tenant_domain::Status;
+use tenant_domain::signup::Signup;
+
+use crate::launch::{execution_name, start_onboarding};
+use crate::{Context, StepError, record};
+
+/// Where a signup came from; kept on the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Form,
+    Event,
+    /// The user pool's post-confirmation trigger: the admin proved the email first.
+    Confirmed,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Form => "signup-form",
+            Source::Event => "signup-event",
+            Source::Confirmed => "signup-confirmed",
+        }
+    }
+}
+
+/// What became of a valid signup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SignupOutcome {
+    /// Onboarding was started, or this same request had already started it.
+    Accepted {
+        tenant_id: String,
+        execution: String,
+        attempt: u32,
+        status: Status,
+        repeated: bool,
+    },
+    /// Another signup (or an operator) holds the id.
+    Taken { tenant_id: String },
+}
+
+/// The shared start path: record PENDING where no record exists, then start the
+/// execution. A repeat of an accepted request converges on the same tenant and execution.
+pub async fn submit(
+    ctx: &Context,
+    onboarding_arn: &str,
+    signup: &Signup,
+    source: Source,
+) -> Result<SignupOutcome, StepError> {
+    let tenant = &signup.tenant_id;
+    let execution = execution_name(tenant, 1);
+    if record::put_pending(ctx, signup, &execution, 1, source.as_str()).await? {
+        let launched = start_onboarding(
+            ctx,
+            onboarding_arn,
+            tenant,
+            Some(&signup.company_name),
+            Some(&signup.admin_email),
+            1,
+            // A name whose execution ended long ago (a refused earlier life of the id)
+            // must not block it.
+            true,
+        )
+        .await?;
+        if launched.attempt != 1 {
+            record::set_pending_execution(ctx, tenant, &launched.execution_name, launched.attempt).await?;
+        }
+        tracing::info!(tenant = %tenant, execution = %launched.execution_name, source = source.as_str(), "signup started onboarding");
+        return Ok(SignupOutcome::Accepted {
+            tenant_id: tenant.to_string(),
+            execution: launched.execution_name,
+            attempt: launched.attempt,
+            status: Status::Pending,
+            repeated: false,
+        });
+    }
+    let Some(existing) = record::get(ctx, tenant.as_str()).await? else {
+        // Removed between the write and the read: too rare to be worth a loop.
+        return Err(StepError::ServiceUnavailable {
+            service: "dynamodb",
+            operation: "GetItem",
+            message: format!("the record of {tenant} changed while signing up; try again"),
+        });
+    };
+    let same = existing.name.as_deref() == Some(signup.company_name.as_str())
+        && existing.email.as_deref() == Some(signup.admin_email.as_str());
+    if !same {
+        tracing::info!(tenant = %tenant, status = %existing.status, "signup refused: id taken");
+        return Ok(SignupOutcome::Taken {
+            tenant_id: tenant.to_string(),
+        });
+    }
+    if existing.status == Status::Pending {
+        // The first request may have failed between the record and the start: start the
+        // same execution again (idempotent for the same name and input). An execution
+        // that already ran is left alone.
+        match start_onboarding(
+            ctx,
+            onboarding_arn,
+            tenant,
+            Some(&signup.company_name),
+            Some(&signup.admin_email),
+            existing.attempt,
+            false,
+        )
+        .await
+        {
+            Ok(_) | Err(StepError::StaleExecution { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(SignupOutcome::Accepted {
+        tenant_id: tenant.to_string(),
+        execution: existing.execution,
+        attempt: existing.attempt,
+        status: existing.status,
+        repeated: true,
+    })
+}
