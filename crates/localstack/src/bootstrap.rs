@@ -152,13 +152,13 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name("tenant_id")
+                .attribute_name(tenant_steps::record::attr::TENANT_ID)
                 .attribute_type(ScalarAttributeType::S)
                 .build()?,
         )
         .key_schema(
             KeySchemaElement::builder()
-                .attribute_name("tenant_id")
+                .attribute_name(tenant_steps::record::attr::TENANT_ID)
                 .key_type(KeyType::Hash)
                 .build()?,
         )

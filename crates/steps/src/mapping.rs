@@ -15,7 +15,7 @@ use tenant_domain::mapping::{MappedTenant, MatchType, desired_mapping};
 use tenant_domain::{MappingType, ProviderMapping, TenantId, TenantNames};
 
 use crate::error::{classify, condition_held};
-use crate::record::{LOCK_KEY, now};
+use crate::record::{LOCK_KEY, attr, now};
 use crate::{Context, StepError};
 
 /// The identity pool's roles and role mappings, as the service holds them now.
@@ -69,7 +69,7 @@ pub async fn acquire(ctx: &Context, owner: &str) -> Result<(), StepError> {
         .ddb
         .put_item()
         .table_name(&ctx.settings.table)
-        .item("tenant_id", AttributeValue::S(LOCK_KEY.into()))
+        .item(attr::TENANT_ID, AttributeValue::S(LOCK_KEY.into()))
         .item("owner", AttributeValue::S(owner.into()))
         .item("expires_at", AttributeValue::N((t + LEASE_SECONDS).to_string()))
         .condition_expression("attribute_not_exists(tenant_id) OR expires_at < :now OR #o = :me")
@@ -86,7 +86,7 @@ pub async fn acquire(ctx: &Context, owner: &str) -> Result<(), StepError> {
             .ddb
             .get_item()
             .table_name(&ctx.settings.table)
-            .key("tenant_id", AttributeValue::S(LOCK_KEY.into()))
+            .key(attr::TENANT_ID, AttributeValue::S(LOCK_KEY.into()))
             .send()
             .await
             .ok()
@@ -108,7 +108,7 @@ async fn renew(ctx: &Context, owner: &str) -> Result<(), StepError> {
         .ddb
         .update_item()
         .table_name(&ctx.settings.table)
-        .key("tenant_id", AttributeValue::S(LOCK_KEY.into()))
+        .key(attr::TENANT_ID, AttributeValue::S(LOCK_KEY.into()))
         .update_expression("SET expires_at = :exp")
         .condition_expression("#o = :me")
         .expression_attribute_names("#o", "owner")
@@ -131,7 +131,7 @@ pub async fn release(ctx: &Context, owner: &str) -> Result<(), StepError> {
         .ddb
         .delete_item()
         .table_name(&ctx.settings.table)
-        .key("tenant_id", AttributeValue::S(LOCK_KEY.into()))
+        .key(attr::TENANT_ID, AttributeValue::S(LOCK_KEY.into()))
         .condition_expression("#o = :me")
         .expression_attribute_names("#o", "owner")
         .expression_attribute_values(":me", AttributeValue::S(owner.into()))
