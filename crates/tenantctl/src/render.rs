@@ -8,8 +8,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 use tenant_domain::{Status, TenantId};
+use tenant_steps::input::cause_message;
 use tenant_steps::record::{self, TenantRecord};
+use tenantctl::audit::Finding;
 use tenantctl::exit::{CliError, Ending, Exit, exit_of, next_command, not_found};
+use tenantctl::isolation::{Access, Check};
 use tenantctl::listing::{self, Query};
 use tenantctl::timeline::{Change, StepOutcome, StepRun, Timeline};
 use tenantctl::{Ops, history, onboard, status};
@@ -485,5 +488,148 @@ pub fn parse_status(raw: &str) -> Result<Status, String> {
     Status::parse(&norm).ok_or_else(|| {
         let all: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
         format!("unknown status {raw:?}; one of: {}", all.join(", "))
+    })
+}
+
+pub fn print_json(v: &(impl serde::Serialize + ?Sized)) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Prints the start, or follows the execution to its end and prints the outcome.
+pub async fn follow(
+    json: bool,
+    ops: &Ops,
+    tenant: &TenantId,
+    started: onboard::Started,
+    no_wait: bool,
+    timeout: u64,
+) -> anyhow::Result<ExitCode> {
+    if no_wait {
+        if json {
+            print_json(&started)?;
+        } else {
+            let again = if started.already_running {
+                " (already running)"
+            } else {
+                ""
+            };
+            println!("started {}{again}: {}", started.execution_name, started.execution_arn);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let finished = onboard::wait(ops, &started.execution_arn, Duration::from_secs(timeout)).await?;
+    let st = status::status(ops, tenant).await?;
+    if json {
+        print_json(&serde_json::json!({ "execution": finished, "tenant": st }))?;
+    } else {
+        let state = st
+            .record
+            .as_ref()
+            .map_or("NO RECORD".to_string(), |r| r.status.to_string());
+        println!(
+            "{tenant}: {state} (execution {} {})",
+            started.execution_name, finished.status
+        );
+        if let Some(err) = &finished.error {
+            let message = cause_message(finished.cause.as_deref().unwrap_or(""));
+            println!("  error: {err}: {message}");
+            if let Some(r) = &st.record {
+                if let Some(step) = &r.failed_step {
+                    println!("  failed step: {step}");
+                }
+                if !r.remaining.is_empty() {
+                    println!("  left behind: {}", r.remaining.join(", "));
+                }
+            }
+            println!(
+                "  next: `tenantctl status {tenant}` shows what exists; fix the cause, then `tenantctl retry {tenant}`"
+            );
+        }
+    }
+    Ok(if finished.status == "SUCCEEDED" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `audit`'s findings: a table (with what was expected and found) or JSON; exits 1 on any.
+pub fn audit(findings: &[Finding], json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(findings)?;
+    } else if findings.is_empty() {
+        println!(
+            "clean: every tenant resource belongs to a tenant that should have it, and every ACTIVE tenant matches the templates"
+        );
+    } else {
+        for f in findings {
+            let kind = serde_json::to_value(f.kind)?;
+            println!(
+                "{:<34} {:<8} {} — {}",
+                f.tenant,
+                kind.as_str().unwrap_or_default(),
+                f.resource,
+                f.detail
+            );
+            if let Some(e) = &f.expected {
+                println!("{:<43} expected: {e}", "");
+            }
+            if let Some(found) = &f.found {
+                println!("{:<43} found:    {found}", "");
+            }
+        }
+        println!(
+            "{} finding(s). next: drift — restore the expected value, or `tenantctl offboard <id>` then `tenantctl retry <id>`; a missing mapping rule — `tenantctl reconcile`; an orphan of a tenant — `tenantctl offboard <id>`; of no tenant — delete it by hand",
+            findings.len()
+        );
+    }
+    Ok(if findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `check-isolation`'s checks: a table (with the detail of each that failed) or JSON; exits
+/// 1 if isolation does not hold.
+pub fn isolation(checks: &[Check], json: bool) -> anyhow::Result<ExitCode> {
+    let failed = checks.iter().filter(|c| !c.holds()).count();
+    if json {
+        print_json(checks)?;
+    } else {
+        println!(
+            "{:<12} {:<12} {:<32} {:<11} {:<11}",
+            "user of", "resource of", "action", "expected", "result"
+        );
+        for c in checks {
+            let mark = if c.holds() { "ok" } else { "FAIL" };
+            let show = |o: Access| format!("{o:?}").to_lowercase();
+            println!(
+                "{:<12} {:<12} {:<32} {:<11} {:<11} {mark}",
+                c.actor,
+                c.target,
+                c.action,
+                show(c.expected),
+                show(c.actual)
+            );
+            if !c.holds() {
+                println!("    {}", c.detail);
+            }
+        }
+        let denied = checks.iter().filter(|c| c.actual == Access::Denied).count();
+        if failed == 0 {
+            println!(
+                "isolation holds: {} checks, {denied} cross-tenant requests denied by IAM",
+                checks.len()
+            );
+        } else {
+            println!("ISOLATION DOES NOT HOLD: {failed} of {} checks failed", checks.len());
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
