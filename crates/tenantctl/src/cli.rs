@@ -89,8 +89,13 @@ pub enum Command {
         timeout: u64,
     },
     /// Rebuild the identity pool's role mapping from the tenants table (after a stack
-    /// update reset it, for example).
-    Reconcile,
+    /// update reset it, for example). Refuses (exit 5, nothing changed) when the rebuild
+    /// would drop the rule of a tenant whose role still exists (the table was lost).
+    Reconcile {
+        /// Rebuild even if that drops live tenants' rules (their users lose access).
+        #[arg(long)]
+        force: bool,
+    },
     /// Follow a tenant's current execution step by step (duration, retries) until it
     /// ends; on failure, print the failed step, the error and the command to run next.
     /// Exits 0 if it succeeded, 1 if not, 6 if still running at --timeout.

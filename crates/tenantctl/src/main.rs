@@ -103,15 +103,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ops = ops(&cli).await?;
             render::watch(&ops, &tenant, cli.json, Duration::from_secs(*timeout)).await
         }
-        Command::Reconcile => {
+        Command::Reconcile { force } => {
             let ops = ops(&cli).await?;
-            let n = tenant_steps::mapping::reconcile(&ops.ctx, "tenantctl-reconcile").await?;
-            if cli.json {
-                render::print_json(&serde_json::json!({ "mapped_tenants": n }))?;
-            } else {
-                println!("role mapping rebuilt from the table: {n} tenants mapped");
-            }
-            Ok(ExitCode::SUCCESS)
+            let done = tenantctl::reconcile::reconcile(&ops, *force).await?;
+            render::reconciled(&done, cli.json)
         }
         Command::Status { tenant } => {
             let tenant = parse_tenant(tenant)?;

@@ -633,3 +633,25 @@ pub fn isolation(checks: &[Check], json: bool) -> anyhow::Result<ExitCode> {
         ExitCode::FAILURE
     })
 }
+
+/// What `reconcile` did: the count, and each rule it dropped (with whether its role
+/// still existed: only with `--force`).
+pub fn reconciled(done: &tenantctl::reconcile::Reconciled, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(done)?;
+    } else {
+        println!(
+            "role mapping rebuilt from the table: {} tenants mapped",
+            done.mapped_tenants
+        );
+        for d in &done.dropped {
+            let role = if d.role_exists {
+                "its role still exists"
+            } else {
+                "its role is gone"
+            };
+            println!("  dropped the rule for {} ({}; {role})", d.group, d.role_arn);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

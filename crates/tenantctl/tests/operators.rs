@@ -515,3 +515,53 @@ async fn operator_roles_allow_their_commands_and_the_read_only_one_is_refused_ch
     assert_eq!(st["record"]["status"], "OFFBOARDED", "{st}");
     t.stop().await;
 }
+
+/// `reconcile` after the tenants table was lost refuses to drop the rule of a tenant whose
+/// role still exists, names it and changes nothing (exit 5); `--force` drops it.
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_after_the_table_was_lost_refuses_to_drop_live_tenants_rules() {
+    let t = spawn("reconcile-lost", 0).await;
+    let out = t.run(&["onboard", "initech", "--name", "Initech"]).await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let rules = || tenant_steps::mapping::current_rules(&t.ops.ctx);
+    let before = rules().await.unwrap();
+    assert_eq!(before.len(), 1, "{before:?}");
+    // The table is lost (restored empty): the record goes, the tenant's resources stay.
+    t.ops
+        .ctx
+        .clients
+        .ddb
+        .delete_item()
+        .table_name(&t.ops.ctx.settings.table)
+        .key(
+            tenant_steps::record::attr::TENANT_ID,
+            aws_sdk_dynamodb::types::AttributeValue::S("initech".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let out = t.run(&["--json", "reconcile"]).await;
+    assert_eq!(code(&out), 5, "{}", stdout(&out));
+    let err = json(&out);
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("tenant:initech:members") && message.contains("role/tenants/tenant-initech"),
+        "{message}"
+    );
+    assert!(message.contains("Nothing was changed"), "{message}");
+    assert!(
+        err["error"]["next"].as_str().unwrap().contains("reconcile --force"),
+        "{err}"
+    );
+    assert_eq!(rules().await.unwrap(), before, "the refused reconcile wrote nothing");
+
+    let out = t.run(&["--json", "reconcile", "--force"]).await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let done = json(&out);
+    assert_eq!(done["mapped_tenants"], 0, "{done}");
+    assert_eq!(done["dropped"][0]["group"], "tenant:initech:members", "{done}");
+    assert_eq!(done["dropped"][0]["role_exists"], true, "{done}");
+    assert!(rules().await.unwrap().is_empty());
+    t.stop().await;
+}

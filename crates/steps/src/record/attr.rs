@@ -18,9 +18,15 @@ pub const FAILED_STEP: &str = "failed_step";
 pub const ERROR_NAME: &str = "error_name";
 pub const ERROR_MESSAGE: &str = "error_message";
 pub const REMAINING: &str = "remaining";
+/// Why a rollback failed (written with ROLLBACK_FAILED).
+pub const ROLLBACK_ERROR: &str = "rollback_error";
 pub const RETAIN_DATA: &str = "retain_data";
 pub const CREATED_AT: &str = "created_at";
 pub const UPDATED_AT: &str = "updated_at";
+
+/// The role-mapping lock item (key `LOCK_KEY`): who holds it and until when.
+pub const LOCK_OWNER: &str = "owner";
+pub const LOCK_EXPIRES_AT: &str = "expires_at";
 
 /// Keys inside a per-attempt map (`attempt_{n}_started`, `attempt_{n}_ended`).
 pub const STARTED_AT: &str = "started_at";

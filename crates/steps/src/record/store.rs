@@ -22,7 +22,7 @@ pub async fn get(ctx: &Context, tenant: &str) -> Result<Option<TenantRecord>, St
         .consistent_read(true)
         .send()
         .await
-        .map_err(|e| classify("dynamodb", "GetItem", &e))?;
+        .map_err(|e| classify("dynamodb", "GetItem", &e).about(table(ctx)))?;
     Ok(out.item().and_then(TenantRecord::from_item))
 }
 
@@ -38,11 +38,16 @@ pub async fn list(ctx: &Context) -> Result<Vec<TenantRecord>, StepError> {
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| classify("dynamodb", "Scan", &e))?;
+        let page = page.map_err(|e| classify("dynamodb", "Scan", &e).about(table(ctx)))?;
         out.extend(page.items().iter().filter_map(TenantRecord::from_item));
     }
     out.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
     Ok(out)
+}
+
+/// The table, as errors name it.
+fn table(ctx: &Context) -> String {
+    format!("table {}", ctx.settings.table)
 }
 
 /// Explains a failed condition by reading what is there now.
@@ -80,7 +85,7 @@ async fn send_owned(
     wanted: Status,
     req: UpdateItemFluentBuilder,
 ) -> Result<(), StepError> {
-    if condition_held("UpdateItem", req.send().await)? {
+    if condition_held("UpdateItem", req.send().await).map_err(|e| e.about(table(ctx)))? {
         Ok(())
     } else {
         Err(stale(ctx, tenant, execution, wanted).await)
@@ -133,7 +138,7 @@ pub async fn start_attempt(ctx: &Context, tenant: &TenantId, input: &StepInput) 
         .expression_attribute_values(":f", AttributeValue::Bool(false))
         .send()
         .await;
-    if condition_held("UpdateItem", result)? {
+    if condition_held("UpdateItem", result).map_err(|e| e.about(table(ctx)))? {
         Ok(())
     } else {
         // A late re-delivery within the same attempt, which has moved on: converge
@@ -176,7 +181,7 @@ pub async fn put_pending(
         .condition_expression("attribute_not_exists(tenant_id)")
         .send()
         .await;
-    condition_held("PutItem", result)
+    condition_held("PutItem", result).map_err(|e| e.about(table(ctx)))
 }
 
 /// Points a PENDING record at the execution signup actually started (a later attempt
@@ -198,7 +203,9 @@ pub async fn set_pending_execution(
         .expression_attribute_values(":now", n(now()))
         .send()
         .await;
-    condition_held("UpdateItem", result).map(|_| ())
+    condition_held("UpdateItem", result)
+        .map(|_| ())
+        .map_err(|e| e.about(table(ctx)))
 }
 
 /// Binds each status as `:p{i}` and returns the placeholders for an `IN (...)` condition.
