@@ -193,10 +193,16 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
                 args.push(std::path::absolute(t).unwrap_or_else(|_| t.clone()).into_os_string());
             }
             match background::up(&dir, &std::env::current_exe()?, args).await? {
-                background::Up::AlreadyUp => {
-                    println!("local stack already up; settings in {}", dir.env_file().display());
+                background::Up::AlreadyUp { pid } => {
+                    println!(
+                        "local stack already up (pid {pid}); settings in {}",
+                        dir.env_file().display()
+                    );
                 }
-                background::Up::Started(took) => {
+                background::Up::Started { took, stale } => {
+                    if let Some(stale) = stale {
+                        println!("cleaned up after a stopped local stack: {stale}");
+                    }
                     println!(
                         "local stack up in {:.1}s; settings in {}",
                         took.as_secs_f64(),
@@ -208,10 +214,12 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         LocalCommand::Down => {
-            if background::down(&dir).await? {
-                println!("local stack stopped");
-            } else {
-                println!("local stack is not running");
+            match background::down(&dir).await? {
+                background::Down::NotRunning => println!("local stack is not running"),
+                background::Down::Stopped { pid } => println!("local stack stopped (pid {pid})"),
+                background::Down::Stale(stale) => {
+                    println!("local stack was not running ({stale}); its files were removed")
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
