@@ -15,6 +15,7 @@ use tenant_domain::TenantId;
 use tenant_localstack::stack::{StateDir, serve_foreground};
 use tenant_localstack::{background, fault_api};
 use tenantctl::isolation::check_isolation;
+use tenantctl::outln;
 use tenantctl::{Ops, env_file, onboard};
 
 fn parse_tenant(raw: &str) -> anyhow::Result<TenantId> {
@@ -194,31 +195,31 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             }
             match background::up(&dir, &std::env::current_exe()?, args).await? {
                 background::Up::AlreadyUp { pid } => {
-                    println!(
+                    outln!(
                         "local stack already up (pid {pid}); settings in {}",
                         dir.env_file().display()
                     );
                 }
                 background::Up::Started { took, stale } => {
                     if let Some(stale) = stale {
-                        println!("cleaned up after a stopped local stack: {stale}");
+                        outln!("cleaned up after a stopped local stack: {stale}");
                     }
-                    println!(
+                    outln!(
                         "local stack up in {:.1}s; settings in {}",
                         took.as_secs_f64(),
                         dir.env_file().display()
                     );
-                    println!("point the aws CLI at it with: eval \"$(tenantctl local env)\"");
+                    outln!("point the aws CLI at it with: eval \"$(tenantctl local env)\"");
                 }
             }
             Ok(ExitCode::SUCCESS)
         }
         LocalCommand::Down => {
             match background::down(&dir).await? {
-                background::Down::NotRunning => println!("local stack is not running"),
-                background::Down::Stopped { pid } => println!("local stack stopped (pid {pid})"),
+                background::Down::NotRunning => outln!("local stack is not running"),
+                background::Down::Stopped { pid } => outln!("local stack stopped (pid {pid})"),
                 background::Down::Stale(stale) => {
-                    println!("local stack was not running ({stale}); its files were removed")
+                    outln!("local stack was not running ({stale}); its files were removed")
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -235,12 +236,12 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
                 .context("env file has no TENANT_LAMBDA_ENDPOINT")?;
             if *clear {
                 fault_api::request(endpoint, "DELETE", None).await?;
-                println!("all faults cleared");
+                outln!("all faults cleared");
                 return Ok(ExitCode::SUCCESS);
             }
             let (Some(tenant), Some(step), Some(mode)) = (tenant, step, mode) else {
                 let faults = fault_api::request(endpoint, "GET", None).await?;
-                println!("{faults}");
+                outln!("{faults}");
                 return Ok(ExitCode::SUCCESS);
             };
             let mode: tenant_localstack::lambda_endpoint::FaultMode =
@@ -251,7 +252,7 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             }
             let body = serde_json::json!({ "tenant": tenant, "step": step, "mode": mode }).to_string();
             fault_api::request(endpoint, "PUT", Some(body)).await?;
-            println!(
+            outln!(
                 "fault set: {step} will {} for tenant {tenant}",
                 serde_json::to_value(mode)?.as_str().unwrap_or("")
             );
@@ -262,7 +263,7 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             let mut keys: Vec<_> = vars.keys().collect();
             keys.sort();
             for k in keys {
-                println!("export {k}={}", vars[k]);
+                outln!("export {k}={}", vars[k]);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -12,7 +12,9 @@ mod model;
 mod store;
 
 pub use model::{AttemptRecord, Changes, TenantRecord, now};
-pub use store::{get, list, put_pending, set_mapped, set_pending_execution, start_attempt, take_over, transition};
+pub use store::{
+    Claim, claim, get, list, put_pending, set_mapped, set_pending_execution, start_attempt, take_over, transition,
+};
 
 /// The role-mapping lock lives in the tenants table under a key no tenant id can take.
 pub const LOCK_KEY: &str = "#role-mapping-lock";

@@ -153,8 +153,49 @@ pub async fn start_attempt(ctx: &Context, tenant: &TenantId, input: &StepInput) 
     }
 }
 
-/// Records a signup as PENDING where no record exists yet. `false`: the id is taken (the
+/// The whole request that claims a new tenant id, whichever entry point it came from
+/// (signup form, event, `tenantctl onboard`): written in one conditional write, so exactly
+/// one request wins an id and nothing of a loser's request is mixed into the record.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    pub tenant: &'a TenantId,
+    pub name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    /// The execution the claimant is about to start (named before StartExecution).
+    pub execution: &'a str,
+    pub attempt: u32,
+    pub source: &'a str,
+}
+
+/// Records the claim as PENDING where no record exists yet. `false`: the id is taken (the
 /// caller reads the record to tell a repeated request from a conflict).
+pub async fn claim(ctx: &Context, c: &Claim<'_>) -> Result<bool, StepError> {
+    let now = now();
+    let mut req = ctx
+        .clients
+        .ddb
+        .put_item()
+        .table_name(&ctx.settings.table)
+        .item(attr::TENANT_ID, s(c.tenant.as_str()))
+        .item(attr::STATUS, s(Status::Pending.as_str()))
+        .item(attr::EXECUTION, s(c.execution))
+        .item(attr::ATTEMPT, n(c.attempt))
+        .item(attr::SOURCE, s(c.source))
+        .item(attr::MAPPED, AttributeValue::Bool(false))
+        .item(attr::CREATED_AT, n(now))
+        .item(attr::UPDATED_AT, n(now));
+    if let Some(name) = c.name {
+        req = req.item(attr::DISPLAY_NAME, s(name));
+    }
+    if let Some(email) = c.email {
+        req = req.item(attr::EMAIL, s(email));
+    }
+    let result = req.condition_expression("attribute_not_exists(tenant_id)").send().await;
+    condition_held("PutItem", result).map_err(|e| e.about(table(ctx)))
+}
+
+/// Records a signup as PENDING where no record exists yet (`claim` with the signup's
+/// fields). `false`: the id is taken.
 pub async fn put_pending(
     ctx: &Context,
     signup: &tenant_domain::signup::Signup,
@@ -162,26 +203,15 @@ pub async fn put_pending(
     attempt: u32,
     source: &str,
 ) -> Result<bool, StepError> {
-    let now = now();
-    let result = ctx
-        .clients
-        .ddb
-        .put_item()
-        .table_name(&ctx.settings.table)
-        .item(attr::TENANT_ID, s(signup.tenant_id.as_str()))
-        .item(attr::STATUS, s(Status::Pending.as_str()))
-        .item(attr::EXECUTION, s(execution))
-        .item(attr::ATTEMPT, n(attempt))
-        .item(attr::DISPLAY_NAME, s(&signup.company_name))
-        .item(attr::EMAIL, s(&signup.admin_email))
-        .item(attr::SOURCE, s(source))
-        .item(attr::MAPPED, AttributeValue::Bool(false))
-        .item(attr::CREATED_AT, n(now))
-        .item(attr::UPDATED_AT, n(now))
-        .condition_expression("attribute_not_exists(tenant_id)")
-        .send()
-        .await;
-    condition_held("PutItem", result).map_err(|e| e.about(table(ctx)))
+    let c = Claim {
+        tenant: &signup.tenant_id,
+        name: Some(&signup.company_name),
+        email: Some(&signup.admin_email),
+        execution,
+        attempt,
+        source,
+    };
+    claim(ctx, &c).await
 }
 
 /// Points a PENDING record at the execution signup actually started (a later attempt
