@@ -45,6 +45,9 @@ pub struct Options {
     pub function_roles: bool,
     /// The template the function roles come from (default: the repository's).
     pub template: Option<std::path::PathBuf>,
+    /// Enforce the request-rate quotas of the calls onboarding makes in the emulator
+    /// (`TENANT_MOTO_RATE_LIMITS`, see the extension's `ratelimit.py`); off by default.
+    pub rate_limits: bool,
 }
 
 impl Default for Options {
@@ -57,6 +60,7 @@ impl Default for Options {
             simulated_propagation_seconds: 0.0,
             function_roles: true,
             template: None,
+            rate_limits: false,
         }
     }
 }

@@ -36,10 +36,16 @@ impl LocalStack {
             .await
             .context("binding the local Lambda endpoint")?;
         let lambda_port = listener.local_addr()?.port();
-        let moto_env = [(
-            "TENANT_MOTO_IAM_PROPAGATION_SECONDS",
-            options.simulated_propagation_seconds.to_string(),
-        )];
+        let moto_env = [
+            (
+                "TENANT_MOTO_IAM_PROPAGATION_SECONDS",
+                options.simulated_propagation_seconds.to_string(),
+            ),
+            (
+                "TENANT_MOTO_RATE_LIMITS",
+                if options.rate_limits { "on" } else { "off" }.to_string(),
+            ),
+        ];
         let moto = MotoServer::start(lambda_port, moto_log, &moto_env).await?;
         let config = tenant_steps::aws::local_sdk_config(&moto.endpoint, crate::REGION).await;
         let clients = Clients::new(&config);
