@@ -451,8 +451,18 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
 pub async fn list(ops: &Ops, q: &Query, json: bool) -> anyhow::Result<ExitCode> {
     let records = status::list(ops).await?;
     let page = listing::query(records, q, record::now()).map_err(|m| CliError::new(Exit::Usage, None, m))?;
+    // Unsettled tenants of this page whose execution is not running (one DescribeExecution
+    // each, only for those).
+    let mut stuck = std::collections::BTreeSet::new();
+    for r in page.tenants.iter().filter(|r| !r.status.is_settled()) {
+        if !onboard::owner_running(ops, r).await? {
+            stuck.insert(r.tenant_id.clone());
+        }
+    }
     if json {
-        outln!("{}", serde_json::to_string_pretty(&page)?);
+        let mut v = serde_json::to_value(&page)?;
+        v["stuck"] = json!(stuck);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(code(Exit::Ok));
     }
     outln!(
@@ -468,10 +478,15 @@ pub async fn list(ops: &Ops, q: &Query, json: bool) -> anyhow::Result<ExitCode> 
             (Some(s), Some(e)) => format!("{s}: {e}"),
             _ => String::new(),
         };
+        let status = if stuck.contains(&r.tenant_id) {
+            format!("{} STUCK", r.status.as_str())
+        } else {
+            r.status.as_str().to_string()
+        };
         outln!(
             "{:<34} {:<16} {:>7}  {:<22} {:<20} {failed}",
             r.tenant_id,
-            r.status.as_str(),
+            status,
             r.attempt,
             r.execution,
             ago(r.updated_at),
@@ -604,7 +619,7 @@ pub fn audit(findings: &[Finding], json: bool) -> anyhow::Result<ExitCode> {
             }
         }
         outln!(
-            "{} finding(s). next: drift — restore the expected value, or `tenantctl offboard <id>` then `tenantctl retry <id>`; a missing mapping rule — `tenantctl reconcile`; an orphan of a tenant — `tenantctl offboard <id>`; of no tenant — delete it by hand",
+            "{} finding(s). next: drift — restore the expected value, or `tenantctl offboard <id>` then `tenantctl retry <id>`; a missing mapping rule — `tenantctl reconcile`; an orphan of a tenant — `tenantctl offboard <id>`; of no tenant — delete it by hand; a stuck record — `tenantctl retry <id>` (or `tenantctl offboard <id>`)",
             findings.len()
         );
     }

@@ -626,6 +626,20 @@ async fn a_signup_whose_start_failed_is_shown_stuck_and_retry_recovers_it() {
     assert_eq!(st["record"]["status"], "PENDING", "{st}");
     assert_eq!(st["stuck"], true, "{st}");
     assert!(st["next"].as_str().unwrap().contains("tenantctl retry globex"), "{st}");
+    let out = t.run(&["--json", "audit"]).await;
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let findings = json(&out);
+    let stuck: Vec<_> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "stuck")
+        .collect();
+    assert_eq!(stuck.len(), 1, "{findings}");
+    assert_eq!(stuck[0]["tenant"], "globex", "{findings}");
+    assert!(stuck[0]["detail"].as_str().unwrap().contains("PENDING"), "{findings}");
+    let listed = json(&t.run(&["--json", "list"]).await);
+    assert_eq!(listed["stuck"], serde_json::json!(["globex"]), "{listed}");
 
     let out = t.run(&["--json", "retry", "globex", "--no-wait"]).await;
     assert_eq!(code(&out), 5, "{}", stdout(&out));
