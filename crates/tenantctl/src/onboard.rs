@@ -46,6 +46,9 @@ pub async fn start(ops: &Ops, tenant: &TenantId, name: Option<&str>, email: Opti
             };
             if !record::claim(&ops.ctx, &claim).await? {
                 let winner = record::get(&ops.ctx, tenant.as_str()).await?;
+                if let Some(r) = winner.as_ref().filter(|r| joinable(r, name, email)) {
+                    return join(ops, tenant, r).await;
+                }
                 return Err(refused(tenant.as_str(), claimed_by(tenant, winner.as_ref()))
                     .next(format!("`tenantctl status {tenant}`"))
                     .into());
@@ -59,9 +62,7 @@ pub async fn start(ops: &Ops, tenant: &TenantId, name: Option<&str>, email: Opti
             Ok(launched)
         }
         // Resuming is for the same request only: another request's onboarding is not ours.
-        Some(r) if r.status == Status::Provisioning && same_request(r, name, email) => {
-            start_attempt(ops, tenant, name, email, r.attempt, false).await
-        }
+        Some(r) if joinable(r, name, email) => join(ops, tenant, r).await,
         Some(r) => Err(refused(
             tenant.as_str(),
             format!(
@@ -80,6 +81,18 @@ pub async fn start(ops: &Ops, tenant: &TenantId, name: Option<&str>, email: Opti
         })
         .into()),
     }
+}
+
+/// An onboarding in flight that a repeat of its request joins (idempotent, as a repeated
+/// signup is).
+fn joinable(r: &record::TenantRecord, name: Option<&str>, email: Option<&str>) -> bool {
+    matches!(r.status, Status::Pending | Status::Provisioning) && same_request(r, name, email)
+}
+
+/// Joins the record's own attempt with the record's own request, so the start is the very
+/// same StartExecution (same name, same input) whoever sends it first.
+async fn join(ops: &Ops, tenant: &TenantId, r: &record::TenantRecord) -> anyhow::Result<Started> {
+    start_attempt(ops, tenant, r.name.as_deref(), r.email.as_deref(), r.attempt, false).await
 }
 
 /// Whether a request asks for what the record holds (a field left out asks for nothing).
