@@ -130,6 +130,23 @@ pub fn admits_another(mapping_type: MappingType, already_mapped: usize) -> Resul
     }
 }
 
+/// The rules of `current` that a rebuild to `desired` would remove: no desired rule gives
+/// the same group value. After the tenants table was lost these are live tenants' rules,
+/// so a rebuild checks them before it writes (`tenantctl reconcile`).
+pub fn dropped_rules<'a>(current: &'a [MappingRule], desired: &ProviderMapping) -> Vec<&'a MappingRule> {
+    current
+        .iter()
+        .filter(|r| !desired.rules.iter().any(|d| d.claim == r.claim && d.value == r.value))
+        .collect()
+}
+
+/// The role name at the end of a role ARN (`arn:aws:iam::1:role/tenants/tenant-acme` →
+/// `tenant-acme`); None for anything that is not a role ARN.
+pub fn role_name_of_arn(arn: &str) -> Option<&str> {
+    let (_, path) = arn.split_once(":role/")?;
+    path.rsplit('/').next().filter(|n| !n.is_empty())
+}
+
 /// How Cognito resolves a Rules-type mapping for a user's groups: the first matching rule
 /// wins; no match means `Deny`. Used to check a mapping before it is written.
 pub fn resolve_rules<'a>(mapping: &'a ProviderMapping, groups: &[String]) -> Option<&'a str> {
@@ -152,6 +169,45 @@ mod tests {
     use super::*;
     use crate::tenant_id::strategy::valid_id;
     use proptest::prelude::*;
+
+    fn rule(group: &str, role: &str) -> MappingRule {
+        MappingRule {
+            claim: GROUPS_CLAIM.into(),
+            match_type: MatchType::Contains,
+            value: group.into(),
+            role_arn: role.into(),
+        }
+    }
+
+    #[test]
+    fn a_rebuild_drops_exactly_the_rules_whose_group_is_no_longer_desired() {
+        let current = [
+            rule("tenant:acme:members", "arn:aws:iam::1:role/tenants/tenant-acme"),
+            rule("tenant:initech:members", "arn:aws:iam::1:role/tenants/tenant-initech"),
+        ];
+        let acme = MappedTenant {
+            tenant: TenantId::parse("acme").unwrap(),
+            role_arn: "arn:aws:iam::1:role/tenants/tenant-acme".into(),
+        };
+        let desired = desired_mapping(MappingType::Rules, &[acme]).unwrap();
+        let dropped = dropped_rules(&current, &desired);
+        assert_eq!(dropped, [&current[1]]);
+        // An empty table (lost) drops every rule; the same table drops none.
+        let empty = desired_mapping(MappingType::Rules, &[]).unwrap();
+        assert_eq!(dropped_rules(&current, &empty).len(), 2);
+        assert!(dropped_rules(&current[..1], &desired).is_empty());
+    }
+
+    #[test]
+    fn role_names_come_from_role_arns_only() {
+        assert_eq!(
+            role_name_of_arn("arn:aws:iam::123456789012:role/tenants/tenant-acme"),
+            Some("tenant-acme")
+        );
+        assert_eq!(role_name_of_arn("arn:aws:iam::1:role/plain"), Some("plain"));
+        assert_eq!(role_name_of_arn("arn:aws:iam::1:user/tenants/x"), None);
+        assert_eq!(role_name_of_arn("arn:aws:iam::1:role/tenants/"), None);
+    }
 
     #[test]
     fn mapping_and_match_types_by_name() {

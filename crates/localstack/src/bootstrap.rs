@@ -49,6 +49,9 @@ pub struct Options {
     pub tenant_template: tenant_domain::template::TenantTemplate,
     /// How the page signs up (template.yaml's `SignupMode`).
     pub signup_mode: tenant_steps::signup::Mode,
+    /// Enforce the request-rate quotas of the calls onboarding makes in the emulator
+    /// (`TENANT_MOTO_RATE_LIMITS`, see the extension's `ratelimit.py`); off by default.
+    pub rate_limits: bool,
 }
 
 impl Default for Options {
@@ -64,6 +67,7 @@ impl Default for Options {
             tenant_template: Default::default(),
             // Open until the demo, the browser and hostile tests take the code step.
             signup_mode: tenant_steps::signup::Mode::Open,
+            rate_limits: false,
         }
     }
 }
@@ -159,13 +163,13 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name("tenant_id")
+                .attribute_name(tenant_steps::record::attr::TENANT_ID)
                 .attribute_type(ScalarAttributeType::S)
                 .build()?,
         )
         .key_schema(
             KeySchemaElement::builder()
-                .attribute_name("tenant_id")
+                .attribute_name(tenant_steps::record::attr::TENANT_ID)
                 .key_type(KeyType::Hash)
                 .build()?,
         )

@@ -2,8 +2,10 @@
 //! as the AWS emulator, a local Lambda Invoke endpoint that runs the same step handlers
 //! as the Lambda binaries, and a bootstrap that creates what `template.yaml` creates.
 
+pub mod background;
 pub mod bootstrap;
 pub mod events;
+pub mod fault_api;
 pub mod function_roles;
 pub mod lambda_endpoint;
 pub mod mailbox;

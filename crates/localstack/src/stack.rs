@@ -64,6 +64,10 @@ impl LocalStack {
                 options.simulated_propagation_seconds.to_string(),
             ),
             ("TENANT_MOTO_MAILBOX", mailbox.display().to_string()),
+            (
+                "TENANT_MOTO_RATE_LIMITS",
+                if options.rate_limits { "on" } else { "off" }.to_string(),
+            ),
         ];
         let moto = MotoServer::start(lambda_port, moto_log, &moto_env).await?;
         let config = tenant_steps::aws::local_sdk_config(&moto.endpoint, crate::REGION).await;
@@ -242,6 +246,10 @@ impl StateDir {
     pub fn pid_file(&self) -> PathBuf {
         self.0.join("stack.pid")
     }
+    /// The emulator's PID: it outlives a serving process that was killed.
+    pub fn moto_pid_file(&self) -> PathBuf {
+        self.0.join("moto.pid")
+    }
     pub fn moto_log(&self) -> PathBuf {
         self.0.join("moto.log")
     }
@@ -287,12 +295,16 @@ pub async fn serve_foreground(dir: &StateDir, options: Options) -> anyhow::Resul
             std::fs::write(dir.operator_env_file(principal), env_text(lines))?;
         }
     }
+    // The PIDs before the env file: once `up` sees the env file, `down` must find them.
+    if let Some(pid) = stack.moto.pid() {
+        std::fs::write(dir.moto_pid_file(), pid.to_string())?;
+    }
+    std::fs::write(dir.pid_file(), std::process::id().to_string())?;
     let body = env_text(stack.env_lines());
     // Written atomically: its appearance is the readiness signal for `local up`.
     let tmp = dir.0.join("local.env.tmp");
     std::fs::write(&tmp, body)?;
     std::fs::rename(&tmp, dir.env_file())?;
-    std::fs::write(dir.pid_file(), std::process::id().to_string())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
@@ -300,6 +312,7 @@ pub async fn serve_foreground(dir: &StateDir, options: Options) -> anyhow::Resul
     }
     let _ = std::fs::remove_file(dir.env_file());
     let _ = std::fs::remove_file(dir.pid_file());
+    let _ = std::fs::remove_file(dir.moto_pid_file());
     for principal in operators {
         let _ = std::fs::remove_file(dir.operator_env_file(principal));
     }

@@ -136,6 +136,20 @@ impl StepError {
         Self::TRANSIENT.contains(&self.name())
     }
 
+    /// Names the resource the failed request was about: DynamoDB's and Step Functions'
+    /// "requested resource not found" does not say which table or state machine.
+    pub fn about(mut self, resource: impl std::fmt::Display) -> StepError {
+        match &mut self {
+            StepError::Throttled { message, .. }
+            | StepError::ServiceUnavailable { message, .. }
+            | StepError::IamNotPropagated { message, .. }
+            | StepError::AccessDenied { message, .. }
+            | StepError::AwsRequestFailed { message, .. } => *message = format!("{resource}: {message}"),
+            _ => {}
+        }
+        self
+    }
+
     /// A request builder refused: the code left a required field unset.
     pub fn internal(e: impl std::fmt::Display) -> StepError {
         StepError::Internal { message: e.to_string() }
@@ -298,6 +312,18 @@ mod tests {
         SdkError::service_error(CreateRoleError::generic(meta), raw)
     }
 
+    #[test]
+    fn an_aws_error_names_the_resource_it_was_about() {
+        let e =
+            classify("dynamodb", "GetItem", &service_error("ResourceNotFoundException", 400)).about("table tenants");
+        assert_eq!(e.name(), "AwsRequestFailed");
+        assert_eq!(
+            e.to_string(),
+            "dynamodb GetItem failed (ResourceNotFoundException): table tenants: ResourceNotFoundException: details"
+        );
+        let refused = StepError::InvalidInput { message: "bad".into() };
+        assert_eq!(refused.clone().about("table tenants"), refused);
+    }
     #[test]
     fn classifies_by_code_and_status() {
         let name = |code, status| classify("iam", "CreateRole", &service_error(code, status)).name();

@@ -90,7 +90,9 @@ pub async fn start_onboarding(
                     .execution_arn(&arn)
                     .send()
                     .await
-                    .map_err(|e| classify("stepfunctions", "DescribeExecution", &e))?;
+                    .map_err(|e| {
+                        classify("stepfunctions", "DescribeExecution", &e).about(format!("execution {arn}"))
+                    })?;
                 if *described.status() == ExecutionStatus::Running {
                     return Ok(Launched {
                         tenant_id: tenant.to_string(),
@@ -112,7 +114,11 @@ pub async fn start_onboarding(
                 }
                 attempt += 1;
             }
-            Err(e) => return Err(classify("stepfunctions", "StartExecution", &e)),
+            Err(e) => {
+                return Err(
+                    classify("stepfunctions", "StartExecution", &e).about(format!("state machine {state_machine_arn}"))
+                );
+            }
         }
     }
     Err(StepError::StaleExecution {

@@ -11,11 +11,11 @@ use aws_sdk_cognitoidentity::types::{
     RulesConfigurationType,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
-use tenant_domain::mapping::{MappedTenant, MatchType, desired_mapping};
+use tenant_domain::mapping::{MappedTenant, MappingRule, MatchType, desired_mapping};
 use tenant_domain::{MappingType, ProviderMapping, TenantId, TenantNames};
 
 use crate::error::{classify, condition_held};
-use crate::record::{LOCK_KEY, now};
+use crate::record::{LOCK_KEY, attr, now};
 use crate::{Context, StepError};
 
 /// The identity pool's roles and role mappings, as the service holds them now.
@@ -69,11 +69,14 @@ pub async fn acquire(ctx: &Context, owner: &str) -> Result<(), StepError> {
         .ddb
         .put_item()
         .table_name(&ctx.settings.table)
-        .item("tenant_id", AttributeValue::S(LOCK_KEY.into()))
-        .item("owner", AttributeValue::S(owner.into()))
-        .item("expires_at", AttributeValue::N((t + LEASE_SECONDS).to_string()))
+        .item(attr::TENANT_ID, AttributeValue::S(LOCK_KEY.into()))
+        .item(attr::LOCK_OWNER, AttributeValue::S(owner.into()))
+        .item(
+            attr::LOCK_EXPIRES_AT,
+            AttributeValue::N((t + LEASE_SECONDS).to_string()),
+        )
         .condition_expression("attribute_not_exists(tenant_id) OR expires_at < :now OR #o = :me")
-        .expression_attribute_names("#o", "owner")
+        .expression_attribute_names("#o", attr::LOCK_OWNER)
         .expression_attribute_values(":now", AttributeValue::N(t.to_string()))
         .expression_attribute_values(":me", AttributeValue::S(owner.into()))
         .send()
@@ -86,13 +89,13 @@ pub async fn acquire(ctx: &Context, owner: &str) -> Result<(), StepError> {
             .ddb
             .get_item()
             .table_name(&ctx.settings.table)
-            .key("tenant_id", AttributeValue::S(LOCK_KEY.into()))
+            .key(attr::TENANT_ID, AttributeValue::S(LOCK_KEY.into()))
             .send()
             .await
             .ok()
             .and_then(|o| {
                 o.item()
-                    .and_then(|i| i.get("owner"))
+                    .and_then(|i| i.get(attr::LOCK_OWNER))
                     .and_then(|v| v.as_s().ok())
                     .cloned()
             })
@@ -108,10 +111,10 @@ async fn renew(ctx: &Context, owner: &str) -> Result<(), StepError> {
         .ddb
         .update_item()
         .table_name(&ctx.settings.table)
-        .key("tenant_id", AttributeValue::S(LOCK_KEY.into()))
+        .key(attr::TENANT_ID, AttributeValue::S(LOCK_KEY.into()))
         .update_expression("SET expires_at = :exp")
         .condition_expression("#o = :me")
-        .expression_attribute_names("#o", "owner")
+        .expression_attribute_names("#o", attr::LOCK_OWNER)
         .expression_attribute_values(":me", AttributeValue::S(owner.into()))
         .expression_attribute_values(":exp", AttributeValue::N((now() + LEASE_SECONDS).to_string()))
         .send()
@@ -131,9 +134,9 @@ pub async fn release(ctx: &Context, owner: &str) -> Result<(), StepError> {
         .ddb
         .delete_item()
         .table_name(&ctx.settings.table)
-        .key("tenant_id", AttributeValue::S(LOCK_KEY.into()))
+        .key(attr::TENANT_ID, AttributeValue::S(LOCK_KEY.into()))
         .condition_expression("#o = :me")
-        .expression_attribute_names("#o", "owner")
+        .expression_attribute_names("#o", attr::LOCK_OWNER)
         .expression_attribute_values(":me", AttributeValue::S(owner.into()))
         .send()
         .await;
@@ -280,12 +283,40 @@ async fn token_mapping_in_place(ctx: &Context) -> Result<bool, StepError> {
     }))
 }
 
-async fn reconcile_locked(ctx: &Context, owner: &str) -> Result<usize, StepError> {
+/// The mapping a reconcile would write now, derived from the table, and how many tenants
+/// it maps.
+pub async fn desired(ctx: &Context) -> Result<(ProviderMapping, usize), StepError> {
     let tenants = mapped_tenants(ctx).await?;
     let desired = desired_mapping(ctx.settings.mapping_type, &tenants).map_err(|e| StepError::RuleLimitReached {
         tenant: "(all)".into(),
         message: e.to_string(),
     })?;
+    Ok((desired, tenants.len()))
+}
+
+/// The provider's rules as the service holds them now, in the domain's terms (a rule of a
+/// match type this crate does not know is kept with its claim and value as `Equals`:
+/// only which groups it covers matters to the callers).
+pub async fn current_rules(ctx: &Context) -> Result<Vec<MappingRule>, StepError> {
+    Ok(mapped_rules(ctx)
+        .await?
+        .iter()
+        .map(|r| MappingRule {
+            claim: r.claim().to_string(),
+            match_type: match r.match_type() {
+                MappingRuleMatchType::Contains => MatchType::Contains,
+                MappingRuleMatchType::StartsWith => MatchType::StartsWith,
+                MappingRuleMatchType::NotEqual => MatchType::NotEqual,
+                _ => MatchType::Equals,
+            },
+            value: r.value().to_string(),
+            role_arn: r.role_arn().to_string(),
+        })
+        .collect())
+}
+
+async fn reconcile_locked(ctx: &Context, owner: &str) -> Result<usize, StepError> {
+    let (desired, count) = desired(ctx).await?;
     let pool = &ctx.settings.identity_pool_id;
     let current = pool_roles(ctx).await?;
     let roles: HashMap<String, String> = current.roles().cloned().unwrap_or_default();
@@ -305,5 +336,5 @@ async fn reconcile_locked(ctx: &Context, owner: &str) -> Result<usize, StepError
         .send()
         .await
         .map_err(|e| classify("cognito-identity", "SetIdentityPoolRoles", &e))?;
-    Ok(tenants.len())
+    Ok(count)
 }

@@ -35,6 +35,9 @@ pub enum Kind {
     Drift,
     /// The record says the tenant is ACTIVE, but this is absent.
     Missing,
+    /// The record is unsettled (PENDING, PROVISIONING, ...) and no execution is working on
+    /// it: its execution never started (a signup's StartExecution failed) or has ended.
+    Stuck,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -151,8 +154,28 @@ pub async fn audit(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
         .map(|r| (r.tenant_id.clone(), r))
         .collect();
     let mut findings = orphans(ops, &records).await?;
+    findings.extend(stuck(ops, &records).await?);
     findings.extend(drift(ops, &records).await?);
     Ok(findings)
+}
+
+/// Unsettled records whose execution is not running.
+async fn stuck(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> anyhow::Result<Vec<Finding>> {
+    let mut out = vec![];
+    for r in records.values().filter(|r| !r.status.is_settled()) {
+        if !crate::onboard::owner_running(ops, r).await? {
+            out.push(Finding::new(
+                &r.tenant_id,
+                Kind::Stuck,
+                "record",
+                format!(
+                    "{} with no execution working on it: {} is not running (it never started, or it ended)",
+                    r.status, r.execution
+                ),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// The name `found` reports for a tenant's resource of `kind`, as onboarding creates it.

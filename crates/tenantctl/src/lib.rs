@@ -8,6 +8,8 @@ pub mod history;
 pub mod isolation;
 pub mod listing;
 pub mod onboard;
+pub mod output;
+pub mod reconcile;
 pub mod status;
 pub mod timeline;
 

@@ -25,19 +25,53 @@ pub use tenant_steps::launch::{execution_arn, execution_name};
 /// `Started` is what the shared launcher reports.
 pub type Started = tenant_steps::launch::Launched;
 
-/// Starts the first attempt for a new tenant. The execution name is derived from the
-/// tenant and attempt, so starting twice (even concurrently) yields one execution.
+/// Where `tenantctl onboard` requests come from, as the record keeps it.
+pub const SOURCE: &str = "tenantctl";
+
+/// Starts the first attempt for a new tenant. A new id is claimed first, like a signup
+/// claims it: one conditional write with the whole request, so of a signup, an event and
+/// this command racing for one id exactly one wins, and the others are refused naming it.
 pub async fn start(ops: &Ops, tenant: &TenantId, name: Option<&str>, email: Option<&str>) -> anyhow::Result<Started> {
     let current = record::get(&ops.ctx, tenant.as_str()).await?;
     match &current {
-        // No record: an earlier first attempt may have been refused before writing one.
-        None => start_attempt(ops, tenant, name, email, 1, true).await,
-        Some(r) if r.status == Status::Provisioning => start_attempt(ops, tenant, name, email, r.attempt, false).await,
+        None => {
+            let execution = execution_name(tenant, 1);
+            let claim = record::Claim {
+                tenant,
+                name,
+                email,
+                execution: &execution,
+                attempt: 1,
+                source: SOURCE,
+            };
+            if !record::claim(&ops.ctx, &claim).await? {
+                let winner = record::get(&ops.ctx, tenant.as_str()).await?;
+                if let Some(r) = winner.as_ref().filter(|r| joinable(r, name, email)) {
+                    return join(ops, tenant, r).await;
+                }
+                return Err(refused(tenant.as_str(), claimed_by(tenant, winner.as_ref()))
+                    .next(format!("`tenantctl status {tenant}`"))
+                    .into());
+            }
+            // An earlier first attempt refused before it wrote a record left an ended
+            // execution under the first name: the launcher moves on to the next attempt.
+            let launched = start_attempt(ops, tenant, name, email, 1, true).await?;
+            if launched.attempt != 1 {
+                record::set_pending_execution(&ops.ctx, tenant, &launched.execution_name, launched.attempt).await?;
+            }
+            Ok(launched)
+        }
+        // Resuming is for the same request only: another request's onboarding is not ours.
+        Some(r) if joinable(r, name, email) => join(ops, tenant, r).await,
         Some(r) => Err(refused(
             tenant.as_str(),
             format!(
-                "tenant {tenant} is already {} (attempt {}, execution {}); nothing to onboard",
-                r.status, r.attempt, r.execution
+                "tenant {tenant} is already {} (attempt {}, execution {}, name {}, email {}); nothing to onboard",
+                r.status,
+                r.attempt,
+                r.execution,
+                r.name.as_deref().unwrap_or("-"),
+                r.email.as_deref().unwrap_or("-")
             ),
         )
         .next(if r.status == Status::Failed {
@@ -46,6 +80,39 @@ pub async fn start(ops: &Ops, tenant: &TenantId, name: Option<&str>, email: Opti
             format!("`tenantctl status {tenant}`")
         })
         .into()),
+    }
+}
+
+/// An onboarding in flight that a repeat of its request joins (idempotent, as a repeated
+/// signup is).
+fn joinable(r: &record::TenantRecord, name: Option<&str>, email: Option<&str>) -> bool {
+    matches!(r.status, Status::Pending | Status::Provisioning) && same_request(r, name, email)
+}
+
+/// Joins the record's own attempt with the record's own request, so the start is the very
+/// same StartExecution (same name, same input) whoever sends it first.
+async fn join(ops: &Ops, tenant: &TenantId, r: &record::TenantRecord) -> anyhow::Result<Started> {
+    start_attempt(ops, tenant, r.name.as_deref(), r.email.as_deref(), r.attempt, false).await
+}
+
+/// Whether a request asks for what the record holds (a field left out asks for nothing).
+fn same_request(r: &record::TenantRecord, name: Option<&str>, email: Option<&str>) -> bool {
+    name.is_none_or(|n| r.name.as_deref() == Some(n)) && email.is_none_or(|e| r.email.as_deref() == Some(e))
+}
+
+/// The refusal of a claim that lost: who holds the id now.
+fn claimed_by(tenant: &TenantId, winner: Option<&record::TenantRecord>) -> String {
+    match winner {
+        Some(r) => format!(
+            "tenant {tenant} was claimed by another request first: {} (name {}, email {}), execution {}; nothing of this request was recorded",
+            r.status,
+            r.name.as_deref().unwrap_or("-"),
+            r.email.as_deref().unwrap_or("-"),
+            r.execution
+        ),
+        None => format!(
+            "tenant {tenant} was claimed by another request and removed again; nothing of this request was recorded"
+        ),
     }
 }
 
@@ -63,22 +130,24 @@ pub async fn start_attempt(
     )
 }
 
-/// The execution's status and when it stopped.
-async fn execution_state(ops: &Ops, arn: &str) -> anyhow::Result<(ExecutionStatus, Option<f64>)> {
-    let out = ops
-        .ctx
-        .clients
-        .sfn
-        .describe_execution()
-        .execution_arn(arn)
-        .send()
-        .await
-        .with_context(|| format!("describing {arn}"))?;
-    Ok((out.status().clone(), out.stop_date().map(|d| d.as_secs_f64())))
+/// The execution's status and when it stopped; None if it does not exist (a signup whose
+/// StartExecution failed left a PENDING record naming an execution that never ran).
+async fn execution_state(ops: &Ops, arn: &str) -> anyhow::Result<Option<(ExecutionStatus, Option<f64>)>> {
+    match ops.ctx.clients.sfn.describe_execution().execution_arn(arn).send().await {
+        Ok(out) => Ok(Some((out.status().clone(), out.stop_date().map(|d| d.as_secs_f64())))),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_execution_does_not_exist()) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("describing {arn}")),
+    }
 }
 
-async fn execution_status(ops: &Ops, arn: &str) -> anyhow::Result<ExecutionStatus> {
-    Ok(execution_state(ops, arn).await?.0)
+async fn execution_status(ops: &Ops, arn: &str) -> anyhow::Result<Option<ExecutionStatus>> {
+    Ok(execution_state(ops, arn).await?.map(|s| s.0))
+}
+
+/// Seconds since the record was last written: how long a PENDING record has waited for
+/// the execution its writer was about to start.
+fn record_age(rec: &record::TenantRecord) -> f64 {
+    record::now().saturating_sub(rec.updated_at) as f64
 }
 
 /// The ARN of the execution that owns a record, from its name.
@@ -152,6 +221,28 @@ pub async fn retry(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Started> {
         Status::Failed | Status::Offboarded => start_attempt(ops, tenant, name, email, current.attempt + 1, true).await,
         // Idempotent: the attempt in flight is the retry (or it died, and the launcher says so).
         Status::Provisioning => start_attempt(ops, tenant, name, email, current.attempt, false).await,
+        // A PENDING record whose execution never started (its StartExecution failed):
+        // start it, once its writer has had time to. Running: the retry is in flight.
+        Status::Pending => {
+            let owner = execution_arn(&ops.onboarding_arn, &current.execution);
+            match execution_status(ops, &owner).await? {
+                None if record_age(&current) < TAKEOVER_GRACE.as_secs_f64() => Err(refused(
+                    tenant.as_str(),
+                    format!(
+                        "tenant {tenant} is PENDING and execution {} has not started yet; its signup may still be \
+                         starting it",
+                        current.execution
+                    ),
+                )
+                .next(format!(
+                    "`tenantctl retry {tenant}` again in {:.0} s",
+                    TAKEOVER_GRACE.as_secs_f64() - record_age(&current)
+                ))
+                .into()),
+                None => start_attempt(ops, tenant, name, email, current.attempt, true).await,
+                Some(_) => start_attempt(ops, tenant, name, email, current.attempt, false).await,
+            }
+        }
         Status::RollbackFailed => Err(refused(
             tenant.as_str(),
             format!(
@@ -201,6 +292,22 @@ pub async fn offboard(
         .into());
     }
     let Some(current) = record::get(&ops.ctx, tenant.as_str()).await? else {
+        // Right after `onboard --no-wait` the execution runs before its first step wrote
+        // the record: say what to wait for rather than "no record".
+        let first = execution_arn(&ops.onboarding_arn, &execution_name(tenant, 1));
+        if execution_status(ops, &first).await? == Some(ExecutionStatus::Running) {
+            return Err(refused(
+                tenant.as_str(),
+                format!(
+                    "tenant {tenant} has no record yet: onboarding execution {} is starting",
+                    execution_name(tenant, 1)
+                ),
+            )
+            .next(format!(
+                "`tenantctl watch {tenant}` until it ends, then `tenantctl offboard {tenant}`"
+            ))
+            .into());
+        }
         return Err(not_found(
             tenant.as_str(),
             format!("tenant {tenant} has no record; nothing to offboard"),
@@ -216,7 +323,11 @@ pub async fn offboard(
         Status::Pending | Status::Provisioning | Status::RollingBack | Status::Offboarding => {
             let owner = owner_arn(ops, tenant.as_str(), &current.execution)
                 .ok_or_else(|| anyhow::anyhow!("cannot tell which state machine ran {}", current.execution))?;
-            let (status, stopped) = execution_state(ops, &owner).await?;
+            // An execution that never started is treated as stopped when the record was
+            // last written (the grace then covers a writer about to start it).
+            let (status, stopped) = execution_state(ops, &owner)
+                .await?
+                .unwrap_or((ExecutionStatus::Aborted, Some(current.updated_at as f64)));
             if status == ExecutionStatus::Running {
                 if current.status == Status::Offboarding {
                     return Ok(Started {
@@ -322,7 +433,7 @@ pub async fn current_execution(ops: &Ops, tenant: &TenantId) -> anyhow::Result<S
 /// has ended is stuck, and `offboard` can take it over.
 pub async fn owner_running(ops: &Ops, rec: &record::TenantRecord) -> anyhow::Result<bool> {
     match owner_arn(ops, &rec.tenant_id, &rec.execution) {
-        Some(arn) => Ok(execution_status(ops, &arn).await? == ExecutionStatus::Running),
+        Some(arn) => Ok(execution_status(ops, &arn).await? == Some(ExecutionStatus::Running)),
         None => Ok(false),
     }
 }

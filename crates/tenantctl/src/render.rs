@@ -8,9 +8,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 use tenant_domain::{Status, TenantId};
+use tenant_steps::input::cause_message;
 use tenant_steps::record::{self, TenantRecord};
+use tenantctl::audit::Finding;
 use tenantctl::exit::{CliError, Ending, Exit, exit_of, next_command, not_found};
+use tenantctl::isolation::{Access, Check};
 use tenantctl::listing::{self, Query};
+use tenantctl::outln;
 use tenantctl::timeline::{Change, StepOutcome, StepRun, Timeline};
 use tenantctl::{Ops, history, onboard, status};
 
@@ -31,7 +35,7 @@ pub fn error(err: &anyhow::Error, json: bool) -> ExitCode {
             "message": ours.map_or_else(|| format!("{err:#}"), |e| e.message.clone()),
             "next": ours.and_then(|e| e.next.clone()),
         }});
-        println!("{doc}");
+        outln!("{doc}");
     } else {
         eprintln!(
             "error: {}",
@@ -176,7 +180,7 @@ fn summary(tenant: &TenantId, execution: &str, t: &Timeline, rec: Option<&Tenant
 fn print_summary(s: &Value) {
     let str_of = |k: &str| s[k].as_str().map(str::to_string);
     let record = str_of("record_status").unwrap_or_else(|| "NO RECORD".into());
-    println!(
+    outln!(
         "{}: {record} — execution {} {} in {:.2}s ({} states, {} {})",
         s["tenant"].as_str().unwrap_or(""),
         s["execution"].as_str().unwrap_or(""),
@@ -193,15 +197,15 @@ fn print_summary(s: &Value) {
         ("rollback", "rollback_error"),
     ] {
         if let Some(v) = str_of(key) {
-            println!("  {label:<12} {v}");
+            outln!("  {label:<12} {v}");
         }
     }
     if let Some(left) = s["remaining"].as_array().filter(|a| !a.is_empty()) {
         let left: Vec<_> = left.iter().filter_map(Value::as_str).collect();
-        println!("  {:<12} {}", "left behind", left.join(", "));
+        outln!("  {:<12} {}", "left behind", left.join(", "));
     }
     if let Some(next) = str_of("next") {
-        println!("  {:<12} {next}", "next");
+        outln!("  {:<12} {next}", "next");
     }
 }
 
@@ -224,11 +228,11 @@ pub async fn watch(ops: &Ops, tenant: &TenantId, json: bool, timeout: Duration) 
         if tty {
             bar.println(line);
         } else {
-            println!("{line}");
+            outln!("{line}");
         }
     };
     if json {
-        println!(
+        outln!(
             "{}",
             json!({ "type": "watching", "tenant": tenant.as_str(), "execution": execution, "execution_arn": arn })
         );
@@ -261,7 +265,7 @@ pub async fn watch(ops: &Ops, tenant: &TenantId, json: bool, timeout: Duration) 
                     let s = &t.steps[*i];
                     let f = s.failures.last().expect("a failure was just recorded");
                     if json {
-                        println!("{}", step_json("task_failed", t, s, now));
+                        outln!("{}", step_json("task_failed", t, s, now));
                     } else {
                         say(format!(
                             "    ! {} run {} failed: {}: {}",
@@ -272,7 +276,7 @@ pub async fn watch(ops: &Ops, tenant: &TenantId, json: bool, timeout: Duration) 
                 Change::Exited(i) => {
                     let s = &t.steps[*i];
                     if json {
-                        println!("{}", step_json("step", t, s, now));
+                        outln!("{}", step_json("step", t, s, now));
                     } else {
                         say(step_line(t, s, now));
                     }
@@ -288,7 +292,7 @@ pub async fn watch(ops: &Ops, tenant: &TenantId, json: bool, timeout: Duration) 
     let rec = record::get(&ops.ctx, tenant.as_str()).await?;
     let s = summary(tenant, &execution, &timeline, rec.as_ref());
     if json {
-        println!("{s}");
+        outln!("{s}");
     } else {
         print_summary(&s);
     }
@@ -320,14 +324,14 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
     if json {
         let mut v = serde_json::to_value(report)?;
         v["exit"] = json!(exit.code());
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(code(exit));
     }
     let tenant = &report.tenant_id;
     match &report.record {
-        None => println!("{tenant}: no record"),
+        None => outln!("{tenant}: no record"),
         Some(r) => {
-            println!(
+            outln!(
                 "{tenant}: {}   attempt {} · execution {} · updated {} ({})",
                 r.status,
                 r.attempt,
@@ -336,29 +340,36 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
                 ago(r.updated_at)
             );
             if r.name.is_some() || r.email.is_some() {
-                println!(
+                outln!(
                     "  {} <{}>",
                     r.name.as_deref().unwrap_or("-"),
                     r.email.as_deref().unwrap_or("-")
                 );
             }
-            if report.stuck {
-                println!(
+            if report.stuck && report.execution.is_none() {
+                outln!(
+                    "  STUCK: execution {} is not running (it never started, or its history is gone) and left the record {}",
+                    r.execution,
+                    r.status
+                );
+            } else if report.stuck {
+                outln!(
                     "  STUCK: execution {} has ended but left the record {}",
-                    r.execution, r.status
+                    r.execution,
+                    r.status
                 );
             }
             if let (Some(step), Some(err)) = (&r.failed_step, &r.error_name) {
-                println!(
+                outln!(
                     "  failed at {step}: {err}: {}",
                     r.error_message.as_deref().unwrap_or("")
                 );
             }
             if !r.remaining.is_empty() {
-                println!("  left behind: {}", r.remaining.join(", "));
+                outln!("  left behind: {}", r.remaining.join(", "));
             }
             if !r.attempts.is_empty() {
-                println!("attempts");
+                outln!("attempts");
                 for a in &r.attempts {
                     let took = match (a.started_at, a.ended_at) {
                         (Some(s), Some(e)) => format!("{}s", e.saturating_sub(s)),
@@ -370,7 +381,7 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
                         }
                         _ => String::new(),
                     };
-                    println!(
+                    outln!(
                         "  #{:<3} {:<24} {:<21} {:>5}  {:<15}{failure}",
                         a.attempt,
                         a.execution.as_deref().unwrap_or("-"),
@@ -391,21 +402,21 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
         };
         let r = t.retries();
         let plural = if r == 1 { "retry" } else { "retries" };
-        println!("execution {}: {} ({took}, {r} {plural})", x.name, x.status);
+        outln!("execution {}: {} ({took}, {r} {plural})", x.name, x.status);
         let now = now_secs();
         for s in &t.steps {
-            println!("  {}", step_line(t, s, now).trim_start());
+            outln!("  {}", step_line(t, s, now).trim_start());
         }
         if let Some(url) = &x.console_url {
-            println!("  console: {url}");
+            outln!("  console: {url}");
         }
     }
     let res = &report.resources;
     let n = &report.names;
     let yes = |b: bool| if b { "exists" } else { "absent" };
     // State first: the values (ARNs) are long and of any width.
-    let row = |label: &str, state: &str, value: &str| println!("  {label:<9}{state:<12}{value}");
-    println!("resources");
+    let row = |label: &str, state: &str, value: &str| outln!("  {label:<9}{state:<12}{value}");
+    outln!("resources");
     row("group", yes(res.group), &n.group);
     row(
         "role",
@@ -432,7 +443,7 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
         &format!("{} -> {}", n.identity_pool, n.group),
     );
     if let Some(next) = &report.next {
-        println!("next: {next}");
+        outln!("next: {next}");
     }
     Ok(code(exit))
 }
@@ -440,30 +451,49 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
 pub async fn list(ops: &Ops, q: &Query, json: bool) -> anyhow::Result<ExitCode> {
     let records = status::list(ops).await?;
     let page = listing::query(records, q, record::now()).map_err(|m| CliError::new(Exit::Usage, None, m))?;
+    // Unsettled tenants of this page whose execution is not running (one DescribeExecution
+    // each, only for those).
+    let mut stuck = std::collections::BTreeSet::new();
+    for r in page.tenants.iter().filter(|r| !r.status.is_settled()) {
+        if !onboard::owner_running(ops, r).await? {
+            stuck.insert(r.tenant_id.clone());
+        }
+    }
     if json {
-        println!("{}", serde_json::to_string_pretty(&page)?);
+        let mut v = serde_json::to_value(&page)?;
+        v["stuck"] = json!(stuck);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(code(Exit::Ok));
     }
-    println!(
+    outln!(
         "{:<34} {:<16} {:>7}  {:<22} {:<20} failed at",
-        "tenant", "status", "attempt", "execution", "updated"
+        "tenant",
+        "status",
+        "attempt",
+        "execution",
+        "updated"
     );
     for r in &page.tenants {
         let failed = match (&r.failed_step, &r.error_name) {
             (Some(s), Some(e)) => format!("{s}: {e}"),
             _ => String::new(),
         };
-        println!(
+        let status = if stuck.contains(&r.tenant_id) {
+            format!("{} STUCK", r.status.as_str())
+        } else {
+            r.status.as_str().to_string()
+        };
+        outln!(
             "{:<34} {:<16} {:>7}  {:<22} {:<20} {failed}",
             r.tenant_id,
-            r.status.as_str(),
+            status,
             r.attempt,
             r.execution,
             ago(r.updated_at),
         );
     }
     let counts: Vec<_> = page.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
-    println!(
+    outln!(
         "{} of {} matching shown; all tenants: {}",
         page.tenants.len(),
         page.matching,
@@ -474,7 +504,7 @@ pub async fn list(ops: &Ops, q: &Query, json: bool) -> anyhow::Result<ExitCode> 
         }
     );
     if let Some(t) = &page.next_page_token {
-        println!("more: --page-token {t}");
+        outln!("more: --page-token {t}");
     }
     Ok(code(Exit::Ok))
 }
@@ -486,4 +516,185 @@ pub fn parse_status(raw: &str) -> Result<Status, String> {
         let all: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
         format!("unknown status {raw:?}; one of: {}", all.join(", "))
     })
+}
+
+pub fn print_json(v: &(impl serde::Serialize + ?Sized)) -> anyhow::Result<()> {
+    outln!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Prints the start, or follows the execution to its end and prints the outcome.
+pub async fn follow(
+    json: bool,
+    ops: &Ops,
+    tenant: &TenantId,
+    started: onboard::Started,
+    no_wait: bool,
+    timeout: u64,
+) -> anyhow::Result<ExitCode> {
+    if no_wait {
+        if json {
+            print_json(&started)?;
+        } else {
+            let again = if started.already_running {
+                " (already running)"
+            } else {
+                ""
+            };
+            outln!("started {}{again}: {}", started.execution_name, started.execution_arn);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let finished = onboard::wait(ops, &started.execution_arn, Duration::from_secs(timeout)).await?;
+    let st = status::status(ops, tenant).await?;
+    if json {
+        print_json(&serde_json::json!({ "execution": finished, "tenant": st }))?;
+    } else {
+        let state = st
+            .record
+            .as_ref()
+            .map_or("NO RECORD".to_string(), |r| r.status.to_string());
+        outln!(
+            "{tenant}: {state} (execution {} {})",
+            started.execution_name,
+            finished.status
+        );
+        if let Some(err) = &finished.error {
+            let message = cause_message(finished.cause.as_deref().unwrap_or(""));
+            outln!("  error: {err}: {message}");
+            if let Some(r) = &st.record {
+                if let Some(step) = &r.failed_step {
+                    outln!("  failed step: {step}");
+                }
+                if !r.remaining.is_empty() {
+                    outln!("  left behind: {}", r.remaining.join(", "));
+                }
+            }
+            // The advice fits the state the tenant is in: the loser of two offboards
+            // (the record is the winner's) is not told to retry, which would re-onboard.
+            let next = next_command(&Ending {
+                tenant: tenant.as_str(),
+                execution_status: &finished.status,
+                error: Some(err.as_str()),
+                record_status: st.record.as_ref().map(|r| r.status),
+                owned: st.record.as_ref().is_none_or(|r| r.execution == started.execution_name),
+                owner: st.record.as_ref().map(|r| r.execution.as_str()),
+                remaining: st.record.as_ref().map_or(&[][..], |r| r.remaining.as_slice()),
+            });
+            if let Some(next) = next {
+                outln!("  next: {next}");
+            }
+        }
+    }
+    Ok(if finished.status == "SUCCEEDED" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `audit`'s findings: a table (with what was expected and found) or JSON; exits 1 on any.
+pub fn audit(findings: &[Finding], json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(findings)?;
+    } else if findings.is_empty() {
+        outln!(
+            "clean: every tenant resource belongs to a tenant that should have it, and every ACTIVE tenant matches the templates"
+        );
+    } else {
+        for f in findings {
+            let kind = serde_json::to_value(f.kind)?;
+            outln!(
+                "{:<34} {:<8} {} — {}",
+                f.tenant,
+                kind.as_str().unwrap_or_default(),
+                f.resource,
+                f.detail
+            );
+            if let Some(e) = &f.expected {
+                outln!("{:<43} expected: {e}", "");
+            }
+            if let Some(found) = &f.found {
+                outln!("{:<43} found:    {found}", "");
+            }
+        }
+        outln!(
+            "{} finding(s). next: drift — restore the expected value, or `tenantctl offboard <id>` then `tenantctl retry <id>`; a missing mapping rule — `tenantctl reconcile`; an orphan of a tenant — `tenantctl offboard <id>`; of no tenant — delete it by hand; a stuck record — `tenantctl retry <id>` (or `tenantctl offboard <id>`)",
+            findings.len()
+        );
+    }
+    Ok(if findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `check-isolation`'s checks: a table (with the detail of each that failed) or JSON; exits
+/// 1 if isolation does not hold.
+pub fn isolation(checks: &[Check], json: bool) -> anyhow::Result<ExitCode> {
+    let failed = checks.iter().filter(|c| !c.holds()).count();
+    if json {
+        print_json(checks)?;
+    } else {
+        outln!(
+            "{:<12} {:<12} {:<32} {:<11} {:<11}",
+            "user of",
+            "resource of",
+            "action",
+            "expected",
+            "result"
+        );
+        for c in checks {
+            let mark = if c.holds() { "ok" } else { "FAIL" };
+            let show = |o: Access| format!("{o:?}").to_lowercase();
+            outln!(
+                "{:<12} {:<12} {:<32} {:<11} {:<11} {mark}",
+                c.actor,
+                c.target,
+                c.action,
+                show(c.expected),
+                show(c.actual)
+            );
+            if !c.holds() {
+                outln!("    {}", c.detail);
+            }
+        }
+        let denied = checks.iter().filter(|c| c.actual == Access::Denied).count();
+        if failed == 0 {
+            outln!(
+                "isolation holds: {} checks, {denied} cross-tenant requests denied by IAM",
+                checks.len()
+            );
+        } else {
+            outln!("ISOLATION DOES NOT HOLD: {failed} of {} checks failed", checks.len());
+        }
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What `reconcile` did: the count, and each rule it dropped (with whether its role
+/// still existed: only with `--force`).
+pub fn reconciled(done: &tenantctl::reconcile::Reconciled, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(done)?;
+    } else {
+        outln!(
+            "role mapping rebuilt from the table: {} tenants mapped",
+            done.mapped_tenants
+        );
+        for d in &done.dropped {
+            let role = if d.role_exists {
+                "its role still exists"
+            } else {
+                "its role is gone"
+            };
+            outln!("  dropped the rule for {} ({}; {role})", d.group, d.role_arn);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

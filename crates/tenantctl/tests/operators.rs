@@ -515,3 +515,285 @@ async fn operator_roles_allow_their_commands_and_the_read_only_one_is_refused_ch
     assert_eq!(st["record"]["status"], "OFFBOARDED", "{st}");
     t.stop().await;
 }
+
+/// `reconcile` after the tenants table was lost refuses to drop the rule of a tenant whose
+/// role still exists, names it and changes nothing (exit 5); `--force` drops it.
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_after_the_table_was_lost_refuses_to_drop_live_tenants_rules() {
+    let t = spawn("reconcile-lost", 0).await;
+    let out = t.run(&["onboard", "initech", "--name", "Initech"]).await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let rules = || tenant_steps::mapping::current_rules(&t.ops.ctx);
+    let before = rules().await.unwrap();
+    assert_eq!(before.len(), 1, "{before:?}");
+    // The table is lost (restored empty): the record goes, the tenant's resources stay.
+    t.ops
+        .ctx
+        .clients
+        .ddb
+        .delete_item()
+        .table_name(&t.ops.ctx.settings.table)
+        .key(
+            tenant_steps::record::attr::TENANT_ID,
+            aws_sdk_dynamodb::types::AttributeValue::S("initech".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let out = t.run(&["--json", "reconcile"]).await;
+    assert_eq!(code(&out), 5, "{}", stdout(&out));
+    let err = json(&out);
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("tenant:initech:members") && message.contains("role/tenants/tenant-initech"),
+        "{message}"
+    );
+    assert!(message.contains("Nothing was changed"), "{message}");
+    assert!(
+        err["error"]["next"].as_str().unwrap().contains("reconcile --force"),
+        "{err}"
+    );
+    assert_eq!(rules().await.unwrap(), before, "the refused reconcile wrote nothing");
+
+    let out = t.run(&["--json", "reconcile", "--force"]).await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let done = json(&out);
+    assert_eq!(done["mapped_tenants"], 0, "{done}");
+    assert_eq!(done["dropped"][0]["group"], "tenant:initech:members", "{done}");
+    assert_eq!(done["dropped"][0]["role_exists"], true, "{done}");
+    assert!(rules().await.unwrap().is_empty());
+    t.stop().await;
+}
+
+/// A reader that goes away early (`tenantctl local env | head -1`) ends the output, not the
+/// process with a panic on the broken pipe: the command exits with its own code.
+#[test]
+fn a_reader_closing_stdout_early_is_not_a_panic() {
+    use std::io::Read as _;
+    let dir = std::env::temp_dir().join(format!("tenantctl-closed-stdout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Far more than a pipe's buffer, so the writes outlive the reader.
+    let lines: String = (0..20_000).map(|i| format!("TENANT_VAR_{i}=value-{i}\n")).collect();
+    std::fs::write(dir.join("local.env"), lines).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
+        .arg("--state-dir")
+        .arg(&dir)
+        .args(["local", "env"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 7];
+    stdout.read_exact(&mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(&first, b"export ");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+/// A signup whose StartExecution failed (injected: a state machine that does not exist)
+/// leaves a PENDING record whose execution never ran. `status` shows it STUCK (exit 1) with
+/// the way out; `retry` refuses while the signup may still be starting it and, once that
+/// grace has passed (the record is aged here), starts it: the tenant reaches ACTIVE with
+/// the signup's name and email.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signup_whose_start_failed_is_shown_stuck_and_retry_recovers_it() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use tenant_steps::record::attr;
+    let t = spawn("pending-orphan", 0).await;
+    let signup = tenant_domain::signup::Signup {
+        tenant_id: tid("globex"),
+        company_name: "Globex".into(),
+        admin_email: "hank@globex.example".into(),
+    };
+    let missing = t.ops.onboarding_arn.replace(":stateMachine:", ":stateMachine:missing-");
+    let err = tenant_steps::signup::submit(&t.ops.ctx, &missing, &signup, tenant_steps::signup::Source::Form)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&missing),
+        "the error names the state machine: {err}"
+    );
+
+    let out = t.run(&["--json", "status", "globex"]).await;
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let st = json(&out);
+    assert_eq!(st["record"]["status"], "PENDING", "{st}");
+    assert_eq!(st["stuck"], true, "{st}");
+    assert!(st["next"].as_str().unwrap().contains("tenantctl retry globex"), "{st}");
+    let out = t.run(&["--json", "audit"]).await;
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let findings = json(&out);
+    let stuck: Vec<_> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "stuck")
+        .collect();
+    assert_eq!(stuck.len(), 1, "{findings}");
+    assert_eq!(stuck[0]["tenant"], "globex", "{findings}");
+    assert!(stuck[0]["detail"].as_str().unwrap().contains("PENDING"), "{findings}");
+    let listed = json(&t.run(&["--json", "list"]).await);
+    assert_eq!(listed["stuck"], serde_json::json!(["globex"]), "{listed}");
+
+    let out = t.run(&["--json", "retry", "globex", "--no-wait"]).await;
+    assert_eq!(code(&out), 5, "{}", stdout(&out));
+    let message = json(&out)["error"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("has not started yet"), "{message}");
+
+    t.ops
+        .ctx
+        .clients
+        .ddb
+        .update_item()
+        .table_name(&t.ops.ctx.settings.table)
+        .key(attr::TENANT_ID, AttributeValue::S("globex".into()))
+        .update_expression("SET #u = :old")
+        .expression_attribute_names("#u", attr::UPDATED_AT)
+        .expression_attribute_values(
+            ":old",
+            AttributeValue::N((tenant_steps::record::now() - 3600).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out = t.run(&["retry", "globex"]).await;
+    assert_eq!(
+        code(&out),
+        0,
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = json(&t.run(&["--json", "status", "globex"]).await);
+    assert_eq!(st["record"]["status"], "ACTIVE", "{st}");
+    assert_eq!(st["record"]["name"], "Globex", "{st}");
+    assert_eq!(st["record"]["email"], "hank@globex.example", "{st}");
+    t.stop().await;
+}
+
+/// One ownership rule for every entry point: 50 rounds of a signup, an event and
+/// `tenantctl onboard` for the same id at random offsets. Each round has exactly one
+/// winner; the record carries the winner's whole request (name, email, source) and nothing
+/// of a loser's; every loser is told (signup/event: `Taken`; the CLI: exit 5 naming the
+/// winner's request).
+#[tokio::test(flavor = "multi_thread")]
+async fn signup_event_and_cli_racing_for_one_id_have_one_winner_and_nothing_mixed() {
+    use tenant_steps::signup::{SignupOutcome, Source, submit};
+    let t = spawn("claim-race", 0).await;
+    // A small LCG: random offsets without a dependency; the seed is printed for a rerun.
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    println!("offset seed {seed}");
+    let mut offset = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        Duration::from_micros((seed >> 33) % 20_000)
+    };
+    for round in 0..50 {
+        let id = format!("race-{round}");
+        let tenant = tid(&id);
+        let signup = |who: &str| tenant_domain::signup::Signup {
+            tenant_id: tenant.clone(),
+            company_name: format!("{who} {round}"),
+            admin_email: format!("{who}-{round}@example.com"),
+        };
+        let (form, event) = (signup("form"), signup("event"));
+        let (d_form, d_event, d_cli) = (offset(), offset(), offset());
+        let arn = t.ops.onboarding_arn.clone();
+        let (by_form, by_event, by_cli) = tokio::join!(
+            async {
+                tokio::time::sleep(d_form).await;
+                submit(&t.ops.ctx, &arn, &form, Source::Form).await
+            },
+            async {
+                tokio::time::sleep(d_event).await;
+                submit(&t.ops.ctx, &arn, &event, Source::Event).await
+            },
+            async {
+                tokio::time::sleep(d_cli).await;
+                onboard::start(
+                    &t.ops,
+                    &tenant,
+                    Some(&format!("cli {round}")),
+                    Some(&format!("cli-{round}@example.com")),
+                )
+                .await
+            },
+        );
+        let won = |r: &Result<SignupOutcome, tenant_steps::StepError>| match r {
+            Ok(SignupOutcome::Accepted { repeated, .. }) => {
+                assert!(!repeated, "round {round}: a different request is never a repeat");
+                true
+            }
+            Ok(SignupOutcome::Taken { .. }) => false,
+            Err(e) => panic!("round {round}: signup failed: {e}"),
+        };
+        let cli_won = match &by_cli {
+            Ok(_) => true,
+            Err(e) => {
+                assert_eq!(
+                    tenantctl::exit::exit_of(e),
+                    tenantctl::exit::Exit::Refused,
+                    "round {round}: {e:#}"
+                );
+                false
+            }
+        };
+        let winners: Vec<_> = [(won(&by_form), "form"), (won(&by_event), "event"), (cli_won, "cli")]
+            .into_iter()
+            .filter(|(w, _)| *w)
+            .map(|(_, who)| who)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        let winner = winners[0];
+        let item = t
+            .ops
+            .ctx
+            .clients
+            .ddb
+            .get_item()
+            .table_name(&t.ops.ctx.settings.table)
+            .key(
+                tenant_steps::record::attr::TENANT_ID,
+                aws_sdk_dynamodb::types::AttributeValue::S(id.clone()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap();
+        let item = item.item().unwrap();
+        let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        use tenant_steps::record::attr;
+        assert_eq!(
+            s(attr::DISPLAY_NAME),
+            format!("{winner} {round}"),
+            "round {round}: {item:?}"
+        );
+        assert_eq!(
+            s(attr::EMAIL),
+            format!("{winner}-{round}@example.com"),
+            "round {round}: {item:?}"
+        );
+        let source = match winner {
+            "form" => "signup-form",
+            "event" => "signup-event",
+            _ => onboard::SOURCE,
+        };
+        assert_eq!(s(attr::SOURCE), source, "round {round}: {item:?}");
+        if let Err(e) = &by_cli {
+            let told = format!("{e:#}");
+            assert!(
+                told.contains(&format!("{winner} {round}")),
+                "round {round}: the CLI is told who won: {told}"
+            );
+        }
+    }
+    t.stop().await;
+}

@@ -27,7 +27,7 @@ from moto.secretsmanager.models import secretsmanager_backends
 from moto.sts.models import AssumedRole, sts_backends
 from moto.utilities.utils import get_partition
 
-from . import policy, resources
+from . import policy, ratelimit, resources
 from .errors import JsonAccessDenied, QueryAccessDenied
 
 # Operations that AWS serves without IAM authorization.
@@ -222,6 +222,13 @@ def _deny(response: Any, is_s3: bool, message: str) -> None:
     raise QueryAccessDenied(message)
 
 
+def _throttle(response: Any, message: str) -> None:
+    """Cognito's throttling error (both pools' APIs are JSON): TooManyRequestsException."""
+    response.response_headers["Content-Type"] = "application/x-amz-json-1.1"
+    response.response_headers["X-Amzn-ErrorType"] = "TooManyRequestsException"
+    raise JsonAccessDenied(message, error_type="TooManyRequestsException", status=400)
+
+
 def _invalid_token(response: Any, is_s3: bool) -> None:
     if is_s3:
         bucket = response.data.get("BucketName") if isinstance(response.data, dict) else None
@@ -267,6 +274,11 @@ def _authenticate_and_authorize_action(self: Any, iam_request_cls: type, resourc
         return
     access_key_id, token, region, service = creds
     account_id = self.current_account
+    if ratelimit.enabled():
+        # Before authorization: AWS throttles whoever calls, the admin included.
+        reason = ratelimit.LIMITER.admit(account_id, region, service, _action_name(self) or "", time.monotonic())
+        if reason is not None:
+            _throttle(self, reason)
     session = find_session(account_id, get_partition(region), access_key_id)
     if session is None:
         return  # not an assumed-role key: the local admin is never checked

@@ -1,0 +1,43 @@
+//! Attribute names of a tenant record, one place for every reader and writer of the table
+//! (the store, the mapping lock, the local stack's table, the teardown).
+
+/// The table's partition key.
+pub const TENANT_ID: &str = "tenant_id";
+pub const STATUS: &str = "status";
+/// The execution that owns the record; writes of onboarding are conditional on it.
+pub const EXECUTION: &str = "execution";
+pub const ATTEMPT: &str = "attempt";
+/// The tenant's display name (the signup's company name, `tenantctl onboard --name`).
+pub const DISPLAY_NAME: &str = "display_name";
+pub const EMAIL: &str = "email";
+/// Which entry point created the record (signup, event, CLI).
+pub const SOURCE: &str = "source";
+pub const MAPPED: &str = "mapped";
+pub const ROLE_ARN: &str = "role_arn";
+pub const FAILED_STEP: &str = "failed_step";
+pub const ERROR_NAME: &str = "error_name";
+pub const ERROR_MESSAGE: &str = "error_message";
+pub const REMAINING: &str = "remaining";
+/// Why a rollback failed (written with ROLLBACK_FAILED).
+pub const ROLLBACK_ERROR: &str = "rollback_error";
+pub const RETAIN_DATA: &str = "retain_data";
+pub const CREATED_AT: &str = "created_at";
+pub const UPDATED_AT: &str = "updated_at";
+
+/// The role-mapping lock item (key `LOCK_KEY`): who holds it and until when.
+pub const LOCK_OWNER: &str = "owner";
+pub const LOCK_EXPIRES_AT: &str = "expires_at";
+
+/// Keys inside a per-attempt map (`attempt_{n}_started`, `attempt_{n}_ended`).
+pub const STARTED_AT: &str = "started_at";
+pub const ENDED_AT: &str = "ended_at";
+
+/// The attribute holding attempt `n`'s start.
+pub fn started(attempt: u32) -> String {
+    format!("attempt_{attempt}_started")
+}
+
+/// The attribute holding attempt `n`'s end.
+pub fn ended(attempt: u32) -> String {
+    format!("attempt_{attempt}_ended")
+}

@@ -1,0 +1,20 @@
+//! The tenant record in DynamoDB: what it holds (`model`), the names of its attributes
+//! (`attr`), and the conditional writes that move it (`store`).
+//!
+//! Writes are conditional: status changes on the status model's allowed predecessors, and
+//! every write of onboarding and compensation on the execution that owns the record, so a
+//! stale execution can never overwrite a newer attempt. Offboarding takes ownership of a
+//! settled record (`take_over`), or of a stuck one whose owner the caller has checked is
+//! gone.
+
+pub mod attr;
+mod model;
+mod store;
+
+pub use model::{AttemptRecord, Changes, TenantRecord, now};
+pub use store::{
+    Claim, claim, get, list, put_pending, set_mapped, set_pending_execution, start_attempt, take_over, transition,
+};
+
+/// The role-mapping lock lives in the tenants table under a key no tenant id can take.
+pub const LOCK_KEY: &str = "#role-mapping-lock";

@@ -1,0 +1,213 @@
+//! The command line: clap's types for every subcommand and its flags.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use tenant_domain::MappingType;
+use tenantctl::onboard;
+
+use crate::render;
+
+/// Onboard tenants onto AWS with per-tenant Cognito groups and IAM roles, and operate the
+/// onboarding workflow.
+#[derive(Parser)]
+#[command(version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Read settings (table, pools, state machine, endpoint) from this env file; without
+    /// it, the process environment and the default AWS credential chain are used.
+    #[arg(long, global = true, env = "TENANTCTL_ENV_FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Use the running local stack (same as --env-file <state-dir>/local.env).
+    #[arg(long, global = true)]
+    pub local: bool,
+    /// Where the local stack keeps its env file, pid and logs.
+    #[arg(long, global = true, default_value = ".tenant", env = "TENANTCTL_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the product on this machine with no AWS account.
+    Local {
+        #[command(subcommand)]
+        command: LocalCommand,
+    },
+    /// Start onboarding a tenant and, unless --no-wait, follow it to the end.
+    Onboard {
+        /// Tenant id: 3–32 lowercase letters, digits and single hyphens, starting with a letter.
+        tenant: String,
+        /// Display name of the tenant.
+        #[arg(long)]
+        name: Option<String>,
+        /// Contact email of the tenant.
+        #[arg(long)]
+        email: Option<String>,
+        /// Return once the execution has started.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up following after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Start a new attempt for a FAILED or OFFBOARDED tenant (or resume a PROVISIONING one)
+    /// and, unless --no-wait, follow it.
+    Retry {
+        /// Tenant id.
+        tenant: String,
+        /// Return once the execution has started.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up following after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Remove a tenant: mapping rule, role, secret, objects and group; ends OFFBOARDED.
+    Offboard {
+        /// Tenant id.
+        tenant: String,
+        /// Keep the tenant's objects under its prefix.
+        #[arg(long)]
+        keep_prefix: bool,
+        /// Days Secrets Manager keeps the secret recoverable (7–30).
+        #[arg(long, default_value_t = 7)]
+        secret_recovery_days: i64,
+        /// When taking over a record whose execution stopped, wait this long after it
+        /// stopped: a Lambda it started may still be running.
+        #[arg(long, default_value_t = onboard::TAKEOVER_GRACE.as_secs())]
+        takeover_grace_seconds: u64,
+        /// Return once the execution has started.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up following after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Rebuild the identity pool's role mapping from the tenants table (after a stack
+    /// update reset it, for example). Refuses (exit 5, nothing changed) when the rebuild
+    /// would drop the rule of a tenant whose role still exists (the table was lost).
+    Reconcile {
+        /// Rebuild even if that drops live tenants' rules (their users lose access).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Follow a tenant's current execution step by step (duration, retries) until it
+    /// ends; on failure, print the failed step, the error and the command to run next.
+    /// Exits 0 if it succeeded, 1 if not, 6 if still running at --timeout.
+    Watch {
+        /// Tenant id.
+        tenant: String,
+        /// Give up following after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Show a tenant's record, its attempts, the timeline of its current or last
+    /// execution, and what exists for it in AWS right now. Exits 1 if the tenant needs an
+    /// operator (FAILED, ROLLBACK_FAILED or stuck), 3 if unknown.
+    Status {
+        /// Tenant id.
+        tenant: String,
+    },
+    /// List tenants: filtered by status and age, sorted, paged; with counts per status.
+    List {
+        /// Only tenants in this status (repeatable), e.g. --status failed --status rollback-failed.
+        #[arg(long = "status", value_parser = render::parse_status)]
+        statuses: Vec<tenant_domain::Status>,
+        /// Only tenants last updated at least this long ago, e.g. 15m, 2h, 3days.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: Option<Duration>,
+        /// Only tenants last updated at most this long ago.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        newer_than: Option<Duration>,
+        /// Order of the list.
+        #[arg(long, value_enum, default_value = "updated")]
+        sort: tenantctl::listing::SortBy,
+        /// Tenants per page.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Continue after the previous page (its `next_page_token`).
+        #[arg(long)]
+        page_token: Option<String>,
+    },
+    /// Compare the account with the tenants table and the current templates: orphans and
+    /// leftovers in the tenants' namespace, and drift of every ACTIVE tenant's role
+    /// (trust, policy, boundary, tags), group, secret, prefix marker and mapping rule.
+    /// Exit codes: 0 clean, 1 findings, 4 the audit could not complete.
+    Audit,
+    /// Sign a throwaway user of each tenant in, and prove each reaches its own prefix and
+    /// secret and is denied on every other tenant's. Exits 1 if isolation does not hold.
+    CheckIsolation {
+        /// Two or more tenant ids.
+        #[arg(num_args = 2.., required = true)]
+        tenants: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum LocalCommand {
+    /// Start moto, the local Lambda endpoint and the bootstrap in the background.
+    Up {
+        /// Seconds the state machine waits for IAM propagation.
+        #[arg(long, default_value_t = 1)]
+        iam_wait_seconds: u32,
+        /// Role mapping type: rules (≤ 25 tenants) or token.
+        #[arg(long, default_value = "rules")]
+        mapping_type: MappingType,
+        /// The SAM template whose function roles the steps run under (default: the
+        /// repository's template.yaml): try a template change before deploying it.
+        #[arg(long)]
+        template: Option<PathBuf>,
+        /// How the signup page signs up: verify (email code first) or open.
+        #[arg(long, default_value = "open")]
+        signup_mode: String,
+        /// The tenant permission template (JSON, placeholders {tenant}, {bucket},
+        /// {partition}, {region}, {account}); default: crates/domain/templates/tenant-policy.json.
+        /// Refused, naming the statement, if it breaks a rule.
+        #[arg(long)]
+        tenant_template: Option<PathBuf>,
+    },
+    /// Stop the background stack.
+    Down,
+    /// Print `export` lines that point the aws CLI, boto3 and the SDKs at the stack.
+    Env,
+    /// Print the local mailbox (sign-up codes; no email leaves the machine), or only the
+    /// messages to one address.
+    Mail { address: Option<String> },
+    /// Make a step fail for a tenant on the local stack (never possible in AWS).
+    Fault {
+        /// Tenant id the fault applies to.
+        tenant: Option<String>,
+        /// Step name, e.g. create-role (see `tenantctl local fault` with no arguments).
+        step: Option<String>,
+        /// fail-once, fail-always, crash or timeout.
+        mode: Option<String>,
+        /// Remove every fault.
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Run the stack in the foreground until interrupted (what `up` runs).
+    #[command(hide = true)]
+    Serve {
+        #[arg(long, default_value_t = 1)]
+        iam_wait_seconds: u32,
+        #[arg(long, default_value = "rules")]
+        mapping_type: MappingType,
+        #[arg(long)]
+        template: Option<PathBuf>,
+        #[arg(long, default_value = "open")]
+        signup_mode: String,
+        #[arg(long)]
+        tenant_template: Option<PathBuf>,
+    },
+}
+
+/// Exit codes are part of the interface: scripts branch on them (see `tenantctl::exit::Exit`).
+pub const EXIT_CODES: &str = "Exit codes: 0 ok; 1 the outcome is bad (onboarding FAILED/ROLLBACK_FAILED, \
+a tenant needing an operator, audit findings, isolation broken); 2 usage or invalid tenant id; \
+3 tenant or execution not found; 4 AWS or environment error; 5 refused by the tenant's state; \
+6 still running when --timeout passed. With --json, errors are a JSON object on stdout.";
