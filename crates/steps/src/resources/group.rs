@@ -139,5 +139,8 @@ async fn delete_group(ctx: &Context, input: &StepInput) -> Result<Value, StepErr
         }
         Err(e) => return Err(classify("cognito-idp", "DeleteGroup", &e)),
     };
-    Ok(json!({ "deleted": deleted, "users_deleted": users_deleted }))
+    // ResourceNotFound covers the group and the whole user pool being gone: either way
+    // there is no group left to delete.
+    let absent = (!deleted).then(|| format!("no group {} in pool {}", names.group, ctx.settings.user_pool_id));
+    Ok(json!({ "deleted": deleted, "users_deleted": users_deleted, "absent": absent }))
 }

@@ -122,7 +122,20 @@ async fn remove_role_mapping(ctx: &Context, input: &StepInput) -> Result<Value, 
         execution: &input.execution,
         mapped: false,
     };
-    let mapped = mapping::update(ctx, &input.execution, Some(change)).await?;
+    let mapped = match mapping::update(ctx, &input.execution, Some(change)).await {
+        Ok(m) => m,
+        // The identity pool itself is gone: no mapping of it can name the tenant.
+        Err(StepError::AwsRequestFailed {
+            service: "cognito-identity",
+            code,
+            ..
+        }) if code == "ResourceNotFoundException" => {
+            let saw = format!("no identity pool {}", ctx.settings.identity_pool_id);
+            info!(absent = %saw, "role mapping already gone");
+            return Ok(json!({ "mapped_tenants": null, "absent": saw }));
+        }
+        Err(e) => return Err(e),
+    };
     info!(?mapped, "tenant removed from the role mapping");
     Ok(json!({ "mapped_tenants": mapped }))
 }

@@ -235,7 +235,7 @@ async fn delete_role(ctx: &Context, input: &StepInput) -> Result<Value, StepErro
     let role = match iam.get_role().role_name(&names.role_name).send().await {
         Ok(out) => out.role().cloned(),
         Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {
-            return Ok(json!({ "deleted": false }));
+            return Ok(json!({ "deleted": false, "absent": format!("no role {}", names.role_name) }));
         }
         Err(e) => return Err(classify("iam", "GetRole", &e)),
     };

@@ -191,7 +191,7 @@ async fn delete_secret(ctx: &Context, input: &StepInput) -> Result<Value, StepEr
             if e.as_service_error()
                 .is_some_and(|se| se.is_resource_not_found_exception()) =>
         {
-            return Ok(json!({ "deleted": false }));
+            return Ok(json!({ "deleted": false, "absent": format!("no secret {}", names.secret_name) }));
         }
         Err(e) => return Err(classify("secretsmanager", "DescribeSecret", &e)),
     };
