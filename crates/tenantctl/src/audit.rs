@@ -123,7 +123,12 @@ async fn found(ops: &Ops) -> anyhow::Result<Inventory> {
             .into_paginator()
             .send();
     while let Some(page) = prefixes.next().await {
-        for p in page.context("listing prefixes")?.common_prefixes() {
+        let page = match page {
+            // No bucket, no prefixes: `audit` reports the bucket itself as missing.
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_bucket()) => break,
+            other => other.context("listing prefixes")?,
+        };
+        for p in page.common_prefixes() {
             let prefix = p.prefix().unwrap_or_default();
             if let Some(id) = prefix.strip_prefix("tenants/").and_then(|r| r.strip_suffix('/')) {
                 add(id, "prefix", prefix);
@@ -150,9 +155,26 @@ pub async fn audit(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
         .into_iter()
         .map(|r| (r.tenant_id.clone(), r))
         .collect();
-    let mut findings = orphans(ops, &records).await?;
+    let mut findings = deployment(ops).await?;
+    findings.extend(orphans(ops, &records).await?);
     findings.extend(drift(ops, &records).await?);
     Ok(findings)
+}
+
+/// The deployment's own containers the tenants' resources live in: a missing bucket is a
+/// finding, not a failure of the whole audit.
+async fn deployment(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
+    let bucket = &ops.ctx.settings.bucket;
+    match ops.ctx.clients.s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(vec![]),
+        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(vec![Finding::new(
+            "(deployment)",
+            Kind::Missing,
+            format!("bucket {bucket}"),
+            "the tenants' bucket does not exist: no tenant can get a prefix",
+        )]),
+        Err(e) => Err(e).context("s3 HeadBucket"),
+    }
 }
 
 /// The name `found` reports for a tenant's resource of `kind`, as onboarding creates it.
@@ -387,7 +409,7 @@ async fn tenant_drift(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Vec<Findin
         Err(e) => return Err(e).context("cognito-idp GetGroup"),
         Ok(got) => {
             let group = got.group().context("GetGroup returned no group")?;
-            let expected = tenant_steps::steps::group_description(tenant);
+            let expected = tenant_steps::resources::group::group_description(tenant);
             if group.description() != Some(expected.as_str()) {
                 out.push(Finding::differs(
                     id,

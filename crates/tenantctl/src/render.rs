@@ -313,7 +313,15 @@ pub async fn status(ops: &Ops, tenant: &TenantId, json: bool) -> anyhow::Result<
         return status_text_or_json(&report, json, Exit::Failed);
     };
     let needs_operator = report.stuck || matches!(rec.status, Status::Failed | Status::RollbackFailed);
-    status_text_or_json(&report, json, if needs_operator { Exit::Failed } else { Exit::Ok })
+    // A missing resource of an ACTIVE tenant is a bad outcome; an unreadable one is the
+    // environment's (the README's exit codes).
+    let (_, degraded) = status::warnings(Some(rec.status), &report.resources);
+    let exit = match degraded {
+        _ if needs_operator => Exit::Failed,
+        Some(e) => e,
+        None => Exit::Ok,
+    };
+    status_text_or_json(&report, json, exit)
 }
 
 fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyhow::Result<ExitCode> {
@@ -400,37 +408,14 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
             println!("  console: {url}");
         }
     }
-    let res = &report.resources;
-    let n = &report.names;
-    let yes = |b: bool| if b { "exists" } else { "absent" };
     // State first: the values (ARNs) are long and of any width.
-    let row = |label: &str, state: &str, value: &str| println!("  {label:<9}{state:<12}{value}");
     println!("resources");
-    row("group", yes(res.group), &n.group);
-    row(
-        "role",
-        yes(res.role_arn.is_some()),
-        res.role_arn.as_deref().unwrap_or(&n.role_name),
-    );
-    if let Some(b) = &res.role_boundary {
-        row("boundary", "attached", b);
+    for r in &report.rows {
+        println!("  {:<9}{:<12}{}", r.label, r.state, r.detail);
     }
-    row("policy", yes(res.inline_policy), "inline tenant policy");
-    row(
-        "secret",
-        yes(res.secret_arn.is_some()),
-        res.secret_arn.as_deref().unwrap_or(&n.secret_name),
-    );
-    row(
-        "prefix",
-        &format!("{} object(s)", res.prefix_objects),
-        &format!("s3://{}/{}", n.bucket, n.prefix),
-    );
-    row(
-        "mapping",
-        if res.mapped { "mapped" } else { "not mapped" },
-        &format!("{} -> {}", n.identity_pool, n.group),
-    );
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
     if let Some(next) = &report.next {
         println!("next: {next}");
     }
