@@ -3,14 +3,20 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_domain::names::TAG_KEY;
-use tenant_domain::{TenantId, TenantNames};
+use tenant_domain::{MappingType, TenantId, TenantNames};
 use tracing::info;
 
-use super::{Observation, Row, TenantResource, not_found_row};
+use super::{Drift, Observation, Resource, Row, TenantResource, judge_found, not_found_row};
 use crate::error::classify;
 use crate::{Context, Settings, StepError, StepInput};
 
 pub struct Group;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupExpected {
+    pub description: String,
+    pub role_arn: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GroupObserved {
@@ -21,6 +27,41 @@ pub struct GroupObserved {
 }
 
 impl TenantResource for Group {
+    type Expected = GroupExpected;
+
+    fn expected(tenant: &TenantId, settings: &Settings) -> GroupExpected {
+        let names = TenantNames::new(tenant);
+        GroupExpected {
+            description: group_description(tenant),
+            // Token mode: the group carries the tenant's role.
+            role_arn: (settings.mapping_type == MappingType::Token)
+                .then(|| names.role_arn(&settings.partition, &settings.account_id)),
+        }
+    }
+
+    fn judge(name: &str, expected: &GroupExpected, observed: &Observation<GroupObserved>) -> Vec<Drift> {
+        judge_found(Resource::Group, name, observed, |o| {
+            let mut out = vec![];
+            if o.description.as_deref() != Some(expected.description.as_str()) {
+                out.push(Drift::differs(
+                    Resource::Group,
+                    format!("group {name} description"),
+                    &expected.description,
+                    o.description.as_deref().unwrap_or("none"),
+                ));
+            }
+            if o.role_arn != expected.role_arn {
+                out.push(Drift::differs(
+                    Resource::Group,
+                    format!("group {name} role"),
+                    expected.role_arn.as_deref().unwrap_or("none"),
+                    o.role_arn.as_deref().unwrap_or("none"),
+                ));
+            }
+            out
+        })
+    }
+
     type Observed = GroupObserved;
 
     fn name(tenant: &TenantId, _settings: &Settings) -> String {

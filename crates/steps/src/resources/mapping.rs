@@ -7,7 +7,7 @@ use tenant_domain::{MappingType, TenantId, TenantNames};
 use tracing::info;
 
 use super::group::group_description;
-use super::{Observation, Row, TenantResource, not_found_row};
+use super::{Drift, Observation, Resource, Row, TenantResource, judge_found, not_found_row};
 use crate::error::classify;
 use crate::{Context, Settings, StepError, StepInput, mapping};
 
@@ -20,6 +20,28 @@ pub struct MappingObserved {
 }
 
 impl TenantResource for Mapping {
+    type Expected = String;
+
+    /// The role the mapping must give the tenant's group.
+    fn expected(tenant: &TenantId, settings: &Settings) -> String {
+        TenantNames::new(tenant).role_arn(&settings.partition, &settings.account_id)
+    }
+
+    fn judge(name: &str, expected: &String, observed: &Observation<MappingObserved>) -> Vec<Drift> {
+        judge_found(Resource::Mapping, name, observed, |o| {
+            if &o.role_arn == expected {
+                vec![]
+            } else {
+                vec![Drift::differs(
+                    Resource::Mapping,
+                    format!("mapping {name} role"),
+                    expected,
+                    &o.role_arn,
+                )]
+            }
+        })
+    }
+
     type Observed = MappingObserved;
 
     fn name(tenant: &TenantId, settings: &Settings) -> String {

@@ -71,6 +71,64 @@ impl Row {
     }
 }
 
+/// How a live resource differs from what onboarding renders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    /// Not there, or not usable (a secret scheduled for deletion).
+    Missing,
+    /// There, with a property other than onboarding's.
+    Differs,
+    /// Could not be read: nothing can be judged.
+    Unavailable,
+}
+
+/// One finding of a resource's judge: which resource, what of it, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    pub resource: Resource,
+    pub kind: DriftKind,
+    /// The resource's name and the property, e.g. "role tenant-acme boundary".
+    pub what: String,
+    pub detail: String,
+}
+
+impl Drift {
+    fn new(resource: Resource, kind: DriftKind, what: impl Into<String>, detail: impl Into<String>) -> Drift {
+        Drift {
+            resource,
+            kind,
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// A property that differs: expected vs found, both shown.
+    fn differs(resource: Resource, what: impl Into<String>, expected: &str, found: &str) -> Drift {
+        Drift::new(
+            resource,
+            DriftKind::Differs,
+            what,
+            format!("expected {expected}, found {found}"),
+        )
+    }
+}
+
+/// The findings every judge shares: absent is Missing, unreadable is Unavailable; a
+/// found resource is left to `found`.
+fn judge_found<T>(
+    resource: Resource,
+    name: &str,
+    observed: &Observation<T>,
+    found: impl FnOnce(&T) -> Vec<Drift>,
+) -> Vec<Drift> {
+    match observed {
+        Observation::Found(o) => found(o),
+        Observation::Absent(saw) => vec![Drift::new(resource, DriftKind::Missing, name, saw.clone())],
+        Observation::Unavailable(r) => vec![Drift::new(resource, DriftKind::Unavailable, name, r.clone())],
+    }
+}
+
 /// Every part a tenant resource must have. No method has a default: a resource module
 /// that lacks one does not compile.
 pub trait TenantResource {
@@ -98,6 +156,13 @@ pub trait TenantResource {
 
     /// What `status` shows of it.
     fn rows(name: &str, observed: &Observation<Self::Observed>) -> Vec<Row>;
+
+    /// What onboarding would make of it today, from the settings and the tenant. Pure.
+    type Expected: std::fmt::Debug + Clone + PartialEq;
+    fn expected(tenant: &TenantId, settings: &Settings) -> Self::Expected;
+
+    /// The drift judge for an ACTIVE tenant: expected vs observed. Pure.
+    fn judge(name: &str, expected: &Self::Expected, observed: &Observation<Self::Observed>) -> Vec<Drift>;
 }
 
 /// Whether the tenant's record says its data predates the current attempt (re-onboarded
@@ -206,6 +271,19 @@ macro_rules! resource_table {
                     if gone {
                         out.push(Resource::$variant);
                     }
+                )*
+                out
+            }
+
+            /// The judges' findings for an ACTIVE tenant, in the list's order. Pure.
+            pub fn drift(&self, tenant: &TenantId, settings: &Settings) -> Vec<Drift> {
+                let mut out = vec![];
+                $(
+                    out.extend(<$ty as TenantResource>::judge(
+                        &<$ty as TenantResource>::name(tenant, settings),
+                        &<$ty as TenantResource>::expected(tenant, settings),
+                        &self.$field,
+                    ));
                 )*
                 out
             }
@@ -343,5 +421,143 @@ mod tests {
         let found = seen.found().unwrap();
         assert!(<secret::Secret as TenantResource>::present(found).is_empty());
         assert!(<secret::Secret as TenantResource>::unusable(found));
+    }
+
+    fn settings() -> Settings {
+        Context::offline().settings
+    }
+
+    /// What onboarding renders, as a live read would find it.
+    fn as_onboarded(tenant: &TenantId, settings: &Settings) -> Resources {
+        let group = <group::Group as TenantResource>::expected(tenant, settings);
+        Resources {
+            group: Observation::Found(group::GroupObserved {
+                description: Some(group.description),
+                role_arn: group.role_arn,
+                precedence: Some(0),
+            }),
+            role: Observation::Found(role::RoleObserved {
+                arn: <mapping::Mapping as TenantResource>::expected(tenant, settings),
+                boundary: Some(settings.boundary_arn.clone()),
+                inline_policy: true,
+            }),
+            secret: Observation::Found(secret::SecretObserved {
+                arn: "arn:aws:secretsmanager:us-east-1:1:secret:x".into(),
+                deletion_date: None,
+            }),
+            prefix: Observation::Found(prefix::PrefixObserved { objects: 1 }),
+            mapping: Observation::Found(mapping::MappingObserved {
+                role_arn: <mapping::Mapping as TenantResource>::expected(tenant, settings),
+            }),
+            users: Observation::Found(users::UsersObserved { members: 1 }),
+        }
+    }
+
+    #[test]
+    fn what_onboarding_renders_has_no_drift() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let s = settings();
+        assert_eq!(as_onboarded(&tenant, &s).drift(&tenant, &s), vec![]);
+        assert!(as_onboarded(&tenant, &s).missing().is_empty());
+    }
+
+    /// An ACTIVE tenant with nothing: the judge of every resource onboarding always
+    /// creates reports it Missing (users are optional: no admin email, no user).
+    #[test]
+    fn nothing_found_is_missing_for_every_resource() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let s = settings();
+        let drift = Resources::all(None).drift(&tenant, &s);
+        for r in Resource::ALL.into_iter().filter(|r| *r != Resource::Users) {
+            assert!(
+                drift.iter().any(|d| d.resource == r && d.kind == DriftKind::Missing),
+                "{r:?} not Missing in {drift:?}"
+            );
+        }
+        assert!(drift.iter().all(|d| d.kind == DriftKind::Missing), "{drift:?}");
+    }
+
+    #[test]
+    fn unreadable_is_judged_unavailable_for_every_resource() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let drift = Resources::all(Some("unavailable: iam GetRole: down")).drift(&tenant, &settings());
+        assert_eq!(drift.len(), Resource::ALL.len());
+        assert!(
+            drift
+                .iter()
+                .all(|d| d.kind == DriftKind::Unavailable && d.detail == "unavailable: iam GetRole: down"),
+            "{drift:?}"
+        );
+    }
+
+    /// Each judged property, changed alone, is reported on that resource alone.
+    #[test]
+    fn each_property_changed_alone_is_one_finding() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let s = settings();
+        type Change = fn(&mut Resources);
+        let cases: [(Change, Resource, DriftKind); 6] = [
+            (
+                |r| {
+                    if let Observation::Found(g) = &mut r.group {
+                        g.description = None
+                    }
+                },
+                Resource::Group,
+                DriftKind::Differs,
+            ),
+            (
+                |r| {
+                    if let Observation::Found(g) = &mut r.group {
+                        g.role_arn = Some("arn:other".into())
+                    }
+                },
+                Resource::Group,
+                DriftKind::Differs,
+            ),
+            (
+                |r| {
+                    if let Observation::Found(o) = &mut r.role {
+                        o.boundary = None
+                    }
+                },
+                Resource::Role,
+                DriftKind::Differs,
+            ),
+            (
+                |r| {
+                    if let Observation::Found(o) = &mut r.role {
+                        o.inline_policy = false
+                    }
+                },
+                Resource::Role,
+                DriftKind::Missing,
+            ),
+            (
+                |r| {
+                    if let Observation::Found(o) = &mut r.secret {
+                        o.deletion_date = Some("2026-12-08".into())
+                    }
+                },
+                Resource::Secret,
+                DriftKind::Missing,
+            ),
+            (
+                |r| {
+                    if let Observation::Found(o) = &mut r.mapping {
+                        o.role_arn = "arn:other".into()
+                    }
+                },
+                Resource::Mapping,
+                DriftKind::Differs,
+            ),
+        ];
+        for (i, (change, resource, kind)) in cases.into_iter().enumerate() {
+            let mut res = as_onboarded(&tenant, &s);
+            change(&mut res);
+            let drift = res.drift(&tenant, &s);
+            assert_eq!(drift.len(), 1, "case {i}: {drift:?}");
+            assert_eq!((drift[0].resource, drift[0].kind.clone()), (resource, kind), "case {i}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use tenant_domain::names::TAG_KEY;
 use tenant_domain::{TenantId, TenantNames};
 use tracing::info;
 
-use super::{Observation, Row, TenantResource, not_found_row, retains_data};
+use super::{Drift, Observation, Resource, Row, TenantResource, judge_found, not_found_row, retains_data};
 use crate::error::classify;
 use crate::{Context, Settings, StepError, StepInput};
 
@@ -24,6 +24,14 @@ pub struct PrefixObserved {
 const NO_SUCH_BUCKET: &str = "NoSuchBucket";
 
 impl TenantResource for Prefix {
+    type Expected = ();
+
+    fn expected(_tenant: &TenantId, _settings: &Settings) {}
+
+    fn judge(name: &str, _expected: &(), observed: &Observation<PrefixObserved>) -> Vec<Drift> {
+        judge_found(Resource::Prefix, name, observed, |_| vec![])
+    }
+
     type Observed = PrefixObserved;
 
     fn name(tenant: &TenantId, settings: &Settings) -> String {

@@ -9,12 +9,17 @@ use tenant_domain::policy::{tenant_policy, trust_policy};
 use tenant_domain::{TenantId, TenantNames};
 use tracing::info;
 
-use super::{Observation, Row, TenantResource, not_found_row};
+use super::{Drift, DriftKind, Observation, Resource, Row, TenantResource, judge_found, not_found_row};
 use crate::error::classify;
 use crate::ownership::require_tenant_tag;
 use crate::{Context, Settings, StepError, StepInput};
 
 pub struct Role;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleExpected {
+    pub boundary: String,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoleObserved {
@@ -25,6 +30,37 @@ pub struct RoleObserved {
 }
 
 impl TenantResource for Role {
+    type Expected = RoleExpected;
+
+    fn expected(_tenant: &TenantId, settings: &Settings) -> RoleExpected {
+        RoleExpected {
+            boundary: settings.boundary_arn.clone(),
+        }
+    }
+
+    fn judge(name: &str, expected: &RoleExpected, observed: &Observation<RoleObserved>) -> Vec<Drift> {
+        judge_found(Resource::Role, name, observed, |o| {
+            let mut out = vec![];
+            if o.boundary.as_deref() != Some(expected.boundary.as_str()) {
+                out.push(Drift::differs(
+                    Resource::Role,
+                    format!("role {name} boundary"),
+                    &expected.boundary,
+                    o.boundary.as_deref().unwrap_or("none"),
+                ));
+            }
+            if !o.inline_policy {
+                out.push(Drift::new(
+                    Resource::Role,
+                    DriftKind::Missing,
+                    format!("role {name} inline policy {INLINE_POLICY_NAME}"),
+                    "the tenant policy is not on the role",
+                ));
+            }
+            out
+        })
+    }
+
     type Observed = RoleObserved;
 
     fn name(tenant: &TenantId, _settings: &Settings) -> String {

@@ -7,7 +7,7 @@ use tenant_domain::names::TAG_KEY;
 use tenant_domain::{TenantId, TenantNames};
 use tracing::info;
 
-use super::{Observation, Row, TenantResource, not_found_row, retains_data};
+use super::{Drift, DriftKind, Observation, Resource, Row, TenantResource, judge_found, not_found_row, retains_data};
 use crate::error::classify;
 use crate::ownership::require_tenant_tag;
 use crate::{Context, Settings, StepError, StepInput};
@@ -22,6 +22,22 @@ pub struct SecretObserved {
 }
 
 impl TenantResource for Secret {
+    type Expected = ();
+
+    fn expected(_tenant: &TenantId, _settings: &Settings) {}
+
+    fn judge(name: &str, _expected: &(), observed: &Observation<SecretObserved>) -> Vec<Drift> {
+        judge_found(Resource::Secret, name, observed, |o| match &o.deletion_date {
+            Some(date) => vec![Drift::new(
+                Resource::Secret,
+                DriftKind::Missing,
+                name,
+                format!("scheduled for deletion ({date})"),
+            )],
+            None => vec![],
+        })
+    }
+
     type Observed = SecretObserved;
 
     fn name(tenant: &TenantId, _settings: &Settings) -> String {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_domain::{TenantId, TenantNames};
 
-use super::{Observation, Row, TenantResource, not_found_row};
+use super::{Drift, DriftKind, Observation, Resource, Row, TenantResource, not_found_row};
 use crate::error::classify;
 use crate::record;
 use crate::{Context, Settings, StepError, StepInput};
@@ -42,6 +42,19 @@ pub(crate) async fn ensure_first_user(
 }
 
 impl TenantResource for Users {
+    type Expected = ();
+
+    fn expected(_tenant: &TenantId, _settings: &Settings) {}
+
+    /// A tenant may have no user (no admin email at signup): only an unreadable group
+    /// membership is a finding.
+    fn judge(name: &str, _expected: &(), observed: &Observation<UsersObserved>) -> Vec<Drift> {
+        match observed {
+            Observation::Unavailable(r) => vec![Drift::new(Resource::Users, DriftKind::Unavailable, name, r.clone())],
+            Observation::Found(_) | Observation::Absent(_) => vec![],
+        }
+    }
+
     type Observed = UsersObserved;
 
     fn name(tenant: &TenantId, _settings: &Settings) -> String {
