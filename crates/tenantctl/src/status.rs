@@ -187,6 +187,52 @@ mod tests {
         ))
     }
 
+    /// Every resource of the list has its create Step in the onboarding ASL, its delete
+    /// Step in both ASL files (compensation and offboarding), a `status` row, and is
+    /// warned about when an ACTIVE tenant has none of it.
+    #[test]
+    fn every_resource_has_its_steps_its_row_and_its_missing_warning() {
+        let asl = |f: &str| {
+            std::fs::read_to_string(format!("{}/../../statemachine/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let (onboarding, offboarding) = (asl("onboarding.asl.json"), asl("offboarding.asl.json"));
+        let tenant = TenantId::parse("acme").unwrap();
+        let settings = &tenant_steps::Context::offline().settings;
+        let mut nothing = all_unavailable();
+        nothing.group = Observation::Absent("saw no group".into());
+        nothing.role = Observation::Absent("saw no role".into());
+        nothing.secret = Observation::Absent("saw no secret".into());
+        nothing.prefix = Observation::Absent("saw no prefix".into());
+        nothing.mapping = Observation::Absent("saw no mapping".into());
+        nothing.users = Observation::Absent("saw no users".into());
+        let rows = nothing.rows(&tenant, settings);
+        let (warned, exit) = warnings(Some(Status::Active), &nothing);
+        assert_eq!(exit, Some(Exit::Failed));
+        for r in Resource::ALL {
+            let create = format!("${{{}}}", r.create_step().substitution());
+            let delete = format!("${{{}}}", r.delete_step().substitution());
+            assert!(
+                onboarding.contains(&create),
+                "{r:?}: {create} not in onboarding.asl.json"
+            );
+            assert!(
+                onboarding.contains(&delete),
+                "{r:?}: {delete} not in onboarding.asl.json"
+            );
+            assert!(
+                offboarding.contains(&delete),
+                "{r:?}: {delete} not in offboarding.asl.json"
+            );
+            assert!(
+                rows.iter()
+                    .any(|row| row.label == r.label() && row.detail.contains(&format!("saw no {}", r.label()))),
+                "{r:?} has no status row saying what was seen: {rows:?}"
+            );
+            let missing = format!("the tenant is ACTIVE but its {} is missing", r.label());
+            assert!(warned.contains(&missing), "{r:?}: {warned:?}");
+        }
+    }
+
     #[test]
     fn unreadable_resources_are_named_and_exit_environment() {
         let res = all_unavailable();
