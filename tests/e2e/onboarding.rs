@@ -151,8 +151,7 @@ async fn starting_the_same_tenant_twice_gives_one_execution_and_each_step_conver
             "role policy",
             "secret",
             "prefix objects",
-            "mapping rule",
-            "users"
+            "mapping rule"
         ]
     );
     assert_eq!(res.prefix.found().map(|p| p.objects), Some(1));
