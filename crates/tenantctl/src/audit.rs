@@ -35,6 +35,8 @@ pub enum Kind {
     Drift,
     /// The record says the tenant is ACTIVE, but this is absent.
     Missing,
+    /// Could not be read: the rest of the audit went on without it.
+    Unavailable,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -257,12 +259,20 @@ async fn drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> a
         tasks.spawn(async move {
             let result = tenant_drift(&ops, &tenant).await;
             drop(permit);
-            result.with_context(|| format!("auditing tenant {tenant}"))
+            // One tenant that cannot be read is a finding, not a failed audit.
+            result.unwrap_or_else(|e| {
+                vec![Finding::new(
+                    tenant.as_str(),
+                    Kind::Unavailable,
+                    "(tenant)",
+                    format!("could not be inspected: {e:#}"),
+                )]
+            })
         });
     }
     let mut findings = mapping_drift(ops, records).await?;
     while let Some(joined) = tasks.join_next().await {
-        findings.extend(joined??);
+        findings.extend(joined?);
     }
     findings.sort_by(|a, b| (&a.tenant, &a.resource).cmp(&(&b.tenant, &b.resource)));
     Ok(findings)

@@ -344,8 +344,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     findings.len()
                 );
             }
+            // Anything that could not be read is the environment's failure (exit 4).
+            let unreadable = findings.iter().any(|f| f.kind == tenantctl::audit::Kind::Unavailable);
             Ok(if findings.is_empty() {
                 ExitCode::SUCCESS
+            } else if unreadable {
+                ExitCode::from(tenantctl::exit::Exit::Environment.code())
             } else {
                 ExitCode::FAILURE
             })
