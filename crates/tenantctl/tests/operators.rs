@@ -291,7 +291,8 @@ async fn a_failed_onboarding_through_watch_and_status_then_retry() {
         .map(|s| &s["name"])
         .collect();
     assert_eq!(failed, ["CreateSecret", "OnboardingFailed"]);
-    assert_eq!(st["resources"]["group"], false);
+    // Each resource is an observation: state found, absent (with what was seen) or unavailable.
+    assert_eq!(st["resources"]["group"]["state"], "absent");
     assert_eq!(st["names"]["prefix"], "tenants/vandelay/");
     assert!(st["next"].as_str().unwrap().contains("tenantctl retry vandelay"));
 
