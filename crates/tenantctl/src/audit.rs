@@ -167,15 +167,26 @@ pub async fn audit(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
 /// finding, not a failure of the whole audit.
 async fn deployment(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
     let bucket = &ops.ctx.settings.bucket;
-    match ops.ctx.clients.s3.head_bucket().bucket(bucket).send().await {
+    // ListObjectsV2 under tenants/, not HeadBucket: the permission the prefix inventory has.
+    let listed = ops
+        .ctx
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix("tenants/")
+        .max_keys(1)
+        .send()
+        .await;
+    match listed {
         Ok(_) => Ok(vec![]),
-        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(vec![Finding::new(
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_bucket()) => Ok(vec![Finding::new(
             "(deployment)",
             Kind::Missing,
             format!("bucket {bucket}"),
             "the tenants' bucket does not exist: no tenant can get a prefix",
         )]),
-        Err(e) => Err(e).context("s3 HeadBucket"),
+        Err(e) => Err(e).context("s3 ListObjectsV2"),
     }
 }
 
