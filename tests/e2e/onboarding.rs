@@ -154,7 +154,7 @@ async fn starting_the_same_tenant_twice_gives_one_execution_and_each_step_conver
             "mapping rule"
         ]
     );
-    assert_eq!(res.prefix_objects, 1);
+    assert_eq!(res.prefix.found().map(|p| p.objects), Some(1));
 
     // The teardown converges too: offboard, then run every teardown step again.
     let off = t.offboard("globex", false).await;

@@ -157,6 +157,11 @@ impl Settings {
         }
     }
 
+    /// The tenant role's inline policy under this deployment's template.
+    pub fn tenant_policy(&self, tenant: &tenant_domain::TenantId) -> tenant_domain::policy::PolicyDocument {
+        self.tenant_template.render(tenant, &self.deployment())
+    }
+
     pub fn provider_name(&self) -> String {
         tenant_domain::mapping::provider_name(&self.region, &self.user_pool_id, &self.user_pool_client_id)
     }

@@ -4,6 +4,7 @@
 use serde_json::Value;
 use tracing::Instrument;
 
+use crate::resources::{TenantResource, group::Group, mapping::Mapping, prefix::Prefix, role::Role, secret::Secret};
 use crate::{Context, StepError, StepInput, steps, teardown, verify};
 
 type StepFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, StepError>> + Send + 'a>>;
@@ -45,21 +46,24 @@ macro_rules! step_table {
     };
 }
 
+// The rows of resource steps call the resource modules' create and delete; which Step
+// creates and deletes each resource is the resource list's (`Resource::create_step`),
+// checked against these rows and the ASL in the tests.
 step_table! {
     RecordProvisioning => "record-provisioning", steps::record_provisioning;
-    CreateGroup => "create-group", steps::create_group;
-    CreateRole => "create-role", steps::create_role;
-    CreateSecret => "create-secret", steps::create_secret;
-    CreatePrefix => "create-prefix", steps::create_prefix;
-    RebuildRoleMappings => "rebuild-role-mappings", steps::rebuild_role_mappings;
+    CreateGroup => "create-group", Group::create;
+    CreateRole => "create-role", Role::create;
+    CreateSecret => "create-secret", Secret::create;
+    CreatePrefix => "create-prefix", Prefix::create;
+    RebuildRoleMappings => "rebuild-role-mappings", Mapping::create;
     Verify => "verify", verify::verify;
     RecordActive => "record-active", steps::record_active;
     RecordRollingBack => "record-rolling-back", teardown::record_rolling_back;
-    RemoveRoleMapping => "remove-role-mapping", teardown::remove_role_mapping;
-    DeleteRole => "delete-role", teardown::delete_role;
-    DeleteSecret => "delete-secret", teardown::delete_secret;
-    DeletePrefix => "delete-prefix", teardown::delete_prefix;
-    DeleteGroup => "delete-group", teardown::delete_group;
+    RemoveRoleMapping => "remove-role-mapping", Mapping::delete;
+    DeleteRole => "delete-role", Role::delete;
+    DeleteSecret => "delete-secret", Secret::delete;
+    DeletePrefix => "delete-prefix", Prefix::delete;
+    DeleteGroup => "delete-group", Group::delete;
     RecordFailed => "record-failed", teardown::record_failed;
     RecordRollbackFailed => "record-rollback-failed", teardown::record_rollback_failed;
     RecordOffboarding => "record-offboarding", teardown::record_offboarding;
@@ -88,6 +92,11 @@ impl Step {
         Step::DeletePrefix,
         Step::DeleteGroup,
     ];
+
+    /// A step that writes the tenant record (its name starts with `Record`).
+    pub fn is_record(self) -> bool {
+        self.name().starts_with("record-")
+    }
 
     pub fn from_name(name: &str) -> Option<Step> {
         Step::ALL.into_iter().find(|s| s.name() == name)
@@ -130,6 +139,53 @@ pub async fn run(ctx: &Context, step: Step, payload: Value) -> Result<Value, Ste
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resources::Resource;
+
+    /// FORWARD and TEARDOWN are the resource list's order: every resource's create step in
+    /// FORWARD and its delete step in TEARDOWN, in the list's order, and no resource step
+    /// that the list does not name.
+    #[test]
+    fn orders_follow_the_resource_list() {
+        let mut creates: Vec<Step> = vec![];
+        let mut deletes: Vec<Step> = vec![];
+        for r in Resource::ALL {
+            if !r.create_step().is_record() && !creates.contains(&r.create_step()) {
+                creates.push(r.create_step());
+            }
+            if !deletes.contains(&r.delete_step()) {
+                deletes.push(r.delete_step());
+            }
+            assert!(
+                Step::FORWARD.contains(&r.create_step()),
+                "{r:?} has no create step in FORWARD"
+            );
+            assert!(
+                Step::TEARDOWN.contains(&r.delete_step()),
+                "{r:?} has no delete step in TEARDOWN"
+            );
+        }
+        let forward: Vec<Step> = Step::FORWARD
+            .into_iter()
+            .filter(|s| !s.is_record() && *s != Step::Verify)
+            .collect();
+        assert_eq!(forward, creates);
+        // Teardown's order is its own (unmap first, the group and its users last); it
+        // deletes exactly what the list names.
+        let mut teardown = Step::TEARDOWN.to_vec();
+        teardown.sort_by_key(|s| s.name());
+        deletes.sort_by_key(|s| s.name());
+        assert_eq!(teardown, deletes);
+        for s in Step::ALL {
+            let named = Resource::ALL
+                .into_iter()
+                .any(|r| r.create_step() == s || r.delete_step() == s);
+            let looks_like_resource = s.name().starts_with("create-") || s.name().starts_with("delete-");
+            assert!(
+                named || !looks_like_resource,
+                "{s:?} is a resource step no resource names"
+            );
+        }
+    }
 
     #[test]
     fn names_round_trip() {

@@ -107,7 +107,7 @@ pub async fn start_onboarding(
                         tenant: tenant.to_string(),
                         message: format!(
                             "execution {execution_name} already ran and ended {} without settling the tenant; \
-                             run `tenantctl offboard {tenant}` to remove what it left, then `tenantctl retry {tenant}`",
+                             run `tenantctl offboard {tenant} --keep-prefix` to remove what it left (keeping any objects), then `tenantctl retry {tenant}`",
                             described.status().as_str()
                         ),
                     });

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod ownership;
 pub mod probe;
 pub mod record;
+pub mod resources;
 pub mod signup;
 pub mod steps;
 pub mod teardown;

@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_domain::mapping::desired_mapping;
 use tenant_domain::names::{INLINE_POLICY_NAME, TAG_KEY};
-use tenant_domain::policy::{tenant_policy, trust_policy};
+use tenant_domain::policy::trust_policy;
 use tenant_domain::policy_compare::{decode_document, same_policy};
 use tenant_domain::{MappingType, Status, TenantId, TenantNames};
 use tenant_steps::record;
@@ -38,6 +38,8 @@ pub enum Kind {
     /// The record is unsettled (PENDING, PROVISIONING, ...) and no execution is working on
     /// it: its execution never started (a signup's StartExecution failed) or has ended.
     Stuck,
+    /// Could not be read: the rest of the audit went on without it.
+    Unavailable,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -126,7 +128,12 @@ async fn found(ops: &Ops) -> anyhow::Result<Inventory> {
             .into_paginator()
             .send();
     while let Some(page) = prefixes.next().await {
-        for p in page.context("listing prefixes")?.common_prefixes() {
+        let page = match page {
+            // No bucket, no prefixes: `audit` reports the bucket itself as missing.
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_bucket()) => break,
+            other => other.context("listing prefixes")?,
+        };
+        for p in page.common_prefixes() {
             let prefix = p.prefix().unwrap_or_default();
             if let Some(id) = prefix.strip_prefix("tenants/").and_then(|r| r.strip_suffix('/')) {
                 add(id, "prefix", prefix);
@@ -153,7 +160,8 @@ pub async fn audit(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
         .into_iter()
         .map(|r| (r.tenant_id.clone(), r))
         .collect();
-    let mut findings = orphans(ops, &records).await?;
+    let mut findings = deployment(ops).await?;
+    findings.extend(orphans(ops, &records).await?);
     findings.extend(stuck(ops, &records).await?);
     findings.extend(drift(ops, &records).await?);
     Ok(findings)
@@ -176,6 +184,33 @@ async fn stuck(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> a
         }
     }
     Ok(out)
+}
+
+/// The deployment's own containers the tenants' resources live in: a missing bucket is a
+/// finding, not a failure of the whole audit.
+async fn deployment(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
+    let bucket = &ops.ctx.settings.bucket;
+    // ListObjectsV2 under tenants/, not HeadBucket: the permission the prefix inventory has.
+    let listed = ops
+        .ctx
+        .clients
+        .s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix("tenants/")
+        .max_keys(1)
+        .send()
+        .await;
+    match listed {
+        Ok(_) => Ok(vec![]),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_bucket()) => Ok(vec![Finding::new(
+            "(deployment)",
+            Kind::Missing,
+            format!("bucket {bucket}"),
+            "the tenants' bucket does not exist: no tenant can get a prefix",
+        )]),
+        Err(e) => Err(e).context("s3 ListObjectsV2"),
+    }
 }
 
 /// The name `found` reports for a tenant's resource of `kind`, as onboarding creates it.
@@ -258,12 +293,20 @@ async fn drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> a
         tasks.spawn(async move {
             let result = tenant_drift(&ops, &tenant).await;
             drop(permit);
-            result.with_context(|| format!("auditing tenant {tenant}"))
+            // One tenant that cannot be read is a finding, not a failed audit.
+            result.unwrap_or_else(|e| {
+                vec![Finding::new(
+                    tenant.as_str(),
+                    Kind::Unavailable,
+                    "(tenant)",
+                    format!("could not be inspected: {e:#}"),
+                )]
+            })
         });
     }
     let mut findings = mapping_drift(ops, records).await?;
     while let Some(joined) = tasks.join_next().await {
-        findings.extend(joined??);
+        findings.extend(joined?);
     }
     findings.sort_by(|a, b| (&a.tenant, &a.resource).cmp(&(&b.tenant, &b.resource)));
     Ok(findings)
@@ -339,7 +382,7 @@ async fn tenant_drift(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Vec<Findin
                     "an inline policy the templates do not create",
                 ));
             }
-            let expected: Value = serde_json::from_str(&tenant_policy(tenant, &s.deployment()).to_json())?;
+            let expected: Value = serde_json::from_str(&s.tenant_policy(tenant).to_json())?;
             let label = format!("{role_label} inline policy {INLINE_POLICY_NAME}");
             if inline.policy_names().iter().any(|n| n == INLINE_POLICY_NAME) {
                 let doc = c
@@ -410,7 +453,7 @@ async fn tenant_drift(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Vec<Findin
         Err(e) => return Err(e).context("cognito-idp GetGroup"),
         Ok(got) => {
             let group = got.group().context("GetGroup returned no group")?;
-            let expected = tenant_steps::steps::group_description(tenant);
+            let expected = tenant_steps::resources::group::group_description(tenant);
             if group.description() != Some(expected.as_str()) {
                 out.push(Finding::differs(
                     id,

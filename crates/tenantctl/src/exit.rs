@@ -142,7 +142,7 @@ pub fn next_command(e: &Ending) -> Option<String> {
     match (e.record_status, e.execution_status) {
         (Some(Status::Active | Status::Offboarded), "SUCCEEDED") => None,
         (Some(Status::RollbackFailed), _) => Some(format!(
-            "`tenantctl status {t}` shows what remains ({}); `tenantctl offboard {t}` removes it, then `tenantctl retry {t}`",
+            "`tenantctl status {t}` shows what remains ({}); `tenantctl offboard {t} --keep-prefix` removes it (keeping any objects), then `tenantctl retry {t}`",
             if e.remaining.is_empty() {
                 "unknown".to_string()
             } else {
@@ -164,7 +164,7 @@ pub fn next_command(e: &Ending) -> Option<String> {
         // The execution ended but left the record mid-way (aborted, timed out, crashed
         // rollback): offboarding takes the record over and removes what exists.
         (Some(Status::Provisioning | Status::RollingBack | Status::Offboarding), s) if s != "RUNNING" => Some(format!(
-            "the record is stuck; `tenantctl offboard {t}` takes it over (after a 45 s grace) and removes what exists, then `tenantctl retry {t}`"
+            "the record is stuck; `tenantctl offboard {t} --keep-prefix` takes it over (after a 45 s grace) and removes what exists, then `tenantctl retry {t}`"
         )),
         _ => Some(format!("`tenantctl status {t}` shows the record and what exists")),
     }

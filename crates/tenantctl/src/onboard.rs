@@ -251,7 +251,7 @@ pub async fn retry(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Started> {
             ),
         )
         .next(format!(
-            "`tenantctl offboard {tenant}` removes what remains, then `tenantctl retry {tenant}`"
+            "`tenantctl offboard {tenant} --keep-prefix` removes what remains (keeping any objects), then `tenantctl retry {tenant}`"
         ))
         .into()),
         other => Err(refused(

@@ -317,7 +317,15 @@ pub async fn status(ops: &Ops, tenant: &TenantId, json: bool) -> anyhow::Result<
         return status_text_or_json(&report, json, Exit::Failed);
     };
     let needs_operator = report.stuck || matches!(rec.status, Status::Failed | Status::RollbackFailed);
-    status_text_or_json(&report, json, if needs_operator { Exit::Failed } else { Exit::Ok })
+    // A missing resource of an ACTIVE tenant is a bad outcome; an unreadable one is the
+    // environment's (the README's exit codes).
+    let (_, degraded) = status::warnings(Some(rec.status), &report.resources);
+    let exit = match degraded {
+        _ if needs_operator => Exit::Failed,
+        Some(e) => e,
+        None => Exit::Ok,
+    };
+    status_text_or_json(&report, json, exit)
 }
 
 fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyhow::Result<ExitCode> {
@@ -411,37 +419,14 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
             outln!("  console: {url}");
         }
     }
-    let res = &report.resources;
-    let n = &report.names;
-    let yes = |b: bool| if b { "exists" } else { "absent" };
     // State first: the values (ARNs) are long and of any width.
-    let row = |label: &str, state: &str, value: &str| outln!("  {label:<9}{state:<12}{value}");
     outln!("resources");
-    row("group", yes(res.group), &n.group);
-    row(
-        "role",
-        yes(res.role_arn.is_some()),
-        res.role_arn.as_deref().unwrap_or(&n.role_name),
-    );
-    if let Some(b) = &res.role_boundary {
-        row("boundary", "attached", b);
+    for r in &report.rows {
+        outln!("  {:<9}{:<12}{}", r.label, r.state, r.detail);
     }
-    row("policy", yes(res.inline_policy), "inline tenant policy");
-    row(
-        "secret",
-        yes(res.secret_arn.is_some()),
-        res.secret_arn.as_deref().unwrap_or(&n.secret_name),
-    );
-    row(
-        "prefix",
-        &format!("{} object(s)", res.prefix_objects),
-        &format!("s3://{}/{}", n.bucket, n.prefix),
-    );
-    row(
-        "mapping",
-        if res.mapped { "mapped" } else { "not mapped" },
-        &format!("{} -> {}", n.identity_pool, n.group),
-    );
+    for w in &report.warnings {
+        outln!("warning: {w}");
+    }
     if let Some(next) = &report.next {
         outln!("next: {next}");
     }
@@ -619,12 +604,16 @@ pub fn audit(findings: &[Finding], json: bool) -> anyhow::Result<ExitCode> {
             }
         }
         outln!(
-            "{} finding(s). next: drift — restore the expected value, or `tenantctl offboard <id>` then `tenantctl retry <id>`; a missing mapping rule — `tenantctl reconcile`; an orphan of a tenant — `tenantctl offboard <id>`; of no tenant — delete it by hand; a stuck record — `tenantctl retry <id>` (or `tenantctl offboard <id>`)",
+            "{} finding(s). next: drift — restore the expected value, or rebuild the tenant keeping its objects: `tenantctl offboard <id> --keep-prefix` then `tenantctl retry <id>` (never without --keep-prefix: that deletes the tenant's data); unavailable — fix access and run again; a missing mapping rule — `tenantctl reconcile`; an orphan of a tenant — `tenantctl offboard <id>`; of no tenant — delete it by hand; a stuck record — `tenantctl retry <id>` (or `tenantctl offboard <id>`)",
             findings.len()
         );
     }
+    // Anything that could not be read is the environment's failure (exit 4).
+    let unreadable = findings.iter().any(|f| f.kind == tenantctl::audit::Kind::Unavailable);
     Ok(if findings.is_empty() {
         ExitCode::SUCCESS
+    } else if unreadable {
+        code(Exit::Environment)
     } else {
         ExitCode::FAILURE
     })

@@ -2,9 +2,10 @@
 //! operator sees the truth and tests can check for residue.
 
 use serde::Serialize;
-use tenant_domain::TenantId;
+use tenant_domain::{Status, TenantId};
 pub use tenant_steps::inspect::Resources;
 use tenant_steps::record::{self, TenantRecord};
+use tenant_steps::resources::Row;
 
 use crate::Ops;
 
@@ -15,8 +16,28 @@ pub struct TenantStatus {
     pub resources: Resources,
 }
 
+/// Never fails on a resource: one that cannot be read is in the result as unavailable.
 pub async fn inspect(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Resources> {
-    Ok(tenant_steps::inspect::inspect(&ops.ctx, tenant).await?)
+    Ok(tenant_steps::inspect::inspect(&ops.ctx, tenant).await)
+}
+
+/// What is wrong with the live resources given the record's status, and how bad: a
+/// resource an ACTIVE tenant is missing is a bad outcome; one that could not be read is
+/// the environment's failure (the command may work later). Pure.
+pub fn warnings(status: Option<Status>, resources: &Resources) -> (Vec<String>, Option<crate::exit::Exit>) {
+    let mut out = vec![];
+    let mut exit = None;
+    if status == Some(Status::Active) {
+        for r in resources.missing() {
+            out.push(format!("the tenant is ACTIVE but its {} is missing", r.label()));
+            exit = Some(crate::exit::Exit::Failed);
+        }
+    }
+    for (r, reason) in resources.unavailable() {
+        out.push(format!("{} could not be inspected: {reason}", r.label()));
+        exit = exit.or(Some(crate::exit::Exit::Environment));
+    }
+    (out, exit)
 }
 
 pub async fn status(ops: &Ops, tenant: &TenantId) -> anyhow::Result<TenantStatus> {
@@ -40,6 +61,10 @@ pub struct Report {
     pub tenant_id: String,
     pub record: Option<TenantRecord>,
     pub resources: Resources,
+    /// What `status` shows of each resource, in the resource list's order.
+    pub rows: Vec<Row>,
+    /// Missing or unreadable resources, given the record's status.
+    pub warnings: Vec<String>,
     pub names: Names,
     pub execution: Option<ExecutionReport>,
     /// Set when the record's execution has ended but left it unsettled.
@@ -134,13 +159,110 @@ pub async fn report(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Report> {
         )),
         _ => None,
     };
+    let rows = st.resources.rows(tenant, s);
+    let (warnings, _) = warnings(st.record.as_ref().map(|r| r.status), &st.resources);
     Ok(Report {
         tenant_id: st.tenant_id,
         record: st.record,
         resources: st.resources,
+        rows,
+        warnings,
         names,
         execution,
         stuck,
         next,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::Exit;
+    use tenant_steps::resources::{Observation, Resource};
+
+    /// Every resource observed unreadable, then each in turn made absent.
+    fn all_unavailable() -> Resources {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Offline: every read fails, so every resource is unavailable.
+        rt.block_on(tenant_steps::inspect::inspect(
+            &tenant_steps::Context::offline(),
+            &TenantId::parse("acme").unwrap(),
+        ))
+    }
+
+    /// Every resource of the list has its create Step in the onboarding ASL, its delete
+    /// Step in both ASL files (compensation and offboarding), a `status` row, and is
+    /// warned about when an ACTIVE tenant has none of it.
+    #[test]
+    fn every_resource_has_its_steps_its_row_and_its_missing_warning() {
+        let asl = |f: &str| {
+            std::fs::read_to_string(format!("{}/../../statemachine/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        };
+        let (onboarding, offboarding) = (asl("onboarding.asl.json"), asl("offboarding.asl.json"));
+        let tenant = TenantId::parse("acme").unwrap();
+        let settings = &tenant_steps::Context::offline().settings;
+        let mut nothing = all_unavailable();
+        nothing.group = Observation::Absent("saw no group".into());
+        nothing.role = Observation::Absent("saw no role".into());
+        nothing.secret = Observation::Absent("saw no secret".into());
+        nothing.prefix = Observation::Absent("saw no prefix".into());
+        nothing.mapping = Observation::Absent("saw no mapping".into());
+        nothing.users = Observation::Absent("saw no users".into());
+        let rows = nothing.rows(&tenant, settings);
+        let (warned, exit) = warnings(Some(Status::Active), &nothing);
+        assert_eq!(exit, Some(Exit::Failed));
+        for r in Resource::ALL {
+            let create = format!("${{{}}}", r.create_step().substitution());
+            let delete = format!("${{{}}}", r.delete_step().substitution());
+            assert!(
+                onboarding.contains(&create),
+                "{r:?}: {create} not in onboarding.asl.json"
+            );
+            assert!(
+                onboarding.contains(&delete),
+                "{r:?}: {delete} not in onboarding.asl.json"
+            );
+            assert!(
+                offboarding.contains(&delete),
+                "{r:?}: {delete} not in offboarding.asl.json"
+            );
+            assert!(
+                rows.iter()
+                    .any(|row| row.label == r.label() && row.detail.contains(&format!("saw no {}", r.label()))),
+                "{r:?} has no status row saying what was seen: {rows:?}"
+            );
+            let missing = format!("the tenant is ACTIVE but its {} is missing", r.label());
+            assert!(warned.contains(&missing), "{r:?}: {warned:?}");
+        }
+    }
+
+    #[test]
+    fn unreadable_resources_are_named_and_exit_environment() {
+        let res = all_unavailable();
+        let (w, exit) = warnings(Some(Status::Active), &res);
+        assert_eq!(exit, Some(Exit::Environment));
+        assert_eq!(w.len(), Resource::ALL.len());
+        assert!(
+            w[0].starts_with("group could not be inspected: unavailable: cognito-idp GetGroup"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn an_active_tenant_missing_a_resource_fails_and_names_it() {
+        let mut res = all_unavailable();
+        res.role = Observation::Absent("no role tenant-acme".into());
+        let (w, exit) = warnings(Some(Status::Active), &res);
+        assert_eq!(exit, Some(Exit::Failed));
+        assert!(
+            w.contains(&"the tenant is ACTIVE but its role is missing".to_string()),
+            "{w:?}"
+        );
+        // The same absence on a FAILED tenant is what its rollback should leave.
+        let (w, _) = warnings(Some(Status::Failed), &res);
+        assert!(!w.iter().any(|l| l.contains("missing")), "{w:?}");
+    }
 }

@@ -291,7 +291,8 @@ async fn a_failed_onboarding_through_watch_and_status_then_retry() {
         .map(|s| &s["name"])
         .collect();
     assert_eq!(failed, ["CreateSecret", "OnboardingFailed"]);
-    assert_eq!(st["resources"]["group"], false);
+    // Each resource is an observation: state found, absent (with what was seen) or unavailable.
+    assert_eq!(st["resources"]["group"]["state"], "absent");
     assert_eq!(st["names"]["prefix"], "tenants/vandelay/");
     assert!(st["next"].as_str().unwrap().contains("tenantctl retry vandelay"));
 
@@ -500,7 +501,11 @@ async fn operator_roles_allow_their_commands_and_the_read_only_one_is_refused_ch
     assert!(message.contains("OperatorReadOnlyPolicyRole"), "{message}");
     let st = json(&t.run_read_only(&["--json", "status", "initech"]).await);
     assert_eq!(st["record"]["status"], "ACTIVE", "nothing changed: {st}");
-    assert_eq!(st["resources"]["group"], true);
+    assert_eq!(st["resources"]["group"]["state"], "found");
+    assert!(
+        st["warnings"].as_array().unwrap().is_empty(),
+        "the read-only operator reads every resource: {st}"
+    );
 
     // The full operator offboards.
     let out = t.run(&["offboard", "initech"]).await;

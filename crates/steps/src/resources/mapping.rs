@@ -1,0 +1,163 @@
+//! The tenant's entry in the identity pool's role mapping: a rule for its group (Rules
+//! mode) or the role on its group (Token mode).
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tenant_domain::{MappingType, TenantId, TenantNames};
+use tracing::info;
+
+use super::group::group_description;
+use super::{Drift, Observation, Resource, Row, TenantResource, judge_found, not_found_row};
+use crate::error::classify;
+use crate::{Context, Settings, StepError, StepInput, mapping};
+
+pub struct Mapping;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MappingObserved {
+    /// The role the mapping gives the tenant's group.
+    pub role_arn: String,
+}
+
+impl TenantResource for Mapping {
+    type Expected = String;
+
+    /// The role the mapping must give the tenant's group.
+    fn expected(tenant: &TenantId, settings: &Settings) -> String {
+        TenantNames::new(tenant).role_arn(&settings.partition, &settings.account_id)
+    }
+
+    fn judge(name: &str, expected: &String, observed: &Observation<MappingObserved>) -> Vec<Drift> {
+        judge_found(Resource::Mapping, name, observed, |o| {
+            if &o.role_arn == expected {
+                vec![]
+            } else {
+                vec![Drift::differs(
+                    Resource::Mapping,
+                    format!("mapping {name} role"),
+                    expected,
+                    &o.role_arn,
+                )]
+            }
+        })
+    }
+
+    type Observed = MappingObserved;
+
+    fn name(tenant: &TenantId, settings: &Settings) -> String {
+        format!("{} -> {}", settings.identity_pool_id, TenantNames::new(tenant).group)
+    }
+
+    async fn create(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+        rebuild_role_mappings(ctx, input).await
+    }
+
+    async fn delete(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+        remove_role_mapping(ctx, input).await
+    }
+
+    async fn inspect(ctx: &Context, tenant: &TenantId) -> Observation<MappingObserved> {
+        let names = TenantNames::new(tenant);
+        let mapping = match mapping::provider_mapping(ctx).await {
+            Ok(m) => m,
+            Err(e) => return Observation::unavailable(&e),
+        };
+        let Some(mapping) = mapping else {
+            return Observation::Absent(format!(
+                "no role mapping for the pool on {}",
+                ctx.settings.identity_pool_id
+            ));
+        };
+        let role_arn = match ctx.settings.mapping_type {
+            MappingType::Rules => mapping
+                .rules_configuration()
+                .and_then(|rc| rc.rules().iter().find(|r| r.value() == names.group))
+                .map(|r| r.role_arn().to_string()),
+            MappingType::Token => match super::group::get_group(ctx, &names.group).await {
+                Ok(g) => g.and_then(|g| g.role_arn),
+                Err(e) => return Observation::unavailable(&e),
+            },
+        };
+        match role_arn {
+            Some(role_arn) => Observation::Found(MappingObserved { role_arn }),
+            None => Observation::Absent(match ctx.settings.mapping_type {
+                MappingType::Rules => format!("no rule for {}", names.group),
+                MappingType::Token => format!("no role on group {}", names.group),
+            }),
+        }
+    }
+
+    fn present(_observed: &MappingObserved) -> Vec<&'static str> {
+        vec!["mapping rule"]
+    }
+
+    fn unusable(_observed: &MappingObserved) -> bool {
+        false
+    }
+
+    fn rows(name: &str, observed: &Observation<MappingObserved>) -> Vec<Row> {
+        vec![
+            not_found_row("mapping", name, observed)
+                .map(|r| Row {
+                    state: "not mapped".into(),
+                    ..r
+                })
+                .unwrap_or_else(|| Row::new("mapping", "mapped", name)),
+        ]
+    }
+}
+
+/// Adds the tenant to the identity pool's role mapping: marks the record as mapped, then
+/// rebuilds the whole mapping from the table under the mapping lock.
+async fn rebuild_role_mappings(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let tenant = input.tenant()?;
+    let names = TenantNames::new(&tenant);
+    let role_arn = names.role_arn(&ctx.settings.partition, &ctx.settings.account_id);
+    if ctx.settings.mapping_type == MappingType::Token {
+        // Token type: the group carries the role, the ID token's preferred_role picks it.
+        ctx.clients
+            .idp
+            .update_group()
+            .user_pool_id(&ctx.settings.user_pool_id)
+            .group_name(&names.group)
+            .description(group_description(&tenant))
+            .role_arn(&role_arn)
+            .precedence(0)
+            .send()
+            .await
+            .map_err(|e| classify("cognito-idp", "UpdateGroup", &e))?;
+    }
+    let change = mapping::Membership {
+        tenant: &tenant,
+        execution: &input.execution,
+        mapped: true,
+    };
+    let mapped = mapping::update(ctx, &input.execution, Some(change)).await?;
+    info!(?mapped, mapping_type = ?ctx.settings.mapping_type, "role mapping reconciled");
+    Ok(json!({ "role_arn": role_arn, "mapped_tenants": mapped }))
+}
+
+async fn remove_role_mapping(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let tenant = input.tenant()?;
+    let change = mapping::Membership {
+        tenant: &tenant,
+        execution: &input.execution,
+        mapped: false,
+    };
+    let mapped = match mapping::update(ctx, &input.execution, Some(change)).await {
+        Ok(m) => m,
+        // The identity pool itself is gone: no mapping of it can name the tenant.
+        Err(StepError::AwsRequestFailed {
+            service: "cognito-identity",
+            code,
+            ..
+        }) if code == "ResourceNotFoundException" => {
+            let saw = format!("no identity pool {}", ctx.settings.identity_pool_id);
+            info!(absent = %saw, "role mapping already gone");
+            return Ok(json!({ "mapped_tenants": null, "absent": saw }));
+        }
+        Err(e) => return Err(e),
+    };
+    info!(?mapped, "tenant removed from the role mapping");
+    Ok(json!({ "mapped_tenants": mapped }))
+}

@@ -1,0 +1,563 @@
+//! One module per tenant resource. Each owns its name, its create (idempotent: converges
+//! an existing one to what onboarding renders), its delete (idempotent: absent at any
+//! level is done), its live inspection and what `status` shows of it. The list of
+//! resources is written once, in [`resource_table!`]; the step handlers, the residue
+//! reports, `inspect` and `status` read it instead of naming each resource.
+
+pub mod group;
+pub mod mapping;
+pub mod prefix;
+pub mod role;
+pub mod secret;
+pub mod users;
+
+use std::future::Future;
+
+use serde::Serialize;
+use serde_json::Value;
+use tenant_domain::TenantId;
+
+use crate::{Context, Settings, Step, StepError, StepInput};
+
+/// What a live read of one resource saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "seen", rename_all = "snake_case")]
+pub enum Observation<T> {
+    Found(T),
+    /// Not there, with what the read saw (the object, the bucket, the pool...).
+    Absent(String),
+    /// The read failed: "unavailable: <service> <operation>: <reason>". The rest of an
+    /// inspection goes on without this resource.
+    Unavailable(String),
+}
+
+impl<T> Observation<T> {
+    /// The observation of a read that failed with `e` (whose text names the service and
+    /// the operation).
+    pub fn unavailable(e: &StepError) -> Self {
+        Observation::Unavailable(format!("unavailable: {e}"))
+    }
+
+    pub fn found(&self) -> Option<&T> {
+        match self {
+            Observation::Found(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    pub fn unavailable_reason(&self) -> Option<&str> {
+        match self {
+            Observation::Unavailable(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// One line of `status`: what, in which state, and the detail (a name, an ARN, a count).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Row {
+    pub label: &'static str,
+    pub state: String,
+    pub detail: String,
+}
+
+impl Row {
+    pub fn new(label: &'static str, state: impl Into<String>, detail: impl Into<String>) -> Row {
+        Row {
+            label,
+            state: state.into(),
+            detail: detail.into(),
+        }
+    }
+}
+
+/// How a live resource differs from what onboarding renders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftKind {
+    /// Not there, or not usable (a secret scheduled for deletion).
+    Missing,
+    /// There, with a property other than onboarding's.
+    Differs,
+    /// Could not be read: nothing can be judged.
+    Unavailable,
+}
+
+/// One finding of a resource's judge: which resource, what of it, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drift {
+    pub resource: Resource,
+    pub kind: DriftKind,
+    /// The resource's name and the property, e.g. "role tenant-acme boundary".
+    pub what: String,
+    pub detail: String,
+}
+
+impl Drift {
+    fn new(resource: Resource, kind: DriftKind, what: impl Into<String>, detail: impl Into<String>) -> Drift {
+        Drift {
+            resource,
+            kind,
+            what: what.into(),
+            detail: detail.into(),
+        }
+    }
+
+    /// A property that differs: expected vs found, both shown.
+    fn differs(resource: Resource, what: impl Into<String>, expected: &str, found: &str) -> Drift {
+        Drift::new(
+            resource,
+            DriftKind::Differs,
+            what,
+            format!("expected {expected}, found {found}"),
+        )
+    }
+}
+
+/// The findings every judge shares: absent is Missing, unreadable is Unavailable; a
+/// found resource is left to `found`.
+fn judge_found<T>(
+    resource: Resource,
+    name: &str,
+    observed: &Observation<T>,
+    found: impl FnOnce(&T) -> Vec<Drift>,
+) -> Vec<Drift> {
+    match observed {
+        Observation::Found(o) => found(o),
+        Observation::Absent(saw) => vec![Drift::new(resource, DriftKind::Missing, name, saw.clone())],
+        Observation::Unavailable(r) => vec![Drift::new(resource, DriftKind::Unavailable, name, r.clone())],
+    }
+}
+
+/// Every part a tenant resource must have. No method has a default: a resource module
+/// that lacks one does not compile.
+pub trait TenantResource {
+    /// What a successful read of it yields.
+    type Observed: std::fmt::Debug + Clone + PartialEq + Serialize + Send + Sync;
+
+    /// Where it lives for this tenant, as an operator would look for it.
+    fn name(tenant: &TenantId, settings: &Settings) -> String;
+
+    /// Creates it, or converges an existing one to what onboarding renders.
+    fn create(ctx: &Context, input: &StepInput) -> impl Future<Output = Result<Value, StepError>> + Send;
+
+    /// Removes it; finding nothing to remove (at any level) has succeeded.
+    fn delete(ctx: &Context, input: &StepInput) -> impl Future<Output = Result<Value, StepError>> + Send;
+
+    /// Reads it live. A failed read is an [`Observation::Unavailable`], never an error.
+    fn inspect(ctx: &Context, tenant: &TenantId) -> impl Future<Output = Observation<Self::Observed>> + Send;
+
+    /// The residue labels of what exists (empty when nothing of it is left).
+    fn present(observed: &Self::Observed) -> Vec<&'static str>;
+
+    /// Found, but not usable as onboarding left it (a secret scheduled for deletion, a
+    /// prefix without its marker): an ACTIVE tenant is missing it.
+    fn unusable(observed: &Self::Observed) -> bool;
+
+    /// What `status` shows of it.
+    fn rows(name: &str, observed: &Observation<Self::Observed>) -> Vec<Row>;
+
+    /// What onboarding would make of it today, from the settings and the tenant. Pure.
+    type Expected: std::fmt::Debug + Clone + PartialEq;
+    fn expected(tenant: &TenantId, settings: &Settings) -> Self::Expected;
+
+    /// The drift judge for an ACTIVE tenant: expected vs observed. Pure.
+    fn judge(name: &str, expected: &Self::Expected, observed: &Observation<Self::Observed>) -> Vec<Drift>;
+}
+
+/// Whether the tenant's record says its data predates the current attempt (re-onboarded
+/// after an offboarding): a rollback then keeps the secret's recovery window and the
+/// prefix's objects.
+async fn retains_data(ctx: &Context, tenant: &TenantId) -> Result<bool, StepError> {
+    Ok(crate::record::get(ctx, tenant.as_str())
+        .await?
+        .is_some_and(|r| r.retain_data))
+}
+
+/// The state column of a row for an observation that found nothing usable.
+fn not_found_row<T>(label: &'static str, name: &str, observed: &Observation<T>) -> Option<Row> {
+    match observed {
+        Observation::Found(_) => None,
+        Observation::Absent(saw) => Some(Row::new(label, "absent", format!("{name} ({saw})"))),
+        Observation::Unavailable(reason) => Some(Row::new(label, "unknown", format!("{name} ({reason})"))),
+    }
+}
+
+/// The resource list, written once: each resource's variant, its field in [`Resources`],
+/// its module type, and the Steps that create and delete it (the state-machine names).
+/// [`Resource`], [`Resources`] and [`inspect`] are generated from it.
+macro_rules! resource_table {
+    ($($variant:ident => $field:ident, $ty:ty, create $create:ident, delete $delete:ident;)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum Resource {
+            $($variant,)*
+        }
+
+        impl Resource {
+            pub const ALL: [Resource; [$(stringify!($field)),*].len()] = [$(Resource::$variant),*];
+
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(Resource::$variant => stringify!($field),)*
+                }
+            }
+
+            /// The Step whose handler creates (or converges) it.
+            pub fn create_step(self) -> Step {
+                match self {
+                    $(Resource::$variant => Step::$create,)*
+                }
+            }
+
+            /// The Step whose handler deletes it.
+            pub fn delete_step(self) -> Step {
+                match self {
+                    $(Resource::$variant => Step::$delete,)*
+                }
+            }
+
+            pub fn name(self, tenant: &TenantId, settings: &Settings) -> String {
+                match self {
+                    $(Resource::$variant => <$ty as TenantResource>::name(tenant, settings),)*
+                }
+            }
+        }
+
+        /// What exists for a tenant, one observation per resource, read live.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+        pub struct Resources {
+            $(pub $field: Observation<<$ty as TenantResource>::Observed>,)*
+        }
+
+        impl Resources {
+            /// Residue labels of what exists, in the list's order; a resource that could
+            /// not be read is named as unknown (nothing can be claimed gone).
+            pub fn present(&self) -> Vec<String> {
+                let mut out = vec![];
+                $(
+                    match &self.$field {
+                        Observation::Found(o) => {
+                            out.extend(<$ty as TenantResource>::present(o).into_iter().map(str::to_string))
+                        }
+                        Observation::Absent(_) => {}
+                        Observation::Unavailable(r) => out.push(format!("{} unknown ({r})", stringify!($field))),
+                    }
+                )*
+                out
+            }
+
+            /// Resources that could not be read, with the reason.
+            pub fn unavailable(&self) -> Vec<(Resource, String)> {
+                let mut out = vec![];
+                $(
+                    if let Some(r) = self.$field.unavailable_reason() {
+                        out.push((Resource::$variant, r.to_string()));
+                    }
+                )*
+                out
+            }
+
+            /// Resources that exist in no usable form (absent or scheduled for deletion):
+            /// what an ACTIVE tenant should never have.
+            pub fn missing(&self) -> Vec<Resource> {
+                let mut out = vec![];
+                $(
+                    let gone = match &self.$field {
+                        Observation::Found(o) => <$ty as TenantResource>::unusable(o),
+                        Observation::Absent(_) => true,
+                        Observation::Unavailable(_) => false,
+                    };
+                    if gone {
+                        out.push(Resource::$variant);
+                    }
+                )*
+                out
+            }
+
+            /// The judges' findings for an ACTIVE tenant, in the list's order. Pure.
+            pub fn drift(&self, tenant: &TenantId, settings: &Settings) -> Vec<Drift> {
+                let mut out = vec![];
+                $(
+                    out.extend(<$ty as TenantResource>::judge(
+                        &<$ty as TenantResource>::name(tenant, settings),
+                        &<$ty as TenantResource>::expected(tenant, settings),
+                        &self.$field,
+                    ));
+                )*
+                out
+            }
+
+            /// What `status` shows, in the list's order.
+            pub fn rows(&self, tenant: &TenantId, settings: &Settings) -> Vec<Row> {
+                let mut out = vec![];
+                $(
+                    out.extend(<$ty as TenantResource>::rows(
+                        &<$ty as TenantResource>::name(tenant, settings),
+                        &self.$field,
+                    ));
+                )*
+                out
+            }
+        }
+
+        #[cfg(test)]
+        impl Resources {
+            /// Every resource seen absent, or unreadable for `unavailable` (for tests of
+            /// what the list implies).
+            fn all(unavailable: Option<&str>) -> Resources {
+                fn seen<T>(unavailable: Option<&str>) -> Observation<T> {
+                    match unavailable {
+                        Some(r) => Observation::Unavailable(r.to_string()),
+                        None => Observation::Absent("nothing there".into()),
+                    }
+                }
+                Resources { $($field: seen(unavailable),)* }
+            }
+        }
+
+        /// Reads every resource of a tenant, all at once. Never fails: a read that fails
+        /// is that resource's [`Observation::Unavailable`].
+        pub async fn inspect(ctx: &Context, tenant: &TenantId) -> Resources {
+            let ($($field,)*) = tokio::join!($(<$ty as TenantResource>::inspect(ctx, tenant),)*);
+            Resources { $($field,)* }
+        }
+    };
+}
+
+resource_table! {
+    Group => group, group::Group, create CreateGroup, delete DeleteGroup;
+    Role => role, role::Role, create CreateRole, delete DeleteRole;
+    Secret => secret, secret::Secret, create CreateSecret, delete DeleteSecret;
+    Prefix => prefix, prefix::Prefix, create CreatePrefix, delete DeletePrefix;
+    Mapping => mapping, mapping::Mapping, create RebuildRoleMappings, delete RemoveRoleMapping;
+    Users => users, users::Users, create RecordActive, delete DeleteGroup;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONBOARDING_ASL: &str = include_str!("../../../../statemachine/onboarding.asl.json");
+    const OFFBOARDING_ASL: &str = include_str!("../../../../statemachine/offboarding.asl.json");
+
+    fn task_states(asl: &str) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(asl).expect("ASL is JSON");
+        v["States"]
+            .as_object()
+            .expect("States")
+            .values()
+            .filter_map(|s| s["Resource"].as_str())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every resource's create step is a task of onboarding, and its delete step a task
+    /// of both onboarding's compensation and offboarding.
+    #[test]
+    fn every_resource_has_its_steps_in_the_state_machines() {
+        let onboarding = task_states(ONBOARDING_ASL);
+        let offboarding = task_states(OFFBOARDING_ASL);
+        for r in Resource::ALL {
+            let create = format!("${{{}}}", r.create_step().substitution());
+            let delete = format!("${{{}}}", r.delete_step().substitution());
+            assert!(onboarding.contains(&create), "{r:?}: {create} not in onboarding");
+            assert!(onboarding.contains(&delete), "{r:?}: {delete} not in onboarding");
+            assert!(offboarding.contains(&delete), "{r:?}: {delete} not in offboarding");
+        }
+    }
+
+    /// A tenant with nothing: every resource is missing, none is residue, and `status`
+    /// shows a row for each.
+    #[test]
+    fn nothing_found_is_every_resource_missing() {
+        let res = Resources::all(None);
+        assert_eq!(res.missing(), Resource::ALL.to_vec());
+        assert!(res.present().is_empty());
+        assert!(res.unavailable().is_empty());
+        let tenant = TenantId::parse("acme").unwrap();
+        let settings = Context::offline().settings;
+        let rows = res.rows(&tenant, &settings);
+        for r in Resource::ALL {
+            assert!(
+                rows.iter().any(|row| row.label == r.label()),
+                "{r:?} has no status row in {rows:?}"
+            );
+        }
+        assert!(
+            rows.iter()
+                .all(|row| row.state == "absent" || row.state == "not mapped"),
+            "{rows:?}"
+        );
+    }
+
+    /// A resource that cannot be read is neither missing nor claimed gone: it is named
+    /// as unknown in a residue report, with the reason.
+    #[test]
+    fn unreadable_is_unknown_not_absent() {
+        let res = Resources::all(Some("unavailable: s3 ListObjectsV2: down"));
+        assert!(res.missing().is_empty());
+        assert_eq!(res.unavailable().len(), Resource::ALL.len());
+        let present = res.present();
+        assert_eq!(present.len(), Resource::ALL.len());
+        assert!(
+            present
+                .iter()
+                .all(|p| p.contains("unknown (unavailable: s3 ListObjectsV2: down)")),
+            "{present:?}"
+        );
+    }
+
+    /// A secret scheduled for deletion is shown as such (not "absent"), is not residue,
+    /// and is missing for an ACTIVE tenant.
+    #[test]
+    fn scheduled_secret_is_shown_with_its_date() {
+        let seen = Observation::Found(secret::SecretObserved {
+            arn: "arn:aws:secretsmanager:us-east-1:1:secret:tenants/acme".into(),
+            deletion_date: Some("2026-12-08T00:00:00Z".into()),
+        });
+        let rows = <secret::Secret as TenantResource>::rows("tenants/acme", &seen);
+        assert_eq!(rows[0].state, "scheduled for deletion (2026-12-08T00:00:00Z)");
+        let found = seen.found().unwrap();
+        assert!(<secret::Secret as TenantResource>::present(found).is_empty());
+        assert!(<secret::Secret as TenantResource>::unusable(found));
+    }
+
+    fn settings() -> Settings {
+        Context::offline().settings
+    }
+
+    /// What onboarding renders, as a live read would find it.
+    fn as_onboarded(tenant: &TenantId, settings: &Settings) -> Resources {
+        let group = <group::Group as TenantResource>::expected(tenant, settings);
+        Resources {
+            group: Observation::Found(group::GroupObserved {
+                description: Some(group.description),
+                role_arn: group.role_arn,
+                precedence: Some(0),
+            }),
+            role: Observation::Found(role::RoleObserved {
+                arn: <mapping::Mapping as TenantResource>::expected(tenant, settings),
+                boundary: Some(settings.boundary_arn.clone()),
+                inline_policy: true,
+            }),
+            secret: Observation::Found(secret::SecretObserved {
+                arn: "arn:aws:secretsmanager:us-east-1:1:secret:x".into(),
+                deletion_date: None,
+            }),
+            prefix: Observation::Found(prefix::PrefixObserved { objects: 1 }),
+            mapping: Observation::Found(mapping::MappingObserved {
+                role_arn: <mapping::Mapping as TenantResource>::expected(tenant, settings),
+            }),
+            users: Observation::Found(users::UsersObserved { members: 1 }),
+        }
+    }
+
+    #[test]
+    fn what_onboarding_renders_has_no_drift() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let s = settings();
+        assert_eq!(as_onboarded(&tenant, &s).drift(&tenant, &s), vec![]);
+        assert!(as_onboarded(&tenant, &s).missing().is_empty());
+    }
+
+    /// An ACTIVE tenant with nothing: the judge of every resource onboarding always
+    /// creates reports it Missing (users are optional: no admin email, no user).
+    #[test]
+    fn nothing_found_is_missing_for_every_resource() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let s = settings();
+        let drift = Resources::all(None).drift(&tenant, &s);
+        for r in Resource::ALL.into_iter().filter(|r| *r != Resource::Users) {
+            assert!(
+                drift.iter().any(|d| d.resource == r && d.kind == DriftKind::Missing),
+                "{r:?} not Missing in {drift:?}"
+            );
+        }
+        assert!(drift.iter().all(|d| d.kind == DriftKind::Missing), "{drift:?}");
+    }
+
+    #[test]
+    fn unreadable_is_judged_unavailable_for_every_resource() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let drift = Resources::all(Some("unavailable: iam GetRole: down")).drift(&tenant, &settings());
+        assert_eq!(drift.len(), Resource::ALL.len());
+        assert!(
+            drift
+                .iter()
+                .all(|d| d.kind == DriftKind::Unavailable && d.detail == "unavailable: iam GetRole: down"),
+            "{drift:?}"
+        );
+    }
+
+    /// Each judged property, changed alone, is reported on that resource alone.
+    #[test]
+    fn each_property_changed_alone_is_one_finding() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let s = settings();
+        type Change = fn(&mut Resources);
+        let cases: [(Change, Resource, DriftKind); 6] = [
+            (
+                |r| {
+                    if let Observation::Found(g) = &mut r.group {
+                        g.description = None
+                    }
+                },
+                Resource::Group,
+                DriftKind::Differs,
+            ),
+            (
+                |r| {
+                    if let Observation::Found(g) = &mut r.group {
+                        g.role_arn = Some("arn:other".into())
+                    }
+                },
+                Resource::Group,
+                DriftKind::Differs,
+            ),
+            (
+                |r| {
+                    if let Observation::Found(o) = &mut r.role {
+                        o.boundary = None
+                    }
+                },
+                Resource::Role,
+                DriftKind::Differs,
+            ),
+            (
+                |r| {
+                    if let Observation::Found(o) = &mut r.role {
+                        o.inline_policy = false
+                    }
+                },
+                Resource::Role,
+                DriftKind::Missing,
+            ),
+            (
+                |r| {
+                    if let Observation::Found(o) = &mut r.secret {
+                        o.deletion_date = Some("2026-12-08".into())
+                    }
+                },
+                Resource::Secret,
+                DriftKind::Missing,
+            ),
+            (
+                |r| {
+                    if let Observation::Found(o) = &mut r.mapping {
+                        o.role_arn = "arn:other".into()
+                    }
+                },
+                Resource::Mapping,
+                DriftKind::Differs,
+            ),
+        ];
+        for (i, (change, resource, kind)) in cases.into_iter().enumerate() {
+            let mut res = as_onboarded(&tenant, &s);
+            change(&mut res);
+            let drift = res.drift(&tenant, &s);
+            assert_eq!(drift.len(), 1, "case {i}: {drift:?}");
+            assert_eq!((drift[0].resource, drift[0].kind.clone()), (resource, kind), "case {i}");
+        }
+    }
+}

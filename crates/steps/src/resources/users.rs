@@ -1,0 +1,132 @@
+//! The tenant's users: the first (admin) user onboarding creates, and every member of the
+//! tenant's group, which teardown removes with the group.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tenant_domain::{TenantId, TenantNames};
+
+use super::{Drift, DriftKind, Observation, Resource, Row, TenantResource, not_found_row};
+use crate::error::classify;
+use crate::record;
+use crate::{Context, Settings, StepError, StepInput};
+
+pub struct Users;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsersObserved {
+    pub members: usize,
+}
+
+pub(crate) async fn admin_email(
+    ctx: &Context,
+    input: &StepInput,
+    tenant: &TenantId,
+) -> Result<Option<String>, StepError> {
+    Ok(match &input.email {
+        Some(e) => Some(e.clone()),
+        None => record::get(ctx, tenant.as_str()).await?.and_then(|r| r.email),
+    })
+}
+
+/// The admin user, if the signup named one: created and put in the group. `None`: no
+/// admin email, so no user.
+pub(crate) async fn ensure_first_user(
+    ctx: &Context,
+    tenant: &TenantId,
+    email: Option<&str>,
+) -> Result<Option<bool>, StepError> {
+    Ok(match email {
+        Some(e) => Some(crate::users::ensure_admin(ctx, tenant, e).await?),
+        None => None,
+    })
+}
+
+impl TenantResource for Users {
+    type Expected = ();
+
+    fn expected(_tenant: &TenantId, _settings: &Settings) {}
+
+    /// A tenant may have no user (no admin email at signup): only an unreadable group
+    /// membership is a finding.
+    fn judge(name: &str, _expected: &(), observed: &Observation<UsersObserved>) -> Vec<Drift> {
+        match observed {
+            Observation::Unavailable(r) => vec![Drift::new(Resource::Users, DriftKind::Unavailable, name, r.clone())],
+            Observation::Found(_) | Observation::Absent(_) => vec![],
+        }
+    }
+
+    type Observed = UsersObserved;
+
+    fn name(tenant: &TenantId, _settings: &Settings) -> String {
+        format!("members of {}", TenantNames::new(tenant).group)
+    }
+
+    /// The admin user, created and put in the group (runs inside RecordActive).
+    async fn create(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+        let tenant = input.tenant()?;
+        let email = admin_email(ctx, input, &tenant).await?;
+        let created = ensure_first_user(ctx, &tenant, email.as_deref()).await?;
+        Ok(json!({ "admin_user_created": created }))
+    }
+
+    /// Every member of the group; a groupless admin user is this attempt's only during
+    /// compensation (RecordActive failed between creating and adding it).
+    async fn delete(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+        let tenant = input.tenant()?;
+        let admin = if input.offboard.is_none() {
+            admin_email(ctx, input, &tenant).await?
+        } else {
+            None
+        };
+        let deleted = crate::users::remove_tenant_users(ctx, &tenant, admin.as_deref()).await?;
+        Ok(json!({ "users_deleted": deleted }))
+    }
+
+    async fn inspect(ctx: &Context, tenant: &TenantId) -> Observation<UsersObserved> {
+        let names = TenantNames::new(tenant);
+        let mut members = 0;
+        let mut token = None;
+        loop {
+            let out = ctx
+                .clients
+                .idp
+                .list_users_in_group()
+                .user_pool_id(&ctx.settings.user_pool_id)
+                .group_name(&names.group)
+                .set_next_token(token)
+                .send()
+                .await;
+            let out = match out {
+                Ok(o) => o,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_resource_not_found_exception()) =>
+                {
+                    return Observation::Absent(format!("no group {}", names.group));
+                }
+                Err(e) => return Observation::unavailable(&classify("cognito-idp", "ListUsersInGroup", &e)),
+            };
+            members += out.users().len();
+            token = out.next_token().map(str::to_string);
+            if token.is_none() {
+                break;
+            }
+        }
+        Observation::Found(UsersObserved { members })
+    }
+
+    fn present(observed: &UsersObserved) -> Vec<&'static str> {
+        if observed.members > 0 { vec!["users"] } else { vec![] }
+    }
+
+    fn unusable(_observed: &UsersObserved) -> bool {
+        false
+    }
+
+    fn rows(name: &str, observed: &Observation<UsersObserved>) -> Vec<Row> {
+        vec![not_found_row("users", name, observed).unwrap_or_else(|| {
+            let n = observed.found().map_or(0, |o| o.members);
+            Row::new("users", format!("{n} user(s)"), name)
+        })]
+    }
+}
