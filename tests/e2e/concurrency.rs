@@ -264,10 +264,20 @@ async fn the_twenty_sixth_rules_tenant_is_refused_up_front() {
         "{published:?}"
     );
 
-    // The refusal wrote no record and used the name one-too-many-1; once there is room,
-    // onboarding the same id again starts the next attempt instead of being blocked.
+    // `onboard` claims the record before it starts (one ownership rule for every entry
+    // point), so the refusal left it FAILED, attempt 1, and nothing else: onboarding the
+    // same id again is refused and names the way out, and once there is room `retry`
+    // starts the next attempt.
+    let refused = onboard::start(&t.ops, &tid("one-too-many"), None, None)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("is already FAILED")
+            && refused.to_string().contains("tenantctl retry one-too-many"),
+        "{refused:#}"
+    );
     run_all(&t, &["r000".to_string()], true).await;
-    let again = onboard::start(&t.ops, &tid("one-too-many"), None, None).await.unwrap();
+    let again = onboard::retry(&t.ops, &tid("one-too-many")).await.unwrap();
     assert_eq!(again.execution_name, "one-too-many-2");
     let done = onboard::wait(&t.ops, &again.execution_arn, Duration::from_secs(60))
         .await
