@@ -177,17 +177,14 @@ fn check_placeholders(s: &str) -> Result<(), Problem> {
     if s.contains("${") {
         return Err(Problem::PolicyVariable(s.to_string()));
     }
-    let mut rest = s;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let name = after.split('}').next().unwrap_or(after);
-        if !after.contains('}') || !PLACEHOLDERS.contains(&name) {
+    for piece in s.split('{').skip(1) {
+        let name = piece.split('}').next().unwrap_or(piece);
+        if !piece.contains('}') || !PLACEHOLDERS.contains(&name) {
             return Err(Problem::UnknownPlaceholder {
                 value: s.to_string(),
                 name: name.to_string(),
             });
         }
-        rest = &after[name.len() + 1..];
     }
     Ok(())
 }
@@ -780,6 +777,15 @@ mod tests {
             Problem::UnknownPlaceholder {
                 value: r.into(),
                 name: "user".into()
+            }
+        );
+        // A known name left unclosed is not a placeholder.
+        let r = "arn:{partition}:s3:::{bucket}/tenants/{tenant}/{bucket";
+        assert_eq!(
+            refused(objects(&["s3:GetObject"], r)),
+            Problem::UnknownPlaceholder {
+                value: r.into(),
+                name: "bucket".into()
             }
         );
         let r = "arn:{partition}:s3:::{bucket}/tenants/{tenant}/{open";

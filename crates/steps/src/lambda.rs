@@ -205,6 +205,8 @@ mod tests {
         // An invalid id fails before any AWS call, and is logged inside the step's span.
         let payload = serde_json::json!({ "tenant_id": "Not*Valid", "execution": "acme-7" });
         let result = tracing::subscriber::with_default(subscriber, || {
+            // As in token.rs: a callsite another test registered first is recomputed.
+            tracing::callsite::rebuild_interest_cache();
             rt.block_on(crate::dispatch::run(&ctx, Step::CreateGroup, payload))
         });
         assert_eq!(result.unwrap_err().name(), "InvalidTenantId");

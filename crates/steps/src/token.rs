@@ -187,6 +187,9 @@ mod tests {
         let out = buf.clone();
         let subscriber = crate::lambda::json_subscriber(crate::lambda::log_filter(Some("info")), move || out.clone());
         tracing::subscriber::with_default(subscriber, || {
+            // Another test may have registered this callsite while no subscriber of its
+            // own was in scope (interest cached as "never"): recompute it with this one.
+            tracing::callsite::rebuild_interest_cache();
             handle(event("2", &["tenant:globex:members", "tenant:acme:members"])).unwrap()
         });
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
