@@ -200,7 +200,7 @@ mod tests {
         })
         .unwrap();
         assert!(
-            rb.contains("`tenantctl offboard acme`") && rb.contains("(role)"),
+            rb.contains("`tenantctl offboard acme --keep-prefix`") && rb.contains("(role)"),
             "{rb}"
         );
         let stuck = next_command(&ending(Some(Status::Provisioning), "ABORTED", None)).unwrap();

@@ -211,7 +211,7 @@ async fn watch_follows_a_running_onboarding_and_counts_retries() {
         result["next"]
             .as_str()
             .unwrap()
-            .contains("`tenantctl offboard stuckco`"),
+            .contains("`tenantctl offboard stuckco --keep-prefix`"),
         "{result}"
     );
     let out = t.run(&["--json", "status", "stuckco"]).await;
@@ -344,7 +344,7 @@ async fn a_failed_onboarding_through_watch_and_status_then_retry() {
         result["next"]
             .as_str()
             .unwrap()
-            .contains("`tenantctl offboard kramerica`"),
+            .contains("`tenantctl offboard kramerica --keep-prefix`"),
         "{result}"
     );
     let st = json(&t.run(&["--json", "status", "kramerica"]).await);
