@@ -172,10 +172,9 @@ pub async fn handle_signup(
     Ok(resp)
 }
 
+/// The JSON log lines a closure writes at `info`, as the functions log them.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
+pub(crate) fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, String) {
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
@@ -191,12 +190,26 @@ mod tests {
         }
     }
 
+    let buf = Buffer::default();
+    let out = buf.clone();
+    let subscriber = json_subscriber(log_filter(Some("info")), move || out.clone());
+    let result = tracing::subscriber::with_default(subscriber, || {
+        // Another test may have registered a callsite while no subscriber of its own was
+        // in scope (interest cached as "never"): recompute it with this one.
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    });
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    (result, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
     /// Every log line of a step carries the tenant, the step and the execution.
     #[test]
     fn logs_carry_tenant_step_and_execution() {
-        let buf = Buffer::default();
-        let out = buf.clone();
-        let subscriber = json_subscriber(log_filter(Some("info")), move || out.clone());
         let ctx = Context::offline();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -204,13 +217,8 @@ mod tests {
             .unwrap();
         // An invalid id fails before any AWS call, and is logged inside the step's span.
         let payload = serde_json::json!({ "tenant_id": "Not*Valid", "execution": "acme-7" });
-        let result = tracing::subscriber::with_default(subscriber, || {
-            // As in token.rs: a callsite another test registered first is recomputed.
-            tracing::callsite::rebuild_interest_cache();
-            rt.block_on(crate::dispatch::run(&ctx, Step::CreateGroup, payload))
-        });
+        let (result, text) = capture_logs(|| rt.block_on(crate::dispatch::run(&ctx, Step::CreateGroup, payload)));
         assert_eq!(result.unwrap_err().name(), "InvalidTenantId");
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let line: serde_json::Value = serde_json::from_str(text.lines().last().expect("a log line")).unwrap();
         assert_eq!(line["span"]["tenant"], "Not*Valid", "{text}");
         assert_eq!(line["span"]["step"], "create-group", "{text}");

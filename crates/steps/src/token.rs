@@ -167,32 +167,12 @@ mod tests {
         }
     }
 
-    #[derive(Clone, Default)]
-    struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Buffer {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     /// A user in two tenant groups is an event an operator must be able to find.
     #[test]
     fn two_tenant_groups_are_logged() {
-        let buf = Buffer::default();
-        let out = buf.clone();
-        let subscriber = crate::lambda::json_subscriber(crate::lambda::log_filter(Some("info")), move || out.clone());
-        tracing::subscriber::with_default(subscriber, || {
-            // Another test may have registered this callsite while no subscriber of its
-            // own was in scope (interest cached as "never"): recompute it with this one.
-            tracing::callsite::rebuild_interest_cache();
+        let (_, text) = crate::lambda::capture_logs(|| {
             handle(event("2", &["tenant:globex:members", "tenant:acme:members"])).unwrap()
         });
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let line: Value = serde_json::from_str(text.lines().last().expect("a log line")).unwrap();
         assert_eq!(line["level"], "WARN", "{text}");
         assert_eq!(line["fields"]["user"], "alice", "{text}");

@@ -128,22 +128,17 @@ async fn remove_user(ctx: &Context, group: &str, username: &str) -> Result<bool,
     }
 }
 
-/// Removes the tenant's users: every member of its group, and `admin_email` if that user
-/// is in no group at all (created by an attempt that failed before adding it).
-pub async fn remove_tenant_users(
-    ctx: &Context,
-    tenant: &TenantId,
-    admin_email: Option<&str>,
-) -> Result<usize, StepError> {
-    let names = TenantNames::new(tenant);
-    let idp = &ctx.clients.idp;
+/// The usernames in a group, every page; `None` when the group does not exist.
+pub async fn group_members(ctx: &Context, group: &str) -> Result<Option<Vec<String>>, StepError> {
     let mut members = vec![];
     let mut token = None;
     loop {
-        let out = idp
+        let out = ctx
+            .clients
+            .idp
             .list_users_in_group()
             .user_pool_id(&ctx.settings.user_pool_id)
-            .group_name(&names.group)
+            .group_name(group)
             .set_next_token(token)
             .send()
             .await;
@@ -153,16 +148,28 @@ pub async fn remove_tenant_users(
                 if e.as_service_error()
                     .is_some_and(|se| se.is_resource_not_found_exception()) =>
             {
-                break;
+                return Ok(None);
             }
             Err(e) => return Err(classify("cognito-idp", "ListUsersInGroup", &e)),
         };
         members.extend(out.users().iter().filter_map(|u| u.username().map(str::to_string)));
         token = out.next_token().map(str::to_string);
         if token.is_none() {
-            break;
+            return Ok(Some(members));
         }
     }
+}
+
+/// Removes the tenant's users: every member of its group, and `admin_email` if that user
+/// is in no group at all (created by an attempt that failed before adding it).
+pub async fn remove_tenant_users(
+    ctx: &Context,
+    tenant: &TenantId,
+    admin_email: Option<&str>,
+) -> Result<usize, StepError> {
+    let names = TenantNames::new(tenant);
+    // A group already gone has no members left to remove.
+    let members = group_members(ctx, &names.group).await?.unwrap_or_default();
     let mut deleted = 0;
     for user in &members {
         if remove_user(ctx, &names.group, user).await? {

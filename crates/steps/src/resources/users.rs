@@ -6,7 +6,6 @@ use serde_json::{Value, json};
 use tenant_domain::{TenantId, TenantNames};
 
 use super::{Drift, DriftKind, Observation, Resource, Row, TenantResource, not_found_row};
-use crate::error::classify;
 use crate::record;
 use crate::{Context, Settings, StepError, StepInput};
 
@@ -84,35 +83,11 @@ impl TenantResource for Users {
 
     async fn inspect(ctx: &Context, tenant: &TenantId) -> Observation<UsersObserved> {
         let names = TenantNames::new(tenant);
-        let mut members = 0;
-        let mut token = None;
-        loop {
-            let out = ctx
-                .clients
-                .idp
-                .list_users_in_group()
-                .user_pool_id(&ctx.settings.user_pool_id)
-                .group_name(&names.group)
-                .set_next_token(token)
-                .send()
-                .await;
-            let out = match out {
-                Ok(o) => o,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_resource_not_found_exception()) =>
-                {
-                    return Observation::Absent(format!("no group {}", names.group));
-                }
-                Err(e) => return Observation::unavailable(&classify("cognito-idp", "ListUsersInGroup", &e)),
-            };
-            members += out.users().len();
-            token = out.next_token().map(str::to_string);
-            if token.is_none() {
-                break;
-            }
+        match crate::users::group_members(ctx, &names.group).await {
+            Ok(Some(members)) => Observation::Found(UsersObserved { members: members.len() }),
+            Ok(None) => Observation::Absent(format!("no group {}", names.group)),
+            Err(e) => Observation::unavailable(&e),
         }
-        Observation::Found(UsersObserved { members })
     }
 
     fn present(observed: &UsersObserved) -> Vec<&'static str> {
