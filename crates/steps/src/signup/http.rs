@@ -392,25 +392,26 @@ mod tests {
         assert!(validate(&raw).is_ok());
     }
 
-    #[test]
-    fn routes_and_refusals_need_no_aws() {
-        let ctx = Context::offline();
+    /// One request to the page's handler, with no AWS behind it.
+    fn call(method: &str, path: &str, ct: Option<&str>, body: &[u8]) -> Response {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let call = |method: &str, path: &str, ct: Option<&str>, body: &[u8]| {
-            rt.block_on(handle(
-                &ctx,
-                "arn:aws:states:us-east-1:1:stateMachine:x",
-                Request {
-                    method: method.into(),
-                    path: path.into(),
-                    content_type: ct.map(str::to_string),
-                    body: body.to_vec(),
-                },
-            ))
-        };
+        rt.block_on(handle(
+            &Context::offline(),
+            "arn:aws:states:us-east-1:1:stateMachine:x",
+            Request {
+                method: method.into(),
+                path: path.into(),
+                content_type: ct.map(str::to_string),
+                body: body.to_vec(),
+            },
+        ))
+    }
+
+    #[test]
+    fn routes_and_refusals_need_no_aws() {
         let json = Some("application/json");
         assert_eq!(call("GET", "/", None, b"").status, 200);
         assert_eq!(call("GET", "/signup", None, b"").status, 200);
@@ -451,23 +452,6 @@ mod tests {
 
     #[test]
     fn content_types_routes_and_methods_are_answered_as_clients_expect() {
-        let ctx = Context::offline();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let call = |method: &str, path: &str, ct: Option<&str>, body: &[u8]| {
-            rt.block_on(handle(
-                &ctx,
-                "arn:aws:states:us-east-1:1:stateMachine:x",
-                Request {
-                    method: method.into(),
-                    path: path.into(),
-                    content_type: ct.map(str::to_string),
-                    body: body.to_vec(),
-                },
-            ))
-        };
         let fields = b"tenant_id=acme&company_name=Acme&admin_email=a%40acme.io";
         for ct in [
             Some("text/plain"),
