@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use tenant_domain::MappingType;
 use tenantctl::onboard;
 
@@ -152,24 +152,8 @@ pub enum Command {
 pub enum LocalCommand {
     /// Start moto, the local Lambda endpoint and the bootstrap in the background.
     Up {
-        /// Seconds the state machine waits for IAM propagation.
-        #[arg(long, default_value_t = 1)]
-        iam_wait_seconds: u32,
-        /// Role mapping type: rules (≤ 25 tenants) or token.
-        #[arg(long, default_value = "rules")]
-        mapping_type: MappingType,
-        /// The SAM template whose function roles the steps run under (default: the
-        /// repository's template.yaml): try a template change before deploying it.
-        #[arg(long)]
-        template: Option<PathBuf>,
-        /// How the signup page signs up: verify (email code first) or open.
-        #[arg(long, default_value = "open")]
-        signup_mode: String,
-        /// The tenant permission template (JSON, placeholders {tenant}, {bucket},
-        /// {partition}, {region}, {account}); default: crates/domain/templates/tenant-policy.json.
-        /// Refused, naming the statement, if it breaks a rule.
-        #[arg(long)]
-        tenant_template: Option<PathBuf>,
+        #[command(flatten)]
+        stack: StackArgs,
     },
     /// Stop the background stack.
     Down,
@@ -193,17 +177,32 @@ pub enum LocalCommand {
     /// Run the stack in the foreground until interrupted (what `up` runs).
     #[command(hide = true)]
     Serve {
-        #[arg(long, default_value_t = 1)]
-        iam_wait_seconds: u32,
-        #[arg(long, default_value = "rules")]
-        mapping_type: MappingType,
-        #[arg(long)]
-        template: Option<PathBuf>,
-        #[arg(long, default_value = "open")]
-        signup_mode: String,
-        #[arg(long)]
-        tenant_template: Option<PathBuf>,
+        #[command(flatten)]
+        stack: StackArgs,
     },
+}
+
+/// How the local stack is set up: `up` passes these to the `serve` it starts.
+#[derive(Args, Clone)]
+pub struct StackArgs {
+    /// Seconds the state machine waits for IAM propagation.
+    #[arg(long, default_value_t = 1)]
+    pub iam_wait_seconds: u32,
+    /// Role mapping type: rules (≤ 25 tenants) or token.
+    #[arg(long, default_value = "rules")]
+    pub mapping_type: MappingType,
+    /// The SAM template whose function roles the steps run under (default: the
+    /// repository's template.yaml): try a template change before deploying it.
+    #[arg(long)]
+    pub template: Option<PathBuf>,
+    /// How the signup page signs up: verify (email code first) or open.
+    #[arg(long, default_value = "open")]
+    pub signup_mode: String,
+    /// The tenant permission template (JSON, placeholders {tenant}, {bucket},
+    /// {partition}, {region}, {account}); default: crates/domain/templates/tenant-policy.json.
+    /// Refused, naming the statement, if it breaks a rule.
+    #[arg(long)]
+    pub tenant_template: Option<PathBuf>,
 }
 
 /// Exit codes are part of the interface: scripts branch on them (see `tenantctl::exit::Exit`).

@@ -160,6 +160,39 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+impl cli::StackArgs {
+    /// The local stack's options, every flag checked.
+    fn options(&self) -> anyhow::Result<tenant_localstack::Options> {
+        Ok(tenant_localstack::Options {
+            iam_wait_seconds: self.iam_wait_seconds,
+            mapping_type: self.mapping_type,
+            template: self.template.clone(),
+            signup_mode: tenant_steps::signup::Mode::parse(&self.signup_mode)?,
+            tenant_template: read_tenant_template(self.tenant_template.as_deref())?,
+            ..Default::default()
+        })
+    }
+
+    /// The same flags for the `serve` process, paths made absolute.
+    fn serve_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["--iam-wait-seconds".into(), self.iam_wait_seconds.to_string().into()];
+        args.push("--mapping-type".into());
+        args.push(format!("{:?}", self.mapping_type).to_lowercase().into());
+        args.push("--signup-mode".into());
+        args.push(self.signup_mode.clone().into());
+        for (flag, path) in [
+            ("--template", &self.template),
+            ("--tenant-template", &self.tenant_template),
+        ] {
+            if let Some(t) = path {
+                args.push(flag.into());
+                args.push(std::path::absolute(t).unwrap_or_else(|_| t.clone()).into_os_string());
+            }
+        }
+        args
+    }
+}
+
 /// A tenant permission template file, checked (the error names the statement); none: the default.
 fn read_tenant_template(path: Option<&std::path::Path>) -> anyhow::Result<tenant_domain::template::TenantTemplate> {
     let Some(path) = path else {
@@ -172,49 +205,19 @@ fn read_tenant_template(path: Option<&std::path::Path>) -> anyhow::Result<tenant
 async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
     let dir = StateDir(cli.state_dir.clone());
     match command {
-        LocalCommand::Serve {
-            iam_wait_seconds,
-            mapping_type,
-            template,
-            signup_mode,
-            tenant_template,
-        } => {
-            let options = tenant_localstack::Options {
-                iam_wait_seconds: *iam_wait_seconds,
-                mapping_type: *mapping_type,
-                template: template.clone(),
-                signup_mode: tenant_steps::signup::Mode::parse(signup_mode)?,
-                tenant_template: read_tenant_template(tenant_template.as_deref())?,
-                ..Default::default()
-            };
+        LocalCommand::Serve { stack } => {
+            let options = stack.options()?;
             // The stack's log gets each step's EMF line, as CloudWatch would.
             tenant_steps::metrics::enable();
             serve_foreground(&dir, options).await?;
             Ok(ExitCode::SUCCESS)
         }
-        LocalCommand::Up {
-            iam_wait_seconds,
-            mapping_type,
-            template,
-            signup_mode,
-            tenant_template,
-        } => {
+        LocalCommand::Up { stack } => {
             // Refused here, naming the statement, rather than in the background process.
-            tenant_steps::signup::Mode::parse(signup_mode)?;
-            read_tenant_template(tenant_template.as_deref())?;
+            stack.options()?;
             let mut args: Vec<OsString> = ["--state-dir".into(), dir.0.clone().into_os_string()].into();
-            args.extend(["local", "serve", "--iam-wait-seconds"].map(OsString::from));
-            args.push(iam_wait_seconds.to_string().into());
-            args.push("--mapping-type".into());
-            args.push(format!("{mapping_type:?}").to_lowercase().into());
-            args.push("--signup-mode".into());
-            args.push(signup_mode.into());
-            for (flag, path) in [("--template", template), ("--tenant-template", tenant_template)] {
-                if let Some(t) = path {
-                    args.push(flag.into());
-                    args.push(std::path::absolute(t).unwrap_or_else(|_| t.clone()).into_os_string());
-                }
-            }
+            args.extend(["local", "serve"].map(OsString::from));
+            args.extend(stack.serve_args());
             match background::up(&dir, &std::env::current_exe()?, args).await? {
                 background::Up::AlreadyUp { pid } => {
                     outln!(
