@@ -136,7 +136,10 @@ pub enum Command {
     },
     /// Compare the account with the tenants table and the current templates: orphans and
     /// leftovers in the tenants' namespace, and drift of every ACTIVE tenant's role
-    /// (trust, policy, boundary, tags), group, secret, prefix marker and mapping rule.
+    /// (trust, policy, boundary, tags), group, secret, prefix marker and mapping rule; and
+    /// what changes which role a user gets: a user in two tenants' groups, a group's
+    /// precedence, a tenant's role as the pool's default role, members of a tenant with
+    /// no record.
     /// Exit codes: 0 clean, 1 findings, 4 the audit could not complete.
     Audit,
     /// Sign a throwaway user of each tenant in, and prove each reaches its own prefix and
