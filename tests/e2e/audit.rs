@@ -165,3 +165,202 @@ async fn audit_is_clean_after_onboarding_and_reports_injected_drift() {
     let _ = std::fs::remove_file(&env_file);
     t.stack.stop().await;
 }
+
+/// Out-of-band changes to who gets which role, each made with the SDK as an admin of the
+/// account would: a user added to a second tenant's group, a precedence on a tenant
+/// group, a tenant's role as the identity pool's default authenticated role, and a
+/// member of a group whose tenant has no record. `tenantctl audit`, run as the operator,
+/// names each (exit 1); undone, it is clean again.
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_names_what_changes_which_role_a_user_gets() {
+    let t = helpers::spawn().await;
+    for tenant in ["acme", "globex"] {
+        let done = t.onboard(tenant).await;
+        assert_eq!(done.status, "SUCCEEDED", "{tenant}: {done:?}");
+    }
+    let env_file =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("audit-roles-{}.env", std::process::id()));
+    let text: String = t
+        .stack
+        .env_lines_as(tenant_localstack::stack::Principal::Operator)
+        .expect("the stack created the operator role")
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect();
+    std::fs::write(&env_file, text).unwrap();
+    let audit_json = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
+            .arg("--env-file")
+            .arg(&env_file)
+            .args(["audit", "--json"])
+            .env_remove("TENANTCTL_ENV_FILE")
+            .output()
+            .unwrap();
+        let findings: Vec<Value> = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), findings)
+    };
+    assert_eq!(audit_json(), (Some(0), vec![]));
+
+    let c = &t.ops.ctx.clients;
+    let s = &t.ops.ctx.settings;
+    let pool = &s.user_pool_id;
+    // 1. acme's admin also put in globex's group.
+    c.idp
+        .admin_add_user_to_group()
+        .user_pool_id(pool)
+        .username("ops@acme.example")
+        .group_name("tenant:globex:members")
+        .send()
+        .await
+        .unwrap();
+    // 2. A precedence on globex's group.
+    c.idp
+        .update_group()
+        .user_pool_id(pool)
+        .group_name("tenant:globex:members")
+        .description(tenant_steps::resources::group::group_description(&helpers::tid(
+            "globex",
+        )))
+        .precedence(1)
+        .send()
+        .await
+        .unwrap();
+    // 3. acme's role as the pool's default role for authenticated identities.
+    let acme_role = tenant_domain::TenantNames::new(&helpers::tid("acme")).role_arn(&s.partition, &s.account_id);
+    let roles = tenant_steps::mapping::pool_roles(&t.ops.ctx).await.unwrap();
+    let mut defaults = roles.roles().cloned().unwrap_or_default();
+    let before = defaults.clone();
+    defaults.insert("authenticated".into(), acme_role.clone());
+    c.identity
+        .set_identity_pool_roles()
+        .identity_pool_id(&s.identity_pool_id)
+        .set_roles(Some(defaults))
+        .set_role_mappings(roles.role_mappings().cloned())
+        .send()
+        .await
+        .unwrap();
+    // 4. A group of no tenant, with a member.
+    c.idp
+        .create_group()
+        .user_pool_id(pool)
+        .group_name("tenant:ghost:members")
+        .send()
+        .await
+        .unwrap();
+    c.idp
+        .admin_create_user()
+        .user_pool_id(pool)
+        .username("stray@ghost.example")
+        .user_attributes(
+            aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
+                .name("email")
+                .value("stray@ghost.example")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    c.idp
+        .admin_add_user_to_group()
+        .user_pool_id(pool)
+        .username("stray@ghost.example")
+        .group_name("tenant:ghost:members")
+        .send()
+        .await
+        .unwrap();
+
+    let (code, findings) = audit_json();
+    assert_eq!(code, Some(1), "{findings:#?}");
+    // Users are shown as "email (username)"; the username is the pool's, a UUID.
+    let got: std::collections::BTreeSet<(String, String, String)> = findings
+        .iter()
+        .map(|f| {
+            let resource = f["resource"].as_str().unwrap();
+            (
+                f["tenant"].as_str().unwrap().to_string(),
+                f["kind"].as_str().unwrap().to_string(),
+                resource.split(" (").next().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let want: std::collections::BTreeSet<(String, String, String)> = [
+        ("acme", "drift", "user ops@acme.example"),
+        ("globex", "drift", "user ops@acme.example"),
+        ("globex", "drift", "group tenant:globex:members"),
+        ("acme", "drift", "identity pool default authenticated role"),
+        ("ghost", "orphan", "user stray@ghost.example"),
+        // The group itself, as before: a group of no tenant.
+        ("ghost", "orphan", "group tenant:ghost:members"),
+    ]
+    .into_iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(got, want, "{findings:#?}");
+    let shared = findings
+        .iter()
+        .find(|f| f["resource"].as_str().unwrap().starts_with("user ops@acme.example ("))
+        .unwrap();
+    assert!(shared["detail"].as_str().unwrap().contains("acme, globex"), "{shared}");
+
+    // Undone, clean again.
+    c.idp
+        .admin_remove_user_from_group()
+        .user_pool_id(pool)
+        .username("ops@acme.example")
+        .group_name("tenant:globex:members")
+        .send()
+        .await
+        .unwrap();
+    c.idp
+        .delete_group()
+        .user_pool_id(pool)
+        .group_name("tenant:globex:members")
+        .send()
+        .await
+        .unwrap();
+    c.idp
+        .create_group()
+        .user_pool_id(pool)
+        .group_name("tenant:globex:members")
+        .description(tenant_steps::resources::group::group_description(&helpers::tid(
+            "globex",
+        )))
+        .send()
+        .await
+        .unwrap();
+    c.idp
+        .admin_add_user_to_group()
+        .user_pool_id(pool)
+        .username("ops@globex.example")
+        .group_name("tenant:globex:members")
+        .send()
+        .await
+        .unwrap();
+    c.identity
+        .set_identity_pool_roles()
+        .identity_pool_id(&s.identity_pool_id)
+        .set_roles(Some(before))
+        .set_role_mappings(roles.role_mappings().cloned())
+        .send()
+        .await
+        .unwrap();
+    c.idp
+        .admin_delete_user()
+        .user_pool_id(pool)
+        .username("stray@ghost.example")
+        .send()
+        .await
+        .unwrap();
+    c.idp
+        .delete_group()
+        .user_pool_id(pool)
+        .group_name("tenant:ghost:members")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audit_json(), (Some(0), vec![]));
+    let _ = std::fs::remove_file(&env_file);
+    t.stack.stop().await;
+}

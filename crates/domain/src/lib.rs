@@ -13,6 +13,7 @@ pub mod percent;
 pub mod policy;
 pub mod policy_compare;
 pub mod probe;
+pub mod role_access;
 pub mod rollout;
 pub mod signup;
 pub mod status;

@@ -116,6 +116,12 @@ async fn finish_setup(ctx: &Context, user: &ProbeUser) -> Result<(), StepError> 
 
 /// Signs the user in through the app client and returns its ID token.
 pub async fn id_token(ctx: &Context, user: &ProbeUser) -> Result<String, StepError> {
+    password_id_token(ctx, &user.username, &user.password).await
+}
+
+/// Signs any user of the pool in with its password (the app client's admin password
+/// flow) and returns its ID token.
+pub async fn password_id_token(ctx: &Context, username: &str, password: &str) -> Result<String, StepError> {
     let s = &ctx.settings;
     let auth = ctx
         .clients
@@ -124,8 +130,8 @@ pub async fn id_token(ctx: &Context, user: &ProbeUser) -> Result<String, StepErr
         .user_pool_id(&s.user_pool_id)
         .client_id(&s.user_pool_client_id)
         .auth_flow(AuthFlowType::AdminUserPasswordAuth)
-        .auth_parameters("USERNAME", &user.username)
-        .auth_parameters("PASSWORD", &user.password)
+        .auth_parameters("USERNAME", username)
+        .auth_parameters("PASSWORD", password)
         .send()
         .await
         .map_err(|e| classify("cognito-idp", "AdminInitiateAuth", &e))?;

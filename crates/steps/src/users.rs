@@ -22,7 +22,7 @@ fn attr(name: &str, value: &str) -> Result<AttributeType, StepError> {
 }
 
 /// The groups a user is in; `None` if there is no such user.
-async fn groups_of(ctx: &Context, username: &str) -> Result<Option<Vec<String>>, StepError> {
+pub async fn groups_of(ctx: &Context, username: &str) -> Result<Option<Vec<String>>, StepError> {
     let mut groups = vec![];
     let mut token = None;
     loop {

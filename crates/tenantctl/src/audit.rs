@@ -6,7 +6,9 @@
 //! resource compared with what onboarding would create today — the role's trust policy,
 //! inline policy, permissions boundary, path and tag, the group's description (and role
 //! in Token mode), the secret's tag, the prefix marker and its tag, and the role mapping.
-//! Policies are compared by meaning, after URL-decoding, never as text.
+//! Policies are compared by meaning, after URL-decoding, never as text. Who gets which
+//! role: users in more than one tenant's group, a tenant group's precedence, a tenant's
+//! role as the identity pool's default role, members of a tenant that should have none.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use tenant_domain::mapping::desired_mapping;
 use tenant_domain::names::{INLINE_POLICY_NAME, TAG_KEY};
 use tenant_domain::policy::trust_policy;
 use tenant_domain::policy_compare::{decode_document, same_policy};
+use tenant_domain::role_access;
 use tenant_domain::{MappingType, Status, TenantId, TenantNames};
 use tenant_steps::record;
 
@@ -164,7 +167,114 @@ pub async fn audit(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
     findings.extend(orphans(ops, &records).await?);
     findings.extend(stuck(ops, &records).await?);
     findings.extend(drift(ops, &records).await?);
+    findings.extend(role_access(ops, &records).await);
     Ok(findings)
+}
+
+/// What changes which role a user gets (users in two tenants' groups, group precedence,
+/// the pool's default roles, members of tenants that should have none), judged by
+/// [`tenant_domain::role_access::judge`] over what is read here. An inventory that cannot
+/// be read is an `unavailable` finding; the rest of the audit stands.
+async fn role_access(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> Vec<Finding> {
+    let inventory = match role_inventory(ops, records).await {
+        Ok(i) => i,
+        Err(e) => {
+            return vec![Finding::new(
+                "(pool)",
+                Kind::Unavailable,
+                "tenant groups' members and the identity pool's roles",
+                format!("could not be read: {e:#}"),
+            )];
+        }
+    };
+    role_access::judge(&inventory)
+        .into_iter()
+        .map(|f| {
+            let kind = match f.kind {
+                role_access::RoleFindingKind::StrayMember => Kind::Orphan,
+                _ => Kind::Drift,
+            };
+            Finding::new(&f.tenant, kind, f.subject, f.detail)
+        })
+        .collect()
+}
+
+/// The members of `group` as "email (username)": the username is what is unique, the
+/// email what an operator knows the user by. A group gone meanwhile has none.
+async fn member_labels(ops: &Ops, group: &str) -> anyhow::Result<Vec<String>> {
+    let mut labels = vec![];
+    let mut pages = ops
+        .ctx
+        .clients
+        .idp
+        .list_users_in_group()
+        .user_pool_id(&ops.ctx.settings.user_pool_id)
+        .group_name(group)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
+            {
+                break;
+            }
+            other => other.context("cognito-idp ListUsersInGroup")?,
+        };
+        for u in page.users() {
+            let username = u.username().unwrap_or_default();
+            let email = u
+                .attributes()
+                .iter()
+                .find(|a| a.name() == "email")
+                .and_then(|a| a.value());
+            labels.push(match email {
+                Some(email) => format!("{email} ({username})"),
+                None => username.to_string(),
+            });
+        }
+    }
+    Ok(labels)
+}
+
+async fn role_inventory(
+    ops: &Ops,
+    records: &BTreeMap<String, record::TenantRecord>,
+) -> anyhow::Result<role_access::RoleInventory> {
+    let c = &ops.ctx.clients;
+    let s = &ops.ctx.settings;
+    let mut inventory = role_access::RoleInventory {
+        records: records.iter().map(|(id, r)| (id.clone(), r.status)).collect(),
+        ..Default::default()
+    };
+    let mut groups = c
+        .idp
+        .list_groups()
+        .user_pool_id(&s.user_pool_id)
+        .into_paginator()
+        .send();
+    while let Some(page) = groups.next().await {
+        for g in page.context("cognito-idp ListGroups")?.groups() {
+            let name = g.group_name().unwrap_or_default();
+            if let Some(id) = name.strip_prefix("tenant:").and_then(|r| r.strip_suffix(":members")) {
+                let members = member_labels(ops, name).await?;
+                inventory.groups.insert(
+                    id.to_string(),
+                    role_access::GroupSeen {
+                        precedence: g.precedence(),
+                        members,
+                    },
+                );
+            }
+        }
+    }
+    let pool = tenant_steps::mapping::pool_roles(&ops.ctx).await?;
+    inventory.pool_roles = pool
+        .roles()
+        .map(|r| r.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    Ok(inventory)
 }
 
 /// Unsettled records whose execution is not running.

@@ -136,15 +136,24 @@ pub enum Command {
     },
     /// Compare the account with the tenants table and the current templates: orphans and
     /// leftovers in the tenants' namespace, and drift of every ACTIVE tenant's role
-    /// (trust, policy, boundary, tags), group, secret, prefix marker and mapping rule.
+    /// (trust, policy, boundary, tags), group, secret, prefix marker and mapping rule; and
+    /// what changes which role a user gets: a user in two tenants' groups, a group's
+    /// precedence, a tenant's role as the pool's default role, members of a tenant with
+    /// no record.
     /// Exit codes: 0 clean, 1 findings, 4 the audit could not complete.
     Audit,
     /// Sign a throwaway user of each tenant in, and prove each reaches its own prefix and
-    /// secret and is denied on every other tenant's. Exits 1 if isolation does not hold.
+    /// secret and is denied on every other tenant's. With `--user`, sign that user in
+    /// instead (its password from TENANTCTL_USER_PASSWORD) and try the given tenants, or
+    /// every ACTIVE tenant: it reaches only the one tenant whose group it is in; a user in
+    /// several tenants' groups or none reaches none. Exits 1 if isolation does not hold.
     CheckIsolation {
-        /// Two or more tenant ids.
-        #[arg(num_args = 2.., required = true)]
+        /// Two or more tenant ids (with `--user`: any number; none means every ACTIVE tenant).
+        #[arg(required_unless_present = "user")]
         tenants: Vec<String>,
+        /// An existing user of the pool (its username or email) to sign in and check.
+        #[arg(long)]
+        user: Option<String>,
     },
 }
 

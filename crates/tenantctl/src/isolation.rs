@@ -1,6 +1,8 @@
 //! Proof of isolation with real identities: a throwaway user per tenant signs in through
 //! the user pool, gets credentials from the identity pool, and tries its own and every
 //! other tenant's prefix and secret. Allowed or denied is decided by IAM, not by us.
+//! Or any user of the pool, signed in with its own password (`--user`): it must reach
+//! its one tenant's data and no other's; a user of several tenants or of none reaches none.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -17,16 +19,20 @@ use tenant_steps::probe::ProbeUser;
 
 use crate::Ops;
 
-/// A signed-in probe user and clients holding its tenant credentials.
+/// A signed-in user and clients holding the credentials the identity pool gave it.
 pub struct Identity {
-    pub tenant: TenantId,
+    /// Who the checks name as the actor: the probe user's tenant, or the user.
+    pub actor: String,
+    /// The one tenant whose data this identity may reach: the probe user's tenant, or the
+    /// tenant of the one tenant group a user is in (none for a user of several or none).
+    pub own: Option<TenantId>,
     pub username: String,
-    pub role_arn: Option<String>,
     pub s3: aws_sdk_s3::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
     credentials: Credentials,
-    user: ProbeUser,
-    identity_id: String,
+    /// A throwaway probe user (deleted afterwards, with its identity); `None` for a real
+    /// user, which is left as it was.
+    probe: Option<(ProbeUser, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -64,20 +70,93 @@ pub async fn sign_in(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Identity> {
         .await
         .with_context(|| format!("signing a probe user of {tenant} in"))?;
     Ok(Identity {
-        tenant: tenant.clone(),
+        actor: tenant.to_string(),
+        own: Some(tenant.clone()),
         username: user.username.clone(),
-        role_arn: None,
         s3: session.s3,
         secrets: session.secrets,
         credentials: session.credentials,
-        user,
-        identity_id: session.identity_id,
+        probe: Some((user, session.identity_id)),
     })
 }
 
+/// Deletes a probe user and forgets its identity; a real user is left alone.
 pub async fn delete_user(ops: &Ops, identity: &Identity) {
-    let _ = tenant_steps::probe::delete_user(&ops.ctx, &identity.user).await;
-    tenant_steps::probe::forget_identity(&ops.ctx, &identity.identity_id).await;
+    if let Some((user, identity_id)) = &identity.probe {
+        let _ = tenant_steps::probe::delete_user(&ops.ctx, user).await;
+        tenant_steps::probe::forget_identity(&ops.ctx, identity_id).await;
+    }
+}
+
+/// The tenants whose groups `groups` names.
+fn tenant_groups(groups: &[String]) -> Vec<String> {
+    groups
+        .iter()
+        .filter_map(|g| g.strip_prefix("tenant:").and_then(|r| r.strip_suffix(":members")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The one tenant a user of `tenants` may reach: exactly one, and a valid id.
+fn own_tenant(tenants: &[String]) -> Option<TenantId> {
+    match tenants {
+        [one] => TenantId::parse(one).ok(),
+        _ => None,
+    }
+}
+
+/// Signs an existing user of the pool in with its password and asks the identity pool
+/// for credentials. `Err` only when the user cannot be found or signed in; a refusal of
+/// credentials is a check: expected for a user of several tenants or none, a failure for
+/// a user of one.
+pub async fn sign_in_user(ops: &Ops, username: &str, password: &str) -> anyhow::Result<Result<Identity, Check>> {
+    let groups = tenant_steps::users::groups_of(&ops.ctx, username)
+        .await?
+        .with_context(|| format!("no user {username} in pool {}", ops.ctx.settings.user_pool_id))?;
+    let tenants = tenant_groups(&groups);
+    let own = own_tenant(&tenants);
+    let token = tenant_steps::probe::password_id_token(&ops.ctx, username, password)
+        .await
+        .with_context(|| format!("signing {username} in"))?;
+    let member_of = if tenants.is_empty() {
+        "no tenant".to_string()
+    } else {
+        tenants.join(", ")
+    };
+    match tenant_steps::probe::session(&ops.ctx, &token).await {
+        Ok(session) => Ok(Ok(Identity {
+            actor: username.to_string(),
+            own,
+            username: username.to_string(),
+            s3: session.s3,
+            secrets: session.secrets,
+            credentials: session.credentials,
+            probe: None,
+        })),
+        Err(e) => Ok(Err(Check {
+            actor: username.to_string(),
+            target: format!("(identity pool; member of {member_of})"),
+            action: "cognito-identity:GetCredentialsForIdentity".into(),
+            expected: if own.is_some() { Access::Allowed } else { Access::Denied },
+            actual: Access::Denied,
+            detail: e.to_string(),
+        })),
+    }
+}
+
+/// Signs `username` in and tries every tenant of `targets`: its own tenant's data allowed,
+/// every other's denied. A user whose credentials are refused reaches nothing.
+pub async fn check_user(ops: &Ops, username: &str, password: &str, targets: &[TenantId]) -> anyhow::Result<Vec<Check>> {
+    Ok(match sign_in_user(ops, username, password).await? {
+        Err(refused) => vec![refused],
+        Ok(identity) => {
+            let mut checks = vec![];
+            for target in targets {
+                checks.extend(check(ops, &identity, target).await);
+            }
+            checks
+        }
+    })
 }
 
 fn outcome<E: aws_sdk_s3::error::ProvideErrorMetadata>(r: Result<(), E>) -> (Access, String) {
@@ -215,13 +294,13 @@ async fn url_reads(actor: &Identity, bucket: &str, key: &str) -> [(Access, Strin
 pub async fn check(ops: &Ops, actor: &Identity, target: &TenantId) -> Vec<Check> {
     let bucket = &ops.ctx.settings.bucket;
     let names = TenantNames::new(target);
-    let own = &actor.tenant == target;
+    let own = actor.own.as_ref() == Some(target);
     let expected = if own { Access::Allowed } else { Access::Denied };
     let key = format!("{}probe/{}.txt", names.prefix, actor.username);
     let mut checks = vec![];
     let mut record = |action: &str, (actual, detail): (Access, String)| {
         checks.push(Check {
-            actor: actor.tenant.to_string(),
+            actor: actor.actor.clone(),
             target: target.to_string(),
             action: action.to_string(),
             expected,
@@ -302,9 +381,10 @@ pub async fn check(ops: &Ops, actor: &Identity, target: &TenantId) -> Vec<Check>
     // A copy reads its source: the target's marker copied into the actor's own prefix.
     // Only the destination would be the actor's; IAM must refuse the source for another
     // tenant (s3:GetObject on it), so the copy is checked as a read of the target.
+    // An actor of no tenant copies into the target's prefix: both ends are then refused.
     let copy_key = format!(
         "{}probe/{}-copy.txt",
-        TenantNames::new(&actor.tenant).prefix,
+        TenantNames::new(actor.own.as_ref().unwrap_or(target)).prefix,
         actor.username
     );
     let copy = actor

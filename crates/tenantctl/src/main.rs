@@ -148,13 +148,38 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             render::list(&ops, &query, cli.json).await
         }
-        Command::CheckIsolation { tenants } => {
+        Command::CheckIsolation { tenants, user } => {
             let tenants = tenants
                 .iter()
                 .map(|t| parse_tenant(t))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let ops = ops(&cli).await?;
-            let checks = check_isolation(&ops, &tenants).await?;
+            let usage = |message: &str| -> anyhow::Error {
+                tenantctl::exit::CliError::new(tenantctl::exit::Exit::Usage, None, message.to_string()).into()
+            };
+            let checks = match user {
+                None if tenants.len() < 2 => {
+                    return Err(usage("check-isolation needs two or more tenant ids (or --user)"));
+                }
+                None => check_isolation(&ops(&cli).await?, &tenants).await?,
+                Some(user) => {
+                    // Never a flag: a password on the command line is visible to every
+                    // process on the machine.
+                    let password = std::env::var("TENANTCTL_USER_PASSWORD")
+                        .map_err(|_| usage("--user needs the user's password in TENANTCTL_USER_PASSWORD"))?;
+                    let ops = ops(&cli).await?;
+                    let targets = if tenants.is_empty() {
+                        tenant_steps::record::list(&ops.ctx)
+                            .await?
+                            .into_iter()
+                            .filter(|r| r.status == tenant_domain::Status::Active)
+                            .filter_map(|r| TenantId::parse(&r.tenant_id).ok())
+                            .collect()
+                    } else {
+                        tenants
+                    };
+                    tenantctl::isolation::check_user(&ops, user, &password, &targets).await?
+                }
+            };
             render::isolation(&checks, cli.json)
         }
     }

@@ -802,3 +802,129 @@ async fn signup_event_and_cli_racing_for_one_id_have_one_winner_and_nothing_mixe
     }
     t.stop().await;
 }
+
+/// `check-isolation --user`: an existing user signed in with its own password. In one
+/// tenant's group it reaches that tenant's data and no other's (exit 0); put out of band in
+/// a second tenant's group it must reach neither, and the Rules mapping's first-rule role
+/// breaks that (exit 1, the violations named); a user of no tenant reaches nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_isolation_of_an_arbitrary_user() {
+    let t = spawn("isolation-user", 0).await;
+    for tenant in ["acme", "globex"] {
+        let arn = t.start(tenant).await;
+        let done = onboard::wait(&t.ops, &arn, Duration::from_secs(120)).await.unwrap();
+        assert_eq!(done.status, "SUCCEEDED", "{tenant}: {done:?}");
+    }
+    let idp = &t.ops.ctx.clients.idp;
+    let pool = &t.ops.ctx.settings.user_pool_id;
+    let password = "Correct-horse-battery-9";
+    for email in ["alice@acme.example", "nobody@example.com"] {
+        idp.admin_create_user()
+            .user_pool_id(pool)
+            .username(email)
+            .message_action(aws_sdk_cognitoidentityprovider::types::MessageActionType::Suppress)
+            .user_attributes(
+                aws_sdk_cognitoidentityprovider::types::AttributeType::builder()
+                    .name("email")
+                    .value(email)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        idp.admin_set_user_password()
+            .user_pool_id(pool)
+            .username(email)
+            .password(password)
+            .permanent(true)
+            .send()
+            .await
+            .unwrap();
+    }
+    let add = |group: &'static str| {
+        idp.admin_add_user_to_group()
+            .user_pool_id(pool)
+            .username("alice@acme.example")
+            .group_name(group)
+            .send()
+    };
+    add("tenant:acme:members").await.unwrap();
+    let check = |user: &'static str, pass: &'static str| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
+            .arg("--env-file")
+            .arg(&t.env_file)
+            .args(["--json", "check-isolation", "--user", user])
+            .env("TENANTCTL_USER_PASSWORD", pass)
+            .env_remove("TENANTCTL_ENV_FILE")
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+    };
+    let summary = |out: &Output| -> Vec<(String, String, String)> {
+        let checks: Vec<Value> = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {} {}", stdout(out), String::from_utf8_lossy(&out.stderr)));
+        checks
+            .iter()
+            .map(|c| {
+                (
+                    c["target"].as_str().unwrap().to_string(),
+                    c["expected"].as_str().unwrap().to_string(),
+                    c["actual"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+
+    // One tenant: its own data allowed, the other's denied, every ACTIVE tenant tried.
+    let out = check("alice@acme.example", password).await.unwrap();
+    assert_eq!(
+        code(&out),
+        0,
+        "{} {}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checks = summary(&out);
+    assert!(checks.iter().any(|c| c.0 == "globex"), "{checks:?}");
+    for (target, expected, actual) in &checks {
+        let want = if target == "acme" { "Allowed" } else { "Denied" };
+        assert_eq!(
+            (expected.as_str(), actual.as_str()),
+            (want, want),
+            "{target}: {checks:?}"
+        );
+    }
+
+    // Two tenants: nothing of either may be reached; the Rules mapping gives the first
+    // matching rule's role, so isolation does not hold.
+    add("tenant:globex:members").await.unwrap();
+    let out = check("alice@acme.example", password).await.unwrap();
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let checks = summary(&out);
+    assert!(checks.iter().all(|c| c.1 == "Denied"), "{checks:?}");
+    assert!(checks.iter().any(|c| c.2 == "Allowed"), "{checks:?}");
+
+    // No tenant: reaches nothing (refused credentials, or a role that is no tenant's).
+    let out = check("nobody@example.com", password).await.unwrap();
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(
+        summary(&out).iter().all(|c| c.1 == "Denied" && c.2 == "Denied"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A wrong password is not a check result: the sign-in fails and says so.
+    let out = check("nobody@example.com", "Wrong-password-1").await.unwrap();
+    // With --json the error is a JSON object on stdout.
+    let error = json(&out);
+    assert_eq!(error["error"]["exit"].as_i64(), Some(i64::from(code(&out))), "{error}");
+    assert_ne!(code(&out), 0);
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("signing nobody@example.com in") && message.contains("NotAuthorized"),
+        "{error}"
+    );
+    t.stop().await;
+}
