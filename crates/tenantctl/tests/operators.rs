@@ -928,3 +928,80 @@ async fn check_isolation_of_an_arbitrary_user() {
     );
     t.stop().await;
 }
+
+/// Three of the errors that hid their cause, through the binary: `offboard` right after
+/// `onboard --no-wait` names the running onboarding (not "no record") and changes nothing;
+/// the loser of two concurrent `offboard`s is refused (exit 5) and is not told to `retry`
+/// (that would re-onboard the tenant being removed); `status` of an ACTIVE tenant whose
+/// secret is scheduled for deletion shows it as such and warns (exit 1).
+#[tokio::test(flavor = "multi_thread")]
+async fn offboard_races_and_a_scheduled_secret_say_what_is_happening() {
+    let t = spawn("offboard-races", 1).await;
+    let error_of = |out: &Output| -> (i32, String) {
+        let v = json(out);
+        (
+            code(out),
+            v["error"]["message"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+
+    // 1. Offboard while the onboarding just started (the IAM wait holds it a second).
+    let out = t.run(&["--json", "onboard", "oscorp", "--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let out = t
+        .run(&["--json", "offboard", "oscorp", "--keep-prefix", "--no-wait"])
+        .await;
+    let (exit, message) = error_of(&out);
+    assert_eq!(exit, 5, "{}", stdout(&out));
+    assert!(!message.contains("no record"), "{message}");
+    assert!(message.contains("oscorp-1"), "names the running execution: {message}");
+    let out = t.run(&["--json", "watch", "oscorp"]).await;
+    assert_eq!(code(&out), 0, "the onboarding went on: {}", stdout(&out));
+
+    // 2. Two offboards at once, followed to the end: one execution, which the second joins;
+    // both end OFFBOARDED, neither told to retry.
+    let (a, b) = tokio::join!(
+        t.run(&["--json", "offboard", "oscorp", "--keep-prefix"]),
+        t.run(&["--json", "offboard", "oscorp", "--keep-prefix"]),
+    );
+    for out in [&a, &b] {
+        assert_eq!(code(out), 0, "{} / {}", stdout(&a), stdout(&b));
+        assert!(!stdout(out).contains("tenantctl retry"), "{}", stdout(out));
+    }
+    let (a, b) = (json(&a), json(&b));
+    assert_eq!(
+        a["execution"]["execution_arn"], b["execution"]["execution_arn"],
+        "{a} / {b}"
+    );
+    assert_eq!(a["tenant"]["record"]["status"], "OFFBOARDED", "{a}");
+    // A third, after it ended, is told the tenant is already offboarded, not to retry.
+    let out = t.run(&["--json", "offboard", "oscorp", "--keep-prefix"]).await;
+    let (exit, message) = error_of(&out);
+    assert_eq!(exit, 5, "{}", stdout(&out));
+    assert!(
+        message.contains("OFFBOARDED") && !message.contains("retry"),
+        "{message}"
+    );
+
+    // 3. An ACTIVE tenant's secret scheduled for deletion out of band.
+    let arn = t.start("gekko").await;
+    let done = onboard::wait(&t.ops, &arn, Duration::from_secs(120)).await.unwrap();
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+    t.ops
+        .ctx
+        .clients
+        .secrets
+        .delete_secret()
+        .secret_id("tenants/gekko/app")
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    let out = t.run(&["status", "gekko"]).await;
+    let text = stdout(&out);
+    assert_eq!(code(&out), 1, "{text}");
+    assert!(text.contains("scheduled for deletion"), "{text}");
+    assert!(!text.contains("absent"), "{text}");
+    assert!(text.contains("warning: the tenant is ACTIVE but its secret"), "{text}");
+    t.stop().await;
+}
