@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 pub enum Status {
     /// Accepted by signup (form or event); its execution has not written the record yet.
     Pending,
+    /// A signup held for an operator (`SignupMode=approve`): nothing is started until
+    /// `tenantctl approve` moves it to PENDING; `tenantctl reject` (or its expiry) frees the id.
+    PendingApproval,
     Provisioning,
     Active,
     RollingBack,
@@ -19,8 +22,9 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 8] = [
+    pub const ALL: [Status; 9] = [
         Status::Pending,
+        Status::PendingApproval,
         Status::Provisioning,
         Status::Active,
         Status::RollingBack,
@@ -33,6 +37,7 @@ impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "PENDING",
+            Status::PendingApproval => "PENDING_APPROVAL",
             Status::Provisioning => "PROVISIONING",
             Status::Active => "ACTIVE",
             Status::RollingBack => "ROLLING_BACK",
@@ -52,8 +57,11 @@ impl Status {
     pub fn predecessors(self) -> &'static [Status] {
         use Status::*;
         match self {
-            // Signup writes PENDING only where no record exists.
-            Pending => &[],
+            // Signup writes PENDING only where no record exists; an operator's approval
+            // moves a held signup on.
+            Pending => &[PendingApproval],
+            // Held only where no record exists (an expired hold counts as none).
+            PendingApproval => &[],
             // A new attempt may start over a failed or offboarded tenant.
             Provisioning => &[Pending, Provisioning, Failed, Offboarded],
             Active => &[Provisioning, Active],
@@ -70,16 +78,17 @@ impl Status {
 
     pub fn may_follow(self, current: Option<Status>) -> bool {
         match current {
-            None => matches!(self, Status::Provisioning | Status::Pending),
+            None => matches!(self, Status::Provisioning | Status::Pending | Status::PendingApproval),
             Some(cur) => self.predecessors().contains(&cur),
         }
     }
 
-    /// No execution is working on a tenant in these states.
+    /// No execution is working on a tenant in these states (a held signup has none yet,
+    /// and is not stuck: it waits for an operator).
     pub fn is_settled(self) -> bool {
         matches!(
             self,
-            Status::Active | Status::Failed | Status::RollbackFailed | Status::Offboarded
+            Status::PendingApproval | Status::Active | Status::Failed | Status::RollbackFailed | Status::Offboarded
         )
     }
 
@@ -127,6 +136,10 @@ mod tests {
         assert!(Provisioning.may_follow(Some(Failed)));
         assert!(Provisioning.may_follow(Some(Pending)));
         assert!(!Status::allows_new_attempt(Some(Pending)));
+        // Approval: held, then PENDING, then the usual path.
+        assert!(PendingApproval.may_follow(None));
+        assert!(Pending.may_follow(Some(PendingApproval)));
+        assert!(!Status::allows_new_attempt(Some(PendingApproval)));
     }
 
     #[test]
@@ -145,16 +158,25 @@ mod tests {
     fn settled_states_are_exactly_those_no_execution_works_on() {
         use Status::*;
         let settled: Vec<Status> = Status::ALL.into_iter().filter(|s| s.is_settled()).collect();
-        assert_eq!(settled, vec![Active, Failed, RollbackFailed, Offboarded]);
+        assert_eq!(
+            settled,
+            vec![PendingApproval, Active, Failed, RollbackFailed, Offboarded]
+        );
     }
 
     proptest! {
         #[test]
-        fn only_provisioning_or_pending_starts_a_record(i in 0usize..8, j in 0usize..8) {
+        fn only_provisioning_or_pending_starts_a_record(i in 0usize..9, j in 0usize..9) {
             let s = Status::ALL[i];
-            prop_assert_eq!(s.may_follow(None), matches!(s, Status::Provisioning | Status::Pending));
-            // Nothing leads back to PENDING once a record exists.
-            prop_assert!(!Status::Pending.may_follow(Some(Status::ALL[j])));
+            prop_assert_eq!(
+                s.may_follow(None),
+                matches!(s, Status::Provisioning | Status::Pending | Status::PendingApproval)
+            );
+            // Nothing leads back to PENDING once a record exists, except an approval;
+            // nothing at all leads back to PENDING_APPROVAL.
+            let cur = Status::ALL[j];
+            prop_assert_eq!(Status::Pending.may_follow(Some(cur)), cur == Status::PendingApproval);
+            prop_assert!(!Status::PendingApproval.may_follow(Some(cur)));
         }
     }
 }

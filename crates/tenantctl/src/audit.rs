@@ -356,6 +356,9 @@ pub fn judge_orphans(
                 None if TenantId::parse(tenant).is_err() => "not a valid tenant id".to_string(),
                 None => "no tenant record".to_string(),
                 Some(Status::Failed) => "tenant is FAILED: its rollback should have removed this".to_string(),
+                Some(Status::PendingApproval) => {
+                    "tenant is a signup waiting for approval: nothing is created before it is approved".to_string()
+                }
                 // Offboarding keeps objects when asked to; nothing else.
                 Some(Status::Offboarded) if kind == "prefix" => continue,
                 Some(Status::Offboarded) => "tenant is OFFBOARDED".to_string(),
@@ -897,7 +900,9 @@ mod tests {
                 let reported = findings.iter().filter(|f| f.tenant == *id).count();
                 let listed = found.get(*id).map_or(0, Vec::len);
                 match status {
-                    None | Some(Status::Failed | Status::RollbackFailed) => prop_assert_eq!(reported, listed),
+                    None | Some(Status::Failed | Status::RollbackFailed | Status::PendingApproval) => {
+                        prop_assert_eq!(reported, listed)
+                    }
                     Some(Status::Active) => {
                         prop_assert_eq!(reported, picks.iter().filter(|(_, foreign)| *foreign).count());
                     }

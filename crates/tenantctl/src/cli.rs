@@ -67,6 +67,25 @@ pub enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+    /// Approve a signup held for an operator (SignupMode=approve, status PENDING_APPROVAL):
+    /// starts its onboarding and, unless --no-wait, follows it. Exits 3 if no signup of
+    /// that id is held, 5 if the tenant is not PENDING_APPROVAL.
+    Approve {
+        /// Tenant id.
+        tenant: String,
+        /// Return once the execution has started.
+        #[arg(long)]
+        no_wait: bool,
+        /// Give up following after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Reject a signup held for an operator: its record is deleted and the id is free
+    /// again (nothing was created for it). Exits 3 / 5 as approve does.
+    Reject {
+        /// Tenant id.
+        tenant: String,
+    },
     /// Remove a tenant: mapping rule, role, secret, objects and group; ends OFFBOARDED.
     Offboard {
         /// Tenant id.
@@ -204,7 +223,8 @@ pub struct StackArgs {
     /// repository's template.yaml): try a template change before deploying it.
     #[arg(long)]
     pub template: Option<PathBuf>,
-    /// How the signup page signs up: verify (email code first) or open.
+    /// How the signup page signs up: verify (email code first), approve (held for
+    /// `tenantctl approve`) or open.
     #[arg(long, default_value = "open")]
     pub signup_mode: String,
     /// The tenant permission template (JSON, placeholders {tenant}, {bucket},

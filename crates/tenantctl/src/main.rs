@@ -79,6 +79,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let started = onboard::retry(&ops, &tenant).await?;
             render::follow(cli.json, &ops, &tenant, started, *no_wait, *timeout).await
         }
+        Command::Approve {
+            tenant,
+            no_wait,
+            timeout,
+        } => {
+            let tenant = parse_tenant(tenant)?;
+            let ops = ops(&cli).await?;
+            let started = onboard::approve(&ops, &tenant).await?;
+            render::follow(cli.json, &ops, &tenant, started, *no_wait, *timeout).await
+        }
+        Command::Reject { tenant } => {
+            let tenant = parse_tenant(tenant)?;
+            let ops = ops(&cli).await?;
+            let rejected = onboard::reject(&ops, &tenant).await?;
+            if cli.json {
+                render::print_json(&rejected)?;
+            } else {
+                outln!("{}", rejected.message);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Offboard {
             tenant,
             keep_prefix,

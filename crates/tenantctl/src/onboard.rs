@@ -74,12 +74,76 @@ pub async fn start(ops: &Ops, tenant: &TenantId, name: Option<&str>, email: Opti
                 r.email.as_deref().unwrap_or("-")
             ),
         )
-        .next(if r.status == Status::Failed {
-            format!("`tenantctl retry {tenant}`")
-        } else {
-            format!("`tenantctl status {tenant}`")
+        .next(match r.status {
+            Status::Failed => format!("`tenantctl retry {tenant}`"),
+            Status::PendingApproval => format!("`tenantctl approve {tenant}` or `tenantctl reject {tenant}`"),
+            _ => format!("`tenantctl status {tenant}`"),
         })
         .into()),
+    }
+}
+
+/// Approves a signup held for an operator (`SignupMode=approve`): the record moves from
+/// PENDING_APPROVAL to PENDING in one conditional write, then its onboarding starts through
+/// the start path a signup uses (same execution name and input). If the start fails after
+/// the approval, the record is a PENDING one whose execution never ran: `status` shows it
+/// stuck and `retry` starts it.
+pub async fn approve(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Started> {
+    let r = match record::approve(&ops.ctx, tenant).await? {
+        record::Decided::Done(r) => r,
+        other => return Err(undecidable(tenant, "approve", other).into()),
+    };
+    let launched = start_attempt(ops, tenant, r.name.as_deref(), r.email.as_deref(), r.attempt, true).await?;
+    if launched.attempt != r.attempt {
+        record::set_pending_execution(&ops.ctx, tenant, &launched.execution_name, launched.attempt).await?;
+    }
+    Ok(launched)
+}
+
+/// A held signup an operator rejected: what it asked for (the record is gone).
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejected {
+    pub tenant_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub message: String,
+}
+
+/// Rejects a signup held for an operator: its record is deleted (conditional on it still
+/// being held), so the id is free again; nothing was created for it.
+pub async fn reject(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Rejected> {
+    match record::reject(&ops.ctx, tenant).await? {
+        record::Decided::Done(r) => Ok(Rejected {
+            tenant_id: tenant.to_string(),
+            message: format!(
+                "rejected the signup of {tenant} (name {}, email {}); nothing was created and the id {tenant} is free again",
+                r.name.as_deref().unwrap_or("-"),
+                r.email.as_deref().unwrap_or("-")
+            ),
+            name: r.name,
+            email: r.email,
+        }),
+        other => Err(undecidable(tenant, "reject", other).into()),
+    }
+}
+
+/// Why an approval or a rejection was refused: no held signup under the id (exit 3), or
+/// the record is not waiting for an operator (exit 5, naming its status).
+fn undecidable(tenant: &TenantId, verb: &str, d: record::Decided) -> CliError {
+    match d {
+        record::Decided::NotHeld(r) => refused(
+            tenant.as_str(),
+            format!(
+                "tenant {tenant} is {} (attempt {}, execution {}), not PENDING_APPROVAL; nothing to {verb}",
+                r.status, r.attempt, r.execution
+            ),
+        )
+        .next(format!("`tenantctl status {tenant}`")),
+        record::Decided::NoRecord | record::Decided::Done(_) => not_found(
+            tenant.as_str(),
+            format!("no signup of {tenant} is waiting for approval; nothing to {verb}"),
+        )
+        .next("`tenantctl list --status pending-approval`"),
     }
 }
 
@@ -319,6 +383,14 @@ pub async fn offboard(
         Status::Active | Status::Failed | Status::RollbackFailed => {}
         Status::Offboarded => {
             return Err(refused(tenant.as_str(), format!("tenant {tenant} is already OFFBOARDED")).into());
+        }
+        Status::PendingApproval => {
+            return Err(refused(
+                tenant.as_str(),
+                format!("tenant {tenant} is a signup waiting for approval; nothing was created to offboard"),
+            )
+            .next(format!("`tenantctl reject {tenant}` frees the id"))
+            .into());
         }
         Status::Pending | Status::Provisioning | Status::RollingBack | Status::Offboarding => {
             let owner = owner_arn(ops, tenant.as_str(), &current.execution)

@@ -139,6 +139,9 @@ pub async fn report(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Report> {
         _ => false,
     };
     let next = match (&st.record, &execution) {
+        (Some(r), _) if r.status == Status::PendingApproval => Some(format!(
+            "`tenantctl approve {tenant}` starts its onboarding; `tenantctl reject {tenant}` frees the id"
+        )),
         (Some(r), Some(x)) if stuck || x.status != "RUNNING" => {
             let error = x.timeline.end.as_ref().and_then(|e| e.error.as_deref());
             crate::exit::next_command(&crate::exit::Ending {

@@ -1005,3 +1005,121 @@ async fn offboard_races_and_a_scheduled_secret_say_what_is_happening() {
     assert!(text.contains("warning: the tenant is ACTIVE but its secret"), "{text}");
     t.stop().await;
 }
+
+/// Approve mode (`SignupMode=approve`): the page holds a valid request as PENDING_APPROVAL
+/// and starts nothing; `list` shows it and `status` names the two ways on; a repeat is the
+/// same hold and another request for the id is 409. As the operator role: `approve` starts
+/// onboarding to ACTIVE with the request's name and email; approving again is refused
+/// (exit 5, naming ACTIVE) and an unknown id is not found (exit 3); `reject` frees a held
+/// id (a new request then takes it) and rejecting it again is exit 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn approve_mode_holds_signups_until_an_operator_approves_or_rejects() {
+    use serde_json::json;
+    use tenant_steps::signup::{self, Mode};
+    let t = spawn("approve", 0).await;
+    let (ctx, arn) = (&t.ops.ctx, &t.ops.onboarding_arn);
+    let post = |body: Value| signup::Request {
+        method: "POST".into(),
+        path: "/signup".into(),
+        content_type: Some("application/json".into()),
+        body: body.to_string().into_bytes(),
+    };
+    let page = |r: &signup::Response| -> Value { serde_json::from_str(&r.body).unwrap() };
+    let globex = json!({"company_name": "Globex", "tenant_id": "globex", "admin_email": "hank@globex.example"});
+    let held = signup::handle_mode(ctx, arn, Mode::Approve, post(globex.clone())).await;
+    assert_eq!(held.status, 202, "{held:?}");
+    assert_eq!(page(&held)["status"], "PENDING_APPROVAL", "{held:?}");
+    assert!(page(&held)["message"].as_str().unwrap().contains("approval"));
+    let again = signup::handle_mode(ctx, arn, Mode::Approve, post(globex.clone())).await;
+    assert_eq!((again.status, page(&again)["repeated"].clone()), (202, json!(true)));
+    let other = json!({"company_name": "Other", "tenant_id": "globex", "admin_email": "x@other.example"});
+    assert_eq!(
+        signup::handle_mode(ctx, arn, Mode::Approve, post(other)).await.status,
+        409
+    );
+    let progress = signup::handle_mode(
+        ctx,
+        arn,
+        Mode::Approve,
+        signup::Request {
+            method: "GET".into(),
+            path: "/signup/globex".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(page(&progress)["phase"], "awaiting_approval", "{progress:?}");
+    let executions = ctx
+        .clients
+        .sfn
+        .list_executions()
+        .state_machine_arn(arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(executions.executions().is_empty(), "nothing starts before approval");
+
+    let listed = json(&t.run(&["--json", "list", "--status", "pending-approval"]).await);
+    assert_eq!(listed["tenants"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["tenants"][0]["tenant_id"], "globex", "{listed}");
+    assert_eq!(listed["stuck"], json!([]), "a held signup is not stuck: {listed}");
+    let out = t.run(&["--json", "status", "globex"]).await;
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let st = json(&out);
+    assert!(
+        st["next"].as_str().unwrap().contains("tenantctl approve globex"),
+        "{st}"
+    );
+
+    let out = t.run(&["--json", "approve", "nobody"]).await;
+    assert_eq!(code(&out), 3, "{}", stdout(&out));
+    assert!(
+        json(&out)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no signup of nobody is waiting"),
+        "{}",
+        stdout(&out)
+    );
+    let out = t.run(&["approve", "globex"]).await;
+    assert_eq!(
+        code(&out),
+        0,
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = json(&t.run(&["--json", "status", "globex"]).await);
+    assert_eq!(st["record"]["status"], "ACTIVE", "{st}");
+    assert_eq!(st["record"]["name"], "Globex", "{st}");
+    assert_eq!(st["record"]["email"], "hank@globex.example", "{st}");
+    let out = t.run(&["--json", "approve", "globex"]).await;
+    assert_eq!(code(&out), 5, "{}", stdout(&out));
+    let message = json(&out)["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("is ACTIVE") && message.contains("not PENDING_APPROVAL"),
+        "{message}"
+    );
+    let out = t.run(&["--json", "reject", "globex"]).await;
+    assert_eq!(code(&out), 5, "an onboarded tenant is not rejected: {}", stdout(&out));
+
+    let initech = json!({"company_name": "Initech", "tenant_id": "initech", "admin_email": "bill@initech.example"});
+    assert_eq!(
+        signup::handle_mode(ctx, arn, Mode::Approve, post(initech)).await.status,
+        202
+    );
+    let out = t.run(&["reject", "initech"]).await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout(&out).contains("initech is free again"), "{}", stdout(&out));
+    assert!(tenant_steps::record::get(ctx, "initech").await.unwrap().is_none());
+    let out = t.run(&["--json", "reject", "initech"]).await;
+    assert_eq!(code(&out), 3, "{}", stdout(&out));
+    let taker = json!({"company_name": "Initrode", "tenant_id": "initech", "admin_email": "peter@initrode.example"});
+    let taken = signup::handle_mode(ctx, arn, Mode::Approve, post(taker)).await;
+    assert_eq!(
+        (taken.status, page(&taken)["repeated"].clone()),
+        (202, json!(false)),
+        "{taken:?}"
+    );
+    t.stop().await;
+}

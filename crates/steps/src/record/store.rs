@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use tenant_domain::{Status, TenantId};
@@ -170,6 +171,17 @@ pub struct Claim<'a> {
 /// Records the claim as PENDING where no record exists yet. `false`: the id is taken (the
 /// caller reads the record to tell a repeated request from a conflict).
 pub async fn claim(ctx: &Context, c: &Claim<'_>) -> Result<bool, StepError> {
+    put_claim(ctx, c, Status::Pending).await
+}
+
+/// Records the claim as PENDING_APPROVAL (`SignupMode=approve`) where no record exists yet:
+/// the id is held for the request, and nothing is started until an operator approves it.
+pub async fn hold(ctx: &Context, c: &Claim<'_>) -> Result<bool, StepError> {
+    put_claim(ctx, c, Status::PendingApproval).await
+}
+
+async fn put_claim(ctx: &Context, c: &Claim<'_>, status: Status) -> Result<bool, StepError> {
+    debug_assert!(status.may_follow(None));
     let now = now();
     let mut req = ctx
         .clients
@@ -177,7 +189,7 @@ pub async fn claim(ctx: &Context, c: &Claim<'_>) -> Result<bool, StepError> {
         .put_item()
         .table_name(&ctx.settings.table)
         .item(attr::TENANT_ID, s(c.tenant.as_str()))
-        .item(attr::STATUS, s(Status::Pending.as_str()))
+        .item(attr::STATUS, s(status.as_str()))
         .item(attr::EXECUTION, s(c.execution))
         .item(attr::ATTEMPT, n(c.attempt))
         .item(attr::SOURCE, s(c.source))
@@ -212,6 +224,81 @@ pub async fn put_pending(
         source,
     };
     claim(ctx, &c).await
+}
+
+/// What became of an operator's decision on a held signup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    /// The record moved on (approved: now PENDING; rejected: deleted, `record` as it was).
+    Done(TenantRecord),
+    /// Nothing was held under the id.
+    NoRecord,
+    /// The record is not PENDING_APPROVAL (approved or rejected already, or never held).
+    NotHeld(TenantRecord),
+}
+
+/// Approves a held signup: PENDING_APPROVAL becomes PENDING (conditional, so of two
+/// operators deciding at once exactly one wins); the caller then starts the execution the
+/// record names, through the same start path as a signup.
+pub async fn approve(ctx: &Context, tenant: &TenantId) -> Result<Decided, StepError> {
+    let result = update_record(ctx, tenant)
+        .update_expression("SET #s = :pending, updated_at = :now")
+        .condition_expression("#s = :held")
+        .expression_attribute_names("#s", attr::STATUS)
+        .expression_attribute_values(":pending", s(Status::Pending.as_str()))
+        .expression_attribute_values(":held", s(Status::PendingApproval.as_str()))
+        .expression_attribute_values(":now", n(now()))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+        .send()
+        .await;
+    decided(ctx, tenant, "UpdateItem", result.map(|o| o.attributes)).await
+}
+
+/// Rejects a held signup: the record is deleted (conditional on it still being held), so
+/// the id is free again. Nothing was created for it, so there is nothing else to remove.
+pub async fn reject(ctx: &Context, tenant: &TenantId) -> Result<Decided, StepError> {
+    let result = ctx
+        .clients
+        .ddb
+        .delete_item()
+        .table_name(&ctx.settings.table)
+        .key(attr::TENANT_ID, s(tenant.as_str()))
+        .condition_expression("#s = :held")
+        .expression_attribute_names("#s", attr::STATUS)
+        .expression_attribute_values(":held", s(Status::PendingApproval.as_str()))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+        .send()
+        .await;
+    decided(ctx, tenant, "DeleteItem", result.map(|o| o.attributes)).await
+}
+
+/// The outcome of a conditional decision: the record it wrote, or what is there instead.
+async fn decided<E>(
+    ctx: &Context,
+    tenant: &TenantId,
+    operation: &'static str,
+    result: Result<Option<HashMap<String, AttributeValue>>, aws_sdk_dynamodb::error::SdkError<E, HttpResponse>>,
+) -> Result<Decided, StepError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let item = match result {
+        Ok(item) => item,
+        Err(e) => {
+            // A failed condition answers Ok(false); any other error is classified.
+            condition_held(operation, Err::<(), _>(e)).map_err(|e| e.about(table(ctx)))?;
+            return Ok(match get(ctx, tenant.as_str()).await? {
+                Some(r) => Decided::NotHeld(r),
+                None => Decided::NoRecord,
+            });
+        }
+    };
+    match item.as_ref().and_then(TenantRecord::from_item) {
+        Some(r) => Ok(Decided::Done(r)),
+        None => Err(StepError::Internal {
+            message: format!("{operation} of {tenant} returned no record"),
+        }),
+    }
 }
 
 /// Points a PENDING record at the execution signup actually started (a later attempt

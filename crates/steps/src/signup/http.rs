@@ -6,7 +6,7 @@ use tenant_domain::signup::{FieldErrors, RawSignup, validate};
 
 use super::json::duplicate_key;
 use super::progress::progress;
-use super::submit::{SignupOutcome, Source, submit};
+use super::submit::{SignupOutcome, Source, hold, submit};
 use super::verify::{self, Mode};
 use crate::Context;
 
@@ -152,7 +152,7 @@ fn parse_body(json_client: bool, body: &[u8]) -> Result<RawSignup, String> {
     }
 }
 
-async fn post_signup(ctx: &Context, onboarding_arn: &str, req: &Request) -> Response {
+async fn post_signup(ctx: &Context, onboarding_arn: &str, mode: Mode, req: &Request) -> Response {
     // Any other type used to be read as an empty form ("tenant id is required" for
     // fields that were sent): name the types that are read instead.
     let Some(kind) = body_kind(req.content_type.as_deref()) else {
@@ -181,7 +181,11 @@ async fn post_signup(ctx: &Context, onboarding_arn: &str, req: &Request) -> Resp
         Ok(s) => s,
         Err(errors) => return invalid(json_client, &errors),
     };
-    match submit(ctx, onboarding_arn, &signup, Source::Form).await {
+    let outcome = match mode {
+        Mode::Approve => hold(ctx, &signup, Source::Form).await,
+        Mode::Open | Mode::Verify => submit(ctx, onboarding_arn, &signup, Source::Form).await,
+    };
+    match outcome {
         Ok(SignupOutcome::Accepted {
             tenant_id,
             execution,
@@ -189,7 +193,13 @@ async fn post_signup(ctx: &Context, onboarding_arn: &str, req: &Request) -> Resp
             status,
             repeated,
         }) => {
-            let message = format!("Thanks! Workspace {tenant_id} is being set up.");
+            let message = if status == tenant_domain::Status::PendingApproval {
+                format!(
+                    "Thanks! Workspace {tenant_id} is waiting for an operator's approval; it is set up once approved."
+                )
+            } else {
+                format!("Thanks! Workspace {tenant_id} is being set up.")
+            };
             let status_url = format!("signup/{tenant_id}");
             if json_client {
                 json_response(
@@ -333,13 +343,14 @@ pub async fn handle_mode(ctx: &Context, onboarding_arn: &str, mode: Mode, req: R
             status: 200,
             content_type: "text/html; charset=utf-8",
             headers: Vec::new(),
-            body: match mode {
-                Mode::Open => PAGE.to_string(),
-                // The page's script reads the mode: a password field, then the code.
-                Mode::Verify => PAGE.replacen("data-signup-mode=\"open\"", "data-signup-mode=\"verify\"", 1),
-            },
+            // The page's script reads the mode: in verify a password field, then the code.
+            body: PAGE.replacen(
+                "data-signup-mode=\"open\"",
+                &format!("data-signup-mode=\"{}\"", mode.as_str()),
+                1,
+            ),
         },
-        ("POST", "/signup") => post_signup(ctx, onboarding_arn, &req).await,
+        ("POST", "/signup") => post_signup(ctx, onboarding_arn, mode, &req).await,
         ("GET", p) if is_status_path(p) => get_status(ctx, onboarding_arn, &p["/signup/".len()..]).await,
         (m, "") => method_not_allowed(m, path, "GET, HEAD"),
         (m, "/signup") => method_not_allowed(m, path, "GET, HEAD, POST"),

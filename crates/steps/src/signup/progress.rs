@@ -13,7 +13,8 @@ use crate::{Context, StepError, record};
 pub struct Progress {
     pub tenant_id: String,
     pub status: Status,
-    /// `in_progress`, `active`, `failed` or `closed`: the page polls until not `in_progress`.
+    /// `awaiting_approval`, `in_progress`, `active`, `failed` or `closed`: the page polls
+    /// until neither of the first two (slowly while awaiting an operator).
     pub phase: &'static str,
     pub attempt: u32,
     pub message: String,
@@ -38,6 +39,10 @@ pub async fn progress(ctx: &Context, onboarding_arn: &str, tenant: &TenantId) ->
                 None => ("in_progress", format!("Setting up {tenant}…")),
             }
         }
+        Status::PendingApproval => (
+            "awaiting_approval",
+            format!("Workspace {tenant} is waiting for an operator's approval; this page shows when it is set up."),
+        ),
         Status::RollingBack => ("in_progress", format!("Setting up {tenant} failed; cleaning up…")),
         Status::Active => (
             "active",

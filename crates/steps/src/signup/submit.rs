@@ -77,22 +77,10 @@ pub async fn submit(
             repeated: false,
         });
     }
-    let Some(existing) = record::get(ctx, tenant.as_str()).await? else {
-        // Removed between the write and the read: too rare to be worth a loop.
-        return Err(StepError::ServiceUnavailable {
-            service: "dynamodb",
-            operation: "GetItem",
-            message: format!("the record of {tenant} changed while signing up; try again"),
-        });
+    let existing = match holder(ctx, signup).await? {
+        Ok(existing) => existing,
+        Err(taken) => return Ok(taken),
     };
-    let same = existing.name.as_deref() == Some(signup.company_name.as_str())
-        && existing.email.as_deref() == Some(signup.admin_email.as_str());
-    if !same {
-        tracing::info!(tenant = %tenant, status = %existing.status, "signup refused: id taken");
-        return Ok(SignupOutcome::Taken {
-            tenant_id: tenant.to_string(),
-        });
-    }
     if existing.status == Status::Pending {
         // The first request may have failed between the record and the start: start the
         // same execution again (idempotent for the same name and input). An execution
@@ -118,5 +106,65 @@ pub async fn submit(
         attempt: existing.attempt,
         status: existing.status,
         repeated: true,
+    })
+}
+
+/// The record that holds a signup's id when its claim lost: `Ok` when it is this same
+/// request (a repeat), `Err(Taken)` when it is another's.
+async fn holder(ctx: &Context, signup: &Signup) -> Result<Result<record::TenantRecord, SignupOutcome>, StepError> {
+    let tenant = &signup.tenant_id;
+    let Some(existing) = record::get(ctx, tenant.as_str()).await? else {
+        // Removed between the write and the read: too rare to be worth a loop.
+        return Err(StepError::ServiceUnavailable {
+            service: "dynamodb",
+            operation: "GetItem",
+            message: format!("the record of {tenant} changed while signing up; try again"),
+        });
+    };
+    let same = existing.name.as_deref() == Some(signup.company_name.as_str())
+        && existing.email.as_deref() == Some(signup.admin_email.as_str());
+    if !same {
+        tracing::info!(tenant = %tenant, status = %existing.status, "signup refused: id taken");
+        return Ok(Err(SignupOutcome::Taken {
+            tenant_id: tenant.to_string(),
+        }));
+    }
+    Ok(Ok(existing))
+}
+
+/// Approve mode's path: the id is held for the request as PENDING_APPROVAL and nothing is
+/// started; `tenantctl approve` starts onboarding through the start path, `tenantctl
+/// reject` frees the id. A repeat of the held request is the same hold (or, once
+/// approved, the same onboarding).
+pub async fn hold(ctx: &Context, signup: &Signup, source: Source) -> Result<SignupOutcome, StepError> {
+    let tenant = &signup.tenant_id;
+    let execution = execution_name(tenant, 1);
+    let claim = record::Claim {
+        tenant,
+        name: Some(&signup.company_name),
+        email: Some(&signup.admin_email),
+        execution: &execution,
+        attempt: 1,
+        source: source.as_str(),
+    };
+    if record::hold(ctx, &claim).await? {
+        tracing::info!(tenant = %tenant, source = source.as_str(), "signup held for an operator's approval");
+        return Ok(SignupOutcome::Accepted {
+            tenant_id: tenant.to_string(),
+            execution,
+            attempt: 1,
+            status: Status::PendingApproval,
+            repeated: false,
+        });
+    }
+    Ok(match holder(ctx, signup).await? {
+        Ok(existing) => SignupOutcome::Accepted {
+            tenant_id: tenant.to_string(),
+            execution: existing.execution,
+            attempt: existing.attempt,
+            status: existing.status,
+            repeated: true,
+        },
+        Err(taken) => taken,
     })
 }

@@ -19,17 +19,29 @@ pub enum Mode {
     Open,
     /// The admin's email is proven with a Cognito code before anything is provisioned.
     Verify,
+    /// A valid form holds the id as PENDING_APPROVAL; an operator approves (onboarding
+    /// starts) or rejects (the id is free again).
+    Approve,
 }
 
 impl Mode {
-    pub fn parse(s: &str) -> Result<Mode, StepError> {
-        match s {
-            "open" => Ok(Mode::Open),
-            "verify" => Ok(Mode::Verify),
-            other => Err(StepError::Misconfigured {
-                message: format!("{MODE_ENV}={other:?}; use verify or open"),
-            }),
+    pub const ALL: [Mode; 3] = [Mode::Verify, Mode::Approve, Mode::Open];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Open => "open",
+            Mode::Verify => "verify",
+            Mode::Approve => "approve",
         }
+    }
+
+    pub fn parse(s: &str) -> Result<Mode, StepError> {
+        Mode::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| {
+            let all: Vec<_> = Mode::ALL.iter().map(|m| m.as_str()).collect();
+            StepError::Misconfigured {
+                message: format!("{MODE_ENV}={s:?}; use {}", all.join(", ")),
+            }
+        })
     }
 }
 
@@ -223,7 +235,10 @@ mod tests {
     fn modes_and_passwords_are_read() {
         assert_eq!(Mode::parse("verify").unwrap(), Mode::Verify);
         assert_eq!(Mode::parse("open").unwrap(), Mode::Open);
-        assert!(matches!(Mode::parse("approve"), Err(StepError::Misconfigured { .. })));
+        assert_eq!(Mode::parse("approve").unwrap(), Mode::Approve);
+        assert!(
+            matches!(Mode::parse("Approve"), Err(StepError::Misconfigured { message }) if message.contains("verify, approve, open"))
+        );
         let (raw, password) = split_password(json!({
             "tenant_id": "acme", "company_name": "Acme", "admin_email": "a@acme.io", "password": "Secr3t!Secr3t!"
         }))
