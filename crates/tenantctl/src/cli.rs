@@ -133,6 +133,12 @@ pub enum Command {
         /// Continue after the previous page (its `next_page_token`).
         #[arg(long)]
         page_token: Option<String>,
+        /// Only tenants whose record names this template version (as `status` shows it).
+        #[arg(long)]
+        template_version: Option<String>,
+        /// Only ACTIVE tenants behind the deployment's current template version.
+        #[arg(long)]
+        behind: bool,
     },
     /// Compare the account with the tenants table and the current templates: orphans and
     /// leftovers in the tenants' namespace, and drift of every ACTIVE tenant's role

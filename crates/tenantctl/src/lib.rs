@@ -105,6 +105,7 @@ pub(crate) fn test_record(
         error_message: None,
         remaining: vec![],
         retain_data: false,
+        template_version: None,
         created_at: updated_at,
         updated_at,
         attempts: vec![],

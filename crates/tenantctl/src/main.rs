@@ -136,6 +136,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sort,
             limit,
             page_token,
+            template_version,
+            behind,
         } => {
             let ops = ops(&cli).await?;
             let query = tenantctl::listing::Query {
@@ -145,6 +147,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sort: *sort,
                 limit: *limit,
                 page_token: page_token.clone(),
+                template_version: template_version.clone(),
+                behind: *behind,
             };
             render::list(&ops, &query, cli.json).await
         }
