@@ -145,6 +145,11 @@ pub enum Command {
     /// (trust, policy, boundary, tags), group, secret, prefix marker and mapping rule.
     /// Exit codes: 0 clean, 1 findings, 4 the audit could not complete.
     Audit,
+    /// Bring tenants onboarded with an earlier tenant template to the deployment's one.
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
+    },
     /// Sign a throwaway user of each tenant in, and prove each reaches its own prefix and
     /// secret and is denied on every other tenant's. Exits 1 if isolation does not hold.
     CheckIsolation {
@@ -152,6 +157,13 @@ pub enum Command {
         #[arg(num_args = 2.., required = true)]
         tenants: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+pub enum RolloutCommand {
+    /// The ACTIVE tenants behind the deployment's template version and, per document, what
+    /// converging each would change (compared by meaning, as `audit` does). Changes nothing.
+    Plan,
 }
 
 #[derive(Subcommand)]

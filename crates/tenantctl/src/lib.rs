@@ -9,6 +9,7 @@ pub mod isolation;
 pub mod listing;
 pub mod onboard;
 pub mod output;
+pub mod plan;
 pub mod reconcile;
 pub mod status;
 pub mod timeline;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use cli::{Cli, Command, LocalCommand};
+use cli::{Cli, Command, LocalCommand, RolloutCommand};
 use tenant_domain::TenantId;
 use tenant_localstack::stack::{StateDir, serve_foreground};
 use tenant_localstack::{background, fault_api};
@@ -151,6 +151,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 behind: *behind,
             };
             render::list(&ops, &query, cli.json).await
+        }
+        Command::Rollout {
+            command: RolloutCommand::Plan,
+        } => {
+            let ops = ops(&cli).await?;
+            let plan = tenantctl::plan::plan(&ops).await?;
+            render::plan(&plan, cli.json)
         }
         Command::CheckIsolation { tenants } => {
             let tenants = tenants

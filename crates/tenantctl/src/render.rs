@@ -700,6 +700,44 @@ pub fn isolation(checks: &[Check], json: bool) -> anyhow::Result<ExitCode> {
 
 /// What `reconcile` did: the count, and each rule it dropped (with whether its role
 /// still existed: only with `--force`).
+pub fn plan(plan: &tenantctl::plan::Plan, json: bool) -> anyhow::Result<ExitCode> {
+    use tenant_domain::rollout::StatementChange;
+    if json {
+        print_json(plan)?;
+        return Ok(code(Exit::Ok));
+    }
+    outln!(
+        "template {}: {} ACTIVE tenant(s) behind, {} up to date",
+        plan.current_version,
+        plan.tenants.len(),
+        plan.up_to_date
+    );
+    for t in &plan.tenants {
+        outln!(
+            "{} (recorded {})",
+            t.tenant_id,
+            t.recorded_version.as_deref().unwrap_or("no version")
+        );
+        for c in &t.changes {
+            if let Some((from, to)) = &c.value {
+                outln!("  {}: {from} -> {to}", c.document);
+            }
+            for st in &c.statements {
+                match st {
+                    StatementChange::Added { sid, statement } => outln!("  {}: + {sid} {statement}", c.document),
+                    StatementChange::Removed { sid, statement } => {
+                        outln!("  {}: - {sid} {statement}", c.document)
+                    }
+                    StatementChange::Changed { sid, from, to } => {
+                        outln!("  {}: ~ {sid} {from} -> {to}", c.document)
+                    }
+                }
+            }
+        }
+    }
+    Ok(code(Exit::Ok))
+}
+
 pub fn reconciled(done: &tenantctl::reconcile::Reconciled, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(done)?;
