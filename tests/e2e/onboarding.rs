@@ -25,6 +25,9 @@ async fn onboarding_reaches_active_with_every_resource_as_specified() {
     assert_eq!(rec.status, Status::Active);
     assert_eq!(rec.execution, "acme-1");
     assert!(rec.mapped);
+    // The record and the role name the template version the tenant was onboarded with.
+    let version = s.template_version();
+    assert_eq!(rec.template_version.as_deref(), Some(version.as_str()));
 
     let group = c
         .idp
@@ -47,6 +50,13 @@ async fn onboarding_reaches_active_with_every_resource_as_specified() {
         role.tags()
             .iter()
             .any(|tag| tag.key() == "tenant" && tag.value() == "acme")
+    );
+    assert!(
+        role.tags()
+            .iter()
+            .any(|tag| tag.key() == "template-version" && tag.value() == version),
+        "{:?}",
+        role.tags()
     );
     assert_eq!(
         decode(role.assume_role_policy_document().unwrap()),

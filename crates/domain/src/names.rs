@@ -6,6 +6,8 @@ use crate::TenantId;
 pub const ROLE_PATH: &str = "/tenants/";
 pub const INLINE_POLICY_NAME: &str = "tenant-access";
 pub const TAG_KEY: &str = "tenant";
+/// The role's tag naming the template version its documents were rendered from.
+pub const TEMPLATE_VERSION_TAG_KEY: &str = "template-version";
 
 /// Every name derived from one tenant id.
 #[derive(Debug, Clone, PartialEq, Eq)]

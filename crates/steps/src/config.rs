@@ -162,6 +162,12 @@ impl Settings {
         self.tenant_template.render(tenant, &self.deployment())
     }
 
+    /// The version of everything this deployment renders for a tenant: written on the
+    /// record and tagged on the role, so a tenant behind it can be found.
+    pub fn template_version(&self) -> String {
+        self.tenant_template.version(self.mapping_type)
+    }
+
     pub fn provider_name(&self) -> String {
         tenant_domain::mapping::provider_name(&self.region, &self.user_pool_id, &self.user_pool_client_id)
     }

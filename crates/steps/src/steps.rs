@@ -53,6 +53,7 @@ pub async fn record_active(ctx: &Context, input: &StepInput) -> Result<Value, St
     // offboarding decides afresh what to keep.
     let changes = Changes::default()
         .remove("retain_data")
+        .set_s(record::attr::TEMPLATE_VERSION, ctx.settings.template_version())
         .attempt_ended(input, Status::Active);
     record::transition(ctx, &tenant, &input.execution, Status::Active, changes).await?;
     info!(status = "ACTIVE", ?user_created, "tenant active");

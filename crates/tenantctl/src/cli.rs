@@ -152,6 +152,12 @@ pub enum Command {
         /// Continue after the previous page (its `next_page_token`).
         #[arg(long)]
         page_token: Option<String>,
+        /// Only tenants whose record names this template version (as `status` shows it).
+        #[arg(long)]
+        template_version: Option<String>,
+        /// Only ACTIVE tenants behind the deployment's current template version.
+        #[arg(long)]
+        behind: bool,
     },
     /// Compare the account with the tenants table and the current templates: orphans and
     /// leftovers in the tenants' namespace, and drift of every ACTIVE tenant's role
@@ -161,6 +167,11 @@ pub enum Command {
     /// no record.
     /// Exit codes: 0 clean, 1 findings, 4 the audit could not complete.
     Audit,
+    /// Bring tenants onboarded with an earlier tenant template to the deployment's one.
+    Rollout {
+        #[command(subcommand)]
+        command: RolloutCommand,
+    },
     /// Sign a throwaway user of each tenant in, and prove each reaches its own prefix and
     /// secret and is denied on every other tenant's. With `--user`, sign that user in
     /// instead (its password from TENANTCTL_USER_PASSWORD) and try the given tenants, or
@@ -174,6 +185,13 @@ pub enum Command {
         #[arg(long)]
         user: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+pub enum RolloutCommand {
+    /// The ACTIVE tenants behind the deployment's template version and, per document, what
+    /// converging each would change (compared by meaning, as `audit` does). Changes nothing.
+    Plan,
 }
 
 #[derive(Subcommand)]

@@ -9,6 +9,7 @@ pub mod isolation;
 pub mod listing;
 pub mod onboard;
 pub mod output;
+pub mod plan;
 pub mod reconcile;
 pub mod status;
 pub mod timeline;
@@ -105,6 +106,7 @@ pub(crate) fn test_record(
         error_message: None,
         remaining: vec![],
         retain_data: false,
+        template_version: None,
         created_at: updated_at,
         updated_at,
         attempts: vec![],

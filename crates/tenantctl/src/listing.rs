@@ -30,6 +30,10 @@ pub struct Query {
     pub limit: usize,
     /// From the previous page's `next_page_token`.
     pub page_token: Option<String>,
+    /// Only tenants whose record names this template version.
+    pub template_version: Option<String>,
+    /// Only ACTIVE tenants behind the deployment's current template version.
+    pub behind: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -41,6 +45,18 @@ pub struct Page {
     pub counts: BTreeMap<String, usize>,
     /// Pass to `--page-token` for the next page; None on the last page.
     pub next_page_token: Option<String>,
+    /// The deployment's template version now.
+    pub current_template_version: String,
+    /// ACTIVE tenants (in the whole table) whose documents are of another version: what
+    /// `tenantctl rollout` or `repair` would converge.
+    pub behind: usize,
+}
+
+/// An ACTIVE tenant whose record names another template version than `current` (or none:
+/// onboarded before versions were recorded) has documents a rollout would change. A
+/// tenant in any other status is not converged by a rollout, so it is never behind.
+pub fn is_behind(r: &TenantRecord, current: &str) -> bool {
+    r.status == Status::Active && r.template_version.as_deref() != Some(current)
 }
 
 /// The position of a record in the sort order, as a token: the sort value and the id
@@ -62,7 +78,8 @@ fn parse_token(t: &str) -> Option<(u64, String)> {
     Some((n.parse().ok()?, id.to_string()))
 }
 
-pub fn query(records: Vec<TenantRecord>, q: &Query, now: u64) -> Result<Page, String> {
+pub fn query(records: Vec<TenantRecord>, q: &Query, now: u64, current: &str) -> Result<Page, String> {
+    let behind = records.iter().filter(|r| is_behind(r, current)).count();
     let mut counts = BTreeMap::new();
     for r in &records {
         *counts.entry(r.status.as_str().to_string()).or_insert(0) += 1;
@@ -83,6 +100,12 @@ pub fn query(records: Vec<TenantRecord>, q: &Query, now: u64) -> Result<Page, St
         .filter(|r| q.statuses.is_empty() || q.statuses.contains(&r.status))
         .filter(|r| q.older_than.is_none_or(|d| age(r) >= d.as_secs()))
         .filter(|r| q.newer_than.is_none_or(|d| age(r) <= d.as_secs()))
+        .filter(|r| {
+            q.template_version
+                .as_deref()
+                .is_none_or(|v| r.template_version.as_deref() == Some(v))
+        })
+        .filter(|r| !q.behind || is_behind(r, current))
         .map(|r| (key(&r, q.sort), r))
         .collect();
     matching.sort_by(|a, b| a.0.cmp(&b.0));
@@ -103,6 +126,8 @@ pub fn query(records: Vec<TenantRecord>, q: &Query, now: u64) -> Result<Page, St
         matching: total,
         counts,
         next_page_token,
+        current_template_version: current.to_string(),
+        behind,
     })
 }
 
@@ -123,8 +148,12 @@ mod tests {
             sort: SortBy::Updated,
             limit: 50,
             page_token: None,
+            template_version: None,
+            behind: false,
         }
     }
+
+    const CURRENT: &str = "v-000000000002";
 
     #[test]
     fn filters_sorts_and_counts() {
@@ -135,7 +164,7 @@ mod tests {
             rec("hooli", Status::Failed, now - 5),
             rec("initech", Status::RollbackFailed, now - 4000),
         ];
-        let page = query(records.clone(), &q(), now).unwrap();
+        let page = query(records.clone(), &q(), now, CURRENT).unwrap();
         let ids: Vec<_> = page.tenants.iter().map(|r| r.tenant_id.as_str()).collect();
         assert_eq!(ids, ["hooli", "globex", "initech", "acme"]);
         assert_eq!(page.counts["FAILED"], 2);
@@ -146,7 +175,7 @@ mod tests {
             sort: SortBy::Id,
             ..q()
         };
-        let page = query(records.clone(), &failed_old, now).unwrap();
+        let page = query(records.clone(), &failed_old, now, CURRENT).unwrap();
         let ids: Vec<_> = page.tenants.iter().map(|r| r.tenant_id.as_str()).collect();
         assert_eq!(ids, ["globex", "initech"]);
         assert_eq!(page.matching, 2);
@@ -155,7 +184,7 @@ mod tests {
             newer_than: Some(Duration::from_secs(120)),
             ..q()
         };
-        assert_eq!(query(records.clone(), &recent, now).unwrap().matching, 2);
+        assert_eq!(query(records.clone(), &recent, now, CURRENT).unwrap().matching, 2);
         assert!(
             query(
                 records,
@@ -163,10 +192,58 @@ mod tests {
                     page_token: Some("garbage".into()),
                     ..q()
                 },
-                now
+                now,
+                CURRENT
             )
             .is_err()
         );
+    }
+
+    /// `--template-version` keeps the tenants recorded at that version; `--behind` the
+    /// ACTIVE ones at any other (or none); a FAILED tenant is never behind, and the count
+    /// covers the whole table whatever the filters.
+    #[test]
+    fn template_versions_filter_and_behind_counts() {
+        let at = |id: &str, status, v: Option<&str>| TenantRecord {
+            template_version: v.map(str::to_string),
+            ..rec(id, status, 100)
+        };
+        let records = vec![
+            at("acme", Status::Active, Some("v-000000000001")),
+            at("globex", Status::Active, Some(CURRENT)),
+            at("hooli", Status::Active, None),
+            at("initech", Status::Failed, Some("v-000000000001")),
+        ];
+        let ids = |p: Page| p.tenants.into_iter().map(|r| r.tenant_id).collect::<Vec<_>>();
+        let old = Query {
+            template_version: Some("v-000000000001".into()),
+            sort: SortBy::Id,
+            ..q()
+        };
+        assert_eq!(
+            ids(query(records.clone(), &old, 200, CURRENT).unwrap()),
+            ["acme", "initech"]
+        );
+        let behind = Query {
+            behind: true,
+            sort: SortBy::Id,
+            ..q()
+        };
+        let page = query(records.clone(), &behind, 200, CURRENT).unwrap();
+        assert_eq!(page.behind, 2);
+        assert_eq!(page.current_template_version, CURRENT);
+        assert_eq!(ids(page), ["acme", "hooli"]);
+        let page = query(
+            records,
+            &Query {
+                statuses: vec![Status::Failed],
+                ..q()
+            },
+            200,
+            CURRENT,
+        )
+        .unwrap();
+        assert_eq!(page.behind, 2, "counted over the whole table");
     }
 
     proptest! {
@@ -179,11 +256,11 @@ mod tests {
         ) {
             let records: Vec<_> = times.iter().enumerate()
                 .map(|(i, t)| rec(&format!("t{i:02}"), Status::Active, *t)).collect();
-            let all = query(records.clone(), &Query { sort, limit: 1000, ..q() }, 100).unwrap();
+            let all = query(records.clone(), &Query { sort, limit: 1000, ..q() }, 100, CURRENT).unwrap();
             let mut seen = vec![];
             let mut token = None;
             loop {
-                let page = query(records.clone(), &Query { sort, limit, page_token: token.clone(), ..q() }, 100).unwrap();
+                let page = query(records.clone(), &Query { sort, limit, page_token: token.clone(), ..q() }, 100, CURRENT).unwrap();
                 prop_assert!(page.tenants.len() <= limit);
                 seen.extend(page.tenants.into_iter().map(|r| r.tenant_id));
                 token = page.next_page_token;

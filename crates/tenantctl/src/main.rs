@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
-use cli::{Cli, Command, LocalCommand};
+use cli::{Cli, Command, LocalCommand, RolloutCommand};
 use tenant_domain::TenantId;
 use tenant_localstack::stack::{StateDir, serve_foreground};
 use tenant_localstack::{background, fault_api};
@@ -157,6 +157,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             sort,
             limit,
             page_token,
+            template_version,
+            behind,
         } => {
             let ops = ops(&cli).await?;
             let query = tenantctl::listing::Query {
@@ -166,8 +168,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 sort: *sort,
                 limit: *limit,
                 page_token: page_token.clone(),
+                template_version: template_version.clone(),
+                behind: *behind,
             };
             render::list(&ops, &query, cli.json).await
+        }
+        Command::Rollout {
+            command: RolloutCommand::Plan,
+        } => {
+            let ops = ops(&cli).await?;
+            let plan = tenantctl::plan::plan(&ops).await?;
+            render::plan(&plan, cli.json)
         }
         Command::CheckIsolation { tenants, user } => {
             let tenants = tenants

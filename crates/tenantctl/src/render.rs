@@ -347,6 +347,9 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
                 fmt_time(r.updated_at),
                 ago(r.updated_at)
             );
+            if let Some(line) = template_line(r, &report.current_template_version) {
+                outln!("  {line}");
+            }
             if r.name.is_some() || r.email.is_some() {
                 outln!(
                     "  {} <{}>",
@@ -433,9 +436,25 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
     Ok(code(exit))
 }
 
+/// The record's template version against the deployment's; None before the tenant
+/// reached ACTIVE with a recorded version and not behind (nothing to say).
+fn template_line(r: &record::TenantRecord, current: &str) -> Option<String> {
+    match r.template_version.as_deref() {
+        Some(v) if v == current => Some(format!("template {v} (current)")),
+        _ if !listing::is_behind(r, current) => r.template_version.as_ref().map(|v| format!("template {v}")),
+        Some(v) => Some(format!(
+            "template {v}, BEHIND the deployment's {current} (`tenantctl audit` shows what differs)"
+        )),
+        None => Some(format!(
+            "template not recorded (onboarded before versions were), BEHIND the deployment's {current} (`tenantctl audit` shows what differs)"
+        )),
+    }
+}
+
 pub async fn list(ops: &Ops, q: &Query, json: bool) -> anyhow::Result<ExitCode> {
     let records = status::list(ops).await?;
-    let page = listing::query(records, q, record::now()).map_err(|m| CliError::new(Exit::Usage, None, m))?;
+    let current = ops.ctx.settings.template_version();
+    let page = listing::query(records, q, record::now(), &current).map_err(|m| CliError::new(Exit::Usage, None, m))?;
     // Unsettled tenants of this page whose execution is not running (one DescribeExecution
     // each, only for those).
     let mut stuck = std::collections::BTreeSet::new();
@@ -451,12 +470,13 @@ pub async fn list(ops: &Ops, q: &Query, json: bool) -> anyhow::Result<ExitCode> 
         return Ok(code(Exit::Ok));
     }
     outln!(
-        "{:<34} {:<16} {:>7}  {:<22} {:<20} failed at",
+        "{:<34} {:<16} {:>7}  {:<22} {:<20} {:<24} failed at",
         "tenant",
         "status",
         "attempt",
         "execution",
-        "updated"
+        "updated",
+        "template"
     );
     for r in &page.tenants {
         let failed = match (&r.failed_step, &r.error_name) {
@@ -468,8 +488,14 @@ pub async fn list(ops: &Ops, q: &Query, json: bool) -> anyhow::Result<ExitCode> 
         } else {
             r.status.as_str().to_string()
         };
+        let version = r.template_version.as_deref().unwrap_or("-");
+        let template = if listing::is_behind(r, &current) {
+            format!("{version} BEHIND")
+        } else {
+            version.to_string()
+        };
         outln!(
-            "{:<34} {:<16} {:>7}  {:<22} {:<20} {failed}",
+            "{:<34} {:<16} {:>7}  {:<22} {:<20} {template:<24} {failed}",
             r.tenant_id,
             status,
             r.attempt,
@@ -490,6 +516,12 @@ pub async fn list(ops: &Ops, q: &Query, json: bool) -> anyhow::Result<ExitCode> 
     );
     if let Some(t) = &page.next_page_token {
         outln!("more: --page-token {t}");
+    }
+    if page.behind > 0 {
+        outln!(
+            "{} ACTIVE tenant(s) behind template {current}: `tenantctl list --behind` lists them",
+            page.behind
+        );
     }
     Ok(code(Exit::Ok))
 }
@@ -668,6 +700,44 @@ pub fn isolation(checks: &[Check], json: bool) -> anyhow::Result<ExitCode> {
 
 /// What `reconcile` did: the count, and each rule it dropped (with whether its role
 /// still existed: only with `--force`).
+pub fn plan(plan: &tenantctl::plan::Plan, json: bool) -> anyhow::Result<ExitCode> {
+    use tenant_domain::rollout::StatementChange;
+    if json {
+        print_json(plan)?;
+        return Ok(code(Exit::Ok));
+    }
+    outln!(
+        "template {}: {} ACTIVE tenant(s) behind, {} up to date",
+        plan.current_version,
+        plan.tenants.len(),
+        plan.up_to_date
+    );
+    for t in &plan.tenants {
+        outln!(
+            "{} (recorded {})",
+            t.tenant_id,
+            t.recorded_version.as_deref().unwrap_or("no version")
+        );
+        for c in &t.changes {
+            if let Some((from, to)) = &c.value {
+                outln!("  {}: {from} -> {to}", c.document);
+            }
+            for st in &c.statements {
+                match st {
+                    StatementChange::Added { sid, statement } => outln!("  {}: + {sid} {statement}", c.document),
+                    StatementChange::Removed { sid, statement } => {
+                        outln!("  {}: - {sid} {statement}", c.document)
+                    }
+                    StatementChange::Changed { sid, from, to } => {
+                        outln!("  {}: ~ {sid} {from} -> {to}", c.document)
+                    }
+                }
+            }
+        }
+    }
+    Ok(code(Exit::Ok))
+}
+
 pub fn reconciled(done: &tenantctl::reconcile::Reconciled, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         print_json(done)?;

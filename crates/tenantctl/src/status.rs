@@ -71,6 +71,10 @@ pub struct Report {
     pub stuck: bool,
     /// What to do next, if anything.
     pub next: Option<String>,
+    /// The deployment's template version now (the record's is `record.template_version`).
+    pub current_template_version: String,
+    /// The tenant is ACTIVE and its record names another template version.
+    pub behind: bool,
 }
 
 /// Where the tenant's resources live, whether or not they exist now.
@@ -164,6 +168,11 @@ pub async fn report(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Report> {
     };
     let rows = st.resources.rows(tenant, s);
     let (warnings, _) = warnings(st.record.as_ref().map(|r| r.status), &st.resources);
+    let current_template_version = s.template_version();
+    let behind = st
+        .record
+        .as_ref()
+        .is_some_and(|r| crate::listing::is_behind(r, &current_template_version));
     Ok(Report {
         tenant_id: st.tenant_id,
         record: st.record,
@@ -174,6 +183,8 @@ pub async fn report(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Report> {
         execution,
         stuck,
         next,
+        current_template_version,
+        behind,
     })
 }
 

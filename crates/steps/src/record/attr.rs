@@ -21,6 +21,9 @@ pub const REMAINING: &str = "remaining";
 /// Why a rollback failed (written with ROLLBACK_FAILED).
 pub const ROLLBACK_ERROR: &str = "rollback_error";
 pub const RETAIN_DATA: &str = "retain_data";
+/// The template version (`TenantTemplate::version`) the tenant's documents were last
+/// rendered from and proven with: written by RecordActive and by a converge.
+pub const TEMPLATE_VERSION: &str = "template_version";
 pub const CREATED_AT: &str = "created_at";
 pub const UPDATED_AT: &str = "updated_at";
 

@@ -27,6 +27,9 @@ pub struct TenantRecord {
     pub remaining: Vec<String>,
     /// Set once offboarded: the tenant's secret and kept objects outlive its attempts.
     pub retain_data: bool,
+    /// The template version the tenant was last onboarded or converged to; None for a
+    /// tenant that never reached ACTIVE, or did before versions were recorded.
+    pub template_version: Option<String>,
     pub created_at: u64,
     pub updated_at: u64,
     /// What each onboarding attempt did, oldest first (attempts written before this was
@@ -131,6 +134,7 @@ impl TenantRecord {
                 .and_then(|v| v.as_bool().ok())
                 .copied()
                 .unwrap_or(false),
+            template_version: get_s(item, attr::TEMPLATE_VERSION),
             created_at: get_n(item, attr::CREATED_AT),
             updated_at: get_n(item, attr::UPDATED_AT),
             attempts: attempts_of(item, get_n(item, attr::ATTEMPT) as u32),

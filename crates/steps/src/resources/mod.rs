@@ -440,6 +440,7 @@ mod tests {
                 arn: <mapping::Mapping as TenantResource>::expected(tenant, settings),
                 boundary: Some(settings.boundary_arn.clone()),
                 inline_policy: true,
+                template_version: Some(settings.template_version()),
             }),
             secret: Observation::Found(secret::SecretObserved {
                 arn: "arn:aws:secretsmanager:us-east-1:1:secret:x".into(),

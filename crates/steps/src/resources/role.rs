@@ -4,7 +4,7 @@
 use aws_sdk_iam::types::Tag as IamTag;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tenant_domain::names::{INLINE_POLICY_NAME, TAG_KEY};
+use tenant_domain::names::{INLINE_POLICY_NAME, TAG_KEY, TEMPLATE_VERSION_TAG_KEY};
 use tenant_domain::policy::trust_policy;
 use tenant_domain::{TenantId, TenantNames};
 use tracing::info;
@@ -27,6 +27,8 @@ pub struct RoleObserved {
     pub boundary: Option<String>,
     /// Whether the inline tenant policy is attached.
     pub inline_policy: bool,
+    /// The role's `template-version` tag: the template its documents came from.
+    pub template_version: Option<String>,
 }
 
 impl TenantResource for Role {
@@ -106,6 +108,11 @@ impl TenantResource for Role {
                 .and_then(|b| b.permissions_boundary_arn())
                 .map(str::to_string),
             inline_policy,
+            template_version: role
+                .tags()
+                .iter()
+                .find(|t| t.key() == TEMPLATE_VERSION_TAG_KEY)
+                .map(|t| t.value().to_string()),
         })
     }
 
@@ -134,9 +141,23 @@ impl TenantResource for Role {
             }
             let state = if o.inline_policy { "exists" } else { "absent" };
             rows.push(Row::new("policy", state, "inline tenant policy"));
+            if let Some(v) = &o.template_version {
+                rows.push(Row::new("template", "tagged", v));
+            }
         }
         rows
     }
+}
+
+/// The role's tags: the tenant it belongs to and the template version of its documents.
+fn role_tags(tenant: &TenantId, settings: &Settings) -> Result<Vec<IamTag>, StepError> {
+    [
+        (TAG_KEY, tenant.to_string()),
+        (TEMPLATE_VERSION_TAG_KEY, settings.template_version()),
+    ]
+    .into_iter()
+    .map(|(k, v)| IamTag::builder().key(k).value(v).build().map_err(StepError::internal))
+    .collect()
 }
 
 async fn create_role(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
@@ -144,11 +165,7 @@ async fn create_role(ctx: &Context, input: &StepInput) -> Result<Value, StepErro
     let names = TenantNames::new(&tenant);
     let iam = &ctx.clients.iam;
     let trust = trust_policy(&ctx.settings.identity_pool_id).to_string();
-    let tag = IamTag::builder()
-        .key(TAG_KEY)
-        .value(tenant.as_str())
-        .build()
-        .map_err(StepError::internal)?;
+    let tags = role_tags(&tenant, &ctx.settings)?;
     let result = iam
         .create_role()
         .role_name(&names.role_name)
@@ -156,7 +173,7 @@ async fn create_role(ctx: &Context, input: &StepInput) -> Result<Value, StepErro
         .assume_role_policy_document(&trust)
         .permissions_boundary(&ctx.settings.boundary_arn)
         .description(format!("Tenant {tenant}: its own secret and S3 prefix only"))
-        .tags(tag.clone())
+        .set_tags(Some(tags.clone()))
         .send()
         .await;
     let (role_arn, created) = match result {
@@ -171,7 +188,7 @@ async fn create_role(ctx: &Context, input: &StepInput) -> Result<Value, StepErro
     };
     let role_arn = match role_arn {
         Some(arn) => arn,
-        None => converge_existing_role(ctx, &tenant, &names, &trust, tag).await?,
+        None => converge_existing_role(ctx, &tenant, &names, &trust, tags).await?,
     };
     let policy = ctx.settings.tenant_policy(&tenant).to_json();
     iam.put_role_policy()
@@ -200,7 +217,7 @@ async fn converge_existing_role(
     tenant: &TenantId,
     names: &TenantNames,
     trust: &str,
-    tag: IamTag,
+    tags: Vec<IamTag>,
 ) -> Result<String, StepError> {
     let iam = &ctx.clients.iam;
     // CreateRole just said the role exists: a read that cannot see it is IAM lagging.
@@ -256,7 +273,7 @@ async fn converge_existing_role(
         .map_err(|e| classify("iam", "PutRolePermissionsBoundary", &e))?;
     iam.tag_role()
         .role_name(&names.role_name)
-        .tags(tag)
+        .set_tags(Some(tags))
         .send()
         .await
         .map_err(|e| classify("iam", "TagRole", &e))?;
