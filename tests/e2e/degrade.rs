@@ -252,3 +252,98 @@ async fn each_missing_deployment_piece_fails_onboarding_cleanly_with_its_exit_co
     }
     println!("{seen:#?}");
 }
+
+/// An ACTIVE tenant with data whose role, group and secret were all deleted out of band:
+/// `status` warns (exit 1) naming each; the path the product names — `offboard
+/// --keep-prefix`, then `retry` — succeeds at each step (exit 0) and the tenant's objects
+/// survive it: no command loses a tenant object.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_stripped_out_of_band_is_rebuilt_keeping_its_objects() {
+    let t = helpers::spawn().await;
+    let done = t.onboard("wayne").await;
+    assert_eq!(done.status, "SUCCEEDED", "{done:?}");
+    let c = &t.ops.ctx.clients;
+    let s = &t.ops.ctx.settings;
+    let data_key = "tenants/wayne/customers.csv";
+    c.s3.put_object()
+        .bucket(&s.bucket)
+        .key(data_key)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"id,name\n1,Bruce\n"))
+        .send()
+        .await
+        .unwrap();
+    c.iam
+        .delete_role_policy()
+        .role_name("tenant-wayne")
+        .policy_name(tenant_domain::names::INLINE_POLICY_NAME)
+        .send()
+        .await
+        .unwrap();
+    c.iam.delete_role().role_name("tenant-wayne").send().await.unwrap();
+    for user in tenant_steps::users::group_members(&t.ops.ctx, "tenant:wayne:members")
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        c.idp
+            .admin_remove_user_from_group()
+            .user_pool_id(&s.user_pool_id)
+            .username(&user)
+            .group_name("tenant:wayne:members")
+            .send()
+            .await
+            .unwrap();
+    }
+    c.idp
+        .delete_group()
+        .user_pool_id(&s.user_pool_id)
+        .group_name("tenant:wayne:members")
+        .send()
+        .await
+        .unwrap();
+    c.secrets
+        .delete_secret()
+        .secret_id("tenants/wayne/app")
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let env_file = t.write_env_file(&dir, "degrade-stripped");
+    let out = tenantctl(&env_file, &["status", "wayne"]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    for what in ["role", "group", "secret"] {
+        assert!(
+            shown.contains(&format!("warning: the tenant is ACTIVE but its {what} is missing")),
+            "{what}: {shown}"
+        );
+    }
+    let object = || async {
+        c.s3.get_object()
+            .bucket(&s.bucket)
+            .key(data_key)
+            .send()
+            .await
+            .map(|_| ())
+    };
+    let out = tenantctl(&env_file, &["offboard", "wayne", "--keep-prefix"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        record::get(&t.ops.ctx, "wayne").await.unwrap().unwrap().status,
+        Status::Offboarded
+    );
+    assert!(object().await.is_ok(), "offboard --keep-prefix kept the objects");
+    let out = tenantctl(&env_file, &["retry", "wayne"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        record::get(&t.ops.ctx, "wayne").await.unwrap().unwrap().status,
+        Status::Active
+    );
+    assert!(object().await.is_ok(), "the retry kept the objects");
+    let out = tenantctl(&env_file, &["status", "wayne"]);
+    assert_eq!(out.status.code(), Some(0), "rebuilt whole: {}", text(&out));
+    let _ = std::fs::remove_file(&env_file);
+    t.stack.stop().await;
+}
