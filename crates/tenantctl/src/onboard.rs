@@ -168,11 +168,8 @@ fn same_request(r: &record::TenantRecord, name: Option<&str>, email: Option<&str
 fn claimed_by(tenant: &TenantId, winner: Option<&record::TenantRecord>) -> String {
     match winner {
         Some(r) => format!(
-            "tenant {tenant} was claimed by another request first: {} (name {}, email {}), execution {}; nothing of this request was recorded",
-            r.status,
-            r.name.as_deref().unwrap_or("-"),
-            r.email.as_deref().unwrap_or("-"),
-            r.execution
+            "tenant {tenant} was claimed by another request first: {}; nothing of this request was recorded",
+            tenant_steps::signup::held_by(r)
         ),
         None => format!(
             "tenant {tenant} was claimed by another request and removed again; nothing of this request was recorded"

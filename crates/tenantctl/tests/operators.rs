@@ -732,12 +732,16 @@ async fn signup_event_and_cli_racing_for_one_id_have_one_winner_and_nothing_mixe
                 .await
             },
         );
-        let won = |r: &Result<SignupOutcome, tenant_steps::StepError>| match r {
+        let mut told_signups = vec![];
+        let mut won = |r: &Result<SignupOutcome, tenant_steps::StepError>| match r {
             Ok(SignupOutcome::Accepted { repeated, .. }) => {
                 assert!(!repeated, "round {round}: a different request is never a repeat");
                 true
             }
-            Ok(SignupOutcome::Taken { .. }) => false,
+            Ok(SignupOutcome::Taken { held_by, .. }) => {
+                told_signups.push(held_by.clone());
+                false
+            }
             Err(e) => panic!("round {round}: signup failed: {e}"),
         };
         let cli_won = match &by_cli {
@@ -792,6 +796,13 @@ async fn signup_event_and_cli_racing_for_one_id_have_one_winner_and_nothing_mixe
             _ => onboard::SOURCE,
         };
         assert_eq!(s(attr::SOURCE), source, "round {round}: {item:?}");
+        // A losing signup or event is told the winner (the event logs it).
+        for held_by in &told_signups {
+            assert!(
+                held_by.contains(&format!("name {winner} {round}")),
+                "round {round}: {held_by}"
+            );
+        }
         if let Err(e) = &by_cli {
             let told = format!("{e:#}");
             assert!(

@@ -60,6 +60,10 @@ impl TenantResource for Mapping {
         let names = TenantNames::new(tenant);
         let mapping = match mapping::provider_mapping(ctx).await {
             Ok(m) => m,
+            // The identity pool itself is gone: absent, as the teardown sees it.
+            Err(e) if identity_pool_gone(&e) => {
+                return Observation::Absent(format!("no identity pool {}", ctx.settings.identity_pool_id));
+            }
             Err(e) => return Observation::unavailable(&e),
         };
         let Some(mapping) = mapping else {
@@ -137,6 +141,11 @@ async fn rebuild_role_mappings(ctx: &Context, input: &StepInput) -> Result<Value
     Ok(json!({ "role_arn": role_arn, "mapped_tenants": mapped }))
 }
 
+/// Whether a cognito-identity call failed because the identity pool does not exist.
+fn identity_pool_gone(e: &StepError) -> bool {
+    matches!(e, StepError::AwsRequestFailed { service: "cognito-identity", code, .. } if code == "ResourceNotFoundException")
+}
+
 async fn remove_role_mapping(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
     let change = mapping::Membership {
@@ -147,11 +156,7 @@ async fn remove_role_mapping(ctx: &Context, input: &StepInput) -> Result<Value, 
     let mapped = match mapping::update(ctx, &input.execution, Some(change)).await {
         Ok(m) => m,
         // The identity pool itself is gone: no mapping of it can name the tenant.
-        Err(StepError::AwsRequestFailed {
-            service: "cognito-identity",
-            code,
-            ..
-        }) if code == "ResourceNotFoundException" => {
+        Err(e) if identity_pool_gone(&e) => {
             let saw = format!("no identity pool {}", ctx.settings.identity_pool_id);
             info!(absent = %saw, "role mapping already gone");
             return Ok(json!({ "mapped_tenants": null, "absent": saw }));

@@ -65,7 +65,7 @@ pub async fn handle_post_confirmation(ctx: &Context, onboarding_arn: &str, event
     };
     match submit(ctx, onboarding_arn, &signup, Source::Confirmed).await? {
         SignupOutcome::Accepted { .. } => Ok(event),
-        SignupOutcome::Taken { tenant_id } => Err(StepError::ResourceConflict {
+        SignupOutcome::Taken { tenant_id, .. } => Err(StepError::ResourceConflict {
             tenant: tenant_id.clone(),
             message: format!("workspace id {tenant_id} is taken; sign up again with another id"),
         }),

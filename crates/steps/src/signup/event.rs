@@ -47,8 +47,8 @@ pub async fn handle_event(ctx: &Context, onboarding_arn: &str, event: Value) -> 
         }
     };
     let outcome = submit(ctx, onboarding_arn, &signup, Source::Event).await?;
-    if let SignupOutcome::Taken { tenant_id } = &outcome {
-        tracing::error!(event_id, tenant = %tenant_id, "{TENANT_SIGNUP_REQUESTED} refused: workspace id {tenant_id} is taken by another signup; the sender must choose another id");
+    if let SignupOutcome::Taken { tenant_id, held_by } = &outcome {
+        tracing::error!(event_id, tenant = %tenant_id, held_by, "{TENANT_SIGNUP_REQUESTED} refused: workspace id {tenant_id} is held by another request, {held_by}; the sender must choose another id");
     }
     Ok(json!(outcome))
 }

@@ -218,7 +218,7 @@ async fn post_signup(ctx: &Context, onboarding_arn: &str, mode: Mode, req: &Requ
                 html_response(202, &[message, format!("Progress: {status_url}")])
             }
         }
-        Ok(SignupOutcome::Taken { tenant_id }) => {
+        Ok(SignupOutcome::Taken { tenant_id, .. }) => {
             let message = format!("Workspace id {tenant_id} is taken; choose another.");
             if json_client {
                 json_response(

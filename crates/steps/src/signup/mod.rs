@@ -23,5 +23,5 @@ pub use confirmed::{COMPANY_NAME_ATTRIBUTE, TENANT_ID_ATTRIBUTE, handle_post_con
 pub use event::handle_event;
 pub use http::{MAX_BODY, Request, Response, handle, handle_mode};
 pub use progress::{Progress, progress};
-pub use submit::{SignupOutcome, Source, hold, submit};
+pub use submit::{SignupOutcome, Source, held_by, hold, submit};
 pub use verify::{MODE_ENV, Mode};

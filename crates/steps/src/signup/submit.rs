@@ -38,8 +38,21 @@ pub enum SignupOutcome {
         status: Status,
         repeated: bool,
     },
-    /// Another signup (or an operator) holds the id.
-    Taken { tenant_id: String },
+    /// Another signup (or an operator) holds the id. `held_by` describes the winning
+    /// request for operators (logs, the event's result); never shown on the public page,
+    /// where it would disclose another customer's name and email.
+    Taken { tenant_id: String, held_by: String },
+}
+
+/// The request that holds a record, as an operator finds it: status, name, email, execution.
+pub fn held_by(r: &record::TenantRecord) -> String {
+    format!(
+        "{} (name {}, email {}), execution {}",
+        r.status,
+        r.name.as_deref().unwrap_or("-"),
+        r.email.as_deref().unwrap_or("-"),
+        r.execution
+    )
 }
 
 /// The shared start path: record PENDING where no record exists, then start the
@@ -124,9 +137,11 @@ async fn holder(ctx: &Context, signup: &Signup) -> Result<Result<record::TenantR
     let same = existing.name.as_deref() == Some(signup.company_name.as_str())
         && existing.email.as_deref() == Some(signup.admin_email.as_str());
     if !same {
-        tracing::info!(tenant = %tenant, status = %existing.status, "signup refused: id taken");
+        let held_by = held_by(&existing);
+        tracing::info!(tenant = %tenant, held_by, "signup refused: id taken");
         return Ok(Err(SignupOutcome::Taken {
             tenant_id: tenant.to_string(),
+            held_by,
         }));
     }
     Ok(Ok(existing))
