@@ -28,6 +28,9 @@ pub struct Settings {
     /// The tenant permission template (`template.yaml`'s `TenantPolicyTemplate`; the
     /// default when empty), checked against this deployment's boundary at load.
     pub tenant_template: TenantTemplate,
+    /// How long a signup held for an operator (PENDING_APPROVAL) keeps its id: after it the
+    /// id is free, whether or not DynamoDB's TTL has deleted the item yet.
+    pub signup_lifetime_seconds: u64,
 }
 
 /// Environment variable names shared by `template.yaml`, the bootstrap's env file and
@@ -52,7 +55,11 @@ pub mod env {
     pub const PROPAGATION_BUDGET_SECONDS: &str = "TENANT_PROPAGATION_BUDGET_SECONDS";
     /// The tenant permission template's JSON text; unset or empty: the default.
     pub const POLICY_TEMPLATE: &str = "TENANT_POLICY_TEMPLATE";
+    pub const SIGNUP_LIFETIME_SECONDS: &str = "TENANT_SIGNUP_LIFETIME_SECONDS";
 }
+
+/// `template.yaml`'s `SignupRequestLifetimeSeconds` default: two days.
+pub const DEFAULT_SIGNUP_LIFETIME_SECONDS: u64 = 2 * 24 * 3600;
 
 /// `template.yaml`'s `PropagationBudgetSeconds` default.
 pub const DEFAULT_PROPAGATION_BUDGET_SECONDS: u64 = 120;
@@ -89,6 +96,12 @@ impl Settings {
                 message: format!("{}={raw:?} is not a number of seconds", env::PROPAGATION_BUDGET_SECONDS),
             })?,
         };
+        let signup_lifetime_seconds = match get(env::SIGNUP_LIFETIME_SECONDS).as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_SIGNUP_LIFETIME_SECONDS,
+            Some(raw) => raw.parse().map_err(|_| StepError::Misconfigured {
+                message: format!("{}={raw:?} is not a number of seconds", env::SIGNUP_LIFETIME_SECONDS),
+            })?,
+        };
         let tenant_template = match get(env::POLICY_TEMPLATE).filter(|t| !t.trim().is_empty()) {
             None => TenantTemplate::default(),
             Some(text) => TenantTemplate::parse(&text).map_err(|e| StepError::Misconfigured {
@@ -110,6 +123,7 @@ impl Settings {
             verify,
             propagation_budget_seconds,
             tenant_template,
+            signup_lifetime_seconds,
         };
         // Sample values passed at parse; the deployment's own must pass too.
         settings
@@ -140,6 +154,7 @@ impl Settings {
                 env::PROPAGATION_BUDGET_SECONDS,
                 self.propagation_budget_seconds.to_string(),
             ),
+            (env::SIGNUP_LIFETIME_SECONDS, self.signup_lifetime_seconds.to_string()),
         ];
         if self.tenant_template != TenantTemplate::default() {
             out.push((env::POLICY_TEMPLATE, self.tenant_template.unrendered().to_string()));
@@ -188,6 +203,7 @@ mod tests {
             verify: false,
             propagation_budget_seconds: 45,
             tenant_template: TenantTemplate::default(),
+            signup_lifetime_seconds: 90,
         }
     }
 

@@ -218,6 +218,10 @@ pub struct StackArgs {
     /// `tenantctl approve`) or open.
     #[arg(long, default_value = "open")]
     pub signup_mode: String,
+    /// Seconds a signup held for approval keeps its id (template.yaml's
+    /// SignupRequestLifetimeSeconds).
+    #[arg(long, default_value_t = tenant_steps::config::DEFAULT_SIGNUP_LIFETIME_SECONDS)]
+    pub signup_lifetime_seconds: u64,
     /// The tenant permission template (JSON, placeholders {tenant}, {bucket},
     /// {partition}, {region}, {account}); default: crates/domain/templates/tenant-policy.json.
     /// Refused, naming the statement, if it breaks a rule.
