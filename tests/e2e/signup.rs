@@ -666,3 +666,54 @@ async fn two_hundred_unverified_sign_ups_create_nothing_but_pool_users() {
     let mail = tenant_localstack::mailbox::read(&t.stack.mailbox, None).unwrap();
     assert_eq!(mail.len(), 200);
 }
+
+/// Nothing lingers in verify mode either: a sign-up whose code was never entered holds its
+/// address only for the deployment's lifetime (3 s here). Within it the address is 409;
+/// after it the same address signs up again (the stale UNCONFIRMED user is removed), the
+/// old code no longer confirms, and the new one reaches ACTIVE.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unconfirmed_sign_up_expires_and_its_address_signs_up_again() {
+    let t = crate::helpers::spawn_stack(tenant_localstack::Options {
+        iam_wait_seconds: 0,
+        signup_lifetime_seconds: 3,
+        ..Default::default()
+    })
+    .await;
+    let (ctx, arn, verify) = (&t.ops.ctx, &t.ops.onboarding_arn, signup::Mode::Verify);
+    let email = "admin@globex.example";
+    let request = json!({"company_name": "Globex", "tenant_id": "globex", "admin_email": email, "password": "Hank-Scorpio-2024!"});
+    let first = signup::handle_mode(ctx, arn, verify, post_json(request.clone())).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    let old_code = tenant_localstack::mailbox::latest_code(&t.stack.mailbox, email)
+        .unwrap()
+        .unwrap();
+    let within = signup::handle_mode(ctx, arn, verify, post_json(request.clone())).await;
+    assert_eq!(within.status, 409, "{within:?}");
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = signup::handle_mode(ctx, arn, verify, post_json(request)).await;
+    assert_eq!(after.status, 202, "{after:?}");
+    assert_eq!(body(&after)["next"], "confirm");
+    let new_code = tenant_localstack::mailbox::latest_code(&t.stack.mailbox, email)
+        .unwrap()
+        .unwrap();
+    let confirm = |code: &str| {
+        let mut r = post_json(json!({"admin_email": email, "tenant_id": "globex", "code": code}));
+        r.path = "/signup/confirm".into();
+        r
+    };
+    if new_code != old_code {
+        let stale = signup::handle_mode(ctx, arn, verify, confirm(&old_code)).await;
+        assert_eq!(stale.status, 400, "the expired sign-up's code: {stale:?}");
+    }
+    let ok = signup::handle_mode(ctx, arn, verify, confirm(&new_code)).await;
+    assert_eq!(ok.status, 202, "{ok:?}");
+    let rec = wait_for_status(
+        ctx,
+        "globex",
+        &[Status::Active, Status::Failed],
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(rec.status, Status::Active, "{rec:?}");
+}
