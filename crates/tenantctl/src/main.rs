@@ -190,6 +190,8 @@ impl cli::StackArgs {
             template: self.template.clone(),
             signup_mode: tenant_steps::signup::Mode::parse(&self.signup_mode)?,
             signup_lifetime_seconds: self.signup_lifetime_seconds,
+            signup_limit_per_email: self.signup_limit_per_email,
+            signup_limit_per_source: self.signup_limit_per_source,
             tenant_template: read_tenant_template(self.tenant_template.as_deref())?,
             ..Default::default()
         })
@@ -204,6 +206,10 @@ impl cli::StackArgs {
         args.push(self.signup_mode.clone().into());
         args.push("--signup-lifetime-seconds".into());
         args.push(self.signup_lifetime_seconds.to_string().into());
+        args.push("--signup-limit-per-email".into());
+        args.push(self.signup_limit_per_email.to_string().into());
+        args.push("--signup-limit-per-source".into());
+        args.push(self.signup_limit_per_source.to_string().into());
         for (flag, path) in [
             ("--template", &self.template),
             ("--tenant-template", &self.tenant_template),

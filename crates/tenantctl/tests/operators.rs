@@ -831,6 +831,7 @@ async fn approve_mode_holds_signups_until_an_operator_approves_or_rejects() {
         path: "/signup".into(),
         content_type: Some("application/json".into()),
         body: body.to_string().into_bytes(),
+        source: None,
     };
     let page = |r: &signup::Response| -> Value { serde_json::from_str(&r.body).unwrap() };
     let globex = json!({"company_name": "Globex", "tenant_id": "globex", "admin_email": "hank@globex.example"});
@@ -958,6 +959,7 @@ async fn an_unapproved_signup_expires_and_frees_its_id() {
         path: "/signup".into(),
         content_type: Some("application/json".into()),
         body: body.to_string().into_bytes(),
+        source: None,
     };
     let raw_item = |id: &'static str| async move {
         ctx.clients
