@@ -18,6 +18,7 @@ fn post_json(body: Value) -> signup::Request {
         path: "/signup".into(),
         content_type: Some("application/json".into()),
         body: body.to_string().into_bytes(),
+        source: None,
     }
 }
 
@@ -252,6 +253,7 @@ async fn the_signup_api_answers_202_400_409_and_a_repeat_is_one_tenant() {
                 path: "/signup".into(),
                 content_type: Some("application/x-www-form-urlencoded".into()),
                 body: hostile.as_bytes().to_vec(),
+                source: None,
             },
         )
         .await;
@@ -665,4 +667,143 @@ async fn two_hundred_unverified_sign_ups_create_nothing_but_pool_users() {
     // Each code went to its own address only.
     let mail = tenant_localstack::mailbox::read(&t.stack.mailbox, None).unwrap();
     assert_eq!(mail.len(), 200);
+}
+
+/// Nothing lingers in verify mode either: a sign-up whose code was never entered holds its
+/// address only for the deployment's lifetime (3 s here). Within it the address is 409;
+/// after it the same address signs up again (the stale UNCONFIRMED user is removed), the
+/// old code no longer confirms, and the new one reaches ACTIVE.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unconfirmed_sign_up_expires_and_its_address_signs_up_again() {
+    let t = crate::helpers::spawn_stack(tenant_localstack::Options {
+        iam_wait_seconds: 0,
+        signup_lifetime_seconds: 3,
+        ..Default::default()
+    })
+    .await;
+    let (ctx, arn, verify) = (&t.ops.ctx, &t.ops.onboarding_arn, signup::Mode::Verify);
+    let email = "admin@globex.example";
+    let request = json!({"company_name": "Globex", "tenant_id": "globex", "admin_email": email, "password": "Hank-Scorpio-2024!"});
+    let first = signup::handle_mode(ctx, arn, verify, post_json(request.clone())).await;
+    assert_eq!(first.status, 202, "{first:?}");
+    let old_code = tenant_localstack::mailbox::latest_code(&t.stack.mailbox, email)
+        .unwrap()
+        .unwrap();
+    let within = signup::handle_mode(ctx, arn, verify, post_json(request.clone())).await;
+    assert_eq!(within.status, 409, "{within:?}");
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = signup::handle_mode(ctx, arn, verify, post_json(request)).await;
+    assert_eq!(after.status, 202, "{after:?}");
+    assert_eq!(body(&after)["next"], "confirm");
+    let new_code = tenant_localstack::mailbox::latest_code(&t.stack.mailbox, email)
+        .unwrap()
+        .unwrap();
+    let confirm = |code: &str| {
+        let mut r = post_json(json!({"admin_email": email, "tenant_id": "globex", "code": code}));
+        r.path = "/signup/confirm".into();
+        r
+    };
+    if new_code != old_code {
+        let stale = signup::handle_mode(ctx, arn, verify, confirm(&old_code)).await;
+        assert_eq!(stale.status, 400, "the expired sign-up's code: {stale:?}");
+    }
+    let ok = signup::handle_mode(ctx, arn, verify, confirm(&new_code)).await;
+    assert_eq!(ok.status, 202, "{ok:?}");
+    let rec = wait_for_status(
+        ctx,
+        "globex",
+        &[Status::Active, Status::Failed],
+        Duration::from_secs(90),
+    )
+    .await;
+    assert_eq!(rec.status, Status::Active, "{rec:?}");
+}
+
+/// One HTTP/1.1 request to the local page over a real socket (so the page sees the peer
+/// address, as API Gateway's sourceIp): status, headers (lower-cased names) and body.
+async fn http_post(port: u16, body: &Value) -> (u16, Vec<(String, String)>, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = body.to_string();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let request = format!(
+        "POST /signup HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).await.unwrap();
+    let (head, payload) = raw.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, serde_json::from_str(payload).unwrap_or(Value::Null))
+}
+
+/// The abuse limits through the page's socket (approve mode, so nothing is provisioned):
+/// with 2 per email and 3 per source address an hour, the third sign-up of one email is
+/// 429 naming the email limit, and the fourth from this address (a new email) is 429
+/// naming the address limit; each tells the limit and the wait, in the body and in
+/// `Retry-After`; neither holds its id.
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_ups_over_the_per_email_and_per_source_limits_are_told_when_to_retry() {
+    use tenant_domain::limit::Limit;
+    let t = crate::helpers::spawn_stack(tenant_localstack::Options {
+        iam_wait_seconds: 0,
+        signup_mode: signup::Mode::Approve,
+        signup_limit_per_email: Limit {
+            max: 2,
+            window_seconds: 3600,
+        },
+        signup_limit_per_source: Limit {
+            max: 3,
+            window_seconds: 3600,
+        },
+        ..Default::default()
+    })
+    .await;
+    let port = t.stack.signup_port;
+    let form = |id: &str, email: &str| json!({"company_name": "Spam", "tenant_id": id, "admin_email": email});
+    for id in ["spam-one", "spam-two"] {
+        let (status, _, b) = http_post(port, &form(id, "spam@example.com")).await;
+        assert_eq!(status, 202, "{id}: {b}");
+    }
+    // Invalid requests do not count.
+    let (status, _, _) = http_post(port, &json!({"tenant_id": "Bad!"})).await;
+    assert_eq!(status, 400);
+    let (status, headers, b) = http_post(port, &form("spam-three", "SPAM@example.com")).await;
+    assert_eq!(status, 429, "{b}");
+    assert_eq!(
+        b["limit"],
+        json!({"scope": "email", "max": 2, "window_seconds": 3600}),
+        "{b}"
+    );
+    let wait = b["retry_after_seconds"].as_u64().unwrap();
+    assert!((1..=3600).contains(&wait), "{b}");
+    assert!(
+        headers.contains(&("retry-after".to_string(), wait.to_string())),
+        "{headers:?}"
+    );
+    let message = b["message"].as_str().unwrap();
+    assert!(
+        message.contains("this email address")
+            && message.contains("at most 2 every 1 hour")
+            && message.contains("try again in"),
+        "{message}"
+    );
+    let (status, headers, b) = http_post(port, &form("spam-four", "other@example.com")).await;
+    assert_eq!(status, 429, "{b}");
+    assert_eq!(b["limit"]["scope"], "source", "{b}");
+    assert!(b["message"].as_str().unwrap().contains("your network address"), "{b}");
+    assert!(headers.iter().any(|(k, _)| k == "retry-after"), "{headers:?}");
+    for id in ["spam-three", "spam-four"] {
+        assert!(
+            record::get(&t.ops.ctx, id).await.unwrap().is_none(),
+            "{id} holds nothing"
+        );
+    }
+    assert!(record::get(&t.ops.ctx, "spam-two").await.unwrap().is_some());
 }

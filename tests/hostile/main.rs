@@ -626,6 +626,7 @@ async fn every_case_is_refused_before_any_aws_call() {
             path: "/signup".into(),
             content_type: Some("application/json".into()),
             body: c.body.clone().into_bytes(),
+            source: None,
         };
         let reply = tenant_steps::signup::handle(&ctx, "unused", request).await;
         assert!((400..500).contains(&reply.status), "{}: {reply:?}", c.label());

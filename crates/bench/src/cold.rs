@@ -108,6 +108,9 @@ fn lambda_env(api: SocketAddr, function: &str, home: &Path) -> Vec<(String, Stri
         verify: true,
         propagation_budget_seconds: tenant_steps::config::DEFAULT_PROPAGATION_BUDGET_SECONDS,
         tenant_template: Default::default(),
+        signup_lifetime_seconds: tenant_steps::config::DEFAULT_SIGNUP_LIFETIME_SECONDS,
+        signup_limit_per_email: tenant_steps::config::DEFAULT_SIGNUP_LIMIT_PER_EMAIL,
+        signup_limit_per_source: tenant_steps::config::DEFAULT_SIGNUP_LIMIT_PER_SOURCE,
     };
     let mut env: Vec<(String, String)> = settings.to_env().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     for (k, v) in [

@@ -7,6 +7,7 @@
 pub mod claim;
 pub mod contact;
 pub mod glob;
+pub mod limit;
 pub mod mapping;
 pub mod names;
 pub mod percent;

@@ -49,6 +49,13 @@ pub struct Options {
     pub tenant_template: tenant_domain::template::TenantTemplate,
     /// How the page signs up (template.yaml's `SignupMode`).
     pub signup_mode: tenant_steps::signup::Mode,
+    /// How long a held signup keeps its id (template.yaml's `SignupRequestLifetimeSeconds`).
+    pub signup_lifetime_seconds: u64,
+    /// The page's per-email and per-source limits (template.yaml's `SignupLimitPerEmail` /
+    /// `SignupLimitPerSource`). Off by default in process, so tests that sign up many
+    /// times are not limited unless they mean to be; `local up` passes the template's.
+    pub signup_limit_per_email: tenant_domain::limit::Limit,
+    pub signup_limit_per_source: tenant_domain::limit::Limit,
     /// Enforce the request-rate quotas of the calls onboarding makes in the emulator
     /// (`TENANT_MOTO_RATE_LIMITS`, see the extension's `ratelimit.py`); off by default.
     pub rate_limits: bool,
@@ -67,6 +74,9 @@ impl Default for Options {
             tenant_template: Default::default(),
             // Open until the demo, the browser and hostile tests take the code step.
             signup_mode: tenant_steps::signup::Mode::Open,
+            signup_lifetime_seconds: tenant_steps::config::DEFAULT_SIGNUP_LIFETIME_SECONDS,
+            signup_limit_per_email: tenant_domain::limit::Limit::OFF,
+            signup_limit_per_source: tenant_domain::limit::Limit::OFF,
             rate_limits: false,
         }
     }
@@ -176,6 +186,19 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
         .send()
         .await
         .context("creating the tenants table")?;
+    // As template.yaml's TimeToLiveSpecification: held signups are deleted some time after
+    // they expire (the product treats them as gone from the moment they expire).
+    ddb.update_time_to_live()
+        .table_name(TABLE)
+        .time_to_live_specification(
+            aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                .attribute_name(tenant_steps::record::attr::SIGNUP_EXPIRES_AT)
+                .enabled(true)
+                .build()?,
+        )
+        .send()
+        .await
+        .context("enabling the tenants table's TTL")?;
 
     clients
         .s3
@@ -296,6 +319,9 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
         verify: options.verify,
         propagation_budget_seconds: options.propagation_budget_seconds,
         tenant_template: options.tenant_template.clone(),
+        signup_lifetime_seconds: options.signup_lifetime_seconds,
+        signup_limit_per_email: options.signup_limit_per_email,
+        signup_limit_per_source: options.signup_limit_per_source,
     };
     let boundary = clients
         .iam

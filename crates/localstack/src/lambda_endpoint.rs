@@ -250,7 +250,8 @@ pub async fn serve_signup(
 ) -> std::io::Result<()> {
     axum::serve(
         listener,
-        signup_router(ctx, functions, onboarding_arn, BODY_READ_TIMEOUT, mode),
+        signup_router(ctx, functions, onboarding_arn, BODY_READ_TIMEOUT, mode)
+            .into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .await
 }
@@ -320,6 +321,10 @@ async fn signup(State(state): State<SignupState>, request: axum::extract::Reques
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
         body,
+        source: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
     };
     let ctx = if state.functions.is_empty() {
         state.ctx.clone()

@@ -1,6 +1,7 @@
 //! Deployment settings, read from the environment in Lambda (set by `template.yaml`) and
 //! built by the bootstrap on the local stack.
 
+use tenant_domain::limit::Limit;
 use tenant_domain::template::TenantTemplate;
 use tenant_domain::{Deployment, MappingType};
 
@@ -28,6 +29,13 @@ pub struct Settings {
     /// The tenant permission template (`template.yaml`'s `TenantPolicyTemplate`; the
     /// default when empty), checked against this deployment's boundary at load.
     pub tenant_template: TenantTemplate,
+    /// How long a signup held for an operator (PENDING_APPROVAL) keeps its id: after it the
+    /// id is free, whether or not DynamoDB's TTL has deleted the item yet.
+    pub signup_lifetime_seconds: u64,
+    /// Valid sign-ups the page admits per email address and per source address in a
+    /// window (`SignupLimitPerEmail` / `SignupLimitPerSource`); over it, 429.
+    pub signup_limit_per_email: Limit,
+    pub signup_limit_per_source: Limit,
 }
 
 /// Environment variable names shared by `template.yaml`, the bootstrap's env file and
@@ -52,7 +60,23 @@ pub mod env {
     pub const PROPAGATION_BUDGET_SECONDS: &str = "TENANT_PROPAGATION_BUDGET_SECONDS";
     /// The tenant permission template's JSON text; unset or empty: the default.
     pub const POLICY_TEMPLATE: &str = "TENANT_POLICY_TEMPLATE";
+    pub const SIGNUP_LIFETIME_SECONDS: &str = "TENANT_SIGNUP_LIFETIME_SECONDS";
+    pub const SIGNUP_LIMIT_PER_EMAIL: &str = "TENANT_SIGNUP_LIMIT_PER_EMAIL";
+    pub const SIGNUP_LIMIT_PER_SOURCE: &str = "TENANT_SIGNUP_LIMIT_PER_SOURCE";
 }
+
+/// `template.yaml`'s `SignupLimitPerEmail` / `SignupLimitPerSource` defaults.
+pub const DEFAULT_SIGNUP_LIMIT_PER_EMAIL: Limit = Limit {
+    max: 5,
+    window_seconds: 3600,
+};
+pub const DEFAULT_SIGNUP_LIMIT_PER_SOURCE: Limit = Limit {
+    max: 20,
+    window_seconds: 3600,
+};
+
+/// `template.yaml`'s `SignupRequestLifetimeSeconds` default: two days.
+pub const DEFAULT_SIGNUP_LIFETIME_SECONDS: u64 = 2 * 24 * 3600;
 
 /// `template.yaml`'s `PropagationBudgetSeconds` default.
 pub const DEFAULT_PROPAGATION_BUDGET_SECONDS: u64 = 120;
@@ -89,6 +113,20 @@ impl Settings {
                 message: format!("{}={raw:?} is not a number of seconds", env::PROPAGATION_BUDGET_SECONDS),
             })?,
         };
+        let signup_lifetime_seconds = match get(env::SIGNUP_LIFETIME_SECONDS).as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_SIGNUP_LIFETIME_SECONDS,
+            Some(raw) => raw.parse().map_err(|_| StepError::Misconfigured {
+                message: format!("{}={raw:?} is not a number of seconds", env::SIGNUP_LIFETIME_SECONDS),
+            })?,
+        };
+        let limit = |k: &str, default: Limit| match get(k).as_deref().map(str::trim) {
+            None | Some("") => Ok(default),
+            Some(raw) => raw.parse().map_err(|e| StepError::Misconfigured {
+                message: format!("{k}: {e}"),
+            }),
+        };
+        let signup_limit_per_email = limit(env::SIGNUP_LIMIT_PER_EMAIL, DEFAULT_SIGNUP_LIMIT_PER_EMAIL)?;
+        let signup_limit_per_source = limit(env::SIGNUP_LIMIT_PER_SOURCE, DEFAULT_SIGNUP_LIMIT_PER_SOURCE)?;
         let tenant_template = match get(env::POLICY_TEMPLATE).filter(|t| !t.trim().is_empty()) {
             None => TenantTemplate::default(),
             Some(text) => TenantTemplate::parse(&text).map_err(|e| StepError::Misconfigured {
@@ -110,6 +148,9 @@ impl Settings {
             verify,
             propagation_budget_seconds,
             tenant_template,
+            signup_lifetime_seconds,
+            signup_limit_per_email,
+            signup_limit_per_source,
         };
         // Sample values passed at parse; the deployment's own must pass too.
         settings
@@ -140,6 +181,9 @@ impl Settings {
                 env::PROPAGATION_BUDGET_SECONDS,
                 self.propagation_budget_seconds.to_string(),
             ),
+            (env::SIGNUP_LIFETIME_SECONDS, self.signup_lifetime_seconds.to_string()),
+            (env::SIGNUP_LIMIT_PER_EMAIL, self.signup_limit_per_email.to_string()),
+            (env::SIGNUP_LIMIT_PER_SOURCE, self.signup_limit_per_source.to_string()),
         ];
         if self.tenant_template != TenantTemplate::default() {
             out.push((env::POLICY_TEMPLATE, self.tenant_template.unrendered().to_string()));
@@ -194,6 +238,12 @@ mod tests {
             verify: false,
             propagation_budget_seconds: 45,
             tenant_template: TenantTemplate::default(),
+            signup_lifetime_seconds: 90,
+            signup_limit_per_email: Limit::OFF,
+            signup_limit_per_source: Limit {
+                max: 7,
+                window_seconds: 60,
+            },
         }
     }
 

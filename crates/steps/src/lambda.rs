@@ -156,6 +156,7 @@ pub async fn handle_signup(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string),
         body,
+        source: req.request_context.http.source_ip.clone(),
     };
     let out = crate::signup::handle_mode(ctx, onboarding_arn, mode, request).await;
     let mut resp = ApiGatewayV2httpResponse::default();

@@ -53,7 +53,10 @@ impl Context {
             config::env::MAPPING_TYPE
             | config::env::VERIFY
             | config::env::PROPAGATION_BUDGET_SECONDS
-            | config::env::POLICY_TEMPLATE => None,
+            | config::env::POLICY_TEMPLATE
+            | config::env::SIGNUP_LIFETIME_SECONDS
+            | config::env::SIGNUP_LIMIT_PER_EMAIL
+            | config::env::SIGNUP_LIMIT_PER_SOURCE => None,
             _ => Some("unused".into()),
         })
         .expect("placeholder settings are complete");

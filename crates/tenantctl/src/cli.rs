@@ -245,6 +245,18 @@ pub struct StackArgs {
     /// `tenantctl approve`) or open.
     #[arg(long, default_value = "open")]
     pub signup_mode: String,
+    /// Seconds a signup held for approval keeps its id (template.yaml's
+    /// SignupRequestLifetimeSeconds).
+    #[arg(long, default_value_t = tenant_steps::config::DEFAULT_SIGNUP_LIFETIME_SECONDS)]
+    pub signup_lifetime_seconds: u64,
+    /// Valid sign-ups the page admits per email address: MAX/SECONDS or off
+    /// (template.yaml's SignupLimitPerEmail).
+    #[arg(long, default_value_t = tenant_steps::config::DEFAULT_SIGNUP_LIMIT_PER_EMAIL)]
+    pub signup_limit_per_email: tenant_domain::limit::Limit,
+    /// Valid sign-ups the page admits per source address: MAX/SECONDS or off
+    /// (template.yaml's SignupLimitPerSource).
+    #[arg(long, default_value_t = tenant_steps::config::DEFAULT_SIGNUP_LIMIT_PER_SOURCE)]
+    pub signup_limit_per_source: tenant_domain::limit::Limit,
     /// The tenant permission template (JSON, placeholders {tenant}, {bucket},
     /// {partition}, {region}, {account}); default: crates/domain/templates/tenant-policy.json.
     /// Refused, naming the statement, if it breaks a rule.

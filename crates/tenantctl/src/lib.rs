@@ -110,5 +110,6 @@ pub(crate) fn test_record(
         created_at: updated_at,
         updated_at,
         attempts: vec![],
+        signup_expires_at: None,
     }
 }

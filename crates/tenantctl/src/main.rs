@@ -225,6 +225,9 @@ impl cli::StackArgs {
             mapping_type: self.mapping_type,
             template: self.template.clone(),
             signup_mode: tenant_steps::signup::Mode::parse(&self.signup_mode)?,
+            signup_lifetime_seconds: self.signup_lifetime_seconds,
+            signup_limit_per_email: self.signup_limit_per_email,
+            signup_limit_per_source: self.signup_limit_per_source,
             tenant_template: read_tenant_template(self.tenant_template.as_deref())?,
             ..Default::default()
         })
@@ -237,6 +240,12 @@ impl cli::StackArgs {
         args.push(format!("{:?}", self.mapping_type).to_lowercase().into());
         args.push("--signup-mode".into());
         args.push(self.signup_mode.clone().into());
+        args.push("--signup-lifetime-seconds".into());
+        args.push(self.signup_lifetime_seconds.to_string().into());
+        args.push("--signup-limit-per-email".into());
+        args.push(self.signup_limit_per_email.to_string().into());
+        args.push("--signup-limit-per-source".into());
+        args.push(self.signup_limit_per_source.to_string().into());
         for (flag, path) in [
             ("--template", &self.template),
             ("--tenant-template", &self.tenant_template),

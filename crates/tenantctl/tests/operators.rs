@@ -44,7 +44,18 @@ fn write_env_file(stack: &LocalStack, principal: Principal, name: &str) -> PathB
 }
 
 async fn spawn(name: &str, iam_wait_seconds: u32) -> Stack {
-    let helpers::TestStack { stack, ops } = helpers::spawn_with_iam_wait(iam_wait_seconds).await;
+    spawn_with(
+        name,
+        tenant_localstack::Options {
+            iam_wait_seconds,
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+async fn spawn_with(name: &str, options: tenant_localstack::Options) -> Stack {
+    let helpers::TestStack { stack, ops } = helpers::spawn_stack(options).await;
     let env_file = write_env_file(&stack, Principal::Operator, name);
     let read_only_env_file = write_env_file(&stack, Principal::OperatorReadOnly, &format!("{name}-read-only"));
     Stack {
@@ -1034,6 +1045,7 @@ async fn approve_mode_holds_signups_until_an_operator_approves_or_rejects() {
         path: "/signup".into(),
         content_type: Some("application/json".into()),
         body: body.to_string().into_bytes(),
+        source: None,
     };
     let page = |r: &signup::Response| -> Value { serde_json::from_str(&r.body).unwrap() };
     let globex = json!({"company_name": "Globex", "tenant_id": "globex", "admin_email": "hank@globex.example"});
@@ -1131,6 +1143,105 @@ async fn approve_mode_holds_signups_until_an_operator_approves_or_rejects() {
         (taken.status, page(&taken)["repeated"].clone()),
         (202, json!(false)),
         "{taken:?}"
+    );
+    t.stop().await;
+}
+
+/// Nothing lingers: a held signup expires after the deployment's lifetime (3 s here). The
+/// item is still in the table (TTL deletes lazily; the emulator never does), yet it is
+/// gone for every reader: `approve` and `reject` say nothing is waiting (exit 3), `list`
+/// does not show it, and another request takes the id (its hold replaces the expired
+/// one). The table's TTL is on the expiry attribute, and an approved record carries none.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unapproved_signup_expires_and_frees_its_id() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use serde_json::json;
+    use tenant_steps::record::attr;
+    use tenant_steps::signup::{self, Mode};
+    let t = spawn_with(
+        "expiry",
+        tenant_localstack::Options {
+            iam_wait_seconds: 0,
+            signup_lifetime_seconds: 3,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (ctx, arn) = (&t.ops.ctx, &t.ops.onboarding_arn);
+    let post = |body: Value| signup::Request {
+        method: "POST".into(),
+        path: "/signup".into(),
+        content_type: Some("application/json".into()),
+        body: body.to_string().into_bytes(),
+        source: None,
+    };
+    let raw_item = |id: &'static str| async move {
+        ctx.clients
+            .ddb
+            .get_item()
+            .table_name(&ctx.settings.table)
+            .key(attr::TENANT_ID, AttributeValue::S(id.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+    };
+    let ttl = ctx
+        .clients
+        .ddb
+        .describe_time_to_live()
+        .table_name(&ctx.settings.table)
+        .send()
+        .await
+        .unwrap();
+    let spec = ttl.time_to_live_description().unwrap();
+    assert_eq!(spec.attribute_name(), Some(attr::SIGNUP_EXPIRES_AT));
+
+    let first = json!({"company_name": "Globex", "tenant_id": "globex", "admin_email": "hank@globex.example"});
+    assert_eq!(
+        signup::handle_mode(ctx, arn, Mode::Approve, post(first)).await.status,
+        202
+    );
+    let kept = json!({"company_name": "Acme", "tenant_id": "acme", "admin_email": "road@acme.example"});
+    assert_eq!(
+        signup::handle_mode(ctx, arn, Mode::Approve, post(kept)).await.status,
+        202
+    );
+    let out = t.run(&["approve", "acme", "--no-wait"]).await;
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let approved = raw_item("acme").await.unwrap();
+    assert!(
+        !approved.contains_key(attr::SIGNUP_EXPIRES_AT),
+        "an approved record must never be deleted by TTL: {approved:?}"
+    );
+    let listed = json(&t.run(&["--json", "list", "--status", "pending-approval"]).await);
+    assert_eq!(listed["tenants"].as_array().unwrap().len(), 1, "{listed}");
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let item = raw_item("globex").await.expect("TTL has not deleted the item (lazy)");
+    assert_eq!(item[attr::STATUS], AttributeValue::S("PENDING_APPROVAL".into()));
+    let listed = json(&t.run(&["--json", "list", "--status", "pending-approval"]).await);
+    assert_eq!(listed["tenants"], json!([]), "{listed}");
+    for args in [
+        &["--json", "approve", "globex", "--no-wait"][..],
+        &["--json", "reject", "globex"],
+    ] {
+        let out = t.run(args).await;
+        assert_eq!(code(&out), 3, "{args:?}: {}", stdout(&out));
+    }
+    let taker = json!({"company_name": "Initrode", "tenant_id": "globex", "admin_email": "peter@initrode.example"});
+    let taken = signup::handle_mode(ctx, arn, Mode::Approve, post(taker)).await;
+    assert_eq!(taken.status, 202, "{taken:?}");
+    let item = raw_item("globex").await.unwrap();
+    assert_eq!(item[attr::EMAIL], AttributeValue::S("peter@initrode.example".into()));
+    let out = t.run(&["approve", "globex"]).await;
+    assert_eq!(
+        code(&out),
+        0,
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
     );
     t.stop().await;
 }

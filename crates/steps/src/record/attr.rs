@@ -26,6 +26,10 @@ pub const RETAIN_DATA: &str = "retain_data";
 pub const TEMPLATE_VERSION: &str = "template_version";
 pub const CREATED_AT: &str = "created_at";
 pub const UPDATED_AT: &str = "updated_at";
+/// When a held signup (PENDING_APPROVAL) stops holding its id, in epoch seconds: the
+/// table's TTL attribute. Not the lock's `expires_at`, so TTL never deletes a lease item;
+/// removed on approval, so TTL never deletes a tenant.
+pub const SIGNUP_EXPIRES_AT: &str = "signup_expires_at";
 
 /// The role-mapping lock item (key `LOCK_KEY`): who holds it and until when.
 pub const LOCK_OWNER: &str = "owner";

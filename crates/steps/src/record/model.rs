@@ -35,6 +35,9 @@ pub struct TenantRecord {
     /// What each onboarding attempt did, oldest first (attempts written before this was
     /// recorded are absent).
     pub attempts: Vec<AttemptRecord>,
+    /// A held signup's end (PENDING_APPROVAL only; epoch seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signup_expires_at: Option<u64>,
 }
 
 /// One onboarding attempt: written when it starts (`attempt_{n}_started`) and when it
@@ -138,7 +141,15 @@ impl TenantRecord {
             created_at: get_n(item, attr::CREATED_AT),
             updated_at: get_n(item, attr::UPDATED_AT),
             attempts: attempts_of(item, get_n(item, attr::ATTEMPT) as u32),
+            signup_expires_at: Some(get_n(item, attr::SIGNUP_EXPIRES_AT)).filter(|t| *t > 0),
         })
+    }
+
+    /// A held signup past its lifetime: it no longer holds the id, though DynamoDB's TTL
+    /// deletes the item only some time later (lazily, up to days). Readers treat it as
+    /// absent; the claim conditions treat it as free.
+    pub fn expired(&self, now: u64) -> bool {
+        self.status == Status::PendingApproval && self.signup_expires_at.is_some_and(|t| t <= now)
     }
 }
 
@@ -248,6 +259,25 @@ mod tests {
                 },
             ]
         );
+    }
+
+    /// Only a held signup expires, and only once its time has come.
+    #[test]
+    fn only_a_held_signup_past_its_time_is_expired() {
+        let mut item = HashMap::from([
+            ("tenant_id".to_string(), s("acme")),
+            ("status".to_string(), s("PENDING_APPROVAL")),
+            ("signup_expires_at".to_string(), n(100)),
+        ]);
+        let held = TenantRecord::from_item(&item).unwrap();
+        assert_eq!(held.signup_expires_at, Some(100));
+        assert!(!held.expired(99));
+        assert!(held.expired(100));
+        item.insert("status".to_string(), s("PENDING"));
+        assert!(!TenantRecord::from_item(&item).unwrap().expired(1000));
+        item.insert("status".to_string(), s("PENDING_APPROVAL"));
+        item.remove("signup_expires_at");
+        assert!(!TenantRecord::from_item(&item).unwrap().expired(u64::MAX));
     }
 
     #[test]

@@ -24,10 +24,11 @@ pub async fn get(ctx: &Context, tenant: &str) -> Result<Option<TenantRecord>, St
         .send()
         .await
         .map_err(|e| classify("dynamodb", "GetItem", &e).about(table(ctx)))?;
-    Ok(out.item().and_then(TenantRecord::from_item))
+    let now = now();
+    Ok(out.item().and_then(TenantRecord::from_item).filter(|r| !r.expired(now)))
 }
 
-/// Every tenant record (the lock item is skipped).
+/// Every tenant record (the lock item and expired held signups are skipped).
 pub async fn list(ctx: &Context) -> Result<Vec<TenantRecord>, StepError> {
     let mut out = vec![];
     let mut pages = ctx
@@ -40,7 +41,13 @@ pub async fn list(ctx: &Context) -> Result<Vec<TenantRecord>, StepError> {
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| classify("dynamodb", "Scan", &e).about(table(ctx)))?;
-        out.extend(page.items().iter().filter_map(TenantRecord::from_item));
+        let now = now();
+        out.extend(
+            page.items()
+                .iter()
+                .filter_map(TenantRecord::from_item)
+                .filter(|r| !r.expired(now)),
+        );
     }
     out.sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
     Ok(out)
@@ -202,7 +209,21 @@ async fn put_claim(ctx: &Context, c: &Claim<'_>, status: Status) -> Result<bool,
     if let Some(email) = c.email {
         req = req.item(attr::EMAIL, s(email));
     }
-    let result = req.condition_expression("attribute_not_exists(tenant_id)").send().await;
+    if status == Status::PendingApproval {
+        req = req.item(
+            attr::SIGNUP_EXPIRES_AT,
+            n(now.saturating_add(ctx.settings.signup_lifetime_seconds)),
+        );
+    }
+    // A held signup past its lifetime is free for any claim: TTL deletes it only later.
+    let result = req
+        .condition_expression("attribute_not_exists(tenant_id) OR (#s = :held AND #x <= :now)")
+        .expression_attribute_names("#s", attr::STATUS)
+        .expression_attribute_names("#x", attr::SIGNUP_EXPIRES_AT)
+        .expression_attribute_values(":held", s(Status::PendingApproval.as_str()))
+        .expression_attribute_values(":now", n(now))
+        .send()
+        .await;
     condition_held("PutItem", result).map_err(|e| e.about(table(ctx)))
 }
 
@@ -242,9 +263,11 @@ pub enum Decided {
 /// record names, through the same start path as a signup.
 pub async fn approve(ctx: &Context, tenant: &TenantId) -> Result<Decided, StepError> {
     let result = update_record(ctx, tenant)
-        .update_expression("SET #s = :pending, updated_at = :now")
-        .condition_expression("#s = :held")
+        // Without the expiry, so TTL never deletes an onboarding tenant's record.
+        .update_expression("SET #s = :pending, updated_at = :now REMOVE #x")
+        .condition_expression("#s = :held AND (attribute_not_exists(#x) OR #x > :now)")
         .expression_attribute_names("#s", attr::STATUS)
+        .expression_attribute_names("#x", attr::SIGNUP_EXPIRES_AT)
         .expression_attribute_values(":pending", s(Status::Pending.as_str()))
         .expression_attribute_values(":held", s(Status::PendingApproval.as_str()))
         .expression_attribute_values(":now", n(now()))
@@ -263,9 +286,12 @@ pub async fn reject(ctx: &Context, tenant: &TenantId) -> Result<Decided, StepErr
         .delete_item()
         .table_name(&ctx.settings.table)
         .key(attr::TENANT_ID, s(tenant.as_str()))
-        .condition_expression("#s = :held")
+        // An expired hold is already free: nothing to reject (TTL removes it).
+        .condition_expression("#s = :held AND (attribute_not_exists(#x) OR #x > :now)")
         .expression_attribute_names("#s", attr::STATUS)
+        .expression_attribute_names("#x", attr::SIGNUP_EXPIRES_AT)
         .expression_attribute_values(":held", s(Status::PendingApproval.as_str()))
+        .expression_attribute_values(":now", n(now()))
         .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
         .send()
         .await;

@@ -22,6 +22,9 @@ pub struct Request {
     pub path: String,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// The client's address (API Gateway's `sourceIp`; locally the peer), for the
+    /// per-source limit. None in process (tests).
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +118,37 @@ fn html_response(status: u16, lines: &[String]) -> Response {
     }
 }
 
+/// Counts a valid sign-up against the limits; the 429 answer (with `Retry-After`) when it
+/// is over one, or a 503 when the counters cannot be reached.
+async fn over_limit(ctx: &Context, req: &Request, email: &str, json_client: bool) -> Option<Response> {
+    let refusal = match super::limits::admit(ctx, req.source.as_deref(), email).await {
+        Ok(r) => r?,
+        Err(e) => {
+            tracing::error!(error = e.name(), message = %e, "signup limits could not be counted");
+            return Some(unavailable(json_client));
+        }
+    };
+    let message = refusal.message();
+    let mut r = if json_client {
+        json_response(
+            429,
+            json!({
+                "message": message,
+                "limit": {
+                    "scope": refusal.scope.as_str(),
+                    "max": refusal.limit.max,
+                    "window_seconds": refusal.limit.window_seconds,
+                },
+                "retry_after_seconds": refusal.retry_after_seconds,
+            }),
+        )
+    } else {
+        html_response(429, &[message])
+    };
+    r.headers.push(("retry-after", refusal.retry_after_seconds.to_string()));
+    Some(r)
+}
+
 fn unavailable(json_client: bool) -> Response {
     let message = "Signup is unavailable right now; please try again in a minute.";
     if json_client {
@@ -181,6 +215,9 @@ async fn post_signup(ctx: &Context, onboarding_arn: &str, mode: Mode, req: &Requ
         Ok(s) => s,
         Err(errors) => return invalid(json_client, &errors),
     };
+    if let Some(r) = over_limit(ctx, req, &signup.admin_email, json_client).await {
+        return r;
+    }
     let outcome = match mode {
         Mode::Approve => hold(ctx, &signup, Source::Form).await,
         Mode::Open | Mode::Verify => submit(ctx, onboarding_arn, &signup, Source::Form).await,
@@ -328,7 +365,15 @@ pub async fn handle_mode(ctx: &Context, onboarding_arn: &str, mode: Mode, req: R
             return render(json_client, verify::confirm(ctx, &fields).await);
         }
         return match verify::split_password(fields) {
-            Ok((raw, password)) => render(json_client, verify::sign_up(ctx, &raw, &password).await),
+            Ok((raw, password)) => {
+                // Only a valid sign-up counts (and only it can reach Cognito).
+                if let Ok(signup) = validate(&raw)
+                    && let Some(r) = over_limit(ctx, &req, &signup.admin_email, json_client).await
+                {
+                    return r;
+                }
+                render(json_client, verify::sign_up(ctx, &raw, &password).await)
+            }
             Err(message) => render(
                 json_client,
                 verify::Answer {
@@ -417,6 +462,7 @@ mod tests {
                 path: path.into(),
                 content_type: ct.map(str::to_string),
                 body: body.to_vec(),
+                source: None,
             },
         ))
     }

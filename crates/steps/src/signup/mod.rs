@@ -15,6 +15,7 @@ mod confirmed;
 mod event;
 mod http;
 mod json;
+pub mod limits;
 mod progress;
 mod submit;
 mod verify;

@@ -116,16 +116,31 @@ pub async fn sign_up(ctx: &Context, raw: &RawSignup, password: &str) -> Answer {
             message: "building the user attributes".into(),
         });
     };
-    let out = ctx
-        .clients
-        .idp
-        .sign_up()
-        .client_id(&ctx.settings.user_pool_client_id)
-        .username(&signup.admin_email)
-        .password(password)
-        .set_user_attributes(Some(attributes))
-        .send()
-        .await;
+    let send = || {
+        ctx.clients
+            .idp
+            .sign_up()
+            .client_id(&ctx.settings.user_pool_client_id)
+            .username(&signup.admin_email)
+            .password(password)
+            .set_user_attributes(Some(attributes.clone()))
+            .send()
+    };
+    let mut out = send().await;
+    if out
+        .as_ref()
+        .err()
+        .and_then(|e| e.as_service_error())
+        .is_some_and(|se| se.is_username_exists_exception())
+    {
+        match remove_expired_sign_up(ctx, &signup.admin_email).await {
+            // The earlier sign-up never confirmed within its lifetime: it no longer holds
+            // the address, so this one goes through.
+            Ok(true) => out = send().await,
+            Ok(false) => {}
+            Err(e) => return unavailable(&e),
+        }
+    }
     match out {
         Ok(_) => answer(
             202,
@@ -154,6 +169,66 @@ pub async fn sign_up(ctx: &Context, raw: &RawSignup, password: &str) -> Answer {
         }
         Err(e) => unavailable(&crate::error::classify("cognito-idp", "SignUp", &e)),
     }
+}
+
+/// Deletes the pool's user `email` if it is a sign-up that was never confirmed within the
+/// deployment's signup lifetime; `true` when it did. Only self sign-ups are ever
+/// UNCONFIRMED (tenant users are created by AdminCreateUser or confirmed), so no tenant's
+/// user can be removed here. Cognito itself never deletes them: without this, an address
+/// whose code was lost could never sign up again.
+async fn remove_expired_sign_up(ctx: &Context, email: &str) -> Result<bool, StepError> {
+    let pool = &ctx.settings.user_pool_id;
+    let user = match ctx
+        .clients
+        .idp
+        .admin_get_user()
+        .user_pool_id(pool)
+        .username(email)
+        .send()
+        .await
+    {
+        Ok(u) => u,
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_user_not_found_exception()) => return Ok(true),
+        Err(e) => return Err(crate::error::classify("cognito-idp", "AdminGetUser", &e)),
+    };
+    let created = user.user_create_date().map_or(0, |d| d.secs().max(0) as u64);
+    if !unconfirmed_and_expired(
+        user.user_status(),
+        created,
+        ctx.settings.signup_lifetime_seconds,
+        record::now(),
+    ) {
+        return Ok(false);
+    }
+    match ctx
+        .clients
+        .idp
+        .admin_delete_user()
+        .user_pool_id(pool)
+        .username(email)
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_user_not_found_exception()) => {}
+        Err(e) => return Err(crate::error::classify("cognito-idp", "AdminDeleteUser", &e)),
+    }
+    tracing::info!(
+        created,
+        "an unconfirmed sign-up past its lifetime was removed; its address signs up again"
+    );
+    Ok(true)
+}
+
+/// Whether a pool user is a sign-up that was never confirmed and has outlived `lifetime`.
+fn unconfirmed_and_expired(
+    status: Option<&aws_sdk_cognitoidentityprovider::types::UserStatusType>,
+    created: u64,
+    lifetime: u64,
+    now: u64,
+) -> bool {
+    status == Some(&aws_sdk_cognitoidentityprovider::types::UserStatusType::Unconfirmed)
+        && created.saturating_add(lifetime) <= now
 }
 
 /// `POST /signup/confirm` in verify mode: `{admin_email, tenant_id, code}`.
@@ -246,6 +321,22 @@ mod tests {
         assert_eq!(password, "Secr3t!Secr3t!");
         assert!(validate(&raw).is_ok());
         assert!(split_password(json!({"tenant_id": "acme", "role": "admin"})).is_err());
+    }
+
+    #[test]
+    fn only_an_unconfirmed_sign_up_past_its_lifetime_expires() {
+        use aws_sdk_cognitoidentityprovider::types::UserStatusType;
+        let unconfirmed = Some(&UserStatusType::Unconfirmed);
+        assert!(unconfirmed_and_expired(unconfirmed, 100, 60, 160));
+        assert!(!unconfirmed_and_expired(unconfirmed, 100, 60, 159));
+        for other in [
+            UserStatusType::Confirmed,
+            UserStatusType::ForceChangePassword,
+            UserStatusType::ResetRequired,
+        ] {
+            assert!(!unconfirmed_and_expired(Some(&other), 0, 60, 1_000_000), "{other:?}");
+        }
+        assert!(!unconfirmed_and_expired(None, 0, 60, 1_000_000));
     }
 
     #[test]
