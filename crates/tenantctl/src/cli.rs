@@ -145,6 +145,11 @@ pub enum Command {
     /// (trust, policy, boundary, tags), group, secret, prefix marker and mapping rule.
     /// Exit codes: 0 clean, 1 findings, 4 the audit could not complete.
     Audit,
+    /// Converge an ACTIVE tenant's role (policy, trust, boundary, tags) and role mapping to
+    /// the deployment's template in place, keeping its data, then prove isolation (Verify);
+    /// a failed proof puts the previous documents back (kept on the record first).
+    /// Exit codes: 0 converged, 1 reverted, 5 not ACTIVE or no role.
+    Repair { tenant: String },
     /// Bring tenants onboarded with an earlier tenant template to the deployment's one.
     Rollout {
         #[command(subcommand)]

@@ -152,6 +152,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             render::list(&ops, &query, cli.json).await
         }
+        Command::Repair { tenant } => {
+            let tenant = parse_tenant(tenant)?;
+            let ops = ops(&cli).await?;
+            let repaired = tenantctl::repair::repair(&ops, &tenant).await?;
+            render::repaired(&repaired, cli.json)
+        }
         Command::Rollout {
             command: RolloutCommand::Plan,
         } => {

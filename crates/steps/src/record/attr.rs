@@ -24,6 +24,9 @@ pub const RETAIN_DATA: &str = "retain_data";
 /// The template version (`TenantTemplate::version`) the tenant's documents were last
 /// rendered from and proven with: written by RecordActive and by a converge.
 pub const TEMPLATE_VERSION: &str = "template_version";
+/// The role's documents before the last repair (JSON of `role::RoleDocuments`), written
+/// before anything is changed so that a failed proof, or an operator, can put them back.
+pub const PREVIOUS_DOCUMENTS: &str = "previous_documents";
 pub const CREATED_AT: &str = "created_at";
 pub const UPDATED_AT: &str = "updated_at";
 

@@ -335,3 +335,22 @@ pub async fn take_over(
         .condition_expression(condition);
     send_owned(ctx, tenant, execution, to, req).await
 }
+
+/// Sets `attribute` on a record that is ACTIVE (a repair's previous documents, the
+/// template version it converged to); false when the record is not ACTIVE (any more).
+pub async fn set_on_active(
+    ctx: &Context,
+    tenant: &TenantId,
+    attribute: &'static str,
+    value: AttributeValue,
+) -> Result<bool, StepError> {
+    let req = update_record(ctx, tenant)
+        .update_expression("SET #k = :v, updated_at = :now")
+        .condition_expression("#s = :active")
+        .expression_attribute_names("#k", attribute)
+        .expression_attribute_names("#s", attr::STATUS)
+        .expression_attribute_values(":v", value)
+        .expression_attribute_values(":active", s(Status::Active.as_str()))
+        .expression_attribute_values(":now", n(now()));
+    condition_held("UpdateItem", req.send().await)
+}
