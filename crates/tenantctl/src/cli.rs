@@ -185,6 +185,15 @@ pub enum LocalCommand {
     /// Print the local mailbox (sign-up codes; no email leaves the machine), or only the
     /// messages to one address.
     Mail { address: Option<String> },
+    /// Change the running stack's deployment in place, as a stack update would: its
+    /// functions render the new tenant template from their next invocation; tenants,
+    /// records and resources stay (existing tenants are then behind: `rollout plan`,
+    /// `repair`). An invalid template is refused (exit 2) naming the statement.
+    Deploy {
+        /// The tenant permission template (JSON with placeholders).
+        #[arg(long)]
+        tenant_template: PathBuf,
+    },
     /// Make a step fail for a tenant on the local stack (never possible in AWS).
     Fault {
         /// Tenant id the fault applies to.
