@@ -238,6 +238,12 @@ async fn repair_converges_in_place_and_a_failed_proof_reverts() {
     assert_eq!(rec.status, tenant_domain::Status::Active);
     let previous: Value = serde_json::from_str(rec.previous_documents.as_deref().unwrap()).unwrap();
     let previous_policy: Value = serde_json::from_str(previous["policy"].as_str().unwrap()).unwrap();
+    assert!(
+        rec.previous_by
+            .as_deref()
+            .is_some_and(|b| b.starts_with("repair-acme-")),
+        "{rec:?}"
+    );
     assert_eq!(
         previous_policy, widened,
         "the drifted policy was recorded before the change"
@@ -273,6 +279,39 @@ async fn repair_converges_in_place_and_a_failed_proof_reverts() {
         .await
         .unwrap();
     assert!(checks.iter().all(|c| c.holds()), "{checks:#?}");
+
+    // A converge retried after a crash keeps the documents its first run recorded, so its
+    // revert puts back what was there before it, not what it had already changed.
+    let acme = helpers::tid("acme");
+    c.iam
+        .put_role_policy()
+        .role_name("tenant-acme")
+        .policy_name("tenant-access")
+        .policy_document(widened.to_string())
+        .send()
+        .await
+        .unwrap();
+    let first = tenant_steps::converge::converge(&t.ops.ctx, &acme, "rollout-test-1")
+        .await
+        .unwrap();
+    let again = tenant_steps::converge::converge(&t.ops.ctx, &acme, "rollout-test-1")
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    let put_back = tenant_steps::converge::revert(&t.ops.ctx, &acme, "rollout-test-1")
+        .await
+        .unwrap();
+    assert_eq!(put_back, first);
+    let policy = tenant_steps::resources::role::documents(&t.ops.ctx, &acme)
+        .await
+        .unwrap()
+        .unwrap()
+        .policy;
+    assert_eq!(serde_json::from_str::<Value>(&policy.unwrap()).unwrap(), widened);
+    let err = tenant_steps::converge::revert(&t.ops.ctx, &acme, "rollout-test-2")
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "Internal", "{err}");
 
     let out = run(None, &["repair", "nobody"]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));

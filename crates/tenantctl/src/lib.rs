@@ -109,6 +109,7 @@ pub(crate) fn test_record(
         retain_data: false,
         template_version: None,
         previous_documents: None,
+        previous_by: None,
         created_at: updated_at,
         updated_at,
         attempts: vec![],

@@ -5,9 +5,10 @@
 
 use serde::Serialize;
 use tenant_domain::{Status, TenantId};
-use tenant_steps::record::{self, attr};
+use tenant_steps::StepError;
+use tenant_steps::converge;
+use tenant_steps::record;
 use tenant_steps::resources::role::{self, RoleDocuments};
-use tenant_steps::{StepError, StepInput};
 
 use crate::Ops;
 use crate::exit::{CliError, Exit};
@@ -62,7 +63,7 @@ pub async fn repair(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Repaired> {
             ),
         ));
     }
-    let Some(previous) = role::documents(ctx, tenant).await? else {
+    if role::documents(ctx, tenant).await?.is_none() {
         return Err(refused(
             tenant,
             format!(
@@ -72,76 +73,37 @@ pub async fn repair(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Repaired> {
                 "`tenantctl offboard {tenant} --keep-prefix` then `tenantctl retry {tenant}` rebuilds it, keeping the data"
             ),
         ));
-    };
-    // First the record: whatever happens next, what the role was is known.
-    let kept = record::set_on_active(
-        ctx,
-        tenant,
-        attr::PREVIOUS_DOCUMENTS,
-        aws_sdk_dynamodb::types::AttributeValue::S(serde_json::to_string(&previous)?),
-    )
-    .await?;
-    if !kept {
-        return Err(refused(
-            tenant,
-            format!("tenant {tenant} stopped being ACTIVE while repair started; nothing was changed"),
-            format!("`tenantctl status {tenant}`"),
-        ));
     }
+    // One converge, one id: its kept documents are told apart from an earlier repair's.
+    let by = format!("repair-{tenant}-{}-{}", record::now(), std::process::id());
     let to_version = ctx.settings.template_version();
-    let proof = converge_and_prove(ops, tenant, rec.attempt).await;
-    match proof {
-        Ok(()) => {
-            record::set_on_active(
-                ctx,
-                tenant,
-                attr::TEMPLATE_VERSION,
-                aws_sdk_dynamodb::types::AttributeValue::S(to_version.clone()),
-            )
-            .await?;
-            Ok(Repaired::Converged {
-                tenant_id: tenant.to_string(),
-                from_version: rec.template_version,
-                to_version,
-                previous,
-            })
+    // The documents are on the record before anything changes (converge writes them first).
+    let previous = match converge::converge(ctx, tenant, &by).await {
+        Ok(previous) => previous,
+        Err(e @ StepError::StaleExecution { .. }) => {
+            return Err(refused(tenant, format!("{e}"), format!("`tenantctl status {tenant}`")));
         }
+        Err(e) => return Err(e.into()),
+    };
+    let proven = match converge::prove(ctx, tenant, &by).await {
+        Ok(_) => converge::record_converged(ctx, tenant).await,
+        Err(e) => Err(e),
+    };
+    match proven {
+        Ok(()) => Ok(Repaired::Converged {
+            tenant_id: tenant.to_string(),
+            from_version: rec.template_version,
+            to_version,
+            previous,
+        }),
         Err(e) => {
-            role::restore(ctx, tenant, &previous).await?;
-            tenant_steps::mapping::reconcile(ctx, &format!("repair-{tenant}")).await?;
+            converge::revert(ctx, tenant, &by).await?;
             Ok(Repaired::Reverted {
                 tenant_id: tenant.to_string(),
                 error: e.name().to_string(),
                 message: e.to_string(),
                 previous,
             })
-        }
-    }
-}
-
-/// Verify retries a refusal of the tenant's own access while IAM may still be
-/// propagating; so does repair, as the state machine would.
-const PROOF_ATTEMPTS: u32 = tenant_steps::verify::PROPAGATION_RETRIES + 1;
-
-async fn converge_and_prove(ops: &Ops, tenant: &TenantId, attempt: u32) -> Result<(), StepError> {
-    let ctx = &ops.ctx;
-    role::converge(ctx, tenant).await?;
-    tenant_steps::mapping::reconcile(ctx, &format!("repair-{tenant}")).await?;
-    let mut retry_count = 0;
-    loop {
-        let input = StepInput::from_value(serde_json::json!({
-            "tenant_id": tenant.as_str(),
-            "execution": format!("repair-{tenant}"),
-            "attempt": attempt,
-            "retry_count": retry_count,
-        }))?;
-        match tenant_steps::verify::verify(ctx, &input).await {
-            Ok(_) => return Ok(()),
-            Err(StepError::IamNotPropagated { .. }) if retry_count + 1 < PROOF_ATTEMPTS => {
-                retry_count += 1;
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            }
-            Err(e) => return Err(e),
         }
     }
 }

@@ -13,8 +13,8 @@ mod store;
 
 pub use model::{AttemptRecord, Changes, TenantRecord, now};
 pub use store::{
-    Claim, claim, get, list, put_pending, set_mapped, set_on_active, set_pending_execution, start_attempt, take_over,
-    transition,
+    Claim, claim, get, keep_previous_documents, list, put_pending, set_mapped, set_on_active, set_pending_execution,
+    start_attempt, take_over, transition,
 };
 
 /// The role-mapping lock lives in the tenants table under a key no tenant id can take.

@@ -32,6 +32,8 @@ pub struct TenantRecord {
     pub template_version: Option<String>,
     /// The role's documents before the last repair (`role::RoleDocuments` as JSON).
     pub previous_documents: Option<String>,
+    /// The converge that wrote `previous_documents`.
+    pub previous_by: Option<String>,
     pub created_at: u64,
     pub updated_at: u64,
     /// What each onboarding attempt did, oldest first (attempts written before this was
@@ -138,6 +140,7 @@ impl TenantRecord {
                 .unwrap_or(false),
             template_version: get_s(item, attr::TEMPLATE_VERSION),
             previous_documents: get_s(item, attr::PREVIOUS_DOCUMENTS),
+            previous_by: get_s(item, attr::PREVIOUS_BY),
             created_at: get_n(item, attr::CREATED_AT),
             updated_at: get_n(item, attr::UPDATED_AT),
             attempts: attempts_of(item, get_n(item, attr::ATTEMPT) as u32),
