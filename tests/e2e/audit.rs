@@ -137,7 +137,10 @@ async fn audit_is_clean_after_onboarding_and_reports_injected_drift() {
     assert_eq!(kinds, ["drift", "missing", "orphan"].into_iter().collect());
     let text = String::from_utf8(run(false).stdout).unwrap();
     assert!(
-        text.contains("expected:") && text.contains("found:") && text.contains("tenantctl reconcile"),
+        text.contains("expected:")
+            && text.contains("found:")
+            && text.contains("tenantctl reconcile")
+            && text.contains("`tenantctl repair <id>` converges it in place"),
         "{text}"
     );
 

@@ -126,5 +126,194 @@ async fn a_changed_template_is_planned_per_tenant_and_document() {
         Vec::<String>::new()
     );
     assert!(run(Some(CONNECTOR), &["list"]).contains(&format!("{old} BEHIND")));
+    let status = run(Some(CONNECTOR), &["status", "acme"]);
+    assert!(
+        status.contains(&format!(
+            "template {old}, BEHIND the deployment's {new}: `tenantctl repair acme` converges it"
+        )),
+        "{status}"
+    );
+    assert!(run(None, &["status", "acme"]).contains(&format!("template {old} (current)")));
+    t.stack.stop().await;
+}
+
+/// The default template without its object statement: it parses (every rule holds) but
+/// the tenant loses its own prefix, so the Verify proof must fail.
+fn without_own_objects() -> String {
+    let mut doc: Value = serde_json::from_str(tenant_domain::template::DEFAULT_TEMPLATE).unwrap();
+    doc["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|st| st["Sid"] != "OwnPrefixObjects");
+    TenantTemplate::parse(&doc.to_string()).expect("still a valid template");
+    doc.to_string()
+}
+
+/// `tenantctl repair` as the operator: a widened policy and a foreign inline policy are
+/// converged in place and proven, the data kept and the previous documents recorded; under
+/// a template that loses the tenant's own prefix the proof fails and the role is put back,
+/// isolation still holding; a tenant without a record is not found.
+#[tokio::test(flavor = "multi_thread")]
+async fn repair_converges_in_place_and_a_failed_proof_reverts() {
+    use tenant_localstack::stack::Principal;
+    let t = helpers::spawn().await;
+    for tenant in ["acme", "acme-labs"] {
+        let done = t.onboard(tenant).await;
+        assert_eq!(done.status, "SUCCEEDED", "{tenant}: {done:?}");
+    }
+    let c = &t.ops.ctx.clients;
+    let s = &t.ops.ctx.settings;
+    // Data the repair must keep: the secret's value and an object under the prefix.
+    let secret = || async {
+        c.secrets
+            .get_secret_value()
+            .secret_id("tenants/acme/app")
+            .send()
+            .await
+            .unwrap()
+            .secret_string()
+            .unwrap()
+            .to_string()
+    };
+    let value_before = secret().await;
+    c.s3.put_object()
+        .bucket(&s.bucket)
+        .key("tenants/acme/data.txt")
+        .body(b"kept".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    // Drift, out of band: the policy widened to every tenant's objects, and a foreign policy.
+    let widened = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": format!("arn:aws:s3:::{}/tenants/*", s.bucket)}]
+    });
+    for name in ["tenant-access", "extra"] {
+        c.iam
+            .put_role_policy()
+            .role_name("tenant-acme")
+            .policy_name(name)
+            .policy_document(widened.to_string())
+            .send()
+            .await
+            .unwrap();
+    }
+    assert!(!tenantctl::audit::audit(&t.ops).await.unwrap().is_empty());
+
+    let lines = t.stack.env_lines_as(Principal::Operator).expect("operator roles");
+    let env_file =
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("repair-{}.env", std::process::id()));
+    std::fs::write(
+        &env_file,
+        lines.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let run = |template: Option<&str>, args: &[&str]| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"));
+        cmd.arg("--env-file").arg(&env_file).args(args);
+        match template {
+            Some(text) => cmd.env("TENANT_POLICY_TEMPLATE", text),
+            None => cmd.env_remove("TENANT_POLICY_TEMPLATE"),
+        };
+        cmd.output().unwrap()
+    };
+
+    let out = run(None, &["--json", "repair", "acme"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let repaired: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(repaired["outcome"], "converged", "{repaired:#}");
+    assert_eq!(repaired["to_version"], s.template_version().as_str());
+    let audit = tenantctl::audit::audit(&t.ops).await.unwrap();
+    assert!(audit.is_empty(), "{audit:#?}");
+    assert_eq!(secret().await, value_before, "the secret's value is kept");
+    let kept =
+        c.s3.get_object()
+            .bucket(&s.bucket)
+            .key("tenants/acme/data.txt")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(kept.body.collect().await.unwrap().into_bytes().as_ref(), b"kept");
+    let rec = tenant_steps::record::get(&t.ops.ctx, "acme").await.unwrap().unwrap();
+    assert_eq!(rec.status, tenant_domain::Status::Active);
+    let previous: Value = serde_json::from_str(rec.previous_documents.as_deref().unwrap()).unwrap();
+    let previous_policy: Value = serde_json::from_str(previous["policy"].as_str().unwrap()).unwrap();
+    assert!(
+        rec.previous_by
+            .as_deref()
+            .is_some_and(|b| b.starts_with("repair-acme-")),
+        "{rec:?}"
+    );
+    assert_eq!(
+        previous_policy, widened,
+        "the drifted policy was recorded before the change"
+    );
+
+    // A template that loses the tenant's own prefix: the proof fails and the role is put back.
+    let before = tenant_steps::resources::role::documents(&t.ops.ctx, &helpers::tid("acme"))
+        .await
+        .unwrap();
+    let out = run(Some(&without_own_objects()), &["--json", "repair", "acme"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let reverted: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reverted["outcome"], "reverted", "{reverted:#}");
+    assert_eq!(reverted["error"], "IsolationNotProven", "{reverted:#}");
+    let after = tenant_steps::resources::role::documents(&t.ops.ctx, &helpers::tid("acme"))
+        .await
+        .unwrap();
+    assert_eq!(after, before, "the previous documents are back");
+    let rec = tenant_steps::record::get(&t.ops.ctx, "acme").await.unwrap().unwrap();
+    assert_eq!(
+        rec.template_version,
+        Some(s.template_version()),
+        "the record keeps its version"
+    );
+    let text = String::from_utf8(run(Some(&without_own_objects()), &["repair", "acme"]).stdout).unwrap();
+    assert!(
+        text.contains("reverted to its previous documents") && text.contains("tenantctl rollout plan"),
+        "{text}"
+    );
+    let audit = tenantctl::audit::audit(&t.ops).await.unwrap();
+    assert!(audit.is_empty(), "{audit:#?}");
+    let checks = tenantctl::isolation::check_isolation(&t.ops, &[helpers::tid("acme"), helpers::tid("acme-labs")])
+        .await
+        .unwrap();
+    assert!(checks.iter().all(|c| c.holds()), "{checks:#?}");
+
+    // A converge retried after a crash keeps the documents its first run recorded, so its
+    // revert puts back what was there before it, not what it had already changed.
+    let acme = helpers::tid("acme");
+    c.iam
+        .put_role_policy()
+        .role_name("tenant-acme")
+        .policy_name("tenant-access")
+        .policy_document(widened.to_string())
+        .send()
+        .await
+        .unwrap();
+    let first = tenant_steps::converge::converge(&t.ops.ctx, &acme, "rollout-test-1")
+        .await
+        .unwrap();
+    let again = tenant_steps::converge::converge(&t.ops.ctx, &acme, "rollout-test-1")
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    let put_back = tenant_steps::converge::revert(&t.ops.ctx, &acme, "rollout-test-1")
+        .await
+        .unwrap();
+    assert_eq!(put_back, first);
+    let policy = tenant_steps::resources::role::documents(&t.ops.ctx, &acme)
+        .await
+        .unwrap()
+        .unwrap()
+        .policy;
+    assert_eq!(serde_json::from_str::<Value>(&policy.unwrap()).unwrap(), widened);
+    let err = tenant_steps::converge::revert(&t.ops.ctx, &acme, "rollout-test-2")
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "Internal", "{err}");
+
+    let out = run(None, &["repair", "nobody"]);
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
     t.stack.stop().await;
 }

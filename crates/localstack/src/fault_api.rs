@@ -6,13 +6,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Sends `method /_local/faults` with an optional JSON body; the response body on a 2xx.
 pub async fn request(endpoint: &str, method: &str, body: Option<String>) -> anyhow::Result<String> {
+    request_to(endpoint, method, "/_local/faults", body).await
+}
+
+/// Sends `method path` (one of the stack's `/_local/` admin routes) with an optional body;
+/// the response body on a 2xx.
+pub async fn request_to(endpoint: &str, method: &str, path: &str, body: Option<String>) -> anyhow::Result<String> {
     let addr = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .with_context(|| format!("connecting to {addr}"))?;
     let body = body.unwrap_or_default();
     let request = format!(
-        "{method} /_local/faults HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await?;
@@ -24,7 +30,7 @@ pub async fn request(endpoint: &str, method: &str, body: Option<String>) -> anyh
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
     if !status_ok {
-        bail!("fault API refused: {}", payload.trim());
+        bail!("the local stack refused {method} {path}: {}", payload.trim());
     }
     Ok(payload)
 }

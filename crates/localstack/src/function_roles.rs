@@ -14,12 +14,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context as _, bail};
 use aws_config::SdkConfig;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tenant_domain::template::{TemplateError, TenantTemplate};
 use tenant_steps::{Clients, Context};
 
 use crate::bootstrap::{Bootstrap, EVENT_BUS, OFFBOARDING_STATE_MACHINE, ONBOARDING_STATE_MACHINE};
@@ -73,15 +74,40 @@ pub struct Operators {
 
 /// A function's context (its role's clients) per handler name.
 #[derive(Clone, Default)]
-pub struct FunctionContexts(pub Arc<HashMap<String, Arc<Context>>>);
+///
+/// Behind a lock so that `tenantctl local deploy` can change the deployment's tenant
+/// template in place, as a stack update changes the functions' environment: each
+/// invocation takes the context as it is when it starts.
+pub struct FunctionContexts(pub Arc<RwLock<HashMap<String, Arc<Context>>>>);
 
 impl FunctionContexts {
+    pub fn new(contexts: HashMap<String, Arc<Context>>) -> Self {
+        FunctionContexts(Arc::new(RwLock::new(contexts)))
+    }
+
     pub fn get(&self, handler: &str) -> Option<Arc<Context>> {
-        self.0.get(handler).cloned()
+        self.0.read().ok()?.get(handler).cloned()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.read().map_or(true, |m| m.is_empty())
+    }
+
+    /// Gives every function the tenant template `template`, once it is checked against
+    /// each function's deployment (all or none); the new template version.
+    pub fn set_template(&self, template: &TenantTemplate) -> Result<String, TemplateError> {
+        let mut map = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for ctx in map.values() {
+            template.check_boundary(&ctx.settings.deployment())?;
+        }
+        let mut version = String::new();
+        for ctx in map.values_mut() {
+            let mut next = Context::clone(ctx);
+            next.settings.tenant_template = template.clone();
+            version = next.settings.template_version();
+            *ctx = Arc::new(next);
+        }
+        Ok(version)
     }
 }
 
@@ -262,5 +288,5 @@ pub async fn create(
             read_only: operator(OPERATOR_READ_ONLY_POLICY).await?,
         })
     };
-    Ok((FunctionContexts(Arc::new(out)), operators))
+    Ok((FunctionContexts::new(out), operators))
 }

@@ -187,6 +187,7 @@ pub fn router(ctx: Arc<Context>, functions: FunctionContexts, faults: Arc<Faults
     Router::new()
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
         .route("/_local/faults", put(put_fault).get(get_faults).delete(delete_faults))
+        .route("/_local/template", put(put_template))
         .with_state(AppState {
             ctx,
             functions,
@@ -358,6 +359,30 @@ async fn put_fault(State(state): State<AppState>, axum::Json(fault): axum::Json<
             (StatusCode::OK, axum::Json(fault)).into_response()
         }
         None => (StatusCode::BAD_REQUEST, format!("unknown step {:?}", fault.step)).into_response(),
+    }
+}
+
+/// `tenantctl local deploy --tenant-template`: the body is the template's JSON text. Every
+/// function runs with it from its next invocation; records and resources stay.
+async fn put_template(State(state): State<AppState>, body: Bytes) -> Response {
+    if state.functions.is_empty() {
+        // Without function roles every handler runs with the stack's admin context, which
+        // is fixed when the stack starts.
+        return json_error(
+            StatusCode::CONFLICT,
+            "this stack runs its functions without their roles: restart it with `tenantctl local up --tenant-template PATH`".into(),
+        );
+    }
+    let template = match std::str::from_utf8(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|text| tenant_domain::template::TenantTemplate::parse(text).map_err(|e| e.to_string()))
+    {
+        Ok(t) => t,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, message),
+    };
+    match state.functions.set_template(&template) {
+        Ok(version) => axum::Json(json!({ "template_version": version })).into_response(),
+        Err(e) => json_error(StatusCode::BAD_REQUEST, e.to_string()),
     }
 }
 

@@ -266,6 +266,38 @@ impl StateDir {
     }
 }
 
+/// After `tenantctl local deploy`: every env file of the running stack names the new tenant
+/// template (none for the default), so `tenantctl` judges tenants against it. Each file
+/// is replaced whole (written beside it, then renamed), never seen half written.
+pub fn set_env_tenant_template(
+    dir: &StateDir,
+    template: &tenant_domain::template::TenantTemplate,
+) -> std::io::Result<()> {
+    let key = tenant_steps::config::env::POLICY_TEMPLATE;
+    let files = [
+        dir.env_file(),
+        dir.operator_env_file(Principal::Operator),
+        dir.operator_env_file(Principal::OperatorReadOnly),
+    ];
+    for path in files.iter().filter(|p| p.exists()) {
+        let text = std::fs::read_to_string(path)?;
+        let mut lines: Vec<(String, String)> = vec![];
+        let mut out: String = text
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key}=")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if *template != tenant_domain::template::TenantTemplate::default() {
+            lines.push((key.to_string(), template.unrendered().to_string()));
+        }
+        out.push_str(&env_text(lines));
+        let tmp = path.with_extension("env.tmp");
+        std::fs::write(&tmp, out)?;
+        std::fs::rename(&tmp, path)?;
+    }
+    Ok(())
+}
+
 fn env_text(lines: Vec<(String, String)>) -> String {
     lines
         .into_iter()

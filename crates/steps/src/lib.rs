@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod converge;
 pub mod dispatch;
 pub mod error;
 pub mod events;

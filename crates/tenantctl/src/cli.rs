@@ -167,6 +167,11 @@ pub enum Command {
     /// no record.
     /// Exit codes: 0 clean, 1 findings, 4 the audit could not complete.
     Audit,
+    /// Converge an ACTIVE tenant's role (policy, trust, boundary, tags) and role mapping to
+    /// the deployment's template in place, keeping its data, then prove isolation (Verify);
+    /// a failed proof puts the previous documents back (kept on the record first).
+    /// Exit codes: 0 converged, 1 reverted, 5 not ACTIVE or no role.
+    Repair { tenant: String },
     /// Bring tenants onboarded with an earlier tenant template to the deployment's one.
     Rollout {
         #[command(subcommand)]
@@ -208,6 +213,15 @@ pub enum LocalCommand {
     /// Print the local mailbox (sign-up codes; no email leaves the machine), or only the
     /// messages to one address.
     Mail { address: Option<String> },
+    /// Change the running stack's deployment in place, as a stack update would: its
+    /// functions render the new tenant template from their next invocation; tenants,
+    /// records and resources stay (existing tenants are then behind: `rollout plan`,
+    /// `repair`). An invalid template is refused (exit 2) naming the statement.
+    Deploy {
+        /// The tenant permission template (JSON with placeholders).
+        #[arg(long)]
+        tenant_template: PathBuf,
+    },
     /// Make a step fail for a tenant on the local stack (never possible in AWS).
     Fault {
         /// Tenant id the fault applies to.

@@ -11,6 +11,7 @@ pub mod onboard;
 pub mod output;
 pub mod plan;
 pub mod reconcile;
+pub mod repair;
 pub mod status;
 pub mod timeline;
 
@@ -107,6 +108,8 @@ pub(crate) fn test_record(
         remaining: vec![],
         retain_data: false,
         template_version: None,
+        previous_documents: None,
+        previous_by: None,
         created_at: updated_at,
         updated_at,
         attempts: vec![],

@@ -173,6 +173,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             render::list(&ops, &query, cli.json).await
         }
+        Command::Repair { tenant } => {
+            let tenant = parse_tenant(tenant)?;
+            let ops = ops(&cli).await?;
+            let repaired = tenantctl::repair::repair(&ops, &tenant).await?;
+            render::repaired(&repaired, cli.json)
+        }
         Command::Rollout {
             command: RolloutCommand::Plan,
         } => {
@@ -364,6 +370,34 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             for m in messages {
                 outln!("{}  to {}  {}: {}", m.sent_at, m.to, m.subject, m.body);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        LocalCommand::Deploy { tenant_template } => {
+            let template = read_tenant_template(Some(tenant_template)).map_err(|e| {
+                tenantctl::exit::CliError::new(
+                    tenantctl::exit::Exit::Usage,
+                    None,
+                    format!("{e:#}; the running stack was not changed"),
+                )
+            })?;
+            let vars = env_file::read(&dir.env_file())?;
+            let endpoint = vars
+                .get(tenant_localstack::stack::ADMIN_URL)
+                .with_context(|| format!("env file has no {}", tenant_localstack::stack::ADMIN_URL))?;
+            let answer = fault_api::request_to(
+                endpoint,
+                "PUT",
+                "/_local/template",
+                Some(template.unrendered().to_string()),
+            )
+            .await?;
+            tenant_localstack::stack::set_env_tenant_template(&dir, &template)?;
+            let version: serde_json::Value = serde_json::from_str(&answer)?;
+            outln!(
+                "local stack deployed with template {}: new onboardings and repairs render it; tenants, records and resources stay",
+                version["template_version"].as_str().unwrap_or("?")
+            );
+            outln!("next: `tenantctl --local rollout plan` lists the tenants behind it");
             Ok(ExitCode::SUCCESS)
         }
         LocalCommand::Env => {

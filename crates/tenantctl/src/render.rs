@@ -443,10 +443,12 @@ fn template_line(r: &record::TenantRecord, current: &str) -> Option<String> {
         Some(v) if v == current => Some(format!("template {v} (current)")),
         _ if !listing::is_behind(r, current) => r.template_version.as_ref().map(|v| format!("template {v}")),
         Some(v) => Some(format!(
-            "template {v}, BEHIND the deployment's {current} (`tenantctl audit` shows what differs)"
+            "template {v}, BEHIND the deployment's {current}: `tenantctl repair {}` converges it, keeping its data",
+            r.tenant_id
         )),
         None => Some(format!(
-            "template not recorded (onboarded before versions were), BEHIND the deployment's {current} (`tenantctl audit` shows what differs)"
+            "template not recorded (onboarded before versions were), BEHIND the deployment's {current}: `tenantctl repair {}` converges it, keeping its data",
+            r.tenant_id
         )),
     }
 }
@@ -519,7 +521,7 @@ pub async fn list(ops: &Ops, q: &Query, json: bool) -> anyhow::Result<ExitCode> 
     }
     if page.behind > 0 {
         outln!(
-            "{} ACTIVE tenant(s) behind template {current}: `tenantctl list --behind` lists them",
+            "{} ACTIVE tenant(s) behind template {current}: `tenantctl list --behind` lists them, `tenantctl rollout plan` shows what changes, `tenantctl repair <id>` converges one",
             page.behind
         );
     }
@@ -636,7 +638,7 @@ pub fn audit(findings: &[Finding], json: bool) -> anyhow::Result<ExitCode> {
             }
         }
         outln!(
-            "{} finding(s). next: drift — restore the expected value, or rebuild the tenant keeping its objects: `tenantctl offboard <id> --keep-prefix` then `tenantctl retry <id>` (never without --keep-prefix: that deletes the tenant's data); unavailable — fix access and run again; a missing mapping rule — `tenantctl reconcile`; an orphan of a tenant — `tenantctl offboard <id>`; of no tenant — delete it by hand; a stuck record — `tenantctl retry <id>` (or `tenantctl offboard <id>`)",
+            "{} finding(s). next: drift of an ACTIVE tenant's role (policy, trust, boundary, tags, extra policies) — `tenantctl repair <id>` converges it in place and proves isolation, keeping the data (a failed proof puts the role back); other drift — restore the expected value, or rebuild the tenant keeping its objects: `tenantctl offboard <id> --keep-prefix` then `tenantctl retry <id>` (never without --keep-prefix: that deletes the tenant's data); unavailable — fix access and run again; a missing mapping rule — `tenantctl reconcile`; an orphan of a tenant — `tenantctl offboard <id>`; of no tenant — delete it by hand; a stuck record — `tenantctl retry <id>` (or `tenantctl offboard <id>`)",
             findings.len()
         );
     }
@@ -700,6 +702,44 @@ pub fn isolation(checks: &[Check], json: bool) -> anyhow::Result<ExitCode> {
 
 /// What `reconcile` did: the count, and each rule it dropped (with whether its role
 /// still existed: only with `--force`).
+pub fn repaired(r: &tenantctl::repair::Repaired, json: bool) -> anyhow::Result<ExitCode> {
+    use tenantctl::repair::Repaired;
+    let exit = match r {
+        Repaired::Converged { .. } => Exit::Ok,
+        Repaired::Reverted { .. } => Exit::Failed,
+    };
+    if json {
+        let mut v = serde_json::to_value(r)?;
+        v["exit"] = json!(exit.code());
+        outln!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(code(exit));
+    }
+    match r {
+        Repaired::Converged {
+            tenant_id,
+            from_version,
+            to_version,
+            ..
+        } => outln!(
+            "{tenant_id}: converged to template {to_version} (was {}) and isolation proven; no data was touched; the previous documents are on the record",
+            from_version.as_deref().unwrap_or("not recorded")
+        ),
+        Repaired::Reverted {
+            tenant_id,
+            error,
+            message,
+            ..
+        } => {
+            outln!("{tenant_id}: the converged role failed its proof ({error}: {message})");
+            outln!("{tenant_id}: reverted to its previous documents; its data was not touched");
+            outln!(
+                "next: fix the deployment's tenant template (`tenantctl rollout plan` shows what it would change), then `tenantctl repair {tenant_id}` again"
+            );
+        }
+    }
+    Ok(code(exit))
+}
+
 pub fn plan(plan: &tenantctl::plan::Plan, json: bool) -> anyhow::Result<ExitCode> {
     use tenant_domain::rollout::StatementChange;
     if json {

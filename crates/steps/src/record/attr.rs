@@ -24,6 +24,12 @@ pub const RETAIN_DATA: &str = "retain_data";
 /// The template version (`TenantTemplate::version`) the tenant's documents were last
 /// rendered from and proven with: written by RecordActive and by a converge.
 pub const TEMPLATE_VERSION: &str = "template_version";
+/// The role's documents before the last repair (JSON of `role::RoleDocuments`), written
+/// before anything is changed so that a failed proof, or an operator, can put them back.
+pub const PREVIOUS_DOCUMENTS: &str = "previous_documents";
+/// Which converge (a repair, a rollout's tenant) wrote `previous_documents`: a retried
+/// converge finds its own and does not overwrite them with what it already changed.
+pub const PREVIOUS_BY: &str = "previous_by";
 pub const CREATED_AT: &str = "created_at";
 pub const UPDATED_AT: &str = "updated_at";
 /// When a held signup (PENDING_APPROVAL) stops holding its id, in epoch seconds: the

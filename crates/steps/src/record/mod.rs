@@ -13,7 +13,8 @@ mod store;
 
 pub use model::{AttemptRecord, Changes, TenantRecord, now};
 pub use store::{
-    Claim, Decided, approve, claim, get, hold, list, put_pending, reject, set_mapped, set_pending_execution,
+    Claim, Decided, approve, claim, get, hold, keep_previous_documents, list, put_pending, reject, set_mapped,
+    set_on_active, set_pending_execution,
     start_attempt, take_over, transition,
 };
 

@@ -30,6 +30,10 @@ pub struct TenantRecord {
     /// The template version the tenant was last onboarded or converged to; None for a
     /// tenant that never reached ACTIVE, or did before versions were recorded.
     pub template_version: Option<String>,
+    /// The role's documents before the last repair (`role::RoleDocuments` as JSON).
+    pub previous_documents: Option<String>,
+    /// The converge that wrote `previous_documents`.
+    pub previous_by: Option<String>,
     pub created_at: u64,
     pub updated_at: u64,
     /// What each onboarding attempt did, oldest first (attempts written before this was
@@ -138,6 +142,8 @@ impl TenantRecord {
                 .copied()
                 .unwrap_or(false),
             template_version: get_s(item, attr::TEMPLATE_VERSION),
+            previous_documents: get_s(item, attr::PREVIOUS_DOCUMENTS),
+            previous_by: get_s(item, attr::PREVIOUS_BY),
             created_at: get_n(item, attr::CREATED_AT),
             updated_at: get_n(item, attr::UPDATED_AT),
             attempts: attempts_of(item, get_n(item, attr::ATTEMPT) as u32),

@@ -448,3 +448,44 @@ pub async fn take_over(
         .condition_expression(condition);
     send_owned(ctx, tenant, execution, to, req).await
 }
+
+/// Sets `attribute` on a record that is ACTIVE (a repair's previous documents, the
+/// template version it converged to); false when the record is not ACTIVE (any more).
+pub async fn set_on_active(
+    ctx: &Context,
+    tenant: &TenantId,
+    attribute: &'static str,
+    value: AttributeValue,
+) -> Result<bool, StepError> {
+    let req = update_record(ctx, tenant)
+        .update_expression("SET #k = :v, updated_at = :now")
+        .condition_expression("#s = :active")
+        .expression_attribute_names("#k", attribute)
+        .expression_attribute_names("#s", attr::STATUS)
+        .expression_attribute_values(":v", value)
+        .expression_attribute_values(":active", s(Status::Active.as_str()))
+        .expression_attribute_values(":now", n(now()));
+    condition_held("UpdateItem", req.send().await)
+}
+
+/// Writes the documents a converge is about to change on an ACTIVE record, unless this
+/// converge (`by`) already wrote them (a retry must not record what it already changed);
+/// false when the record is not ACTIVE or already holds `by`'s documents.
+pub async fn keep_previous_documents(
+    ctx: &Context,
+    tenant: &TenantId,
+    by: &str,
+    documents: &str,
+) -> Result<bool, StepError> {
+    let req = update_record(ctx, tenant)
+        .update_expression("SET #d = :d, #b = :b, updated_at = :now")
+        .condition_expression("#s = :active AND (attribute_not_exists(#b) OR #b <> :b)")
+        .expression_attribute_names("#d", attr::PREVIOUS_DOCUMENTS)
+        .expression_attribute_names("#b", attr::PREVIOUS_BY)
+        .expression_attribute_names("#s", attr::STATUS)
+        .expression_attribute_values(":d", s(documents))
+        .expression_attribute_values(":b", s(by))
+        .expression_attribute_values(":active", s(Status::Active.as_str()))
+        .expression_attribute_values(":now", n(now()));
+    condition_held("UpdateItem", req.send().await)
+}

@@ -374,3 +374,148 @@ pub async fn strip_policies(
     }
     Ok(())
 }
+
+/// The role's documents as they are: kept on the tenant record before a converge, so a
+/// converge whose proof fails can put them back (`restore`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RoleDocuments {
+    /// The inline tenant policy (URL-decoded JSON), None when it is not on the role.
+    pub policy: Option<String>,
+    pub trust: Option<String>,
+    pub boundary: Option<String>,
+    pub template_version: Option<String>,
+}
+
+/// Reads the role's documents; None when there is no role.
+pub async fn documents(ctx: &Context, tenant: &TenantId) -> Result<Option<RoleDocuments>, StepError> {
+    let names = TenantNames::new(tenant);
+    let iam = &ctx.clients.iam;
+    let role = match iam.get_role().role_name(&names.role_name).send().await {
+        Ok(out) => out.role().cloned(),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(classify("iam", "GetRole", &e)),
+    };
+    let Some(role) = role else { return Ok(None) };
+    let policy = match iam
+        .get_role_policy()
+        .role_name(&names.role_name)
+        .policy_name(INLINE_POLICY_NAME)
+        .send()
+        .await
+    {
+        Ok(out) => Some(decoded(out.policy_document())),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(classify("iam", "GetRolePolicy", &e)),
+    };
+    Ok(Some(RoleDocuments {
+        policy,
+        trust: role.assume_role_policy_document().map(decoded),
+        boundary: role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(str::to_string),
+        template_version: role
+            .tags()
+            .iter()
+            .find(|t| t.key() == TEMPLATE_VERSION_TAG_KEY)
+            .map(|t| t.value().to_string()),
+    }))
+}
+
+/// IAM returns documents URL-encoded; one that does not decode is kept as it came.
+fn decoded(raw: &str) -> String {
+    tenant_domain::policy_compare::decode_document(raw).map_or_else(|| raw.to_string(), |v| v.to_string())
+}
+
+/// Makes an existing role exactly what onboarding under the deployment's template
+/// renders (policy, trust, boundary, tags), in place: nothing is deleted but grants the
+/// templates do not make.
+pub async fn converge(ctx: &Context, tenant: &TenantId) -> Result<(), StepError> {
+    let names = TenantNames::new(tenant);
+    let wanted = RoleDocuments {
+        policy: Some(ctx.settings.tenant_policy(tenant).to_json()),
+        trust: Some(trust_policy(&ctx.settings.identity_pool_id).to_string()),
+        boundary: Some(ctx.settings.boundary_arn.clone()),
+        template_version: Some(ctx.settings.template_version()),
+    };
+    strip_policies(ctx, &names.role_name, Some(INLINE_POLICY_NAME), false).await?;
+    apply(ctx, &names.role_name, tenant, &wanted).await
+}
+
+/// Puts back documents read by [`documents`] before a converge.
+pub async fn restore(ctx: &Context, tenant: &TenantId, previous: &RoleDocuments) -> Result<(), StepError> {
+    apply(ctx, &TenantNames::new(tenant).role_name, tenant, previous).await
+}
+
+async fn apply(ctx: &Context, role: &str, tenant: &TenantId, docs: &RoleDocuments) -> Result<(), StepError> {
+    let iam = &ctx.clients.iam;
+    // The deployment's boundary first, whatever the documents say: a revert never puts a
+    // drifted boundary back, and a policy is only given to a bounded role.
+    iam.put_role_permissions_boundary()
+        .role_name(role)
+        .permissions_boundary(&ctx.settings.boundary_arn)
+        .send()
+        .await
+        .map_err(|e| classify("iam", "PutRolePermissionsBoundary", &e))?;
+    match &docs.policy {
+        Some(policy) => iam
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(INLINE_POLICY_NAME)
+            .policy_document(policy)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| classify("iam", "PutRolePolicy", &e))?,
+        None => match iam
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(INLINE_POLICY_NAME)
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {}
+            Err(e) => return Err(classify("iam", "DeleteRolePolicy", &e)),
+        },
+    }
+    if let Some(trust) = &docs.trust {
+        iam.update_assume_role_policy()
+            .role_name(role)
+            .policy_document(trust)
+            .send()
+            .await
+            .map_err(|e| classify("iam", "UpdateAssumeRolePolicy", &e))?;
+    }
+    let mut tags = vec![
+        IamTag::builder()
+            .key(TAG_KEY)
+            .value(tenant.as_str())
+            .build()
+            .map_err(StepError::internal)?,
+    ];
+    match &docs.template_version {
+        Some(v) => tags.push(
+            IamTag::builder()
+                .key(TEMPLATE_VERSION_TAG_KEY)
+                .value(v)
+                .build()
+                .map_err(StepError::internal)?,
+        ),
+        None => {
+            iam.untag_role()
+                .role_name(role)
+                .tag_keys(TEMPLATE_VERSION_TAG_KEY)
+                .send()
+                .await
+                .map_err(|e| classify("iam", "UntagRole", &e))?;
+        }
+    }
+    iam.tag_role()
+        .role_name(role)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| classify("iam", "TagRole", &e))?;
+    Ok(())
+}
