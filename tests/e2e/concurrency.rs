@@ -44,6 +44,11 @@ async fn mapped_groups(t: &TestStack) -> BTreeSet<String> {
             .iter()
             .map(|r| r.value().to_string())
             .collect(),
+        // No group is mapped: every identity gets the shared role.
+        MappingType::Abac => {
+            assert!(mapping.is_none(), "{mapping:?}");
+            BTreeSet::new()
+        }
         MappingType::Token => {
             assert_eq!(mapping.as_ref().map(|m| m.r#type().as_str()), Some("Token"));
             let mut out = BTreeSet::new();

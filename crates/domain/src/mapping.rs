@@ -17,8 +17,23 @@ pub enum MappingType {
     #[default]
     Rules,
     /// Each tenant group carries its role; the ID token's `cognito:preferred_role`
-    /// picks it. No cap.
+    /// picks it. No cap, but one IAM role per tenant.
     Token,
+    /// One shared tenant role scoped by the session's `tenant` principal tag (from the
+    /// ID token's `tenant_id` claim): no per-tenant role, no mapping entry, nothing to
+    /// wait for IAM to propagate.
+    Abac,
+}
+
+impl MappingType {
+    /// Whether each tenant has its own IAM role (and so an entry in the mapping and an
+    /// IAM propagation to wait for).
+    pub fn has_tenant_role(self) -> bool {
+        match self {
+            MappingType::Rules | MappingType::Token => true,
+            MappingType::Abac => false,
+        }
+    }
 }
 
 impl std::str::FromStr for MappingType {
@@ -27,7 +42,8 @@ impl std::str::FromStr for MappingType {
         match s.to_ascii_lowercase().as_str() {
             "rules" => Ok(MappingType::Rules),
             "token" => Ok(MappingType::Token),
-            other => Err(format!("unknown mapping type {other:?}; use Rules or Token")),
+            "abac" => Ok(MappingType::Abac),
+            other => Err(format!("unknown mapping type {other:?}; use Rules, Token or Abac")),
         }
     }
 }
@@ -96,7 +112,9 @@ pub fn provider_name(region: &str, user_pool_id: &str, client_id: &str) -> Strin
 pub fn desired_mapping(mapping_type: MappingType, tenants: &[MappedTenant]) -> Result<ProviderMapping, MappingError> {
     let unique: BTreeMap<&TenantId, &str> = tenants.iter().map(|t| (&t.tenant, t.role_arn.as_str())).collect();
     let rules = match mapping_type {
-        MappingType::Token => vec![],
+        // Neither has a per-tenant rule: Token's roles are on the groups, Abac has no
+        // per-tenant role at all (the pool's default role is the shared one).
+        MappingType::Token | MappingType::Abac => vec![],
         MappingType::Rules => {
             if unique.len() > MAX_RULES_PER_PROVIDER {
                 return Err(MappingError::TooManyRules {
@@ -213,10 +231,13 @@ mod tests {
     fn mapping_and_match_types_by_name() {
         assert_eq!("Rules".parse::<MappingType>(), Ok(MappingType::Rules));
         assert_eq!("TOKEN".parse::<MappingType>(), Ok(MappingType::Token));
+        assert_eq!("abac".parse::<MappingType>(), Ok(MappingType::Abac));
         assert_eq!(
-            "abac".parse::<MappingType>(),
-            Err("unknown mapping type \"abac\"; use Rules or Token".to_string())
+            "attr".parse::<MappingType>(),
+            Err("unknown mapping type \"attr\"; use Rules, Token or Abac".to_string())
         );
+        assert!(MappingType::Rules.has_tenant_role() && MappingType::Token.has_tenant_role());
+        assert!(!MappingType::Abac.has_tenant_role());
         let names: Vec<&str> = [
             MatchType::Equals,
             MatchType::Contains,
@@ -295,6 +316,8 @@ mod tests {
         assert!(admits_another(MappingType::Rules, 24).is_ok());
         assert!(admits_another(MappingType::Rules, 25).is_err());
         assert!(admits_another(MappingType::Token, 1000).is_ok());
+        assert!(admits_another(MappingType::Abac, 5000).is_ok());
+        assert!(desired_mapping(MappingType::Abac, &tenants).unwrap().rules.is_empty());
     }
 
     /// The refusal says what is full, the limit, and both ways out, Token type first.

@@ -55,7 +55,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(tenant: &str, kind: Kind, resource: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(tenant: &str, kind: Kind, resource: impl Into<String>, detail: impl Into<String>) -> Self {
         Finding {
             tenant: tenant.to_string(),
             kind,
@@ -66,7 +66,13 @@ impl Finding {
         }
     }
 
-    fn differs(tenant: &str, resource: impl Into<String>, detail: &str, expected: Value, found: Value) -> Self {
+    pub(crate) fn differs(
+        tenant: &str,
+        resource: impl Into<String>,
+        detail: &str,
+        expected: Value,
+        found: Value,
+    ) -> Self {
         Finding {
             expected: Some(expected),
             found: Some(found),
@@ -106,7 +112,13 @@ async fn found(ops: &Ops) -> anyhow::Result<Inventory> {
     let mut roles = c.iam.list_roles().path_prefix("/tenants/").into_paginator().send();
     while let Some(page) = roles.next().await {
         for r in page.context("listing roles")?.roles() {
-            add(r.role_name().trim_start_matches("tenant-"), "role", r.arn());
+            // Only names a tenant id can give: the deployment's shared Abac role lives
+            // under the same path, and its name (the template's logical id, upper case)
+            // is no tenant's.
+            let id = r.role_name().trim_start_matches("tenant-");
+            if TenantId::parse(id).is_ok() {
+                add(id, "role", r.arn());
+            }
         }
     }
     let mut secrets = c.secrets.list_secrets().into_paginator().send();
@@ -189,6 +201,14 @@ async fn stuck(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> a
 /// The deployment's own containers the tenants' resources live in: a missing bucket is a
 /// finding, not a failure of the whole audit.
 async fn deployment(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
+    let mut out = bucket_finding(ops).await?;
+    if ops.ctx.settings.mapping_type == MappingType::Abac {
+        out.extend(crate::abac::shared_drift(ops).await?);
+    }
+    Ok(out)
+}
+
+async fn bucket_finding(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
     let bucket = &ops.ctx.settings.bucket;
     // ListObjectsV2 under tenants/, not HeadBucket: the permission the prefix inventory has.
     let listed = ops
@@ -325,12 +345,24 @@ async fn tenant_drift(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Vec<Findin
     let mut out = vec![];
     let role_label = format!("role {}", names.role_name);
 
-    // Role: path, boundary, tag, trust policy, inline policies, attached policies.
+    // Role: path, boundary, tag, trust policy, inline policies, attached policies. Abac
+    // mode has none per tenant: one found is left from another mode.
     match c.iam.get_role().role_name(&names.role_name).send().await {
         Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {
-            out.push(Finding::new(id, Kind::Missing, &role_label, "the role does not exist"));
+            if s.mapping_type.has_tenant_role() {
+                out.push(Finding::new(id, Kind::Missing, &role_label, "the role does not exist"));
+            }
         }
         Err(e) => return Err(e).context("iam GetRole"),
+        Ok(_) if !s.mapping_type.has_tenant_role() => out.push(Finding::new(
+            id,
+            Kind::Drift,
+            &role_label,
+            format!(
+                "a per-tenant role in {:?} mode, which uses the shared role",
+                s.mapping_type
+            ),
+        )),
         Ok(got) => {
             let role = got.role().context("GetRole returned no role")?;
             if role.path() != names.role_path {
@@ -549,6 +581,20 @@ async fn mapping_drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecor
     let expected_type = match s.mapping_type {
         MappingType::Rules => RoleMappingType::Rules,
         MappingType::Token => RoleMappingType::Token,
+        // Any mapping of the provider would take identities away from the pool's
+        // default role, the shared one.
+        MappingType::Abac => {
+            if let Some(m) = current {
+                out.push(Finding::differs(
+                    "(pool)",
+                    &pool_label,
+                    "type",
+                    json!(null),
+                    json!(m.r#type().as_str()),
+                ));
+            }
+            return Ok(out);
+        }
     };
     match current {
         None if mapped.is_empty() => {}
