@@ -42,7 +42,8 @@ async fn mapped_groups(t: &TestStack) -> BTreeSet<String> {
             .await
             .unwrap()
             .iter()
-            .map(|r| r.value().to_string())
+            .filter_map(|r| tenant_domain::mapping::tenant_of_rule(r.claim(), r.value()))
+            .map(|t| TenantNames::new(&t).group)
             .collect(),
         // No group is mapped: every identity gets the shared role.
         MappingType::Abac => {

@@ -94,7 +94,9 @@ async fn incomplete(ops: &Ops, tenants: &[TenantId]) -> anyhow::Result<Vec<Strin
                 .map(|rc| rc.rules())
                 .unwrap_or_default()
             {
-                mapped.insert(r.value().to_string(), r.role_arn().to_string());
+                if let Some(t) = tenant_domain::mapping::tenant_of_rule(r.claim(), r.value()) {
+                    mapped.insert(TenantNames::new(&t).group, r.role_arn().to_string());
+                }
             }
         }
         // No per-tenant entry: every identity gets the shared role (checked by the

@@ -153,12 +153,8 @@ async fn found(ops: &Ops) -> anyhow::Result<Inventory> {
         }
     }
     for r in tenant_steps::mapping::mapped_rules(&ops.ctx).await? {
-        if let Some(id) = r
-            .value()
-            .strip_prefix("tenant:")
-            .and_then(|v| v.strip_suffix(":members"))
-        {
-            add(id, "mapping rule", r.value());
+        if let Some(id) = tenant_domain::mapping::tenant_of_rule(r.claim(), r.value()) {
+            add(id.as_str(), "mapping rule", r.value());
         }
     }
     Ok(out)
@@ -237,7 +233,9 @@ async fn bucket_finding(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
 fn expected_name(partition: &str, account_id: &str, tenant: &str, kind: &str) -> Option<String> {
     let names = TenantNames::new(&TenantId::parse(tenant).ok()?);
     Some(match kind {
-        "group" | "mapping rule" => names.group,
+        "group" => names.group,
+        // The rule's value: the tenant_id it equals.
+        "mapping rule" => tenant.to_string(),
         "role" => names.role_arn(partition, account_id),
         "secret" => names.secret_name,
         "prefix" => names.prefix,
@@ -633,14 +631,13 @@ async fn mapping_drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecor
     // Every rule the table renders, exactly; a rule without a mapped ACTIVE tenant is an
     // orphan (reported by `orphans` when it names a tenant; here when it does not).
     for want in &desired.rules {
-        let tenant = want
-            .value
-            .strip_prefix("tenant:")
-            .and_then(|v| v.strip_suffix(":members"))
-            .unwrap_or("?");
-        let label = format!("mapping rule {}", want.value);
+        let tenant = want.value.as_str();
+        let label = format!("mapping rule {} {}", want.claim, want.value);
         let expected = json!({"Claim": want.claim, "MatchType": want.match_type.as_str(), "Value": want.value, "RoleARN": want.role_arn});
-        match rules.iter().find(|r| r.value() == want.value) {
+        match rules
+            .iter()
+            .find(|r| r.claim() == want.claim && r.value() == want.value)
+        {
             None => out.push(Finding {
                 expected: Some(expected),
                 ..Finding::new(
@@ -659,11 +656,12 @@ async fn mapping_drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecor
         }
     }
     for r in &rules {
-        let named = r
-            .value()
-            .strip_prefix("tenant:")
-            .and_then(|v| v.strip_suffix(":members"));
-        let known = desired.rules.iter().any(|w| w.value == r.value());
+        let named = tenant_domain::mapping::tenant_of_rule(r.claim(), r.value());
+        let named = named.as_ref().map(|t| t.as_str());
+        let known = desired
+            .rules
+            .iter()
+            .any(|w| w.claim == r.claim() && w.value == r.value());
         if !known && named.is_none() {
             out.push(Finding::new(
                 "(pool)",
@@ -679,7 +677,7 @@ async fn mapping_drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecor
             out.push(Finding::new(
                 t,
                 Kind::Drift,
-                format!("mapping rule {}", r.value()),
+                format!("mapping rule {} {}", r.claim(), r.value()),
                 "the record says the tenant is not mapped",
             ));
         }

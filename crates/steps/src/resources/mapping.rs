@@ -76,7 +76,11 @@ impl TenantResource for Mapping {
         let rule_role = || {
             mapping
                 .rules_configuration()
-                .and_then(|rc| rc.rules().iter().find(|r| r.value() == names.group))
+                .and_then(|rc| {
+                    rc.rules()
+                        .iter()
+                        .find(|r| tenant_domain::mapping::tenant_of_rule(r.claim(), r.value()).as_ref() == Some(tenant))
+                })
                 .map(|r| r.role_arn().to_string())
         };
         let role_arn = match ctx.settings.mapping_type {
@@ -91,7 +95,7 @@ impl TenantResource for Mapping {
         match role_arn {
             Some(role_arn) => Observation::Found(MappingObserved { role_arn }),
             None => Observation::Absent(match ctx.settings.mapping_type {
-                MappingType::Rules | MappingType::Abac => format!("no rule for {}", names.group),
+                MappingType::Rules | MappingType::Abac => format!("no rule for tenant_id {tenant}"),
                 MappingType::Token => format!("no role on group {}", names.group),
             }),
         }
