@@ -42,7 +42,7 @@ async fn audit_is_clean_after_onboarding_and_reports_injected_drift() {
     let provider = s.provider_name();
     let mapping = mappings.remove(&provider).unwrap();
     let mut rules = mapping.rules_configuration().unwrap().rules().to_vec();
-    rules.retain(|r| r.value() != "tenant:acme-labs:members");
+    rules.retain(|r| r.value() != "acme-labs");
     let mapping = aws_sdk_cognitoidentity::types::RoleMapping::builder()
         .r#type(mapping.r#type().clone())
         .ambiguous_role_resolution(mapping.ambiguous_role_resolution().unwrap().clone())
@@ -105,7 +105,7 @@ async fn audit_is_clean_after_onboarding_and_reports_injected_drift() {
     assert!(
         findings.iter().any(|f| f.tenant == "acme-labs"
             && f.kind == Kind::Missing
-            && f.resource == "mapping rule tenant:acme-labs:members"),
+            && f.resource == "mapping rule tenant_id acme-labs"),
         "{findings:#?}"
     );
     assert!(

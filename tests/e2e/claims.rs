@@ -86,3 +86,80 @@ async fn tokens_carry_the_single_tenant_claim_and_two_tenant_groups_none() {
     assert_eq!(id.get("tenant_id"), None, "{id}");
     assert_eq!(access.get("tenant_id"), None, "{access}");
 }
+
+/// A user in two tenant groups has no `tenant_id` claim, and so no tenant's access in
+/// any mode: Rules match the claim (not the groups), Token finds two roles and no
+/// preferred one (ambiguous: denied), Abac's shared role gets no tag (reaches nothing).
+async fn two_tenant_groups_get_no_access(mode: tenant_domain::MappingType) {
+    let t = crate::helpers::spawn_mode(mode).await;
+    for tenant in ["acme", "globex"] {
+        assert_eq!(t.onboard(tenant).await.status, "SUCCEEDED", "{mode:?}");
+    }
+    let ctx = &t.ops.ctx;
+    let user = tenant_steps::probe::create_user(ctx, &tid("acme")).await.unwrap();
+    ctx.clients
+        .idp
+        .admin_add_user_to_group()
+        .user_pool_id(&ctx.settings.user_pool_id)
+        .username(&user.username)
+        .group_name(TenantNames::new(&tid("globex")).group)
+        .send()
+        .await
+        .unwrap();
+    let token = tenant_steps::probe::id_token(ctx, &user).await.unwrap();
+    assert_eq!(claims(&token).get("tenant_id"), None, "{mode:?}");
+    match tenant_steps::probe::session(ctx, &token).await {
+        Err(e) => {
+            assert_ne!(mode, tenant_domain::MappingType::Abac, "{e}");
+            // The pool refuses the identity: no rule (Rules) or no single role (Token).
+            assert!(e.to_string().contains("denied this request"), "{mode:?}: {e}");
+        }
+        Ok(session) => {
+            assert_eq!(mode, tenant_domain::MappingType::Abac, "credentials were issued");
+            for tenant in ["acme", "globex"] {
+                let names = TenantNames::new(&tid(tenant));
+                let read = session
+                    .secrets
+                    .get_secret_value()
+                    .secret_id(&names.secret_name)
+                    .send()
+                    .await
+                    .unwrap_err();
+                assert_eq!(
+                    aws_sdk_secretsmanager::error::ProvideErrorMetadata::code(&read),
+                    Some("AccessDeniedException"),
+                    "{tenant}"
+                );
+                let get = session
+                    .s3
+                    .get_object()
+                    .bucket(&ctx.settings.bucket)
+                    .key(&names.marker_key)
+                    .send()
+                    .await
+                    .unwrap_err();
+                assert_eq!(
+                    aws_sdk_s3::error::ProvideErrorMetadata::code(&get),
+                    Some("AccessDenied"),
+                    "{tenant}"
+                );
+            }
+        }
+    }
+    t.stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_tenant_groups_get_no_access_in_rules_mode() {
+    two_tenant_groups_get_no_access(tenant_domain::MappingType::Rules).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_tenant_groups_get_no_access_in_token_mode() {
+    two_tenant_groups_get_no_access(tenant_domain::MappingType::Token).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_tenant_groups_get_no_access_in_abac_mode() {
+    two_tenant_groups_get_no_access(tenant_domain::MappingType::Abac).await;
+}

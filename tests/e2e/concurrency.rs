@@ -42,8 +42,14 @@ async fn mapped_groups(t: &TestStack) -> BTreeSet<String> {
             .await
             .unwrap()
             .iter()
-            .map(|r| r.value().to_string())
+            .filter_map(|r| tenant_domain::mapping::tenant_of_rule(r.claim(), r.value()))
+            .map(|t| TenantNames::new(&t).group)
             .collect(),
+        // No group is mapped: every identity gets the shared role.
+        MappingType::Abac => {
+            assert!(mapping.is_none(), "{mapping:?}");
+            BTreeSet::new()
+        }
         MappingType::Token => {
             assert_eq!(mapping.as_ref().map(|m| m.r#type().as_str()), Some("Token"));
             let mut out = BTreeSet::new();

@@ -41,6 +41,17 @@ pub async fn spawn() -> TestStack {
     .await
 }
 
+/// A stack with the tests' defaults in the given mapping mode.
+pub async fn spawn_mode(mapping_type: tenant_domain::MappingType) -> TestStack {
+    spawn_stack(Options {
+        iam_wait_seconds: 0,
+        propagation_budget_seconds: TEST_PROPAGATION_BUDGET_SECONDS,
+        mapping_type,
+        ..Options::default()
+    })
+    .await
+}
+
 /// A stack with the tests' defaults but the given IAM wait.
 pub async fn spawn_with_iam_wait(iam_wait_seconds: u32) -> TestStack {
     spawn_stack(Options {

@@ -1,10 +1,23 @@
 use tenantctl::isolation::{self, Access};
 
-use crate::helpers::{spawn, tid};
+use tenant_domain::MappingType;
+
+use crate::helpers::{spawn_mode, tid};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
-    let t = spawn().await;
+    prefix_confusable_tenants_are_isolated(MappingType::Rules).await;
+}
+
+/// The same proof with one shared role: the session's tenant tag alone keeps `acme`
+/// away from `acme-labs`.
+#[tokio::test(flavor = "multi_thread")]
+async fn abac_prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
+    prefix_confusable_tenants_are_isolated(MappingType::Abac).await;
+}
+
+async fn prefix_confusable_tenants_are_isolated(mode: MappingType) {
+    let t = spawn_mode(mode).await;
     // Ids that are prefixes, extensions or near-misses of each other: every ordered pair
     // must be denied, whatever a careless `StringLike` or a missing delimiter would allow.
     const SET: [&str; 5] = ["acme", "acme-labs", "acme-lab", "acm", "acme1"];
@@ -44,12 +57,17 @@ async fn prefix_confusable_tenants_are_denied_each_others_data_by_iam() {
             "{action}"
         );
     }
-    // The denial is IAM's: the message names the assumed tenant role.
+    // The denial is IAM's: the message names the assumed tenant role (Abac: the shared
+    // one, for every tenant).
     let denied = cross
         .iter()
         .find(|c| c.action == "secretsmanager:GetSecretValue")
         .unwrap();
-    assert!(denied.detail.contains("assumed-role/tenant-"), "{}", denied.detail);
+    let role = match mode {
+        MappingType::Abac => "assumed-role/TenantAbacRole/",
+        _ => "assumed-role/tenant-",
+    };
+    assert!(denied.detail.contains(role), "{}", denied.detail);
     // URLs signed outside the SDK: S3's 403 AccessDenied for every other tenant, and an
     // allowed read of the actor's own marker. Together they show the request was
     // attributed to the actor's identity-pool credentials and judged by its role: an

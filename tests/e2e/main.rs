@@ -3,6 +3,7 @@
 //! `template.yaml` creates, drives the real state machine and checks the emulator through
 //! the SDK. Needs the virtualenv that `make test` creates (or TENANT_PYTHON).
 
+mod abac;
 mod claims;
 mod concurrency;
 mod failures;

@@ -123,9 +123,10 @@ async fn onboarding_reaches_active_with_every_resource_as_specified() {
     assert_eq!(mapping.ambiguous_role_resolution().map(|a| a.as_str()), Some("Deny"));
     let rules = mapping.rules_configuration().unwrap().rules();
     assert_eq!(rules.len(), 1);
-    assert_eq!(rules[0].claim(), "cognito:groups");
-    assert_eq!(rules[0].match_type().as_str(), "Contains");
-    assert_eq!(rules[0].value(), names.group);
+    // On the single-valued tenant_id claim, so a user in two tenant groups matches none.
+    assert_eq!(rules[0].claim(), "tenant_id");
+    assert_eq!(rules[0].match_type().as_str(), "Equals");
+    assert_eq!(rules[0].value(), "acme");
     assert_eq!(rules[0].role_arn(), role.arn());
     t.stack.stop().await;
 }

@@ -13,7 +13,9 @@ use aws_sdk_cognitoidentity::types::{
 use tenant_domain::TenantNames;
 use tenant_steps::probe;
 
-use crate::helpers::{TestStack, spawn, tid};
+use tenant_domain::MappingType;
+
+use crate::helpers::{TestStack, spawn_mode, tid};
 
 /// A second identity pool on the same user pool and app client.
 async fn other_pool(t: &TestStack, name: &str, unauthenticated: bool, classic: bool) -> String {
@@ -41,12 +43,29 @@ async fn other_pool(t: &TestStack, name: &str, unauthenticated: bool, classic: b
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tenant_role_is_refused_to_other_pools_guests_and_the_classic_flow() {
-    let t = spawn().await;
+    tenant_role_is_refused_elsewhere(MappingType::Rules).await;
+}
+
+/// The same refusals for Abac mode's shared role: its trust, like a tenant role's, admits
+/// only this pool's authenticated identities through the enhanced flow.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shared_abac_role_is_refused_to_other_pools_guests_and_the_classic_flow() {
+    tenant_role_is_refused_elsewhere(MappingType::Abac).await;
+}
+
+async fn tenant_role_is_refused_elsewhere(mode: MappingType) {
+    let t = spawn_mode(mode).await;
     assert_eq!(t.onboard("acme").await.status, "SUCCEEDED");
     let ctx = &t.ops.ctx;
     let ci = &ctx.clients.identity;
     let s = &ctx.settings;
-    let role_arn = TenantNames::new(&tid("acme")).role_arn(&s.partition, &s.account_id);
+    // The role acme's users get: its own, or the pool's default (the shared one).
+    let role_arn = if mode.has_tenant_role() {
+        TenantNames::new(&tid("acme")).role_arn(&s.partition, &s.account_id)
+    } else {
+        let roles = tenant_steps::mapping::pool_roles(ctx).await.unwrap();
+        roles.roles().unwrap()["authenticated"].clone()
+    };
 
     // Positive control: the deployment's own pool gives acme's user acme's credentials.
     let user = probe::create_user(ctx, &tid("acme")).await.unwrap();

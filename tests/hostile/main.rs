@@ -521,15 +521,27 @@ async fn resources_created(ops: &Ops) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_corpus_is_refused_at_every_entry_point_and_creates_nothing() {
+    hostile_corpus_in(tenant_domain::MappingType::Rules).await;
+}
+
+/// The same corpus on an Abac deployment: nothing reaches a step there either.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_corpus_is_refused_in_abac_mode_and_creates_nothing() {
+    hostile_corpus_in(tenant_domain::MappingType::Abac).await;
+}
+
+async fn hostile_corpus_in(mode: tenant_domain::MappingType) {
     let corpus = load();
     assert!(corpus.cases.len() >= 200, "corpus has {} cases", corpus.cases.len());
-    let t = helpers::spawn().await;
+    let t = helpers::spawn_mode(mode).await;
     let env_file = t.write_env_file(Path::new(env!("CARGO_TARGET_TMPDIR")), "hostile");
     let env: HashMap<String, String> = t.stack.env_lines().into_iter().collect();
     let helpers::TestStack { stack, ops } = t;
     let ops = Arc::new(ops);
     let signup_url: Arc<str> = Arc::from(env["TENANT_SIGNUP_URL"].as_str());
 
+    // What the deployment itself has (Abac mode's shared role): not created by a case.
+    let baseline = resources_created(&ops).await;
     let started = std::time::Instant::now();
     let (cli, signup, event, sfn) = tokio::join!(
         run("cli", &corpus, 8, |c| via_cli(env_file.clone(), c)),
@@ -538,7 +550,8 @@ async fn hostile_corpus_is_refused_at_every_entry_point_and_creates_nothing() {
         run("state machine", &corpus, 96, |c| via_state_machine(ops.clone(), c)),
     );
     let elapsed = started.elapsed();
-    let residue = resources_created(&ops).await;
+    let mut residue = resources_created(&ops).await;
+    residue.retain(|r| !baseline.contains(r));
     let _ = std::fs::remove_file(&env_file);
 
     let rows = [
@@ -550,7 +563,7 @@ async fn hostile_corpus_is_refused_at_every_entry_point_and_creates_nothing() {
     let tried: usize = rows.iter().map(|r| r.1.tried).sum();
     let refused: usize = rows.iter().map(|r| r.1.refused).sum();
     let mut figure = format!(
-        "hostile corpus: {} cases ({} from tests/hostile/corpus.json, {} generated), {:.1}s\n",
+        "hostile corpus ({mode:?} mode): {} cases ({} from tests/hostile/corpus.json, {} generated), {:.1}s\n",
         corpus.cases.len(),
         corpus.from_file,
         corpus.cases.len() - corpus.from_file,
@@ -578,7 +591,10 @@ async fn hostile_corpus_is_refused_at_every_entry_point_and_creates_nothing() {
     }
     println!("{figure}");
     std::fs::write(
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile-figure.txt"),
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(match mode {
+            tenant_domain::MappingType::Rules => "hostile-figure.txt".to_string(),
+            other => format!("hostile-figure-{other:?}.txt").to_lowercase(),
+        }),
         &figure,
     )
     .ok();

@@ -61,6 +61,10 @@ struct Args {
     /// Concurrent Token-type onboardings.
     #[arg(long, default_value_t = 100)]
     token_tenants: usize,
+    /// Concurrent Abac-type onboardings (no per-tenant IAM entity, so no cap but the
+    /// user pool's groups: pass 1000 for the scale run).
+    #[arg(long, default_value_t = 100)]
+    abac_tenants: usize,
     /// Only these parts (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Part>,
@@ -154,6 +158,7 @@ async fn run(args: &Args, want: &dyn Fn(Part) -> bool, scratch: &std::path::Path
         for (mapping, n) in [
             (MappingType::Rules, args.rules_tenants),
             (MappingType::Token, args.token_tenants),
+            (MappingType::Abac, args.abac_tenants),
         ] {
             if n > 0 {
                 eprintln!("onboarding {n} {mapping:?}-type tenants concurrently…");
@@ -162,7 +167,7 @@ async fn run(args: &Args, want: &dyn Fn(Part) -> bool, scratch: &std::path::Path
         }
     }
     if want(Part::Calls) {
-        for mapping in [MappingType::Rules, MappingType::Token] {
+        for mapping in [MappingType::Rules, MappingType::Token, MappingType::Abac] {
             eprintln!("recording the AWS calls of a {mapping:?}-type onboarding and offboarding…");
             report.critical_paths.push(calls::measure(mapping).await?);
         }

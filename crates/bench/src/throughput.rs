@@ -94,9 +94,14 @@ async fn incomplete(ops: &Ops, tenants: &[TenantId]) -> anyhow::Result<Vec<Strin
                 .map(|rc| rc.rules())
                 .unwrap_or_default()
             {
-                mapped.insert(r.value().to_string(), r.role_arn().to_string());
+                if let Some(t) = tenant_domain::mapping::tenant_of_rule(r.claim(), r.value()) {
+                    mapped.insert(TenantNames::new(&t).group, r.role_arn().to_string());
+                }
             }
         }
+        // No per-tenant entry: every identity gets the shared role (checked by the
+        // isolation proof of each onboarding, not here).
+        MappingType::Abac => {}
         MappingType::Token => {
             if mapping.map(|m| m.r#type().as_str()) == Some("Token") {
                 let mut pages = c
@@ -119,20 +124,25 @@ async fn incomplete(ops: &Ops, tenants: &[TenantId]) -> anyhow::Result<Vec<Strin
     for tenant in tenants {
         let names = TenantNames::new(tenant);
         let role = names.role_arn(&s.partition, &s.account_id);
-        if mapped.get(&names.group) != Some(&role) {
+        if s.mapping_type.has_tenant_role() && mapped.get(&names.group) != Some(&role) {
             missing.insert(format!("{tenant}: not mapped to {role}"));
         }
         let res = tenant_steps::inspect::inspect(&ops.ctx, tenant).await;
         let present = res.present();
-        for want in [
-            "group",
-            "role",
-            "role policy",
-            "secret",
-            "prefix objects",
-            "mapping rule",
-        ] {
-            if !present.iter().any(|p| p == want) {
+        let wanted: &[&str] = if s.mapping_type.has_tenant_role() {
+            &[
+                "group",
+                "role",
+                "role policy",
+                "secret",
+                "prefix objects",
+                "mapping rule",
+            ]
+        } else {
+            &["group", "secret", "prefix objects"]
+        };
+        for want in wanted {
+            if !present.iter().any(|p| p == *want) {
                 missing.insert(format!("{tenant}: no {want}"));
             }
         }

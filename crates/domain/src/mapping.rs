@@ -5,11 +5,16 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{TenantId, TenantNames};
+use crate::TenantId;
 
 /// Cognito's limit on rules per identity provider in a Rules-type mapping.
 pub const MAX_RULES_PER_PROVIDER: usize = 25;
 pub const GROUPS_CLAIM: &str = "cognito:groups";
+/// The claim a Rules-type rule matches: the single-valued `tenant_id` the
+/// pre-token-generation trigger puts in the ID token. Not `cognito:groups`: a user in two
+/// tenant groups would match the first tenant's rule and get its role, while such a user
+/// has no `tenant_id` at all and so matches no rule (denied).
+pub const RULE_CLAIM: &str = crate::claim::CLAIM;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum MappingType {
@@ -17,8 +22,23 @@ pub enum MappingType {
     #[default]
     Rules,
     /// Each tenant group carries its role; the ID token's `cognito:preferred_role`
-    /// picks it. No cap.
+    /// picks it. No cap, but one IAM role per tenant.
     Token,
+    /// One shared tenant role scoped by the session's `tenant` principal tag (from the
+    /// ID token's `tenant_id` claim): no per-tenant role, no mapping entry, nothing to
+    /// wait for IAM to propagate.
+    Abac,
+}
+
+impl MappingType {
+    /// Whether each tenant has its own IAM role (and so an entry in the mapping and an
+    /// IAM propagation to wait for).
+    pub fn has_tenant_role(self) -> bool {
+        match self {
+            MappingType::Rules | MappingType::Token => true,
+            MappingType::Abac => false,
+        }
+    }
 }
 
 impl std::str::FromStr for MappingType {
@@ -27,7 +47,8 @@ impl std::str::FromStr for MappingType {
         match s.to_ascii_lowercase().as_str() {
             "rules" => Ok(MappingType::Rules),
             "token" => Ok(MappingType::Token),
-            other => Err(format!("unknown mapping type {other:?}; use Rules or Token")),
+            "abac" => Ok(MappingType::Abac),
+            other => Err(format!("unknown mapping type {other:?}; use Rules, Token or Abac")),
         }
     }
 }
@@ -96,7 +117,9 @@ pub fn provider_name(region: &str, user_pool_id: &str, client_id: &str) -> Strin
 pub fn desired_mapping(mapping_type: MappingType, tenants: &[MappedTenant]) -> Result<ProviderMapping, MappingError> {
     let unique: BTreeMap<&TenantId, &str> = tenants.iter().map(|t| (&t.tenant, t.role_arn.as_str())).collect();
     let rules = match mapping_type {
-        MappingType::Token => vec![],
+        // Neither has a per-tenant rule: Token's roles are on the groups, Abac has no
+        // per-tenant role at all (the pool's default role is the shared one).
+        MappingType::Token | MappingType::Abac => vec![],
         MappingType::Rules => {
             if unique.len() > MAX_RULES_PER_PROVIDER {
                 return Err(MappingError::TooManyRules {
@@ -107,9 +130,9 @@ pub fn desired_mapping(mapping_type: MappingType, tenants: &[MappedTenant]) -> R
             unique
                 .into_iter()
                 .map(|(tenant, role_arn)| MappingRule {
-                    claim: GROUPS_CLAIM.to_string(),
-                    match_type: MatchType::Contains,
-                    value: TenantNames::new(tenant).group,
+                    claim: RULE_CLAIM.to_string(),
+                    match_type: MatchType::Equals,
+                    value: tenant.as_str().to_string(),
                     role_arn: role_arn.to_string(),
                 })
                 .collect()
@@ -136,8 +159,27 @@ pub fn admits_another(mapping_type: MappingType, already_mapped: usize) -> Resul
 pub fn dropped_rules<'a>(current: &'a [MappingRule], desired: &ProviderMapping) -> Vec<&'a MappingRule> {
     current
         .iter()
-        .filter(|r| !desired.rules.iter().any(|d| d.claim == r.claim && d.value == r.value))
+        .filter(|r| {
+            // A rule of the earlier form for a tenant the rebuild still maps is replaced,
+            // not dropped: the tenant keeps its access.
+            let tenant = tenant_of_rule(&r.claim, &r.value);
+            !desired.rules.iter().any(|d| {
+                (d.claim == r.claim && d.value == r.value)
+                    || tenant.is_some() && tenant_of_rule(&d.claim, &d.value) == tenant
+            })
+        })
         .collect()
+}
+
+/// The tenant a rule is for: this product's form (`tenant_id` equals the id) or the
+/// earlier one (`cognito:groups` contains `tenant:{id}:members`), which a reconcile
+/// replaces. None for a rule that names no tenant.
+pub fn tenant_of_rule(claim: &str, value: &str) -> Option<TenantId> {
+    match claim {
+        RULE_CLAIM => TenantId::parse(value).ok(),
+        GROUPS_CLAIM => crate::claim::tenant_of_group(value),
+        _ => None,
+    }
 }
 
 /// The role name at the end of a role ARN (`arn:aws:iam::1:role/tenants/tenant-acme` →
@@ -147,14 +189,15 @@ pub fn role_name_of_arn(arn: &str) -> Option<&str> {
     path.rsplit('/').next().filter(|n| !n.is_empty())
 }
 
-/// How Cognito resolves a Rules-type mapping for a user's groups: the first matching rule
-/// wins; no match means `Deny`. Used to check a mapping before it is written.
-pub fn resolve_rules<'a>(mapping: &'a ProviderMapping, groups: &[String]) -> Option<&'a str> {
+/// How Cognito resolves a Rules-type mapping for a token's claims (claim -> its values;
+/// a single-valued claim has one): the first matching rule wins; no match means `Deny`.
+pub fn resolve_rules<'a>(mapping: &'a ProviderMapping, claims: &BTreeMap<String, Vec<String>>) -> Option<&'a str> {
     mapping
         .rules
         .iter()
         .find(|r| {
-            groups.iter().any(|g| match r.match_type {
+            let values = claims.get(&r.claim).map(Vec::as_slice).unwrap_or_default();
+            values.iter().any(|g| match r.match_type {
                 MatchType::Equals => g == &r.value,
                 MatchType::Contains => g.contains(&r.value),
                 MatchType::StartsWith => g.starts_with(&r.value),
@@ -167,23 +210,21 @@ pub fn resolve_rules<'a>(mapping: &'a ProviderMapping, groups: &[String]) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::TenantNames;
     use crate::tenant_id::strategy::valid_id;
     use proptest::prelude::*;
 
-    fn rule(group: &str, role: &str) -> MappingRule {
-        MappingRule {
-            claim: GROUPS_CLAIM.into(),
-            match_type: MatchType::Contains,
-            value: group.into(),
-            role_arn: role.into(),
-        }
-    }
-
     #[test]
     fn a_rebuild_drops_exactly_the_rules_whose_group_is_no_longer_desired() {
+        let rule = |tenant: &str, role: &str| MappingRule {
+            claim: RULE_CLAIM.into(),
+            match_type: MatchType::Equals,
+            value: tenant.into(),
+            role_arn: role.into(),
+        };
         let current = [
-            rule("tenant:acme:members", "arn:aws:iam::1:role/tenants/tenant-acme"),
-            rule("tenant:initech:members", "arn:aws:iam::1:role/tenants/tenant-initech"),
+            rule("acme", "arn:aws:iam::1:role/tenants/tenant-acme"),
+            rule("initech", "arn:aws:iam::1:role/tenants/tenant-initech"),
         ];
         let acme = MappedTenant {
             tenant: TenantId::parse("acme").unwrap(),
@@ -196,6 +237,15 @@ mod tests {
         let empty = desired_mapping(MappingType::Rules, &[]).unwrap();
         assert_eq!(dropped_rules(&current, &empty).len(), 2);
         assert!(dropped_rules(&current[..1], &desired).is_empty());
+        // A group rule of the earlier form for acme is replaced, not dropped.
+        let legacy = MappingRule {
+            claim: GROUPS_CLAIM.into(),
+            match_type: MatchType::Contains,
+            value: "tenant:acme:members".into(),
+            role_arn: "arn:aws:iam::1:role/tenants/tenant-acme".into(),
+        };
+        assert!(dropped_rules(std::slice::from_ref(&legacy), &desired).is_empty());
+        assert_eq!(dropped_rules(std::slice::from_ref(&legacy), &empty).len(), 1);
     }
 
     #[test]
@@ -213,10 +263,13 @@ mod tests {
     fn mapping_and_match_types_by_name() {
         assert_eq!("Rules".parse::<MappingType>(), Ok(MappingType::Rules));
         assert_eq!("TOKEN".parse::<MappingType>(), Ok(MappingType::Token));
+        assert_eq!("abac".parse::<MappingType>(), Ok(MappingType::Abac));
         assert_eq!(
-            "abac".parse::<MappingType>(),
-            Err("unknown mapping type \"abac\"; use Rules or Token".to_string())
+            "attr".parse::<MappingType>(),
+            Err("unknown mapping type \"attr\"; use Rules, Token or Abac".to_string())
         );
+        assert!(MappingType::Rules.has_tenant_role() && MappingType::Token.has_tenant_role());
+        assert!(!MappingType::Abac.has_tenant_role());
         let names: Vec<&str> = [
             MatchType::Equals,
             MatchType::Contains,
@@ -237,7 +290,12 @@ mod tests {
             value: value.into(),
             role_arn: role.into(),
         };
-        let groups = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let groups = |g: &[&str]| {
+            BTreeMap::from([(
+                GROUPS_CLAIM.to_string(),
+                g.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )])
+        };
         let one = |r: MappingRule| ProviderMapping {
             mapping_type: MappingType::Rules,
             rules: vec![r],
@@ -276,11 +334,11 @@ mod tests {
     fn rules_are_sorted_and_deduplicated() {
         let m = desired_mapping(MappingType::Rules, &[mapped("zeta"), mapped("acme"), mapped("acme")]).unwrap();
         let values: Vec<_> = m.rules.iter().map(|r| r.value.as_str()).collect();
-        assert_eq!(values, ["tenant:acme:members", "tenant:zeta:members"]);
+        assert_eq!(values, ["acme", "zeta"]);
         assert!(
             m.rules
                 .iter()
-                .all(|r| r.claim == "cognito:groups" && r.match_type == MatchType::Contains)
+                .all(|r| r.claim == "tenant_id" && r.match_type == MatchType::Equals)
         );
     }
 
@@ -295,6 +353,8 @@ mod tests {
         assert!(admits_another(MappingType::Rules, 24).is_ok());
         assert!(admits_another(MappingType::Rules, 25).is_err());
         assert!(admits_another(MappingType::Token, 1000).is_ok());
+        assert!(admits_another(MappingType::Abac, 5000).is_ok());
+        assert!(desired_mapping(MappingType::Abac, &tenants).unwrap().rules.is_empty());
     }
 
     /// The refusal says what is full, the limit, and both ways out, Token type first.
@@ -321,14 +381,26 @@ mod tests {
 
     proptest! {
         #[test]
-        fn each_member_resolves_to_its_own_role(ids in proptest::collection::btree_set(valid_id(), 1..25)) {
+        fn each_member_resolves_to_its_own_role(ids in proptest::collection::btree_set(valid_id(), 2..25)) {
             let tenants: Vec<_> = ids.iter().map(|i| mapped(i)).collect();
             let m = desired_mapping(MappingType::Rules, &tenants).unwrap();
+            // A token as the pre-token trigger shapes it: groups, and tenant_id only for
+            // a user in exactly one tenant group.
+            let token = |members: &[&MappedTenant]| {
+                let groups: Vec<String> = members.iter().map(|t| TenantNames::new(&t.tenant).group).collect();
+                let mut claims = BTreeMap::from([(GROUPS_CLAIM.to_string(), groups.clone())]);
+                if let crate::claim::TenantClaim::Tenant(t) = crate::claim::tenant_claim(&groups) {
+                    claims.insert(RULE_CLAIM.to_string(), vec![t.as_str().to_string()]);
+                }
+                claims
+            };
             for t in &tenants {
-                let groups = vec![TenantNames::new(&t.tenant).group];
-                prop_assert_eq!(resolve_rules(&m, &groups), Some(t.role_arn.as_str()));
+                prop_assert_eq!(resolve_rules(&m, &token(&[t])), Some(t.role_arn.as_str()));
+                prop_assert_eq!(tenant_of_rule(RULE_CLAIM, t.tenant.as_str()), Some(t.tenant.clone()));
             }
-            prop_assert_eq!(resolve_rules(&m, &["someone-else".to_string()]), None);
+            // In two tenant groups: no rule matches, whichever comes first.
+            prop_assert_eq!(resolve_rules(&m, &token(&[&tenants[0], &tenants[1]])), None);
+            prop_assert_eq!(resolve_rules(&m, &token(&[])), None);
         }
     }
 }

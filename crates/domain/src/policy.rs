@@ -120,6 +120,10 @@ pub fn boundary_policy(d: &Deployment) -> PolicyDocument {
 /// session without the tag must match no resource at all.
 pub const TENANT_TAG_VARIABLE: &str = "${aws:PrincipalTag/tenant}";
 
+/// The session tag of [`TENANT_TAG_VARIABLE`]: the identity pool's principal tag map is
+/// exactly `{PRINCIPAL_TAG: claim::CLAIM}` in Abac mode.
+pub const PRINCIPAL_TAG: &str = "tenant";
+
 /// Abac mode's one shared tenant role policy: [`tenant_policy`] with the tenant id taken
 /// from the session's `tenant` principal tag, so the same delimiters (`tenants/{id}/`)
 /// keep `acme` away from `acme-labs`. Every statement also requires the tag to be

@@ -97,8 +97,64 @@ pub fn substitutions(options: &Options) -> BTreeMap<String, String> {
         .into_iter()
         .map(|s| (s.substitution().to_string(), function_arn(s)))
         .collect();
-    subs.insert("IamPropagationSeconds".into(), options.iam_wait_seconds.to_string());
+    // As the template: Abac mode creates no IAM entity per tenant, so nothing to wait for.
+    let wait = if options.mapping_type.has_tenant_role() {
+        options.iam_wait_seconds
+    } else {
+        0
+    };
+    subs.insert("IamPropagationSeconds".into(), wait.to_string());
     subs
+}
+
+/// The shared role's name: the template's logical id, as CloudFormation would begin it
+/// (upper case, so no tenant id's role name can be it).
+pub const SHARED_ROLE: &str = "TenantAbacRole";
+
+/// Abac mode, as the template's `TenantAbacRole`, `IdentityPoolRoleAttachment` and
+/// `TenantPrincipalTags`: the shared tenant role under the boundary, the pool's default
+/// authenticated role, and the map of the ID token's `tenant_id` claim to the `tenant`
+/// session tag.
+async fn shared_role(clients: &Clients, settings: &Settings) -> anyhow::Result<()> {
+    let role = clients
+        .iam
+        .create_role()
+        .role_name(SHARED_ROLE)
+        .path(tenant_domain::names::ROLE_PATH)
+        .permissions_boundary(&settings.boundary_arn)
+        .assume_role_policy_document(tenant_domain::policy::trust_policy(&settings.identity_pool_id).to_string())
+        .send()
+        .await
+        .context("creating the shared tenant role")?;
+    let arn = role.role().map(|r| r.arn().to_string()).context("role has no ARN")?;
+    clients
+        .iam
+        .put_role_policy()
+        .role_name(SHARED_ROLE)
+        .policy_name(tenant_domain::names::INLINE_POLICY_NAME)
+        .policy_document(settings.shared_policy().to_json())
+        .send()
+        .await
+        .context("putting the shared tenant policy")?;
+    clients
+        .identity
+        .set_identity_pool_roles()
+        .identity_pool_id(&settings.identity_pool_id)
+        .roles("authenticated", arn)
+        .send()
+        .await
+        .context("setting the pool's authenticated role")?;
+    clients
+        .identity
+        .set_principal_tag_attribute_map()
+        .identity_pool_id(&settings.identity_pool_id)
+        .identity_provider_name(settings.user_pool_provider())
+        .use_defaults(false)
+        .principal_tags(tenant_domain::policy::PRINCIPAL_TAG, tenant_domain::claim::CLAIM)
+        .send()
+        .await
+        .context("mapping the tenant_id claim to the tenant tag")?;
+    Ok(())
 }
 
 /// Fills `${Name}` placeholders like CloudFormation's `DefinitionSubstitutions`; a
@@ -338,6 +394,10 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
         .context("boundary has no ARN")?
         .to_string();
 
+    if options.mapping_type == MappingType::Abac {
+        shared_role(clients, &settings).await?;
+    }
+
     let states_role = clients
         .iam
         .create_role()
@@ -389,6 +449,12 @@ mod tests {
         let out = substitute(ONBOARDING_ASL, &substitutions(&Options::default())).unwrap();
         assert!(out.contains(":function:tenant-create-role"));
         assert!(out.contains("States.StringToJson('1')"));
+        let abac = Options {
+            mapping_type: MappingType::Abac,
+            ..Options::default()
+        };
+        let out = substitute(ONBOARDING_ASL, &substitutions(&abac)).unwrap();
+        assert!(out.contains("States.StringToJson('0')"), "Abac mode waits for nothing");
         let out = substitute(OFFBOARDING_ASL, &substitutions(&Options::default())).unwrap();
         assert!(out.contains(":function:tenant-delete-role"));
     }

@@ -503,10 +503,14 @@ async fn post_confirmation(state: &AppState, body: &[u8]) -> Response {
     }
 }
 
-/// Breaks the tenant role's inline policy with the local stack's admin credentials.
+/// Breaks the tenant role's inline policy with the local stack's admin credentials (in
+/// Abac mode the shared role's: the one the tenant's sessions get).
 async fn tamper_policy(ctx: &Context, tenant: &str, mode: FaultMode) -> Result<(), String> {
     let tenant = tenant_domain::TenantId::parse(tenant).map_err(|e| e.to_string())?;
-    let names = tenant_domain::TenantNames::new(&tenant);
+    let mut names = tenant_domain::TenantNames::new(&tenant);
+    if !ctx.settings.mapping_type.has_tenant_role() {
+        names.role_name = crate::bootstrap::SHARED_ROLE.to_string();
+    }
     let iam = &ctx.clients.iam;
     let policy = tenant_domain::names::INLINE_POLICY_NAME;
     if mode == FaultMode::WidenPolicy {

@@ -212,6 +212,17 @@ impl Settings {
         self.tenant_template.version(self.mapping_type)
     }
 
+    /// Abac mode's shared tenant role policy, from the deployment's template.
+    pub fn shared_policy(&self) -> tenant_domain::policy::PolicyDocument {
+        self.tenant_template.render_shared(&self.deployment())
+    }
+
+    /// The user pool as an identity provider of the identity pool, without the app
+    /// client: the name principal tag maps are keyed on.
+    pub fn user_pool_provider(&self) -> String {
+        format!("cognito-idp.{}.amazonaws.com/{}", self.region, self.user_pool_id)
+    }
+
     pub fn provider_name(&self) -> String {
         tenant_domain::mapping::provider_name(&self.region, &self.user_pool_id, &self.user_pool_client_id)
     }

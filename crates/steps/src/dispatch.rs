@@ -4,7 +4,7 @@
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::resources::{TenantResource, group::Group, mapping::Mapping, prefix::Prefix, role::Role, secret::Secret};
+use crate::resources::{self, group::Group, mapping::Mapping, prefix::Prefix, role::Role, secret::Secret};
 use crate::{Context, StepError, StepInput, steps, teardown, verify};
 
 type StepFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, StepError>> + Send + 'a>>;
@@ -51,19 +51,19 @@ macro_rules! step_table {
 // checked against these rows and the ASL in the tests.
 step_table! {
     RecordProvisioning => "record-provisioning", steps::record_provisioning;
-    CreateGroup => "create-group", Group::create;
-    CreateRole => "create-role", Role::create;
-    CreateSecret => "create-secret", Secret::create;
-    CreatePrefix => "create-prefix", Prefix::create;
-    RebuildRoleMappings => "rebuild-role-mappings", Mapping::create;
+    CreateGroup => "create-group", resources::create::<Group>;
+    CreateRole => "create-role", resources::create::<Role>;
+    CreateSecret => "create-secret", resources::create::<Secret>;
+    CreatePrefix => "create-prefix", resources::create::<Prefix>;
+    RebuildRoleMappings => "rebuild-role-mappings", resources::create::<Mapping>;
     Verify => "verify", verify::verify;
     RecordActive => "record-active", steps::record_active;
     RecordRollingBack => "record-rolling-back", teardown::record_rolling_back;
-    RemoveRoleMapping => "remove-role-mapping", Mapping::delete;
-    DeleteRole => "delete-role", Role::delete;
-    DeleteSecret => "delete-secret", Secret::delete;
-    DeletePrefix => "delete-prefix", Prefix::delete;
-    DeleteGroup => "delete-group", Group::delete;
+    RemoveRoleMapping => "remove-role-mapping", resources::delete::<Mapping>;
+    DeleteRole => "delete-role", resources::delete::<Role>;
+    DeleteSecret => "delete-secret", resources::delete::<Secret>;
+    DeletePrefix => "delete-prefix", resources::delete::<Prefix>;
+    DeleteGroup => "delete-group", resources::delete::<Group>;
     RecordFailed => "record-failed", teardown::record_failed;
     RecordRollbackFailed => "record-rollback-failed", teardown::record_rollback_failed;
     RecordOffboarding => "record-offboarding", teardown::record_offboarding;

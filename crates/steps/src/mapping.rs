@@ -170,6 +170,9 @@ fn to_sdk(mapping: &ProviderMapping) -> Result<Option<RoleMapping>, StepError> {
                 .map_err(StepError::internal)?,
         )),
         // Cognito refuses a Rules mapping with no rules: the provider's entry goes away.
+        // Abac has none at all: the pool's default authenticated role (the shared one)
+        // is what every identity of the provider gets.
+        MappingType::Abac => Ok(None),
         MappingType::Rules if mapping.rules.is_empty() => Ok(None),
         MappingType::Rules => {
             let mut rules = vec![];

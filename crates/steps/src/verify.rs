@@ -34,6 +34,9 @@ pub const PROPAGATION_RETRIES: u32 = 20;
 
 /// Where Verify stands against its propagation deadline.
 struct Propagation {
+    /// Whether anything of this onboarding propagates at all: Abac mode creates no IAM
+    /// entity, so a refusal of the tenant's own access is final at once.
+    propagates: bool,
     retries: u32,
     /// Seconds since the tenant role was created (None: IAM could not say).
     role_age_seconds: Option<u64>,
@@ -42,7 +45,9 @@ struct Propagation {
 
 impl Propagation {
     fn exhausted(&self) -> bool {
-        self.retries >= PROPAGATION_RETRIES || self.role_age_seconds.is_some_and(|age| age >= self.budget_seconds)
+        !self.propagates
+            || self.retries >= PROPAGATION_RETRIES
+            || self.role_age_seconds.is_some_and(|age| age >= self.budget_seconds)
     }
 }
 
@@ -116,11 +121,13 @@ async fn role_age_seconds(ctx: &Context, tenant: &TenantId) -> Option<u64> {
 
 /// The error for a failed proof; a refusal of own access is weighed against the budget.
 async fn judge(ctx: &Context, tenant: &TenantId, retries: u32, failed: Failed) -> StepError {
+    let propagates = ctx.settings.mapping_type.has_tenant_role();
     let role_age_seconds = match failed {
-        Failed::OwnAccessRefused(_) => role_age_seconds(ctx, tenant).await,
+        Failed::OwnAccessRefused(_) if propagates => role_age_seconds(ctx, tenant).await,
         _ => None,
     };
     let state = Propagation {
+        propagates,
         retries,
         role_age_seconds,
         budget_seconds: ctx.settings.propagation_budget_seconds,
@@ -135,6 +142,12 @@ fn verdict(tenant: &TenantId, state: &Propagation, failed: Failed) -> StepError 
             service: "verify",
             operation: "OwnAccess",
             message,
+        },
+        Failed::OwnAccessRefused(message) if !state.propagates => StepError::IsolationNotProven {
+            tenant: tenant.to_string(),
+            message: format!(
+                "its own credentials were refused ({message}); Abac mode creates nothing that propagates, so this is final: check the shared tenant role's policy and the identity pool's principal tag map (tenant_id claim -> tenant tag) with `tenantctl audit`, then `tenantctl retry {tenant}`"
+            ),
         },
         Failed::OwnAccessRefused(message) => StepError::IsolationNotProven {
             tenant: tenant.to_string(),
@@ -340,10 +353,29 @@ mod tests {
 
     fn at(retries: u32, role_age_seconds: Option<u64>) -> Propagation {
         Propagation {
+            propagates: true,
             retries,
             role_age_seconds,
             budget_seconds: 120,
         }
+    }
+
+    /// Abac mode creates no IAM entity: a refusal of own access is a failed proof at the
+    /// first attempt, naming the shared role and the tag map.
+    #[test]
+    fn without_a_tenant_role_a_refusal_is_final_at_once() {
+        let state = Propagation {
+            propagates: false,
+            ..at(0, None)
+        };
+        let e = verdict(
+            &acme(),
+            &state,
+            Failed::OwnAccessRefused("s3:PutObject: AccessDenied".into()),
+        );
+        assert_eq!(e.name(), "IsolationNotProven");
+        assert!(e.to_string().contains("principal tag map"), "{e}");
+        assert!(e.to_string().contains("tenantctl retry acme"), "{e}");
     }
 
     /// The deadline is the time since the role's creation, whatever the retry count.

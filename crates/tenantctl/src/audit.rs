@@ -58,7 +58,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(tenant: &str, kind: Kind, resource: impl Into<String>, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(tenant: &str, kind: Kind, resource: impl Into<String>, detail: impl Into<String>) -> Self {
         Finding {
             tenant: tenant.to_string(),
             kind,
@@ -69,7 +69,13 @@ impl Finding {
         }
     }
 
-    fn differs(tenant: &str, resource: impl Into<String>, detail: &str, expected: Value, found: Value) -> Self {
+    pub(crate) fn differs(
+        tenant: &str,
+        resource: impl Into<String>,
+        detail: &str,
+        expected: Value,
+        found: Value,
+    ) -> Self {
         Finding {
             expected: Some(expected),
             found: Some(found),
@@ -109,7 +115,13 @@ async fn found(ops: &Ops) -> anyhow::Result<Inventory> {
     let mut roles = c.iam.list_roles().path_prefix("/tenants/").into_paginator().send();
     while let Some(page) = roles.next().await {
         for r in page.context("listing roles")?.roles() {
-            add(r.role_name().trim_start_matches("tenant-"), "role", r.arn());
+            // Only names a tenant id can give: the deployment's shared Abac role lives
+            // under the same path, and its name (the template's logical id, upper case)
+            // is no tenant's.
+            let id = r.role_name().trim_start_matches("tenant-");
+            if TenantId::parse(id).is_ok() {
+                add(id, "role", r.arn());
+            }
         }
     }
     let mut secrets = c.secrets.list_secrets().into_paginator().send();
@@ -144,12 +156,8 @@ async fn found(ops: &Ops) -> anyhow::Result<Inventory> {
         }
     }
     for r in tenant_steps::mapping::mapped_rules(&ops.ctx).await? {
-        if let Some(id) = r
-            .value()
-            .strip_prefix("tenant:")
-            .and_then(|v| v.strip_suffix(":members"))
-        {
-            add(id, "mapping rule", r.value());
+        if let Some(id) = tenant_domain::mapping::tenant_of_rule(r.claim(), r.value()) {
+            add(id.as_str(), "mapping rule", r.value());
         }
     }
     Ok(out)
@@ -299,6 +307,14 @@ async fn stuck(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> a
 /// The deployment's own containers the tenants' resources live in: a missing bucket is a
 /// finding, not a failure of the whole audit.
 async fn deployment(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
+    let mut out = bucket_finding(ops).await?;
+    if ops.ctx.settings.mapping_type == MappingType::Abac {
+        out.extend(crate::abac::shared_drift(ops).await?);
+    }
+    Ok(out)
+}
+
+async fn bucket_finding(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
     let bucket = &ops.ctx.settings.bucket;
     // ListObjectsV2 under tenants/, not HeadBucket: the permission the prefix inventory has.
     let listed = ops
@@ -327,7 +343,9 @@ async fn deployment(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
 fn expected_name(partition: &str, account_id: &str, tenant: &str, kind: &str) -> Option<String> {
     let names = TenantNames::new(&TenantId::parse(tenant).ok()?);
     Some(match kind {
-        "group" | "mapping rule" => names.group,
+        "group" => names.group,
+        // The rule's value: the tenant_id it equals.
+        "mapping rule" => tenant.to_string(),
         "role" => names.role_arn(partition, account_id),
         "secret" => names.secret_name,
         "prefix" => names.prefix,
@@ -438,12 +456,24 @@ async fn tenant_drift(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Vec<Findin
     let mut out = vec![];
     let role_label = format!("role {}", names.role_name);
 
-    // Role: path, boundary, tag, trust policy, inline policies, attached policies.
+    // Role: path, boundary, tag, trust policy, inline policies, attached policies. Abac
+    // mode has none per tenant: one found is left from another mode.
     match c.iam.get_role().role_name(&names.role_name).send().await {
         Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {
-            out.push(Finding::new(id, Kind::Missing, &role_label, "the role does not exist"));
+            if s.mapping_type.has_tenant_role() {
+                out.push(Finding::new(id, Kind::Missing, &role_label, "the role does not exist"));
+            }
         }
         Err(e) => return Err(e).context("iam GetRole"),
+        Ok(_) if !s.mapping_type.has_tenant_role() => out.push(Finding::new(
+            id,
+            Kind::Drift,
+            &role_label,
+            format!(
+                "a per-tenant role in {:?} mode, which uses the shared role",
+                s.mapping_type
+            ),
+        )),
         Ok(got) => {
             let role = got.role().context("GetRole returned no role")?;
             if role.path() != names.role_path {
@@ -662,6 +692,20 @@ async fn mapping_drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecor
     let expected_type = match s.mapping_type {
         MappingType::Rules => RoleMappingType::Rules,
         MappingType::Token => RoleMappingType::Token,
+        // Any mapping of the provider would take identities away from the pool's
+        // default role, the shared one.
+        MappingType::Abac => {
+            if let Some(m) = current {
+                out.push(Finding::differs(
+                    "(pool)",
+                    &pool_label,
+                    "type",
+                    json!(null),
+                    json!(m.r#type().as_str()),
+                ));
+            }
+            return Ok(out);
+        }
     };
     match current {
         None if mapped.is_empty() => {}
@@ -700,14 +744,13 @@ async fn mapping_drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecor
     // Every rule the table renders, exactly; a rule without a mapped ACTIVE tenant is an
     // orphan (reported by `orphans` when it names a tenant; here when it does not).
     for want in &desired.rules {
-        let tenant = want
-            .value
-            .strip_prefix("tenant:")
-            .and_then(|v| v.strip_suffix(":members"))
-            .unwrap_or("?");
-        let label = format!("mapping rule {}", want.value);
+        let tenant = want.value.as_str();
+        let label = format!("mapping rule {} {}", want.claim, want.value);
         let expected = json!({"Claim": want.claim, "MatchType": want.match_type.as_str(), "Value": want.value, "RoleARN": want.role_arn});
-        match rules.iter().find(|r| r.value() == want.value) {
+        match rules
+            .iter()
+            .find(|r| r.claim() == want.claim && r.value() == want.value)
+        {
             None => out.push(Finding {
                 expected: Some(expected),
                 ..Finding::new(
@@ -726,11 +769,12 @@ async fn mapping_drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecor
         }
     }
     for r in &rules {
-        let named = r
-            .value()
-            .strip_prefix("tenant:")
-            .and_then(|v| v.strip_suffix(":members"));
-        let known = desired.rules.iter().any(|w| w.value == r.value());
+        let named = tenant_domain::mapping::tenant_of_rule(r.claim(), r.value());
+        let named = named.as_ref().map(|t| t.as_str());
+        let known = desired
+            .rules
+            .iter()
+            .any(|w| w.claim == r.claim() && w.value == r.value());
         if !known && named.is_none() {
             out.push(Finding::new(
                 "(pool)",
@@ -746,7 +790,7 @@ async fn mapping_drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecor
             out.push(Finding::new(
                 t,
                 Kind::Drift,
-                format!("mapping rule {}", r.value()),
+                format!("mapping rule {} {}", r.claim(), r.value()),
                 "the record says the tenant is not mapped",
             ));
         }

@@ -248,7 +248,8 @@ pub struct StackArgs {
     /// Seconds the state machine waits for IAM propagation.
     #[arg(long, default_value_t = 1)]
     pub iam_wait_seconds: u32,
-    /// Role mapping type: rules (≤ 25 tenants) or token.
+    /// Role mapping type: rules (≤ 25 tenants), token (a role per tenant) or abac (one
+    /// shared role scoped by the session's tenant tag).
     #[arg(long, default_value = "rules")]
     pub mapping_type: MappingType,
     /// The SAM template whose function roles the steps run under (default: the

@@ -1,6 +1,7 @@
 //! Operator operations behind `tenantctl`, usable from tests: start and follow
 //! onboardings, read tenant state, and prove isolation with real sign-ins.
 
+pub mod abac;
 pub mod audit;
 pub mod env_file;
 pub mod exit;

@@ -48,7 +48,8 @@ pub async fn reconcile(ops: &Ops, force: bool) -> anyhow::Result<Reconciled> {
     let mut dropped = vec![];
     for rule in dropped_rules(&current, &desired) {
         dropped.push(DroppedRule {
-            group: rule.value.clone(),
+            group: tenant_domain::mapping::tenant_of_rule(&rule.claim, &rule.value)
+                .map_or_else(|| rule.value.clone(), |t| tenant_domain::TenantNames::new(&t).group),
             role_arn: rule.role_arn.clone(),
             role_exists: role_exists(ops, &rule.role_arn).await?,
         });

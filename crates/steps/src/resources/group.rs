@@ -27,6 +27,10 @@ pub struct GroupObserved {
 }
 
 impl TenantResource for Group {
+    fn applies(_mode: MappingType) -> bool {
+        true
+    }
+
     type Expected = GroupExpected;
 
     fn expected(tenant: &TenantId, settings: &Settings) -> GroupExpected {

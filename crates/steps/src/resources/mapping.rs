@@ -20,6 +20,11 @@ pub struct MappingObserved {
 }
 
 impl TenantResource for Mapping {
+    /// Only modes with a per-tenant role map it; Abac's pool gives every identity the shared role.
+    fn applies(mode: MappingType) -> bool {
+        mode.has_tenant_role()
+    }
+
     type Expected = String;
 
     /// The role the mapping must give the tenant's group.
@@ -72,11 +77,20 @@ impl TenantResource for Mapping {
                 ctx.settings.identity_pool_id
             ));
         };
-        let role_arn = match ctx.settings.mapping_type {
-            MappingType::Rules => mapping
+        let rule_role = || {
+            mapping
                 .rules_configuration()
-                .and_then(|rc| rc.rules().iter().find(|r| r.value() == names.group))
-                .map(|r| r.role_arn().to_string()),
+                .and_then(|rc| {
+                    rc.rules()
+                        .iter()
+                        .find(|r| tenant_domain::mapping::tenant_of_rule(r.claim(), r.value()).as_ref() == Some(tenant))
+                })
+                .map(|r| r.role_arn().to_string())
+        };
+        let role_arn = match ctx.settings.mapping_type {
+            // Abac mode has no entry of its own: a rule left by a former Rules mode is
+            // what can be found (a Token mode's group role is the group's finding).
+            MappingType::Rules | MappingType::Abac => rule_role(),
             MappingType::Token => match super::group::get_group(ctx, &names.group).await {
                 Ok(g) => g.and_then(|g| g.role_arn),
                 Err(e) => return Observation::unavailable(&e),
@@ -85,7 +99,7 @@ impl TenantResource for Mapping {
         match role_arn {
             Some(role_arn) => Observation::Found(MappingObserved { role_arn }),
             None => Observation::Absent(match ctx.settings.mapping_type {
-                MappingType::Rules => format!("no rule for {}", names.group),
+                MappingType::Rules | MappingType::Abac => format!("no rule for tenant_id {tenant}"),
                 MappingType::Token => format!("no role on group {}", names.group),
             }),
         }

@@ -15,7 +15,7 @@ use std::future::Future;
 
 use serde::Serialize;
 use serde_json::Value;
-use tenant_domain::TenantId;
+use tenant_domain::{MappingType, TenantId};
 
 use crate::{Context, Settings, Step, StepError, StepInput};
 
@@ -138,6 +138,11 @@ pub trait TenantResource {
     /// Where it lives for this tenant, as an operator would look for it.
     fn name(tenant: &TenantId, settings: &Settings) -> String;
 
+    /// Whether a tenant of a deployment in `mode` has it. One that does not is neither
+    /// created nor deleted by the workflow (its step says it skipped), is not missing
+    /// for an ACTIVE tenant, and found anyway it is a finding (left by another mode).
+    fn applies(mode: MappingType) -> bool;
+
     /// Creates it, or converges an existing one to what onboarding renders.
     fn create(ctx: &Context, input: &StepInput) -> impl Future<Output = Result<Value, StepError>> + Send;
 
@@ -174,12 +179,53 @@ async fn retains_data(ctx: &Context, tenant: &TenantId) -> Result<bool, StepErro
         .is_some_and(|r| r.retain_data))
 }
 
+/// What a resource step answers in a mode its resource does not apply to.
+fn not_applicable(mode: MappingType) -> Value {
+    serde_json::json!({ "skipped": format!("not used in {mode:?} mode") })
+}
+
+/// The create step of a resource: its module's create where the deployment's mode has
+/// the resource, and nothing (said so) where it does not.
+pub async fn create<R: TenantResource>(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let mode = ctx.settings.mapping_type;
+    if !R::applies(mode) {
+        tracing::info!(?mode, "not used in this mode: skipped");
+        return Ok(not_applicable(mode));
+    }
+    R::create(ctx, input).await
+}
+
+/// The delete step of a resource, skipped like [`create`] where the mode lacks it.
+pub async fn delete<R: TenantResource>(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
+    let mode = ctx.settings.mapping_type;
+    if !R::applies(mode) {
+        tracing::info!(?mode, "not used in this mode: skipped");
+        return Ok(not_applicable(mode));
+    }
+    R::delete(ctx, input).await
+}
+
 /// The state column of a row for an observation that found nothing usable.
 fn not_found_row<T>(label: &'static str, name: &str, observed: &Observation<T>) -> Option<Row> {
     match observed {
         Observation::Found(_) => None,
         Observation::Absent(saw) => Some(Row::new(label, "absent", format!("{name} ({saw})"))),
         Observation::Unavailable(reason) => Some(Row::new(label, "unknown", format!("{name} ({reason})"))),
+    }
+}
+
+/// The findings for a resource the deployment's mode does not use: found, it is left
+/// from another mode (a per-tenant role after a move to Abac); absent is as it should be.
+fn judge_not_applicable<T>(resource: Resource, name: &str, mode: MappingType, observed: &Observation<T>) -> Vec<Drift> {
+    match observed {
+        Observation::Found(_) => vec![Drift::new(
+            resource,
+            DriftKind::Differs,
+            name,
+            format!("expected none in {mode:?} mode, found one"),
+        )],
+        Observation::Absent(_) => vec![],
+        Observation::Unavailable(r) => vec![Drift::new(resource, DriftKind::Unavailable, name, r.clone())],
     }
 }
 
@@ -222,11 +268,21 @@ macro_rules! resource_table {
                     $(Resource::$variant => <$ty as TenantResource>::name(tenant, settings),)*
                 }
             }
+
+            /// Whether a tenant of a deployment in `mode` has it.
+            pub fn applies(self, mode: MappingType) -> bool {
+                match self {
+                    $(Resource::$variant => <$ty as TenantResource>::applies(mode),)*
+                }
+            }
         }
 
         /// What exists for a tenant, one observation per resource, read live.
         #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
         pub struct Resources {
+            /// The deployment's mode when read: which resources the tenant should have.
+            #[serde(skip)]
+            pub mode: MappingType,
             $(pub $field: Observation<<$ty as TenantResource>::Observed>,)*
         }
 
@@ -263,7 +319,7 @@ macro_rules! resource_table {
             pub fn missing(&self) -> Vec<Resource> {
                 let mut out = vec![];
                 $(
-                    let gone = match &self.$field {
+                    let gone = <$ty as TenantResource>::applies(self.mode) && match &self.$field {
                         Observation::Found(o) => <$ty as TenantResource>::unusable(o),
                         Observation::Absent(_) => true,
                         Observation::Unavailable(_) => false,
@@ -279,11 +335,16 @@ macro_rules! resource_table {
             pub fn drift(&self, tenant: &TenantId, settings: &Settings) -> Vec<Drift> {
                 let mut out = vec![];
                 $(
-                    out.extend(<$ty as TenantResource>::judge(
-                        &<$ty as TenantResource>::name(tenant, settings),
-                        &<$ty as TenantResource>::expected(tenant, settings),
-                        &self.$field,
-                    ));
+                    let name = <$ty as TenantResource>::name(tenant, settings);
+                    if <$ty as TenantResource>::applies(settings.mapping_type) {
+                        out.extend(<$ty as TenantResource>::judge(
+                            &name,
+                            &<$ty as TenantResource>::expected(tenant, settings),
+                            &self.$field,
+                        ));
+                    } else {
+                        out.extend(judge_not_applicable(Resource::$variant, &name, settings.mapping_type, &self.$field));
+                    }
                 )*
                 out
             }
@@ -292,10 +353,15 @@ macro_rules! resource_table {
             pub fn rows(&self, tenant: &TenantId, settings: &Settings) -> Vec<Row> {
                 let mut out = vec![];
                 $(
-                    out.extend(<$ty as TenantResource>::rows(
-                        &<$ty as TenantResource>::name(tenant, settings),
-                        &self.$field,
-                    ));
+                    let name = <$ty as TenantResource>::name(tenant, settings);
+                    match (&self.$field, <$ty as TenantResource>::applies(settings.mapping_type)) {
+                        (Observation::Absent(_), false) => out.push(Row::new(
+                            stringify!($field),
+                            "not used",
+                            format!("{:?} mode has no {} per tenant", settings.mapping_type, stringify!($field)),
+                        )),
+                        (observed, _) => out.extend(<$ty as TenantResource>::rows(&name, observed)),
+                    }
                 )*
                 out
             }
@@ -312,15 +378,17 @@ macro_rules! resource_table {
                         None => Observation::Absent("nothing there".into()),
                     }
                 }
-                Resources { $($field: seen(unavailable),)* }
+                Resources { mode: MappingType::default(), $($field: seen(unavailable),)* }
             }
         }
 
         /// Reads every resource of a tenant, all at once. Never fails: a read that fails
         /// is that resource's [`Observation::Unavailable`].
         pub async fn inspect(ctx: &Context, tenant: &TenantId) -> Resources {
+            // Every resource is read in every mode: one the mode lacks but that exists
+            // anyway (left by another mode) is residue and a finding.
             let ($($field,)*) = tokio::join!($(<$ty as TenantResource>::inspect(ctx, tenant),)*);
-            Resources { $($field,)* }
+            Resources { mode: ctx.settings.mapping_type, $($field,)* }
         }
     };
 }
@@ -431,6 +499,7 @@ mod tests {
     fn as_onboarded(tenant: &TenantId, settings: &Settings) -> Resources {
         let group = <group::Group as TenantResource>::expected(tenant, settings);
         Resources {
+            mode: settings.mapping_type,
             group: Observation::Found(group::GroupObserved {
                 description: Some(group.description),
                 role_arn: group.role_arn,
@@ -489,6 +558,52 @@ mod tests {
                 .all(|d| d.kind == DriftKind::Unavailable && d.detail == "unavailable: iam GetRole: down"),
             "{drift:?}"
         );
+    }
+
+    /// Abac mode: no per-tenant role nor mapping entry. Their absence is neither missing
+    /// nor drift, `status` says they are not used; one found anyway (left by a former
+    /// mode) is a finding and residue.
+    #[test]
+    fn abac_mode_has_no_tenant_role_and_no_mapping() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let s = Settings {
+            mapping_type: MappingType::Abac,
+            ..settings()
+        };
+        let unused: Vec<Resource> = Resource::ALL
+            .into_iter()
+            .filter(|r| !r.applies(MappingType::Abac))
+            .collect();
+        assert_eq!(unused, [Resource::Role, Resource::Mapping]);
+        assert!(
+            Resource::ALL
+                .into_iter()
+                .all(|r| r.applies(MappingType::Rules) && r.applies(MappingType::Token))
+        );
+        let mut res = as_onboarded(&tenant, &s);
+        res.role = Observation::Absent("no role".into());
+        res.mapping = Observation::Absent("no rule".into());
+        assert_eq!(res.missing(), vec![]);
+        assert_eq!(res.drift(&tenant, &s), vec![]);
+        let rows = res.rows(&tenant, &s);
+        for label in ["role", "mapping"] {
+            let row = rows.iter().find(|r| r.label == label).unwrap();
+            assert_eq!(row.state, "not used", "{row:?}");
+        }
+        // The same absence in Rules mode is missing.
+        res.mode = MappingType::Rules;
+        assert_eq!(res.missing(), vec![Resource::Role, Resource::Mapping]);
+        // A role left behind in Abac mode.
+        let mut left = as_onboarded(&tenant, &s);
+        left.mapping = Observation::Absent("no rule".into());
+        let drift = left.drift(&tenant, &s);
+        assert_eq!(drift.len(), 1, "{drift:?}");
+        assert_eq!(
+            (drift[0].resource, drift[0].kind.clone()),
+            (Resource::Role, DriftKind::Differs)
+        );
+        assert!(drift[0].detail.contains("expected none in Abac mode"), "{drift:?}");
+        assert!(left.present().contains(&"role".to_string()), "{:?}", left.present());
     }
 
     /// Each judged property, changed alone, is reported on that resource alone.

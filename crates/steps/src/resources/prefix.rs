@@ -6,7 +6,7 @@ use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_domain::names::TAG_KEY;
-use tenant_domain::{TenantId, TenantNames};
+use tenant_domain::{MappingType, TenantId, TenantNames};
 use tracing::info;
 
 use super::{Drift, Observation, Resource, Row, TenantResource, judge_found, not_found_row, retains_data};
@@ -24,6 +24,10 @@ pub struct PrefixObserved {
 const NO_SUCH_BUCKET: &str = "NoSuchBucket";
 
 impl TenantResource for Prefix {
+    fn applies(_mode: MappingType) -> bool {
+        true
+    }
+
     type Expected = ();
 
     fn expected(_tenant: &TenantId, _settings: &Settings) {}

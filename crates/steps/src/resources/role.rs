@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_domain::names::{INLINE_POLICY_NAME, TAG_KEY, TEMPLATE_VERSION_TAG_KEY};
 use tenant_domain::policy::trust_policy;
-use tenant_domain::{TenantId, TenantNames};
+use tenant_domain::{MappingType, TenantId, TenantNames};
 use tracing::info;
 
 use super::{Drift, DriftKind, Observation, Resource, Row, TenantResource, judge_found, not_found_row};
@@ -32,6 +32,11 @@ pub struct RoleObserved {
 }
 
 impl TenantResource for Role {
+    /// Only modes with a per-tenant role have it; Abac's shared role is the deployment's.
+    fn applies(mode: MappingType) -> bool {
+        mode.has_tenant_role()
+    }
+
     type Expected = RoleExpected;
 
     fn expected(_tenant: &TenantId, settings: &Settings) -> RoleExpected {

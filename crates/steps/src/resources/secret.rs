@@ -4,7 +4,7 @@ use aws_sdk_secretsmanager::types::Tag as SecretTag;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_domain::names::TAG_KEY;
-use tenant_domain::{TenantId, TenantNames};
+use tenant_domain::{MappingType, TenantId, TenantNames};
 use tracing::info;
 
 use super::{Drift, DriftKind, Observation, Resource, Row, TenantResource, judge_found, not_found_row, retains_data};
@@ -22,6 +22,10 @@ pub struct SecretObserved {
 }
 
 impl TenantResource for Secret {
+    fn applies(_mode: MappingType) -> bool {
+        true
+    }
+
     type Expected = ();
 
     fn expected(_tenant: &TenantId, _settings: &Settings) {}

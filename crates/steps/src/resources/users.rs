@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tenant_domain::{TenantId, TenantNames};
+use tenant_domain::{MappingType, TenantId, TenantNames};
 
 use super::{Drift, DriftKind, Observation, Resource, Row, TenantResource, not_found_row};
 use crate::record;
@@ -41,6 +41,10 @@ pub(crate) async fn ensure_first_user(
 }
 
 impl TenantResource for Users {
+    fn applies(_mode: MappingType) -> bool {
+        true
+    }
+
     type Expected = ();
 
     fn expected(_tenant: &TenantId, _settings: &Settings) {}
