@@ -14,8 +14,7 @@ mod store;
 pub use model::{AttemptRecord, Changes, TenantRecord, now};
 pub use store::{
     Claim, Decided, approve, claim, get, hold, keep_previous_documents, list, put_pending, reject, set_mapped,
-    set_on_active, set_pending_execution,
-    start_attempt, take_over, transition,
+    set_on_active, set_pending_execution, start_attempt, take_over, transition,
 };
 
 /// The role-mapping lock lives in the tenants table under a key no tenant id can take.
