@@ -827,8 +827,9 @@ async fn signup_event_and_cli_racing_for_one_id_have_one_winner_and_nothing_mixe
 
 /// `check-isolation --user`: an existing user signed in with its own password. In one
 /// tenant's group it reaches that tenant's data and no other's (exit 0); put out of band in
-/// a second tenant's group it must reach neither, and the Rules mapping's first-rule role
-/// breaks that (exit 1, the violations named); a user of no tenant reaches nothing.
+/// a second tenant's group it reaches neither (no tenant claim, so no rule matches); a
+/// policy widened out of band is a breach (exit 1, the check named); a user of no tenant
+/// reaches nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn check_isolation_of_an_arbitrary_user() {
     let t = spawn("isolation-user", 0).await;
@@ -919,14 +920,56 @@ async fn check_isolation_of_an_arbitrary_user() {
         );
     }
 
-    // Two tenants: nothing of either may be reached; the Rules mapping gives the first
-    // matching rule's role, so isolation does not hold.
+    // Two tenants: nothing of either may be reached. The user's tokens carry no tenant_id
+    // claim (the pre-token trigger gives none to a member of two tenants), so no Rules
+    // rule matches and the identity pool refuses credentials.
     add("tenant:globex:members").await.unwrap();
+    let out = check("alice@acme.example", password).await.unwrap();
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let raw: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        raw.iter().any(|c| c["action"] == "cognito-identity:GetCredentialsForIdentity"),
+        "{}",
+        stdout(&out)
+    );
+    let checks = summary(&out);
+    assert!(
+        checks.iter().all(|c| c.1 == "Denied" && c.2 == "Denied"),
+        "{checks:?}"
+    );
+
+    // A breach is reported: with acme's policy widened out of band to every tenant's
+    // objects, the same one-tenant user reaches globex's marker (exit 1, that check named).
+    idp.admin_remove_user_from_group()
+        .user_pool_id(pool)
+        .username("alice@acme.example")
+        .group_name("tenant:globex:members")
+        .send()
+        .await
+        .unwrap();
+    let widened = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+            "Resource": format!("arn:aws:s3:::{}/tenants/*", t.ops.ctx.settings.bucket)}]
+    });
+    t.ops
+        .ctx
+        .clients
+        .iam
+        .put_role_policy()
+        .role_name("tenant-acme")
+        .policy_name("tenant-access")
+        .policy_document(widened.to_string())
+        .send()
+        .await
+        .unwrap();
     let out = check("alice@acme.example", password).await.unwrap();
     assert_eq!(code(&out), 1, "{}", stdout(&out));
     let checks = summary(&out);
-    assert!(checks.iter().all(|c| c.1 == "Denied"), "{checks:?}");
-    assert!(checks.iter().any(|c| c.2 == "Allowed"), "{checks:?}");
+    assert!(
+        checks.iter().any(|c| c.0 == "globex" && c.1 == "Denied" && c.2 == "Allowed"),
+        "{checks:?}"
+    );
 
     // No tenant: reaches nothing (refused credentials, or a role that is no tenant's).
     let out = check("nobody@example.com", password).await.unwrap();
