@@ -50,7 +50,8 @@ pub struct Options {
     /// How the page signs up (template.yaml's `SignupMode`).
     pub signup_mode: tenant_steps::signup::Mode,
     /// Enforce the request-rate quotas of the calls onboarding makes in the emulator
-    /// (`TENANT_MOTO_RATE_LIMITS`, see the extension's `ratelimit.py`); off by default.
+    /// (`TENANT_MOTO_RATE_LIMITS`, see the extension's `ratelimit.py`); on by default, as
+    /// AWS enforces them: onboarding must ride the throttling out.
     pub rate_limits: bool,
 }
 
@@ -67,10 +68,19 @@ impl Default for Options {
             tenant_template: Default::default(),
             // Open until the demo, the browser and hostile tests take the code step.
             signup_mode: tenant_steps::signup::Mode::Open,
-            rate_limits: false,
+            rate_limits: true,
         }
     }
 }
+
+/// The request-rate quotas the emulator enforces when `rate_limits` is on, as
+/// (service, operation, requests per second): the same table as the extension's
+/// `ratelimit.QUOTAS` (a contract test holds the two alike).
+pub const RATE_QUOTAS: [(&str, &str, f64); 3] = [
+    ("cognito-idp", "CreateGroup", 5.0),
+    ("cognito-idp", "AdminAddUserToGroup", 25.0),
+    ("cognito-identity", "GetId", 25.0),
+];
 
 #[derive(Debug, Clone)]
 pub struct Bootstrap {

@@ -194,6 +194,7 @@ impl cli::StackArgs {
             template: self.template.clone(),
             signup_mode: tenant_steps::signup::Mode::parse(&self.signup_mode)?,
             tenant_template: read_tenant_template(self.tenant_template.as_deref())?,
+            rate_limits: !self.no_rate_limits,
             ..Default::default()
         })
     }
@@ -205,6 +206,9 @@ impl cli::StackArgs {
         args.push(format!("{:?}", self.mapping_type).to_lowercase().into());
         args.push("--signup-mode".into());
         args.push(self.signup_mode.clone().into());
+        if self.no_rate_limits {
+            args.push("--no-rate-limits".into());
+        }
         for (flag, path) in [
             ("--template", &self.template),
             ("--tenant-template", &self.tenant_template),
