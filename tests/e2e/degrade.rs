@@ -218,6 +218,13 @@ async fn each_missing_deployment_piece_fails_onboarding_cleanly_with_its_exit_co
         assert!(!said.contains("panicked"), "{fault}: {said}");
         assert_eq!(out.status.code(), Some(want_exit), "{fault}: {said}");
         assert!(said.contains(words), "{fault}: {said}");
+        if want_exit == 4 {
+            // Named as missing, not sent to check the credentials.
+            assert!(
+                said.contains("does not exist") && !said.contains("credentials"),
+                "{fault}: {said}"
+            );
+        }
         assert_eq!(residue(&t, "acme").await, Vec::<String>::new(), "{fault}: {said}");
         // What the operator meets next: `status` says what state the tenant is in.
         let status = tenantctl(&env_file, &["status", "acme"]);

@@ -109,6 +109,20 @@ impl Report {
             });
             checks.push(Check {
                 section: "3 throughput",
+                measure: format!("{} {} tenants: onboardings per second", t.tenants, t.mapping_type),
+                figure: match &t.ceiling_per_s {
+                    Some((c, by)) => format!(
+                        "{:.2}/s = {:.0}% of the rate-limit ceiling {c:.2}/s (set by {by})",
+                        t.tenants_per_s,
+                        100.0 * t.tenants_per_s / c
+                    ),
+                    None => format!("{:.2}/s (emulator rate limits off)", t.tenants_per_s),
+                },
+                goal: "≤ ceiling".into(),
+                met: t.ceiling_per_s.as_ref().map(|(c, _)| t.tenants_per_s <= *c * 1.05),
+            });
+            checks.push(Check {
+                section: "3 throughput",
                 measure: format!("{} {}: succeeded and fully mapped", t.tenants, t.mapping_type),
                 figure: format!(
                     "{}/{} succeeded, {}/{} complete",

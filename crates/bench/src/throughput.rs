@@ -25,10 +25,38 @@ pub struct Throughput {
     /// prefix exist.
     pub complete: usize,
     pub incomplete: Vec<String>,
+    /// Whether the emulator enforced its request-rate quotas.
+    pub rate_limits: bool,
+    /// Onboardings per second, first start to last end.
+    pub tenants_per_s: f64,
+    /// What the quotas allow at most: for each rate-limited call, its rate over the times
+    /// one onboarding makes it; the smallest, with the call that sets it.
+    pub ceiling_per_s: Option<(f64, String)>,
+}
+
+/// Rate-limited calls one onboarding (no admin email, as measured here) makes: CreateGroup
+/// once; the Verify step's probe user is added to the group once and gets one identity.
+pub const CALLS_PER_ONBOARDING: [(&str, &str, f64); 3] = [
+    ("cognito-idp", "CreateGroup", 1.0),
+    ("cognito-idp", "AdminAddUserToGroup", 1.0),
+    ("cognito-identity", "GetId", 1.0),
+];
+
+/// The onboardings per second the quotas allow: each quota's rate over the calls of it per
+/// onboarding; the smallest wins. None without quotas.
+pub fn ceiling(quotas: &[(&str, &str, f64)], calls: &[(&str, &str, f64)]) -> Option<(f64, String)> {
+    quotas
+        .iter()
+        .filter_map(|(service, op, rate)| {
+            let n = calls.iter().find(|(s, o, _)| s == service && o == op)?.2;
+            (n > 0.0).then(|| (rate / n, format!("{service} {op} {rate}/s")))
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0))
 }
 
 pub async fn measure(mapping_type: MappingType, count: usize) -> anyhow::Result<Throughput> {
     let stack = crate::onboarding::bench_stack(mapping_type).await?;
+    let rate_limits = tenant_localstack::Options::default().rate_limits;
     let ops = ops_for(&stack).await?;
     let tenants: Vec<TenantId> = (0..count)
         .map(|i| TenantId::parse(&format!("t{i:03}")))
@@ -56,6 +84,11 @@ pub async fn measure(mapping_type: MappingType, count: usize) -> anyhow::Result<
         per_tenant_s: Summary::of(&durations),
         complete: count - incomplete.len(),
         incomplete,
+        rate_limits,
+        tenants_per_s: count as f64 / wall_s,
+        ceiling_per_s: rate_limits
+            .then(|| ceiling(&tenant_localstack::RATE_QUOTAS, &CALLS_PER_ONBOARDING))
+            .flatten(),
     })
 }
 
@@ -148,4 +181,20 @@ async fn incomplete(ops: &Ops, tenants: &[TenantId]) -> anyhow::Result<Vec<Strin
         }
     }
     Ok(missing.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ceiling_is_the_tightest_quota_per_onboarding() {
+        let (rate, by) = ceiling(&tenant_localstack::RATE_QUOTAS, &CALLS_PER_ONBOARDING).unwrap();
+        assert_eq!((rate, by.as_str()), (5.0, "cognito-idp CreateGroup 5/s"));
+        // Ten GetId calls per onboarding would make GetId the limit: 25/10.
+        let calls = [("cognito-idp", "CreateGroup", 1.0), ("cognito-identity", "GetId", 10.0)];
+        let (rate, by) = ceiling(&tenant_localstack::RATE_QUOTAS, &calls).unwrap();
+        assert_eq!((rate, by.as_str()), (2.5, "cognito-identity GetId 25/s"));
+        assert_eq!(ceiling(&[], &CALLS_PER_ONBOARDING), None);
+    }
 }

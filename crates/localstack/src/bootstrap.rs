@@ -57,7 +57,8 @@ pub struct Options {
     pub signup_limit_per_email: tenant_domain::limit::Limit,
     pub signup_limit_per_source: tenant_domain::limit::Limit,
     /// Enforce the request-rate quotas of the calls onboarding makes in the emulator
-    /// (`TENANT_MOTO_RATE_LIMITS`, see the extension's `ratelimit.py`); off by default.
+    /// (`TENANT_MOTO_RATE_LIMITS`, see the extension's `ratelimit.py`); on by default, as
+    /// AWS enforces them: onboarding must ride the throttling out.
     pub rate_limits: bool,
 }
 
@@ -77,10 +78,19 @@ impl Default for Options {
             signup_lifetime_seconds: tenant_steps::config::DEFAULT_SIGNUP_LIFETIME_SECONDS,
             signup_limit_per_email: tenant_domain::limit::Limit::OFF,
             signup_limit_per_source: tenant_domain::limit::Limit::OFF,
-            rate_limits: false,
+            rate_limits: true,
         }
     }
 }
+
+/// The request-rate quotas the emulator enforces when `rate_limits` is on, as
+/// (service, operation, requests per second): the same table as the extension's
+/// `ratelimit.QUOTAS` (a contract test holds the two alike).
+pub const RATE_QUOTAS: [(&str, &str, f64); 3] = [
+    ("cognito-idp", "CreateGroup", 5.0),
+    ("cognito-idp", "AdminAddUserToGroup", 25.0),
+    ("cognito-identity", "GetId", 25.0),
+];
 
 #[derive(Debug, Clone)]
 pub struct Bootstrap {

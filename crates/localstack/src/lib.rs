@@ -13,7 +13,7 @@ pub mod moto;
 pub mod policy_documents;
 pub mod stack;
 
-pub use bootstrap::{Bootstrap, Options};
+pub use bootstrap::{Bootstrap, Options, RATE_QUOTAS};
 pub use stack::LocalStack;
 
 /// moto's default account and the region the local stack uses.

@@ -182,3 +182,26 @@ fn the_boundary_comparison_sees_each_kind_of_drift() {
     statements[0]["Sid"] = json!("Renamed");
     assert_eq!(meaning(&relabelled), meaning(&code));
 }
+
+/// The quotas the Rust side knows (the bench's ceiling) are the ones the extension
+/// enforces: every `RATE_QUOTAS` entry is in `ratelimit.QUOTAS` with the same rate, and
+/// the extension has no other.
+#[test]
+fn the_rate_quotas_are_the_extensions() {
+    let python = include_str!("../python/tenant_moto/ratelimit.py");
+    let table = python
+        .split_once("QUOTAS: dict")
+        .and_then(|(_, rest)| rest.split_once("\n}"))
+        .map(|(t, _)| t)
+        .expect("ratelimit.py has a QUOTAS table");
+    let entries: Vec<&str> = table.lines().filter(|l| l.trim_start().starts_with("(\"")).collect();
+    assert_eq!(entries.len(), tenant_localstack::RATE_QUOTAS.len(), "{table}");
+    for (service, operation, rate) in tenant_localstack::RATE_QUOTAS {
+        let key = format!("(\"{service}\", \"{operation}\"):");
+        let line = entries
+            .iter()
+            .find(|l| l.trim_start().starts_with(&key))
+            .unwrap_or_else(|| panic!("{key} not in ratelimit.QUOTAS: {table}"));
+        assert!(line.trim_end().ends_with(&format!(", {rate:.1}),")), "{line} vs {rate}");
+    }
+}

@@ -277,6 +277,10 @@ pub struct StackArgs {
     /// Refused, naming the statement, if it breaks a rule.
     #[arg(long)]
     pub tenant_template: Option<PathBuf>,
+    /// Turn off the emulator's request-rate quotas (Cognito CreateGroup 5/s,
+    /// AdminAddUserToGroup 25/s, identity-pool GetId 25/s), which are on by default as in AWS.
+    #[arg(long)]
+    pub no_rate_limits: bool,
 }
 
 /// Exit codes are part of the interface: scripts branch on them (see `tenantctl::exit::Exit`).

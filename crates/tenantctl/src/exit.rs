@@ -113,6 +113,23 @@ pub fn step_exit(e: &StepError) -> Exit {
     }
 }
 
+/// The error codes by which a deployment's own container (table, state machine, bucket,
+/// pool) says it does not exist.
+const CONTAINER_MISSING: [&str; 3] = ["ResourceNotFoundException", "StateMachineDoesNotExist", "NoSuchBucket"];
+
+/// The next step after an AWS or environment error. A deployment resource that does not
+/// exist is not a credentials problem: say to check which deployment the settings name.
+pub fn environment_next(err: &anyhow::Error) -> &'static str {
+    let missing = err.chain().find_map(|e| e.downcast_ref::<StepError>()).is_some_and(
+        |e| matches!(e, StepError::AwsRequestFailed { code, .. } if CONTAINER_MISSING.contains(&code.as_str())),
+    );
+    if missing {
+        "the deployment's resource named above does not exist: check that the settings (--env-file, TENANTCTL_ENV_FILE or the environment) name the deployed stack, or deploy it; then run the command again (`tenantctl status <id>` shows where a tenant was left)"
+    } else {
+        "check the AWS credentials and settings (or that the local stack is up: `tenantctl local up`), then run the command again"
+    }
+}
+
 /// How an execution ended, as far as the next command depends on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ending<'a> {
@@ -173,6 +190,23 @@ pub fn next_command(e: &Ending) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_deployment_resource_is_not_called_a_credentials_problem() {
+        let failed = |code: &str| {
+            anyhow::Error::new(StepError::AwsRequestFailed {
+                service: "stepfunctions",
+                operation: "StartExecution",
+                code: code.into(),
+                message: "state machine x".into(),
+            })
+        };
+        for code in CONTAINER_MISSING {
+            assert!(environment_next(&failed(code)).contains("does not exist"), "{code}");
+        }
+        assert!(environment_next(&failed("UnrecognizedClientException")).contains("credentials"));
+        assert!(environment_next(&anyhow::anyhow!("connection refused")).contains("credentials"));
+    }
 
     fn ending<'a>(status: Option<Status>, exec: &'a str, error: Option<&'a str>) -> Ending<'a> {
         Ending {

@@ -235,6 +235,7 @@ impl cli::StackArgs {
             signup_limit_per_email: self.signup_limit_per_email,
             signup_limit_per_source: self.signup_limit_per_source,
             tenant_template: read_tenant_template(self.tenant_template.as_deref())?,
+            rate_limits: !self.no_rate_limits,
             ..Default::default()
         })
     }
@@ -252,6 +253,9 @@ impl cli::StackArgs {
         args.push(self.signup_limit_per_email.to_string().into());
         args.push("--signup-limit-per-source".into());
         args.push(self.signup_limit_per_source.to_string().into());
+        if self.no_rate_limits {
+            args.push("--no-rate-limits".into());
+        }
         for (flag, path) in [
             ("--template", &self.template),
             ("--tenant-template", &self.tenant_template),

@@ -44,9 +44,7 @@ pub fn error(err: &anyhow::Error, json: bool) -> ExitCode {
         if let Some(next) = ours.and_then(|e| e.next.as_ref()) {
             eprintln!("next: {next}");
         } else if exit == Exit::Environment {
-            eprintln!(
-                "next: check the AWS credentials and settings (or that the local stack is up: `tenantctl local up`), then run the command again"
-            );
+            eprintln!("next: {}", tenantctl::exit::environment_next(err));
         }
     }
     code(exit)

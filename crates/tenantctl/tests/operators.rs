@@ -693,11 +693,12 @@ async fn a_signup_whose_start_failed_is_shown_stuck_and_retry_recovers_it() {
     t.stop().await;
 }
 
-/// One ownership rule for every entry point: 50 rounds of a signup, an event and
-/// `tenantctl onboard` for the same id at random offsets. Each round has exactly one
-/// winner; the record carries the winner's whole request (name, email, source) and nothing
-/// of a loser's; every loser is told (signup/event: `Taken`; the CLI: exit 5 naming the
-/// winner's request).
+/// One ownership rule for every entry point: 50 rounds of a POST /signup to the page, a
+/// `TenantSignupRequested` event (its handler) and `tenantctl onboard` for the same id at
+/// random offsets. Each round has exactly one winner; the record carries the winner's whole
+/// request (name, email, source) and nothing of a loser's; every loser is told (the page:
+/// 409 naming the field, no other customer's data; the event: `Taken` naming the winner,
+/// which it logs; the CLI: exit 5 naming the winner's request).
 #[tokio::test(flavor = "multi_thread")]
 async fn signup_event_and_cli_racing_for_one_id_have_one_winner_and_nothing_mixed() {
     use tenant_steps::signup::{SignupOutcome, Source, submit};
@@ -710,8 +711,9 @@ async fn signup_event_and_cli_racing_for_one_id_have_one_winner_and_nothing_mixe
     println!("offset seed {seed}");
     let mut offset = move || {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        Duration::from_micros((seed >> 33) % 20_000)
+        Duration::from_micros((seed >> 33) % 60_000)
     };
+    let mut tally = std::collections::BTreeMap::new();
     for round in 0..50 {
         let id = format!("race-{round}");
         let tenant = tid(&id);
@@ -720,13 +722,18 @@ async fn signup_event_and_cli_racing_for_one_id_have_one_winner_and_nothing_mixe
             company_name: format!("{who} {round}"),
             admin_email: format!("{who}-{round}@example.com"),
         };
-        let (form, event) = (signup("form"), signup("event"));
+        let event = signup("event");
+        let form = serde_json::json!({
+            "tenant_id": id,
+            "company_name": format!("form {round}"),
+            "admin_email": format!("form-{round}@example.com"),
+        });
         let (d_form, d_event, d_cli) = (offset(), offset(), offset());
         let arn = t.ops.onboarding_arn.clone();
         let (by_form, by_event, by_cli) = tokio::join!(
             async {
                 tokio::time::sleep(d_form).await;
-                submit(&t.ops.ctx, &arn, &form, Source::Form).await
+                post_signup(t.stack.signup_port, &form).await
             },
             async {
                 tokio::time::sleep(d_event).await;
@@ -766,13 +773,27 @@ async fn signup_event_and_cli_racing_for_one_id_have_one_winner_and_nothing_mixe
                 false
             }
         };
-        let winners: Vec<_> = [(won(&by_form), "form"), (won(&by_event), "event"), (cli_won, "cli")]
+        // The page: 202 accepted, or 409 naming the field (and no other customer's data).
+        let form_won = match by_form.0 {
+            202 => true,
+            409 => {
+                assert!(
+                    by_form.1.contains("tenant_id") && !by_form.1.contains("@example.com"),
+                    "round {round}: {}",
+                    by_form.1
+                );
+                false
+            }
+            other => panic!("round {round}: POST /signup answered {other}: {}", by_form.1),
+        };
+        let winners: Vec<_> = [(form_won, "form"), (won(&by_event), "event"), (cli_won, "cli")]
             .into_iter()
             .filter(|(w, _)| *w)
             .map(|(_, who)| who)
             .collect();
         assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
         let winner = winners[0];
+        *tally.entry(winner).or_insert(0) += 1;
         let item = t
             .ops
             .ctx
@@ -822,7 +843,28 @@ async fn signup_event_and_cli_racing_for_one_id_have_one_winner_and_nothing_mixe
             );
         }
     }
+    println!("winners by entry point: {tally:?}");
     t.stop().await;
+}
+
+/// POST /signup as a browser's script sends it (JSON); the status and the body.
+async fn post_signup(port: u16, body: &Value) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let body = body.to_string();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let request = format!(
+        "POST /signup HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response}"));
+    (status, response)
 }
 
 /// `check-isolation --user`: an existing user signed in with its own password. In one

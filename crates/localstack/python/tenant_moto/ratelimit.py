@@ -3,9 +3,10 @@ the rate is refused with the service's throttling error, so onboarding must ride
 
 Cognito counts a user pool category's quota per account and Region across all pools (its
 quotas page, "Quotas in Amazon Cognito"), so the bucket key is (account, region, category).
-Rates are those the project's issue 13 names. Opt-in for now: `TENANT_MOTO_RATE_LIMITS=on`
-enforces them, anything else (the default) turns them off, until the e2e suite has been run
-under them. Pure apart from the clock: the
+Rates are those the project's issue 13 names (the Rust side's `RATE_QUOTAS` holds the
+same table; a contract test compares them). `TENANT_MOTO_RATE_LIMITS=on` enforces them,
+anything else turns them off; the local stack sets it `on` unless started with
+`--no-rate-limits` (Options.rate_limits). Pure apart from the clock: the
 limiter takes `now` so tests drive it.
 """
 
