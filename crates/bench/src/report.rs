@@ -99,7 +99,11 @@ impl Report {
         for t in &self.throughput {
             checks.push(Check {
                 section: "3 throughput",
-                measure: format!("{} {} tenants concurrently", t.tenants, t.mapping_type),
+                measure: if t.in_flight == 0 {
+                    format!("{} {} tenants concurrently", t.tenants, t.mapping_type)
+                } else {
+                    format!("{} {} tenants, {} at a time", t.tenants, t.mapping_type, t.in_flight)
+                },
                 figure: format!(
                     "wall {:.1} s; per tenant p50 {:.1} s, p95 {:.1} s",
                     t.wall_s, t.per_tenant_s.p50, t.per_tenant_s.p95
@@ -130,6 +134,20 @@ impl Report {
                 ),
                 goal: "all".into(),
                 met: Some(t.succeeded == t.tenants && t.complete == t.tenants),
+            });
+            checks.push(Check {
+                section: "3 throughput",
+                measure: format!("{} {}: check-isolation on a sample", t.tenants, t.mapping_type),
+                figure: format!(
+                    "{}/{} checks hold{}",
+                    t.isolation_held,
+                    t.isolation_checks,
+                    t.isolation_failures
+                        .first()
+                        .map_or(String::new(), |f| format!("; first failure: {f}"))
+                ),
+                goal: "all".into(),
+                met: Some(t.isolation_checks > 0 && t.isolation_held == t.isolation_checks),
             });
         }
         for p in &self.packages {

@@ -32,6 +32,13 @@ pub struct Throughput {
     /// What the quotas allow at most: for each rate-limited call, its rate over the times
     /// one onboarding makes it; the smallest, with the call that sets it.
     pub ceiling_per_s: Option<(f64, String)>,
+    /// At most this many onboardings in flight (0: all at once).
+    pub in_flight: usize,
+    /// check-isolation among a sample of the tenants (first, middle, last): checks that
+    /// hold, of all, and the failures.
+    pub isolation_held: usize,
+    pub isolation_checks: usize,
+    pub isolation_failures: Vec<String>,
 }
 
 /// Rate-limited calls one onboarding (no admin email, as measured here) makes: CreateGroup
@@ -54,7 +61,7 @@ pub fn ceiling(quotas: &[(&str, &str, f64)], calls: &[(&str, &str, f64)]) -> Opt
         .min_by(|a, b| a.0.total_cmp(&b.0))
 }
 
-pub async fn measure(mapping_type: MappingType, count: usize) -> anyhow::Result<Throughput> {
+pub async fn measure(mapping_type: MappingType, count: usize, in_flight: usize) -> anyhow::Result<Throughput> {
     let stack = crate::onboarding::bench_stack(mapping_type).await?;
     let rate_limits = tenant_localstack::Options::default().rate_limits;
     let ops = ops_for(&stack).await?;
@@ -63,9 +70,20 @@ pub async fn measure(mapping_type: MappingType, count: usize) -> anyhow::Result<
         .collect::<Result<_, _>>()?;
     let started = Instant::now();
     let mut runs = tokio::task::JoinSet::new();
+    // A cap for the scale run: a thousand StartExecutions at once time out connecting
+    // to the emulator, which is the bench's limit, not the product's.
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(if in_flight == 0 {
+        tokio::sync::Semaphore::MAX_PERMITS
+    } else {
+        in_flight
+    }));
     for tenant in tenants.clone() {
         let ops = ops.clone();
-        runs.spawn(async move { run_one(&ops, &tenant).await });
+        let gate = gate.clone();
+        runs.spawn(async move {
+            let _permit = gate.acquire_owned().await?;
+            run_one(&ops, &tenant).await
+        });
     }
     let mut outcomes = vec![];
     while let Some(done) = runs.join_next().await {
@@ -75,6 +93,22 @@ pub async fn measure(mapping_type: MappingType, count: usize) -> anyhow::Result<
     let succeeded = outcomes.iter().filter(|(status, _)| status == "SUCCEEDED").count();
     let durations: Vec<f64> = outcomes.iter().map(|(_, d)| *d).collect();
     let incomplete = incomplete(&ops, &tenants).await?;
+    let mut sample: Vec<TenantId> = [0, count / 2, count.saturating_sub(1)]
+        .into_iter()
+        .filter_map(|i| tenants.get(i).cloned())
+        .collect();
+    sample.dedup();
+    let checks = tenantctl::isolation::check_isolation(&ops, &sample).await?;
+    let isolation_failures: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.holds())
+        .map(|c| {
+            format!(
+                "{} -> {} {}: {:?} ({})",
+                c.actor, c.target, c.action, c.actual, c.detail
+            )
+        })
+        .collect();
     stack.stop().await;
     Ok(Throughput {
         mapping_type: format!("{mapping_type:?}"),
@@ -89,6 +123,10 @@ pub async fn measure(mapping_type: MappingType, count: usize) -> anyhow::Result<
         ceiling_per_s: rate_limits
             .then(|| ceiling(&tenant_localstack::RATE_QUOTAS, &CALLS_PER_ONBOARDING))
             .flatten(),
+        in_flight,
+        isolation_held: checks.len() - isolation_failures.len(),
+        isolation_checks: checks.len(),
+        isolation_failures,
     })
 }
 

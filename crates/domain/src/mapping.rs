@@ -102,7 +102,8 @@ pub enum MappingError {
         "the identity pool's Rules-type role mapping is full: {count} tenants would need a rule, and Cognito allows \
          at most {max} rules per identity provider. To onboard more than {max} tenants, redeploy with \
          MappingType=Token (each tenant's group carries its own role, so there is no per-tenant rule and no \
-         {max}-tenant cap); or offboard a tenant to free a rule"
+         {max}-tenant cap) or MappingType=Abac (one shared role, no per-tenant role at all); or offboard a tenant \
+         to free a rule"
     )]
     TooManyRules { count: usize, max: usize },
 }
@@ -369,6 +370,7 @@ mod tests {
         assert!(msg.contains("redeploy with MappingType=Token"), "{msg}");
         assert!(msg.contains("offboard a tenant"), "{msg}");
         assert!(msg.find("MappingType=Token") < msg.find("offboard"), "{msg}");
+        assert!(msg.contains("or MappingType=Abac"), "{msg}");
     }
 
     #[test]
