@@ -92,6 +92,9 @@ test: venv lint-static check-policies
 # browser). Runs against its own local stack; screenshots go to target/e2e-screenshots/.
 CHROMIUM := /usr/bin/chromium
 BROWSER_STATE := target/browser-stack
+# Verify mode on a stack of its own, with a lifetime short enough to see a sign-up expire.
+BROWSER_VERIFY_STATE := target/browser-verify-stack
+BROWSER_SIGNUP_LIFETIME := 8
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 chromium:
@@ -107,6 +110,12 @@ browser-test: $(TENANTCTL) chromium tests/browser/node_modules/.installed
 	@$(TENANTCTL) --state-dir $(BROWSER_STATE) local up --iam-wait-seconds 0 >/dev/null
 	@. $(BROWSER_STATE)/local.env; node tests/browser/signup.mjs "$$TENANT_SIGNUP_PAGE_URL" target/e2e-screenshots; \
 		rc=$$?; $(TENANTCTL) --state-dir $(BROWSER_STATE) local down >/dev/null; exit $$rc
+	@$(TENANTCTL) --state-dir $(BROWSER_VERIFY_STATE) local down >/dev/null
+	@$(TENANTCTL) --state-dir $(BROWSER_VERIFY_STATE) local up --iam-wait-seconds 0 --signup-mode verify \
+		--signup-lifetime-seconds $(BROWSER_SIGNUP_LIFETIME) >/dev/null
+	@set -a; . $(BROWSER_VERIFY_STATE)/local.env; set +a; \
+		TENANT_SIGNUP_LIFETIME=$(BROWSER_SIGNUP_LIFETIME) node tests/browser/verify.mjs target/e2e-screenshots; \
+		rc=$$?; $(TENANTCTL) --state-dir $(BROWSER_VERIFY_STATE) local down >/dev/null; exit $$rc
 
 # Deployment zips, one per Lambda binary: target/lambda/{step,signup}/bootstrap.zip
 # (release, provided.al2023), built by cargo-lambda from PyPI (it ships zig for the cross

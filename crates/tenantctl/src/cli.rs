@@ -260,8 +260,8 @@ pub struct StackArgs {
     /// `tenantctl approve`) or open.
     #[arg(long, default_value = "open")]
     pub signup_mode: String,
-    /// Seconds a signup held for approval keeps its id (template.yaml's
-    /// SignupRequestLifetimeSeconds).
+    /// Seconds an unapproved (approve) or unconfirmed (verify) signup holds its id and
+    /// address (template.yaml's SignupRequestLifetimeSeconds).
     #[arg(long, default_value_t = tenant_steps::config::DEFAULT_SIGNUP_LIFETIME_SECONDS)]
     pub signup_lifetime_seconds: u64,
     /// Valid sign-ups the page admits per email address: MAX/SECONDS or off

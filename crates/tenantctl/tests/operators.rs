@@ -1232,7 +1232,7 @@ async fn approve_mode_holds_signups_until_an_operator_approves_or_rejects() {
     t.stop().await;
 }
 
-/// Nothing lingers: a held signup expires after the deployment's lifetime (3 s here). The
+/// Nothing lingers: a held signup expires after the deployment's lifetime (15 s here). The
 /// item is still in the table (TTL deletes lazily; the emulator never does), yet it is
 /// gone for every reader: `approve` and `reject` say nothing is waiting (exit 3), `list`
 /// does not show it, and another request takes the id (its hold replaces the expired
@@ -1247,7 +1247,8 @@ async fn an_unapproved_signup_expires_and_frees_its_id() {
         "expiry",
         tenant_localstack::Options {
             iam_wait_seconds: 0,
-            signup_lifetime_seconds: 3,
+            // Long enough that the steps before the expiry run within it on a loaded machine.
+            signup_lifetime_seconds: 15,
             ..Default::default()
         },
     )
@@ -1303,7 +1304,13 @@ async fn an_unapproved_signup_expires_and_frees_its_id() {
     let listed = json(&t.run(&["--json", "list", "--status", "pending-approval"]).await);
     assert_eq!(listed["tenants"].as_array().unwrap().len(), 1, "{listed}");
 
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let expires_at: u64 = raw_item("globex").await.unwrap()[attr::SIGNUP_EXPIRES_AT]
+        .as_n()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let wait = (expires_at + 1).saturating_sub(tenant_steps::record::now());
+    tokio::time::sleep(Duration::from_secs(wait)).await;
     let item = raw_item("globex").await.expect("TTL has not deleted the item (lazy)");
     assert_eq!(item[attr::STATUS], AttributeValue::S("PENDING_APPROVAL".into()));
     let listed = json(&t.run(&["--json", "list", "--status", "pending-approval"]).await);
