@@ -970,15 +970,13 @@ async fn check_isolation_of_an_arbitrary_user() {
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     let raw: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
-        raw.iter().any(|c| c["action"] == "cognito-identity:GetCredentialsForIdentity"),
+        raw.iter()
+            .any(|c| c["action"] == "cognito-identity:GetCredentialsForIdentity"),
         "{}",
         stdout(&out)
     );
     let checks = summary(&out);
-    assert!(
-        checks.iter().all(|c| c.1 == "Denied" && c.2 == "Denied"),
-        "{checks:?}"
-    );
+    assert!(checks.iter().all(|c| c.1 == "Denied" && c.2 == "Denied"), "{checks:?}");
 
     // A breach is reported: with acme's policy widened out of band to every tenant's
     // objects, the same one-tenant user reaches globex's marker (exit 1, that check named).
@@ -1009,7 +1007,9 @@ async fn check_isolation_of_an_arbitrary_user() {
     assert_eq!(code(&out), 1, "{}", stdout(&out));
     let checks = summary(&out);
     assert!(
-        checks.iter().any(|c| c.0 == "globex" && c.1 == "Denied" && c.2 == "Allowed"),
+        checks
+            .iter()
+            .any(|c| c.0 == "globex" && c.1 == "Denied" && c.2 == "Allowed"),
         "{checks:?}"
     );
 
