@@ -39,6 +39,16 @@ impl MappingType {
             MappingType::Abac => false,
         }
     }
+
+    /// The precedence onboarding gives every tenant group. In Token mode the group carries
+    /// the role, and equal precedences make a user of two tenants ambiguous (refused)
+    /// rather than given the lower one's role; the other modes set none.
+    pub fn group_precedence(self) -> Option<i32> {
+        match self {
+            MappingType::Token => Some(0),
+            MappingType::Rules | MappingType::Abac => None,
+        }
+    }
 }
 
 impl std::str::FromStr for MappingType {
@@ -404,5 +414,12 @@ mod tests {
             prop_assert_eq!(resolve_rules(&m, &token(&[&tenants[0], &tenants[1]])), None);
             prop_assert_eq!(resolve_rules(&m, &token(&[])), None);
         }
+    }
+
+    #[test]
+    fn only_token_groups_carry_a_precedence() {
+        assert_eq!(MappingType::Token.group_precedence(), Some(0));
+        assert_eq!(MappingType::Rules.group_precedence(), None);
+        assert_eq!(MappingType::Abac.group_precedence(), None);
     }
 }

@@ -4,13 +4,15 @@
 //! default roles, each tenant's record status) and says what is wrong with it.
 //!
 //! What it knows:
-//! - A user in two tenants' groups has no single tenant: the Rules mapping gives them the
-//!   first matching rule's role, the Token mapping with `Deny` refuses them, and a
-//!   precedence on either group makes Token mode pick one. Either way one user spans
-//!   tenants, which onboarding never does (it refuses such an admin email).
-//! - Onboarding creates groups without a precedence. A precedence decides
-//!   `cognito:preferred_role` for a user in several groups, so one set out of band
-//!   changes which role wins.
+//! - A user in two tenants' groups has no single tenant: the pre-token trigger gives them
+//!   no `tenant_id` claim (so no Rules rule and no Abac tag), the Token mapping with `Deny`
+//!   refuses them while their groups' precedences tie, and a precedence that differs
+//!   makes Token mode pick one. Either way one user spans tenants, which onboarding never
+//!   does (it refuses such an admin email).
+//! - Onboarding gives every tenant group the same precedence (none, or 0 in Token mode,
+//!   where the group carries the role). A different precedence decides
+//!   `cognito:preferred_role` for a user in several groups, so one set out of band changes
+//!   which role wins.
 //! - The identity pool's default roles (`authenticated`, `unauthenticated`) are given to
 //!   identities no rule matches (and, with `AuthenticatedRole` resolution, to ambiguous
 //!   ones). A tenant's role there hands that tenant's data to every such identity.
@@ -40,6 +42,9 @@ pub struct RoleInventory {
     pub pool_roles: BTreeMap<String, String>,
     /// The status of every tenant with a record.
     pub records: BTreeMap<String, Status>,
+    /// The precedence onboarding gives a tenant group in this deployment's mapping type
+    /// (`crate::mapping::group_precedence`).
+    pub expected_precedence: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -47,7 +52,7 @@ pub struct RoleInventory {
 pub enum RoleFindingKind {
     /// A user in more than one tenant's group.
     SharedUser,
-    /// A tenant group with a precedence (onboarding sets none).
+    /// A tenant group whose precedence is not the one onboarding sets.
     Precedence,
     /// The identity pool gives a tenant's role by default.
     DefaultRole,
@@ -98,7 +103,7 @@ pub fn judge(inventory: &RoleInventory) -> Vec<RoleFinding> {
                 kind: RoleFindingKind::SharedUser,
                 subject: format!("user {user}"),
                 detail: format!(
-                    "in the groups of {} tenants ({list}): the Rules mapping gives them the first matching rule's role, Token mode refuses them — remove them from all but one group",
+                    "in the groups of {} tenants ({list}): they get no tenant claim, so no tenant's credentials (Token mode picks a role if the precedences differ) — remove them from all but one group",
                     tenants.len()
                 ),
             });
@@ -106,13 +111,16 @@ pub fn judge(inventory: &RoleInventory) -> Vec<RoleFinding> {
     }
 
     for (tenant, group) in &inventory.groups {
-        if let Some(p) = group.precedence {
+        if group.precedence != inventory.expected_precedence {
+            let shown = |p: Option<i32>| p.map_or_else(|| "none".to_string(), |p| p.to_string());
             out.push(RoleFinding {
                 tenant: tenant.clone(),
                 kind: RoleFindingKind::Precedence,
                 subject: format!("group {}", group_name(tenant)),
                 detail: format!(
-                    "precedence {p}, onboarding sets none: a precedence picks the role (cognito:preferred_role) of a user in several groups"
+                    "precedence {}, onboarding sets {}: a precedence picks the role (cognito:preferred_role) of a user in several groups",
+                    shown(group.precedence),
+                    shown(inventory.expected_precedence)
                 ),
             });
         }
@@ -183,6 +191,7 @@ mod tests {
             )]
             .into(),
             records: active(&["acme", "globex"]),
+            expected_precedence: None,
         };
         assert_eq!(judge(&inv), vec![]);
     }
@@ -222,6 +231,7 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect(),
+            expected_precedence: None,
         };
         let got: Vec<(String, RoleFindingKind, String)> =
             judge(&inv).into_iter().map(|f| (f.tenant, f.kind, f.subject)).collect();
@@ -306,5 +316,24 @@ mod tests {
             let defaults = findings.iter().filter(|f| f.kind == RoleFindingKind::DefaultRole).count();
             prop_assert_eq!(defaults, usize::from(default_tenant.is_some()));
         }
+    }
+
+    #[test]
+    fn a_token_group_is_expected_at_precedence_zero() {
+        let mut inv = RoleInventory {
+            groups: [("acme".to_string(), group(&["a1"]))].into(),
+            records: active(&["acme"]),
+            expected_precedence: Some(0),
+            ..Default::default()
+        };
+        let found = judge(&inv);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, RoleFindingKind::Precedence);
+        assert!(
+            found[0].detail.starts_with("precedence none, onboarding sets 0"),
+            "{found:?}"
+        );
+        inv.groups.get_mut("acme").unwrap().precedence = Some(0);
+        assert_eq!(judge(&inv), vec![]);
     }
 }

@@ -254,6 +254,7 @@ async fn role_inventory(
     let s = &ops.ctx.settings;
     let mut inventory = role_access::RoleInventory {
         records: records.iter().map(|(id, r)| (id.clone(), r.status)).collect(),
+        expected_precedence: s.mapping_type.group_precedence(),
         ..Default::default()
     };
     let mut groups = c

@@ -140,7 +140,7 @@ async fn rebuild_role_mappings(ctx: &Context, input: &StepInput) -> Result<Value
             .group_name(&names.group)
             .description(group_description(&tenant))
             .role_arn(&role_arn)
-            .precedence(0)
+            .set_precedence(MappingType::Token.group_precedence())
             .send()
             .await
             .map_err(|e| classify("cognito-idp", "UpdateGroup", &e))?;
