@@ -95,6 +95,7 @@ BROWSER_STATE := target/browser-stack
 # Verify mode on a stack of its own, with a lifetime short enough to see a sign-up expire.
 BROWSER_VERIFY_STATE := target/browser-verify-stack
 BROWSER_SIGNUP_LIFETIME := 8
+BROWSER_APPROVE_STATE := target/browser-approve-stack
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 chromium:
@@ -116,6 +117,11 @@ browser-test: $(TENANTCTL) chromium tests/browser/node_modules/.installed
 	@set -a; . $(BROWSER_VERIFY_STATE)/local.env; set +a; \
 		TENANT_SIGNUP_LIFETIME=$(BROWSER_SIGNUP_LIFETIME) node tests/browser/verify.mjs target/e2e-screenshots; \
 		rc=$$?; $(TENANTCTL) --state-dir $(BROWSER_VERIFY_STATE) local down >/dev/null; exit $$rc
+	@$(TENANTCTL) --state-dir $(BROWSER_APPROVE_STATE) local down >/dev/null
+	@$(TENANTCTL) --state-dir $(BROWSER_APPROVE_STATE) local up --iam-wait-seconds 0 --signup-mode approve >/dev/null
+	@. $(BROWSER_APPROVE_STATE)/local.env; \
+		node tests/browser/approve.mjs "$$TENANT_SIGNUP_PAGE_URL" target/e2e-screenshots $(TENANTCTL) $(BROWSER_APPROVE_STATE); \
+		rc=$$?; $(TENANTCTL) --state-dir $(BROWSER_APPROVE_STATE) local down >/dev/null; exit $$rc
 
 # Deployment zips, one per Lambda binary: target/lambda/{step,signup}/bootstrap.zip
 # (release, provided.al2023), built by cargo-lambda from PyPI (it ships zig for the cross
