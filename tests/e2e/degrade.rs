@@ -78,7 +78,7 @@ async fn a_missing_bucket_fails_cleanly_and_status_audit_offboard_still_work() {
         "{findings:#?}"
     );
     // Offboarding finds nothing to delete at any level: it succeeds.
-    let out = tenantctl(&env_file, &["offboard", "umbrella"]);
+    let out = tenantctl(&env_file, &["offboard", "umbrella", "--delete-data"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let rec = record::get(&t.ops.ctx, "umbrella").await.unwrap().unwrap();
     assert_eq!(rec.status, Status::Offboarded, "{rec:?}");

@@ -90,9 +90,15 @@ pub enum Command {
     Offboard {
         /// Tenant id.
         tenant: String,
-        /// Keep the tenant's objects under its prefix.
-        #[arg(long)]
+        /// Keep the tenant's objects under its prefix (the way to offboard and later
+        /// `retry` without losing the customer's data). One of this or --delete-data is
+        /// required.
+        #[arg(long, conflicts_with = "delete_data")]
         keep_prefix: bool,
+        /// Delete every object under the tenant's prefix: the customer's data, not
+        /// recoverable. Asked for explicitly so no advice or habit deletes it by default.
+        #[arg(long)]
+        delete_data: bool,
         /// Days Secrets Manager keeps the secret recoverable (7–30).
         #[arg(long, default_value_t = 7)]
         secret_recovery_days: i64,

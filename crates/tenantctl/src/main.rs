@@ -103,12 +103,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Offboard {
             tenant,
             keep_prefix,
+            delete_data,
             secret_recovery_days,
             takeover_grace_seconds,
             no_wait,
             timeout,
         } => {
             let tenant = parse_tenant(tenant)?;
+            if !*keep_prefix && !*delete_data {
+                // Offboarding deletes customer data only when told to, whatever advice
+                // or habit led here; nothing has been done yet.
+                return Err(tenantctl::exit::CliError::new(
+                    tenantctl::exit::Exit::Usage,
+                    Some(tenant.as_str()),
+                    format!(
+                        "offboarding {tenant} would delete every object under its prefix tenants/{tenant}/; say which: \
+                         `tenantctl offboard {tenant} --keep-prefix` keeps them (a later `retry` finds them again), \
+                         `--delete-data` deletes them for good; nothing was changed"
+                    ),
+                )
+                .into());
+            }
             let ops = ops(&cli).await?;
             let started = onboard::offboard(
                 &ops,

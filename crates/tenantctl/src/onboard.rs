@@ -365,7 +365,7 @@ pub async fn offboard(
                 ),
             )
             .next(format!(
-                "`tenantctl watch {tenant}` until it ends, then `tenantctl offboard {tenant}`"
+                "`tenantctl watch {tenant}` until it ends, then `tenantctl offboard {tenant} --keep-prefix`"
             ))
             .into());
         }
@@ -430,7 +430,7 @@ pub async fn offboard(
                     ),
                 )
                 .next(format!(
-                    "`tenantctl offboard {tenant}` again in {:.0} s",
+                    "the same `tenantctl offboard {tenant} …` again in {:.0} s",
                     grace.as_secs_f64() - since
                 ))
                 .into());

@@ -161,7 +161,7 @@ pub async fn report(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Report> {
         // The record names an execution that never started (a signup's StartExecution
         // failed) or whose history is gone.
         (Some(r), None) if stuck => Some(format!(
-            "`tenantctl retry {tenant}` starts its onboarding again ({} is not running); `tenantctl offboard {tenant}` removes it",
+            "`tenantctl retry {tenant}` starts its onboarding again ({} is not running); `tenantctl offboard {tenant} --keep-prefix` removes it",
             r.execution
         )),
         _ => None,

@@ -501,7 +501,9 @@ async fn operator_roles_allow_their_commands_and_the_read_only_one_is_refused_ch
     );
     assert!(stdout(&out).starts_with("clean:"), "{}", stdout(&out));
     // ... and offboarding is refused by IAM, naming the action it lacks.
-    let out = t.run_read_only(&["--json", "offboard", "initech"]).await;
+    let out = t
+        .run_read_only(&["--json", "offboard", "initech", "--keep-prefix"])
+        .await;
     assert_eq!(code(&out), 4, "{}", stdout(&out));
     let err = json(&out);
     let message = err["error"]["message"].as_str().unwrap();
@@ -518,8 +520,20 @@ async fn operator_roles_allow_their_commands_and_the_read_only_one_is_refused_ch
         "the read-only operator reads every resource: {st}"
     );
 
-    // The full operator offboards.
+    // Without --keep-prefix or --delete-data offboarding is refused before anything
+    // changes (exit 2), naming both: customer data is deleted only when asked.
     let out = t.run(&["offboard", "initech"]).await;
+    assert_eq!(code(&out), 2, "{}", stdout(&out));
+    let said = String::from_utf8_lossy(&out.stderr).to_string() + &stdout(&out);
+    assert!(
+        said.contains("tenants/initech/") && said.contains("--keep-prefix") && said.contains("--delete-data"),
+        "{said}"
+    );
+    let st = json(&t.run_read_only(&["--json", "status", "initech"]).await);
+    assert_eq!(st["record"]["status"], "ACTIVE", "nothing changed: {st}");
+
+    // The full operator offboards, deleting the data as asked.
+    let out = t.run(&["offboard", "initech", "--delete-data"]).await;
     assert_eq!(
         code(&out),
         0,
