@@ -656,6 +656,22 @@ mod tests {
         assert_eq!(doc.statements[4].effect, "Deny");
     }
 
+    /// The boundary lets the bucket be listed only under its `s3:prefix` condition: a list
+    /// with no prefix at all is outside it, one under the tenants' namespace inside.
+    #[test]
+    fn a_list_without_a_prefix_is_outside_the_boundary() {
+        let boundary = crate::policy::boundary_policy(&deployment());
+        let bucket = "arn:aws:s3:::tenant-data";
+        assert!(!within(&boundary, "s3:ListBucket", bucket, &[]));
+        assert!(within(
+            &boundary,
+            "s3:ListBucket",
+            bucket,
+            &["tenants/acme/".to_string()]
+        ));
+        assert!(!within(&boundary, "s3:ListBucket", bucket, &["other/".to_string()]));
+    }
+
     #[test]
     fn a_resource_outside_the_tenant_namespace_is_refused() {
         assert_eq!(
