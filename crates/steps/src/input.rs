@@ -155,6 +155,11 @@ impl StepInput {
     }
 
     pub fn tenant(&self) -> Result<TenantId, StepError> {
+        if self.tenant_id.is_empty() {
+            return Err(StepError::InvalidTenantId {
+                message: "tenant_id is missing or empty: this step is about one tenant".into(),
+            });
+        }
         TenantId::parse(&self.tenant_id).map_err(|e| StepError::InvalidTenantId { message: e.to_string() })
     }
 }
@@ -208,7 +213,9 @@ mod tests {
         assert!(e.to_string().contains("missing field `execution`"), "{e}");
         // A tenant's step without a tenant refuses it by name.
         let i = StepInput::from_value(json!({"execution": "x"})).unwrap();
-        assert_eq!(i.tenant().unwrap_err().name(), "InvalidTenantId");
+        let e = i.tenant().unwrap_err();
+        assert_eq!(e.name(), "InvalidTenantId");
+        assert!(e.to_string().contains("tenant_id is missing"), "{e}");
     }
 
     #[test]

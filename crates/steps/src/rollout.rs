@@ -246,13 +246,13 @@ pub async fn converge_role(ctx: &Context, input: &StepInput) -> Result<Value, St
 pub async fn record_converged(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
     converge::record_converged(ctx, &tenant).await?;
-    Ok(serde_json::to_value(TenantRollout {
+    serde_json::to_value(TenantRollout {
         tenant_id: tenant.to_string(),
         result: TenantResult::Converged,
         error: None,
         message: None,
     })
-    .map_err(StepError::internal)?)
+    .map_err(StepError::internal)
 }
 
 /// RevertRole: the documents this rollout kept go back on the role; the failure that
@@ -265,7 +265,7 @@ pub async fn revert_role(ctx: &Context, input: &StepInput) -> Result<Value, Step
         error = failure.map(|f| f.error.as_str()),
         "tenant reverted to its previous documents"
     );
-    Ok(serde_json::to_value(TenantRollout {
+    serde_json::to_value(TenantRollout {
         tenant_id: tenant.to_string(),
         result: TenantResult::Reverted,
         error: failure.map(|f| f.error.clone()),
@@ -278,7 +278,7 @@ pub async fn revert_role(ctx: &Context, input: &StepInput) -> Result<Value, Step
             }
         }),
     })
-    .map_err(StepError::internal)?)
+    .map_err(StepError::internal)
 }
 
 /// RecordWave: the wave's results on the rollout item (only the rollout this execution

@@ -228,6 +228,12 @@ pub enum RolloutCommand {
     },
     /// The latest rollout: its waves, each tenant's result, why it halted, what is left.
     Status,
+    /// Follow the running rollout wave by wave to its end (exit codes as `start`).
+    Watch {
+        /// Stop following after this long (the rollout goes on; exit 6).
+        #[arg(long, default_value = "3600", value_name = "SECONDS")]
+        timeout: u64,
+    },
     /// Start the latest rollout again on its tenants still behind (same template version,
     /// waves and limits), after putting back any tenant it left half applied.
     Resume {

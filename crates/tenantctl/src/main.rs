@@ -225,6 +225,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let report = tenantctl::rollout::status(&ops).await?;
                     render::rollout_status(report.as_ref(), cli.json)
                 }
+                RolloutCommand::Watch { timeout } => match tenantctl::rollout::status(&ops).await? {
+                    Some(report) => render::rollout_follow(&ops, &report.rollout.rollout_id, *timeout, cli.json).await,
+                    None => render::rollout_status(None, cli.json),
+                },
                 RolloutCommand::Abort => {
                     let aborted = tenantctl::rollout::abort(&ops).await?;
                     render::rollout_aborted(&aborted, cli.json)

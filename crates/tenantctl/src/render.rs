@@ -27,13 +27,17 @@ pub fn code(exit: Exit) -> ExitCode {
 pub fn error(err: &anyhow::Error, json: bool) -> ExitCode {
     let exit = exit_of(err);
     let ours = err.chain().find_map(|e| e.downcast_ref::<CliError>());
+    // The same advice on both streams: a script reading --json is told what a person is.
+    let next = ours
+        .and_then(|e| e.next.clone())
+        .or_else(|| (exit == Exit::Environment).then(|| tenantctl::exit::environment_next(err).to_string()));
     if json {
         let doc = json!({ "error": {
             "exit": exit.code(),
             "kind": exit,
             "tenant": ours.and_then(|e| e.tenant.clone()),
             "message": ours.map_or_else(|| format!("{err:#}"), |e| e.message.clone()),
-            "next": ours.and_then(|e| e.next.clone()),
+            "next": next,
         }});
         outln!("{doc}");
     } else {
@@ -41,10 +45,8 @@ pub fn error(err: &anyhow::Error, json: bool) -> ExitCode {
             "error: {}",
             ours.map_or_else(|| format!("{err:#}"), |e| e.message.clone())
         );
-        if let Some(next) = ours.and_then(|e| e.next.as_ref()) {
+        if let Some(next) = next {
             eprintln!("next: {next}");
-        } else if exit == Exit::Environment {
-            eprintln!("next: {}", tenantctl::exit::environment_next(err));
         }
     }
     code(exit)
@@ -922,9 +924,13 @@ pub async fn rollout_started(
         }
         return Ok(code(Exit::Ok));
     }
-    let followed = tenantctl::rollout::follow(ops, &rollout.rollout_id, Duration::from_secs(wait.timeout), |r| {
+    rollout_follow(ops, &rollout.rollout_id, wait.timeout, json).await
+}
+
+/// Follows rollout `id` to its end (a line per wave), then its summary and exit code.
+pub async fn rollout_follow(ops: &Ops, id: &str, timeout: u64, json: bool) -> anyhow::Result<ExitCode> {
+    let followed = tenantctl::rollout::follow(ops, id, Duration::from_secs(timeout), |r, done| {
         if !json {
-            let done = r.waves_done.min(r.waves.len());
             let wave = &r.waves[done - 1];
             let converged = wave
                 .iter()
@@ -945,14 +951,12 @@ pub async fn rollout_started(
     .await?;
     let Some(report) = followed else {
         if json {
-            print_json(
-                &json!({ "rollout_id": rollout.rollout_id, "state": "running", "exit": Exit::StillRunning.code() }),
-            )?;
+            print_json(&json!({ "rollout_id": id, "state": "running", "exit": Exit::StillRunning.code() }))?;
         } else {
             outln!(
                 "rollout {} is still running after {}s; it goes on without the CLI: `tenantctl rollout status`",
-                rollout.rollout_id,
-                wait.timeout
+                id,
+                timeout
             );
         }
         return Ok(code(Exit::StillRunning));

@@ -420,13 +420,13 @@ pub async fn abort(ops: &Ops) -> anyhow::Result<Aborted> {
     })
 }
 
-/// Follows rollout `id` until its execution ends, calling `progress` whenever a wave is
-/// recorded; `timeout` gives up (the rollout goes on without the CLI).
+/// Follows rollout `id` until its execution ends, calling `on_wave` with each wave (1-based)
+/// as it is recorded; `timeout` gives up (the rollout goes on without the CLI).
 pub async fn follow(
     ops: &Ops,
     id: &str,
     timeout: Duration,
-    mut on_wave: impl FnMut(&Rollout),
+    mut on_wave: impl FnMut(&Rollout, usize),
 ) -> anyhow::Result<Option<Report>> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut seen = 0;
@@ -435,8 +435,11 @@ pub async fn follow(
         if let Some(r) = progress::get(&ops.ctx).await?.filter(|r| r.rollout_id == id)
             && r.waves_done > seen
         {
+            // Each wave once, also when several ended between two polls.
+            for wave in seen + 1..=r.waves_done.min(r.waves.len()) {
+                on_wave(&r, wave);
+            }
             seen = r.waves_done;
-            on_wave(&r);
         }
         if !running {
             return status(ops).await;

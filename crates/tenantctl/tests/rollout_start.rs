@@ -221,6 +221,9 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
         "{text}"
     );
     assert!(!text.contains("half applied"), "{text}");
+    // watch of a rollout that ended prints its summary with its exit code.
+    let watched = expect(dir, 1, &["--local", "rollout", "watch"]);
+    assert!(watched.contains(": halted (1 of 3 wave(s) done"), "{watched}");
     let status = json(dir, 0, &["--local", "--json", "rollout", "status"]);
     assert_eq!(status["rollout"]["state"], "halted");
     assert_eq!(status["rollout"]["version"], v3.as_str());
