@@ -234,6 +234,12 @@ async fn each_missing_deployment_piece_fails_onboarding_cleanly_with_its_exit_co
             "table" => {
                 assert_eq!(status.status.code(), Some(4), "{shown}");
                 assert!(shown.contains("table tenants"), "{shown}");
+                // A script reading --json gets the same advice as a person.
+                let out = tenantctl(&env_file, &["--json", "status", "acme"]);
+                assert_eq!(out.status.code(), Some(4));
+                let err: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                let next = err["error"]["next"].as_str().unwrap_or_default();
+                assert!(next.contains("does not exist"), "{err}");
             }
             // Claimed, never started: STUCK, with the command that moves it on.
             "state machine" => {

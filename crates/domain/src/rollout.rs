@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::TenantId;
@@ -61,6 +61,101 @@ pub fn parse_sizes(raw: &str) -> Result<Vec<usize>, String> {
 /// failed their proof (each of them reverted); `max_failures` 0 stops at the first.
 pub fn halts(failures: usize, max_failures: usize) -> bool {
     failures > max_failures
+}
+
+/// What a rollout did to one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantResult {
+    /// Converged and proven; the record names the new version.
+    Converged,
+    /// The proof (or the converge) failed and the previous documents are back.
+    Reverted,
+    /// Not touched: the tenant is no longer ACTIVE (being offboarded) or has no role.
+    Skipped,
+    /// The previous documents could not be put back: a person must look.
+    RevertFailed,
+}
+
+impl TenantResult {
+    /// Counted against `--max-failures`.
+    pub fn is_failure(self) -> bool {
+        matches!(self, TenantResult::Reverted | TenantResult::RevertFailed)
+    }
+}
+
+/// One tenant's line in a wave's results, as the rollout state machine's tenant branch
+/// ends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRollout {
+    pub tenant_id: String,
+    pub result: TenantResult,
+    /// The error name that failed the tenant (`IsolationNotProven`, ...), or why it was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// After a wave: whether the rollout goes on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaveVerdict {
+    /// Failures so far, this wave's included.
+    pub failures: usize,
+    /// The wave to run next (`waves` when none is left).
+    pub next_wave: usize,
+    pub halted: bool,
+    /// Every wave ran and the rollout did not halt.
+    pub done: bool,
+    /// Why it halted, for the operator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Judges wave `wave` (0-based, of `waves`) from its results and the failures before it:
+/// more failures than tolerated halt at the end of the wave; a tenant whose revert failed
+/// halts whatever the tolerance, since it is left half applied.
+pub fn judge_wave(
+    wave: usize,
+    waves: usize,
+    prior_failures: usize,
+    results: &[TenantRollout],
+    max_failures: usize,
+) -> WaveVerdict {
+    let failures = prior_failures + results.iter().filter(|r| r.result.is_failure()).count();
+    let stuck: Vec<&str> = results
+        .iter()
+        .filter(|r| r.result == TenantResult::RevertFailed)
+        .map(|r| r.tenant_id.as_str())
+        .collect();
+    let reason = if !stuck.is_empty() {
+        Some(format!(
+            "the previous documents of {} could not be put back",
+            stuck.join(", ")
+        ))
+    } else if halts(failures, max_failures) {
+        let failed: Vec<&str> = results
+            .iter()
+            .filter(|r| r.result.is_failure())
+            .map(|r| r.tenant_id.as_str())
+            .collect();
+        Some(format!(
+            "{failures} tenant(s) failed their proof (at most {max_failures} tolerated); reverted in wave {}: {}",
+            wave + 1,
+            failed.join(", ")
+        ))
+    } else {
+        None
+    };
+    let halted = reason.is_some();
+    let next_wave = wave + 1;
+    WaveVerdict {
+        failures,
+        next_wave,
+        halted,
+        done: !halted && next_wave >= waves,
+        reason,
+    }
 }
 
 /// How one statement of a document changes, named by its Sid (or its position).
@@ -263,5 +358,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn line(id: &str, result: TenantResult) -> TenantRollout {
+        TenantRollout {
+            tenant_id: id.into(),
+            result,
+            error: None,
+            message: None,
+        }
+    }
+
+    #[test]
+    fn a_clean_wave_goes_on_and_the_last_one_is_done() {
+        let ok = [line("a", TenantResult::Converged), line("b", TenantResult::Skipped)];
+        let v = judge_wave(0, 3, 0, &ok, 0);
+        assert_eq!((v.failures, v.next_wave, v.halted, v.done), (0, 1, false, false));
+        assert_eq!(v.reason, None);
+        let v = judge_wave(2, 3, 0, &ok, 0);
+        assert_eq!((v.next_wave, v.halted, v.done), (3, false, true));
+    }
+
+    #[test]
+    fn failures_add_up_across_waves_against_the_tolerance() {
+        let one = [line("a", TenantResult::Converged), line("b", TenantResult::Reverted)];
+        let v = judge_wave(1, 4, 0, &one, 1);
+        assert_eq!((v.failures, v.halted, v.done), (1, false, false));
+        let v = judge_wave(2, 4, 1, &one, 1);
+        assert_eq!((v.failures, v.halted, v.done), (2, true, false));
+        let reason = v.reason.unwrap();
+        assert!(
+            reason.contains("2 tenant(s) failed") && reason.contains("wave 3: b"),
+            "{reason}"
+        );
+        // The last wave halting is not done.
+        let v = judge_wave(3, 4, 0, &one, 0);
+        assert_eq!((v.halted, v.done), (true, false));
+    }
+
+    #[test]
+    fn a_failed_revert_halts_whatever_the_tolerance() {
+        let stuck = [
+            line("a", TenantResult::RevertFailed),
+            line("b", TenantResult::Converged),
+        ];
+        let v = judge_wave(0, 2, 0, &stuck, 10);
+        assert_eq!((v.failures, v.halted, v.done), (1, true, false));
+        assert!(v.reason.unwrap().contains("of a could not be put back"));
+        assert!(!TenantResult::Skipped.is_failure() && !TenantResult::Converged.is_failure());
     }
 }

@@ -17,12 +17,14 @@ use crate::{ACCOUNT_ID, REGION};
 /// The state machine definitions, embedded so the binary needs no checkout.
 pub const ONBOARDING_ASL: &str = include_str!("../../../statemachine/onboarding.asl.json");
 pub const OFFBOARDING_ASL: &str = include_str!("../../../statemachine/offboarding.asl.json");
+pub const ROLLOUT_ASL: &str = include_str!("../../../statemachine/rollout.asl.json");
 
 pub const TABLE: &str = "tenants";
 pub const BUCKET: &str = "tenant-data";
 pub const BOUNDARY_POLICY: &str = "tenant-permissions-boundary";
 pub const ONBOARDING_STATE_MACHINE: &str = "tenant-onboarding";
 pub const OFFBOARDING_STATE_MACHINE: &str = "tenant-offboarding";
+pub const ROLLOUT_STATE_MACHINE: &str = "tenant-rollout";
 pub const EVENT_BUS: &str = "tenant-events";
 /// moto's EventBridge delivers to SQS (not to Lambda): the rule that targets the signup
 /// events function in AWS targets this queue, which the stack polls into the same handler.
@@ -97,6 +99,7 @@ pub struct Bootstrap {
     pub settings: Settings,
     pub onboarding_state_machine_arn: String,
     pub offboarding_state_machine_arn: String,
+    pub rollout_state_machine_arn: String,
     /// The queue the `TenantSignupRequested` rule delivers to.
     pub signup_requests_queue_url: String,
 }
@@ -427,6 +430,7 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
     for (name, asl) in [
         (ONBOARDING_STATE_MACHINE, ONBOARDING_ASL),
         (OFFBOARDING_STATE_MACHINE, OFFBOARDING_ASL),
+        (ROLLOUT_STATE_MACHINE, ROLLOUT_ASL),
     ] {
         let sm = clients
             .sfn
@@ -439,13 +443,19 @@ pub async fn run(clients: &Clients, sqs: &aws_sdk_sqs::Client, options: &Options
             .with_context(|| format!("creating state machine {name}"))?;
         arns.push(sm.state_machine_arn().to_string());
     }
-    let offboarding_state_machine_arn = arns.pop().expect("two state machines");
-    let onboarding_state_machine_arn = arns.pop().expect("two state machines");
+    let [
+        onboarding_state_machine_arn,
+        offboarding_state_machine_arn,
+        rollout_state_machine_arn,
+    ]: [String; 3] = arns
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("three state machines were created"))?;
     let signup_requests_queue_url = signup_events(clients, sqs).await?;
     Ok(Bootstrap {
         settings,
         onboarding_state_machine_arn,
         offboarding_state_machine_arn,
+        rollout_state_machine_arn,
         signup_requests_queue_url,
     })
 }
@@ -472,9 +482,9 @@ mod tests {
     /// Every Task has a Retry on the transient names and, in onboarding, a Catch.
     #[test]
     fn every_task_retries_transient_errors() {
-        for asl in [ONBOARDING_ASL, OFFBOARDING_ASL] {
+        for asl in [ONBOARDING_ASL, OFFBOARDING_ASL, ROLLOUT_ASL] {
             let doc: serde_json::Value = serde_json::from_str(asl).unwrap();
-            for (name, state) in doc["States"].as_object().unwrap() {
+            for (name, state) in &all_states(&doc) {
                 if state["Type"] != "Task" {
                     continue;
                 }
@@ -496,11 +506,29 @@ mod tests {
         }
     }
 
+    /// Every state of a definition, those inside a Map's processor or a Parallel's
+    /// branches included.
+    fn all_states(doc: &serde_json::Value) -> Vec<(String, serde_json::Value)> {
+        let mut out = vec![];
+        for (name, state) in doc["States"].as_object().unwrap() {
+            out.push((name.clone(), state.clone()));
+            for inner in [&state["ItemProcessor"], &state["Iterator"]] {
+                if inner.is_object() {
+                    out.extend(all_states(inner));
+                }
+            }
+            for branch in state["Branches"].as_array().into_iter().flatten() {
+                out.extend(all_states(branch));
+            }
+        }
+        out
+    }
+
     /// Every name in `ErrorEquals` in the ASL files.
     fn error_names(asl: &str) -> std::collections::BTreeSet<String> {
         let doc: serde_json::Value = serde_json::from_str(asl).unwrap();
         let mut out = std::collections::BTreeSet::new();
-        for state in doc["States"].as_object().unwrap().values() {
+        for (_, state) in &all_states(&doc) {
             for handler in ["Retry", "Catch"] {
                 for h in state[handler].as_array().into_iter().flatten() {
                     out.extend(
@@ -523,7 +551,7 @@ mod tests {
     #[test]
     fn state_machine_error_names_are_step_errors_and_back() {
         use tenant_steps::StepError;
-        let named: std::collections::BTreeSet<String> = [ONBOARDING_ASL, OFFBOARDING_ASL]
+        let named: std::collections::BTreeSet<String> = [ONBOARDING_ASL, OFFBOARDING_ASL, ROLLOUT_ASL]
             .into_iter()
             .flat_map(error_names)
             .collect();
@@ -626,6 +654,7 @@ mod tests {
         for (logical, asl) in [
             ("OnboardingStateMachine", ONBOARDING_ASL),
             ("OffboardingStateMachine", OFFBOARDING_ASL),
+            ("RolloutStateMachine", ROLLOUT_ASL),
         ] {
             let start = template.find(&format!("  {logical}:\n")).expect(logical);
             let block = &template[start..];

@@ -23,7 +23,9 @@ use serde_json::{Value, json};
 use tenant_domain::template::{TemplateError, TenantTemplate};
 use tenant_steps::{Clients, Context};
 
-use crate::bootstrap::{Bootstrap, EVENT_BUS, OFFBOARDING_STATE_MACHINE, ONBOARDING_STATE_MACHINE};
+use crate::bootstrap::{
+    Bootstrap, EVENT_BUS, OFFBOARDING_STATE_MACHINE, ONBOARDING_STATE_MACHINE, ROLLOUT_STATE_MACHINE,
+};
 use crate::{ACCOUNT_ID, REGION};
 
 /// IAM path of the local function roles.
@@ -145,6 +147,11 @@ fn local_values(b: &Bootstrap) -> Value {
             "Ref": b.offboarding_state_machine_arn,
             "Arn": b.offboarding_state_machine_arn,
             "Name": OFFBOARDING_STATE_MACHINE,
+        },
+        "RolloutStateMachine": {
+            "Ref": b.rollout_state_machine_arn,
+            "Arn": b.rollout_state_machine_arn,
+            "Name": ROLLOUT_STATE_MACHINE,
         },
     })
 }

@@ -200,6 +200,10 @@ impl LocalStack {
             self.bootstrap.offboarding_state_machine_arn.clone(),
         ));
         lines.push((
+            env::ROLLOUT_STATE_MACHINE_ARN.into(),
+            self.bootstrap.rollout_state_machine_arn.clone(),
+        ));
+        lines.push((
             "TENANT_SIGNUP_PAGE_URL".into(),
             format!("http://127.0.0.1:{}/", self.signup_port),
         ));

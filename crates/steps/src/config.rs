@@ -53,6 +53,7 @@ pub mod env {
     pub const ACCOUNT_ID: &str = "TENANT_ACCOUNT_ID";
     pub const STATE_MACHINE_ARN: &str = "TENANT_ONBOARDING_STATE_MACHINE_ARN";
     pub const OFFBOARDING_STATE_MACHINE_ARN: &str = "TENANT_OFFBOARDING_STATE_MACHINE_ARN";
+    pub const ROLLOUT_STATE_MACHINE_ARN: &str = "TENANT_ROLLOUT_STATE_MACHINE_ARN";
     pub const EVENT_BUS: &str = "TENANT_EVENT_BUS";
     /// Which handler the signup binary serves: `http` (the form's API) or `events`.
     pub const SIGNUP_HANDLER: &str = "TENANT_SIGNUP_HANDLER";

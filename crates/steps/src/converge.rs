@@ -60,11 +60,14 @@ pub async fn converge(ctx: &Context, tenant: &TenantId, by: &str) -> Result<Role
 /// The Verify step's proof, retried while IAM may still be propagating.
 pub async fn prove(ctx: &Context, tenant: &TenantId, by: &str) -> Result<Value, StepError> {
     let mut retry_count = 0;
+    // The converge just ended: the propagation budget runs from here.
+    let changed_at = record::now();
     loop {
         let input = StepInput::from_value(json!({
             "tenant_id": tenant.as_str(),
             "execution": by,
             "retry_count": retry_count,
+            "changed_at": changed_at,
         }))?;
         match crate::verify::verify(ctx, &input).await {
             Err(StepError::IamNotPropagated { .. }) if retry_count + 1 < PROOF_ATTEMPTS => {
@@ -87,18 +90,23 @@ pub async fn record_converged(ctx: &Context, tenant: &TenantId) -> Result<(), St
 }
 
 /// Not proven: the documents `by` kept go back on the role and the mapping is rebuilt.
-pub async fn revert(ctx: &Context, tenant: &TenantId, by: &str) -> Result<RoleDocuments, StepError> {
+/// None when `by` kept none: it failed before changing anything (the documents are kept
+/// before the first change), so there is nothing to put back.
+pub async fn revert(ctx: &Context, tenant: &TenantId, by: &str) -> Result<Option<RoleDocuments>, StepError> {
     let rec = record::get(ctx, tenant.as_str()).await?;
-    let previous: RoleDocuments = rec
+    let Some(kept) = rec
         .as_ref()
         .filter(|r| r.previous_by.as_deref() == Some(by))
         .and_then(|r| r.previous_documents.as_deref())
-        .and_then(|d| serde_json::from_str(d).ok())
-        .ok_or_else(|| StepError::Internal {
-            message: format!("tenant {tenant}: the record holds no documents kept by {by}; nothing to revert to"),
-        })?;
+    else {
+        info!(by, "nothing to revert: this converge changed nothing");
+        return Ok(None);
+    };
+    let previous: RoleDocuments = serde_json::from_str(kept).map_err(|e| StepError::Internal {
+        message: format!("tenant {tenant}: the documents kept by {by} do not parse ({e}); nothing was put back"),
+    })?;
     role::restore(ctx, tenant, &previous).await?;
     crate::mapping::reconcile(ctx, by).await?;
     info!(by, "tenant role reverted to its previous documents");
-    Ok(previous)
+    Ok(Some(previous))
 }

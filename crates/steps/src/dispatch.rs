@@ -5,7 +5,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use crate::resources::{self, group::Group, mapping::Mapping, prefix::Prefix, role::Role, secret::Secret};
-use crate::{Context, StepError, StepInput, steps, teardown, verify};
+use crate::{Context, StepError, StepInput, rollout, steps, teardown, verify};
 
 type StepFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, StepError>> + Send + 'a>>;
 
@@ -69,6 +69,10 @@ step_table! {
     RecordOffboarding => "record-offboarding", teardown::record_offboarding;
     RecordOffboarded => "record-offboarded", teardown::record_offboarded;
     RecordRefused => "record-refused", teardown::record_refused;
+    ConvergeRole => "converge-role", rollout::converge_role;
+    RecordConverged => "record-converged", rollout::record_converged;
+    RevertRole => "revert-role", rollout::revert_role;
+    RecordWave => "record-wave", rollout::record_wave;
 }
 
 impl Step {
@@ -91,6 +95,14 @@ impl Step {
         Step::DeleteSecret,
         Step::DeletePrefix,
         Step::DeleteGroup,
+    ];
+
+    /// The rollout state machine's own steps (it also runs Verify), in order.
+    pub const ROLLOUT: [Step; 4] = [
+        Step::ConvergeRole,
+        Step::RecordConverged,
+        Step::RevertRole,
+        Step::RecordWave,
     ];
 
     /// A step that writes the tenant record (its name starts with `Record`).

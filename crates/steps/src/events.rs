@@ -89,6 +89,8 @@ mod tests {
             rollback_failure: None,
             offboard: None,
             retry_count: None,
+            changed_at: None,
+            wave: None,
         };
         let tenant = input.tenant().unwrap();
         let d = failed_detail(&tenant, &input);

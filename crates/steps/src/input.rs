@@ -10,7 +10,9 @@ use crate::StepError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepInput {
     /// Kept raw so that an invalid id is reported as `InvalidTenantId`, not as a
-    /// deserialization failure.
+    /// deserialization failure; absent (empty) only for a rollout's wave step, which is
+    /// about many tenants: a tenant's step refuses it as `InvalidTenantId`.
+    #[serde(default)]
     pub tenant_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -35,6 +37,26 @@ pub struct StepInput {
     /// Present for offboarding; absent for the compensation of a failed onboarding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offboard: Option<Offboard>,
+    /// When a converge changed the tenant's role (epoch seconds): Verify's propagation
+    /// budget then runs from the change, not from the role's creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<u64>,
+    /// The rollout state machine's wave step: the wave that ended and its results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<WaveReport>,
+}
+
+/// What the rollout state machine hands its wave step after a wave's tenants ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaveReport {
+    /// 0-based.
+    pub index: usize,
+    /// How many waves the rollout has.
+    pub count: usize,
+    pub max_failures: usize,
+    /// The template version the rollout converges to.
+    pub version: String,
+    pub results: Vec<tenant_domain::rollout::TenantRollout>,
 }
 
 /// What a `Catch` puts at its `ResultPath`.
@@ -133,6 +155,11 @@ impl StepInput {
     }
 
     pub fn tenant(&self) -> Result<TenantId, StepError> {
+        if self.tenant_id.is_empty() {
+            return Err(StepError::InvalidTenantId {
+                message: "tenant_id is missing or empty: this step is about one tenant".into(),
+            });
+        }
         TenantId::parse(&self.tenant_id).map_err(|e| StepError::InvalidTenantId { message: e.to_string() })
     }
 }
@@ -182,8 +209,13 @@ mod tests {
         assert!(e.to_string().contains("attempt: invalid type: string"), "{e}");
         let e = StepInput::from_value(json!(["acme"])).unwrap_err();
         assert!(e.to_string().contains("got an array"), "{e}");
-        let e = StepInput::from_value(json!({"execution": "x"})).unwrap_err();
-        assert!(e.to_string().contains("missing field `tenant_id`"), "{e}");
+        let e = StepInput::from_value(json!({"tenant_id": "acme"})).unwrap_err();
+        assert!(e.to_string().contains("missing field `execution`"), "{e}");
+        // A tenant's step without a tenant refuses it by name.
+        let i = StepInput::from_value(json!({"execution": "x"})).unwrap();
+        let e = i.tenant().unwrap_err();
+        assert_eq!(e.name(), "InvalidTenantId");
+        assert!(e.to_string().contains("tenant_id is missing"), "{e}");
     }
 
     #[test]

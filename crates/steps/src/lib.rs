@@ -21,6 +21,7 @@ pub mod ownership;
 pub mod probe;
 pub mod record;
 pub mod resources;
+pub mod rollout;
 pub mod signup;
 pub mod steps;
 pub mod teardown;

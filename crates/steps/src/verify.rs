@@ -38,9 +38,12 @@ struct Propagation {
     /// entity, so a refusal of the tenant's own access is final at once.
     propagates: bool,
     retries: u32,
-    /// Seconds since the tenant role was created (None: IAM could not say).
+    /// Seconds since the tenant role was created, or converged (None: IAM could not say).
     role_age_seconds: Option<u64>,
     budget_seconds: u64,
+    /// The proof follows a converge of an existing role (a rollout, a repair), which puts
+    /// the previous documents back when it fails: the advice is about the template.
+    converged: bool,
 }
 
 impl Propagation {
@@ -86,7 +89,7 @@ pub async fn verify(ctx: &Context, input: &StepInput) -> Result<Value, StepError
     }
     let (user, session) = match probe::sign_in(ctx, &tenant).await {
         Ok(signed_in) => signed_in,
-        Err(e) => return Err(judge(ctx, &tenant, retries, Failed::from(e)).await),
+        Err(e) => return Err(judge(ctx, &tenant, retries, input.changed_at, Failed::from(e)).await),
     };
     let proof = prove(ctx, &tenant, &session, &user.email).await;
     // Always: the probe user and its identity go, whatever the proof said.
@@ -94,7 +97,7 @@ pub async fn verify(ctx: &Context, input: &StepInput) -> Result<Value, StepError
     probe::forget_identity(ctx, &session.identity_id).await;
     let checks = match proof {
         Ok(checks) => checks,
-        Err(f) => return Err(judge(ctx, &tenant, retries, f).await),
+        Err(f) => return Err(judge(ctx, &tenant, retries, input.changed_at, f).await),
     };
     deleted?;
     info!(retries, "isolation proven with the tenant's own credentials");
@@ -120,10 +123,15 @@ async fn role_age_seconds(ctx: &Context, tenant: &TenantId) -> Option<u64> {
 }
 
 /// The error for a failed proof; a refusal of own access is weighed against the budget.
-async fn judge(ctx: &Context, tenant: &TenantId, retries: u32, failed: Failed) -> StepError {
+/// After a converge (`changed_at`, epoch seconds), the budget runs from the change: a
+/// changed policy propagates as a new role does.
+async fn judge(ctx: &Context, tenant: &TenantId, retries: u32, changed_at: Option<u64>, failed: Failed) -> StepError {
     let propagates = ctx.settings.mapping_type.has_tenant_role();
     let role_age_seconds = match failed {
-        Failed::OwnAccessRefused(_) if propagates => role_age_seconds(ctx, tenant).await,
+        Failed::OwnAccessRefused(_) if propagates => role_age_seconds(ctx, tenant).await.map(|age| {
+            let since_change = changed_at.map(|at| crate::record::now().saturating_sub(at));
+            since_change.map_or(age, |c| c.min(age))
+        }),
         _ => None,
     };
     let state = Propagation {
@@ -131,6 +139,7 @@ async fn judge(ctx: &Context, tenant: &TenantId, retries: u32, failed: Failed) -
         retries,
         role_age_seconds,
         budget_seconds: ctx.settings.propagation_budget_seconds,
+        converged: changed_at.is_some(),
     };
     verdict(tenant, &state, failed)
 }
@@ -149,6 +158,17 @@ fn verdict(tenant: &TenantId, state: &Propagation, failed: Failed) -> StepError 
                 "its own credentials were refused ({message}); Abac mode creates nothing that propagates, so this is final: check the shared tenant role's policy and the identity pool's principal tag map (tenant_id claim -> tenant tag) with `tenantctl audit`, then `tenantctl retry {tenant}`"
             ),
         },
+        Failed::OwnAccessRefused(message) if state.converged => StepError::IsolationNotProven {
+            tenant: tenant.to_string(),
+            message: format!(
+                "its own credentials were still refused {} after the role was converged (propagation budget {}s, {} retries; {message}): the tenant template does not grant the tenant its own data; the role's previous documents are put back",
+                state
+                    .role_age_seconds
+                    .map_or_else(|| "an unknown time".to_string(), |a| format!("{a}s")),
+                state.budget_seconds,
+                state.retries,
+            ),
+        },
         Failed::OwnAccessRefused(message) => StepError::IsolationNotProven {
             tenant: tenant.to_string(),
             message: format!(
@@ -158,6 +178,12 @@ fn verdict(tenant: &TenantId, state: &Propagation, failed: Failed) -> StepError 
                     .map_or_else(|| "an unknown time".to_string(), |a| format!("{a}s")),
                 state.budget_seconds,
                 state.retries,
+            ),
+        },
+        Failed::NotIsolated(message) if state.converged => StepError::IsolationNotProven {
+            tenant: tenant.to_string(),
+            message: format!(
+                "{message}; the converged role's policy reaches beyond the tenant: the tenant template is wrong; the role's previous documents are put back"
             ),
         },
         Failed::NotIsolated(message) => StepError::IsolationNotProven {
@@ -357,7 +383,39 @@ mod tests {
             retries,
             role_age_seconds,
             budget_seconds: 120,
+            converged: false,
         }
+    }
+
+    /// After a converge (rollout, repair) the budget and the advice are about the change:
+    /// the previous documents go back, so `retry` is not what to do.
+    #[test]
+    fn after_a_converge_the_advice_is_about_the_template() {
+        let converged = Propagation {
+            converged: true,
+            ..at(2, Some(120))
+        };
+        let own = verdict(&acme(), &converged, Failed::OwnAccessRefused("AccessDenied".into()));
+        assert_eq!(own.name(), "IsolationNotProven");
+        let text = own.to_string();
+        assert!(text.contains("120s after the role was converged"), "{text}");
+        assert!(
+            text.contains("template does not grant the tenant its own data"),
+            "{text}"
+        );
+        assert!(!text.contains("tenantctl retry"), "{text}");
+        let lag = verdict(
+            &acme(),
+            &Propagation {
+                converged: true,
+                ..at(2, Some(119))
+            },
+            Failed::OwnAccessRefused("AccessDenied".into()),
+        );
+        assert_eq!(lag.name(), "IamNotPropagated");
+        let wide = verdict(&acme(), &converged, Failed::NotIsolated("allowed on the canary".into()));
+        assert!(wide.to_string().contains("the tenant template is wrong"), "{wide}");
+        assert!(!wide.to_string().contains("tenantctl retry"), "{wide}");
     }
 
     /// Abac mode creates no IAM entity: a refusal of own access is a failed proof at the

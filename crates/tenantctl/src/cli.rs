@@ -203,6 +203,64 @@ pub enum RolloutCommand {
     /// The ACTIVE tenants behind the deployment's template version and, per document, what
     /// converging each would change (compared by meaning, as `audit` does). Changes nothing.
     Plan,
+    /// Start the rollout state machine on the tenants behind: the canary tenants first,
+    /// then waves of the given sizes; each tenant converged in place, proven by the Verify
+    /// step and recorded, or reverted to its previous documents. A wave with more failed
+    /// proofs than `--max-failures` halts the rollout; later waves are untouched. Follows
+    /// it unless `--no-wait` (it runs on without the CLI). Exit codes: 0 completed or
+    /// nothing behind, 1 halted or aborted, 5 another rollout is running.
+    Start {
+        /// Tenants in the first wave, proven before any other is touched.
+        #[arg(long, default_value_t = 1)]
+        canary: usize,
+        /// Sizes of the waves after the canary, e.g. 5,25,100; the last size repeats.
+        /// Default: everything after the canary in one wave.
+        #[arg(long, value_parser = parse_wave_sizes, default_value = "")]
+        waves: WaveSizes,
+        /// Failed proofs tolerated before the rollout halts (counted over the rollout).
+        #[arg(long, default_value_t = 0)]
+        max_failures: usize,
+        /// Tenants converged at once within a wave (IAM and Cognito rate limits hold).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=40))]
+        concurrency: u16,
+        #[command(flatten)]
+        wait: RolloutWait,
+    },
+    /// The latest rollout: its waves, each tenant's result, why it halted, what is left.
+    Status,
+    /// Follow the running rollout wave by wave to its end (exit codes as `start`).
+    Watch {
+        /// Stop following after this long (the rollout goes on; exit 6).
+        #[arg(long, default_value = "3600", value_name = "SECONDS")]
+        timeout: u64,
+    },
+    /// Start the latest rollout again on its tenants still behind (same template version,
+    /// waves and limits), after putting back any tenant it left half applied.
+    Resume {
+        #[command(flatten)]
+        wait: RolloutWait,
+    },
+    /// Stop the running rollout; tenants it already proved keep the new version, a tenant
+    /// it left half applied gets its previous documents back.
+    Abort,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct RolloutWait {
+    /// Start it and return; `tenantctl rollout status` follows it.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Stop following after this long (the rollout goes on; exit 6).
+    #[arg(long, default_value = "3600", value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// `--waves`, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct WaveSizes(pub Vec<usize>);
+
+fn parse_wave_sizes(raw: &str) -> Result<WaveSizes, String> {
+    tenant_domain::rollout::parse_sizes(raw).map(WaveSizes)
 }
 
 #[derive(Subcommand)]
@@ -287,6 +345,10 @@ pub struct StackArgs {
     /// AdminAddUserToGroup 25/s, identity-pool GetId 25/s), which are on by default as in AWS.
     #[arg(long)]
     pub no_rate_limits: bool,
+    /// Seconds Verify treats a refusal of a tenant's own access as IAM propagation after
+    /// the role was created or converged (template.yaml's `PropagationBudgetSeconds`).
+    #[arg(long, default_value_t = tenant_steps::config::DEFAULT_PROPAGATION_BUDGET_SECONDS)]
+    pub propagation_budget_seconds: u64,
 }
 
 /// Exit codes are part of the interface: scripts branch on them (see `tenantctl::exit::Exit`).

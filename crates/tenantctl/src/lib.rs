@@ -13,6 +13,7 @@ pub mod output;
 pub mod plan;
 pub mod reconcile;
 pub mod repair;
+pub mod rollout;
 pub mod status;
 pub mod timeline;
 
@@ -24,6 +25,8 @@ pub struct Ops {
     pub ctx: Context,
     pub onboarding_arn: String,
     pub offboarding_arn: Option<String>,
+    /// The rollout state machine (`rollout start|resume|abort`).
+    pub rollout_arn: Option<String>,
     pub sdk_config: aws_config::SdkConfig,
     /// The endpoint override (the local stack); None in AWS.
     pub endpoint: Option<String>,
@@ -43,6 +46,7 @@ impl Ops {
             )
         })?;
         let offboarding_arn = lookup(tenant_steps::config::env::OFFBOARDING_STATE_MACHINE_ARN);
+        let rollout_arn = lookup(tenant_steps::config::env::ROLLOUT_STATE_MACHINE_ARN);
         let endpoint = lookup("AWS_ENDPOINT_URL");
         let sdk_config = match &endpoint {
             Some(endpoint) => {
@@ -75,6 +79,7 @@ impl Ops {
             ctx: Context { settings, clients },
             onboarding_arn,
             offboarding_arn,
+            rollout_arn,
             sdk_config,
             endpoint,
         })

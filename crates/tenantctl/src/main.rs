@@ -194,12 +194,46 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let repaired = tenantctl::repair::repair(&ops, &tenant).await?;
             render::repaired(&repaired, cli.json)
         }
-        Command::Rollout {
-            command: RolloutCommand::Plan,
-        } => {
+        Command::Rollout { command } => {
             let ops = ops(&cli).await?;
-            let plan = tenantctl::plan::plan(&ops).await?;
-            render::plan(&plan, cli.json)
+            match command {
+                RolloutCommand::Plan => {
+                    let plan = tenantctl::plan::plan(&ops).await?;
+                    render::plan(&plan, cli.json)
+                }
+                RolloutCommand::Start {
+                    canary,
+                    waves,
+                    max_failures,
+                    concurrency,
+                    wait,
+                } => {
+                    let shape = tenantctl::rollout::Shape {
+                        canary: *canary,
+                        sizes: waves.0.clone(),
+                        max_failures: *max_failures,
+                        concurrency: usize::from(*concurrency),
+                    };
+                    let started = tenantctl::rollout::start(&ops, &shape).await?;
+                    render::rollout_started(&ops, &started, wait, cli.json).await
+                }
+                RolloutCommand::Resume { wait } => {
+                    let started = tenantctl::rollout::resume(&ops).await?;
+                    render::rollout_started(&ops, &started, wait, cli.json).await
+                }
+                RolloutCommand::Status => {
+                    let report = tenantctl::rollout::status(&ops).await?;
+                    render::rollout_status(report.as_ref(), cli.json)
+                }
+                RolloutCommand::Watch { timeout } => match tenantctl::rollout::status(&ops).await? {
+                    Some(report) => render::rollout_follow(&ops, &report.rollout.rollout_id, *timeout, cli.json).await,
+                    None => render::rollout_status(None, cli.json),
+                },
+                RolloutCommand::Abort => {
+                    let aborted = tenantctl::rollout::abort(&ops).await?;
+                    render::rollout_aborted(&aborted, cli.json)
+                }
+            }
         }
         Command::CheckIsolation { tenants, user } => {
             let tenants = tenants
@@ -251,6 +285,7 @@ impl cli::StackArgs {
             signup_limit_per_source: self.signup_limit_per_source,
             tenant_template: read_tenant_template(self.tenant_template.as_deref())?,
             rate_limits: !self.no_rate_limits,
+            propagation_budget_seconds: self.propagation_budget_seconds,
             ..Default::default()
         })
     }
@@ -271,6 +306,8 @@ impl cli::StackArgs {
         if self.no_rate_limits {
             args.push("--no-rate-limits".into());
         }
+        args.push("--propagation-budget-seconds".into());
+        args.push(self.propagation_budget_seconds.to_string().into());
         for (flag, path) in [
             ("--template", &self.template),
             ("--tenant-template", &self.tenant_template),

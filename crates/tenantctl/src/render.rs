@@ -27,13 +27,17 @@ pub fn code(exit: Exit) -> ExitCode {
 pub fn error(err: &anyhow::Error, json: bool) -> ExitCode {
     let exit = exit_of(err);
     let ours = err.chain().find_map(|e| e.downcast_ref::<CliError>());
+    // The same advice on both streams: a script reading --json is told what a person is.
+    let next = ours
+        .and_then(|e| e.next.clone())
+        .or_else(|| (exit == Exit::Environment).then(|| tenantctl::exit::environment_next(err).to_string()));
     if json {
         let doc = json!({ "error": {
             "exit": exit.code(),
             "kind": exit,
             "tenant": ours.and_then(|e| e.tenant.clone()),
             "message": ours.map_or_else(|| format!("{err:#}"), |e| e.message.clone()),
-            "next": ours.and_then(|e| e.next.clone()),
+            "next": next,
         }});
         outln!("{doc}");
     } else {
@@ -41,10 +45,8 @@ pub fn error(err: &anyhow::Error, json: bool) -> ExitCode {
             "error: {}",
             ours.map_or_else(|| format!("{err:#}"), |e| e.message.clone())
         );
-        if let Some(next) = ours.and_then(|e| e.next.as_ref()) {
+        if let Some(next) = next {
             eprintln!("next: {next}");
-        } else if exit == Exit::Environment {
-            eprintln!("next: {}", tenantctl::exit::environment_next(err));
         }
     }
     code(exit)
@@ -794,4 +796,217 @@ pub fn reconciled(done: &tenantctl::reconcile::Reconciled, json: bool) -> anyhow
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per wave of a rollout: its tenants' results so far.
+fn rollout_waves(r: &tenant_steps::rollout::Rollout) {
+    use tenant_domain::rollout::TenantResult;
+    for (i, wave) in r.waves.iter().enumerate() {
+        let label = if i == 0 { " (canary)" } else { "" };
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for t in wave {
+            let result = match r.results.get(t).map(|l| l.result) {
+                Some(TenantResult::Converged) => "converged",
+                Some(TenantResult::Reverted) => "reverted",
+                Some(TenantResult::Skipped) => "skipped",
+                Some(TenantResult::RevertFailed) => "revert failed",
+                None => "not reached",
+            };
+            *counts.entry(result).or_default() += 1;
+        }
+        let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        outln!(
+            "  wave {}/{}{label}: {} tenant(s): {}",
+            i + 1,
+            r.waves.len(),
+            wave.len(),
+            counts.join(", ")
+        );
+        for t in wave {
+            if let Some(line) = r.results.get(t).filter(|l| l.result != TenantResult::Converged) {
+                outln!(
+                    "    {t}: {:?}{}{}",
+                    line.result,
+                    line.error.as_deref().map(|e| format!(" {e}")).unwrap_or_default(),
+                    line.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+                );
+            }
+        }
+    }
+}
+
+fn rollout_summary(report: &tenantctl::rollout::Report) -> Exit {
+    let r = &report.rollout;
+    outln!(
+        "rollout {} to template {}: {} ({} of {} wave(s) done, {} failed proof(s), at most {} tolerated)",
+        r.rollout_id,
+        r.version,
+        r.state.as_str(),
+        r.waves_done.min(r.waves.len()),
+        r.waves.len(),
+        r.failures,
+        r.max_failures
+    );
+    rollout_waves(r);
+    if let Some(reason) = &r.reason {
+        outln!("why: {reason}");
+    }
+    if !report.half_applied.is_empty() {
+        outln!(
+            "half applied (converged, neither proven nor reverted): {}",
+            report.half_applied.join(", ")
+        );
+    }
+    let unfinished = r.unfinished();
+    match r.state {
+        tenant_steps::rollout::RolloutState::Running => {
+            outln!("next: `tenantctl rollout status` follows it; `tenantctl rollout abort` stops it")
+        }
+        tenant_steps::rollout::RolloutState::Completed => {
+            outln!("next: `tenantctl audit` checks every tenant against the template")
+        }
+        _ if !unfinished.is_empty() => outln!(
+            "next: {} tenant(s) are still on their previous template and were reverted or not reached; fix the template (`tenantctl rollout plan` shows what changes; `tenantctl local deploy --tenant-template` or a stack update) and `tenantctl rollout start`, or `tenantctl rollout resume` to try the same template again",
+            unfinished.len()
+        ),
+        _ => {}
+    }
+    tenantctl::rollout::exit_of(r)
+}
+
+pub async fn rollout_started(
+    ops: &Ops,
+    started: &tenantctl::rollout::Started,
+    wait: &crate::cli::RolloutWait,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use tenantctl::rollout::Started;
+    let (rollout, reverted_first) = match started {
+        Started::NothingBehind { version, up_to_date } => {
+            if json {
+                print_json(started)?;
+            } else {
+                outln!(
+                    "template {version}: every ACTIVE tenant ({up_to_date}) is at this version; nothing to roll out"
+                );
+            }
+            return Ok(code(Exit::Ok));
+        }
+        Started::Started {
+            rollout,
+            reverted_first,
+        } => (rollout, reverted_first),
+    };
+    if !json {
+        if !reverted_first.is_empty() {
+            outln!(
+                "put back the documents an earlier, stopped rollout left half applied: {}",
+                reverted_first.join(", ")
+            );
+        }
+        let sizes: Vec<String> = rollout.waves.iter().map(|w| w.len().to_string()).collect();
+        outln!(
+            "rollout {} started: template {}, {} tenant(s) in {} wave(s) of {} (canary first), {} at once, at most {} failed proof(s)",
+            rollout.rollout_id,
+            rollout.version,
+            rollout.waves.iter().map(Vec::len).sum::<usize>(),
+            rollout.waves.len(),
+            sizes.join(", "),
+            rollout.concurrency,
+            rollout.max_failures
+        );
+    }
+    if wait.no_wait {
+        if json {
+            print_json(started)?;
+        } else {
+            outln!("next: `tenantctl rollout status` follows it");
+        }
+        return Ok(code(Exit::Ok));
+    }
+    rollout_follow(ops, &rollout.rollout_id, wait.timeout, json).await
+}
+
+/// Follows rollout `id` to its end (a line per wave), then its summary and exit code.
+pub async fn rollout_follow(ops: &Ops, id: &str, timeout: u64, json: bool) -> anyhow::Result<ExitCode> {
+    let followed = tenantctl::rollout::follow(ops, id, Duration::from_secs(timeout), |r, done| {
+        if !json {
+            let wave = &r.waves[done - 1];
+            let converged = wave
+                .iter()
+                .filter(|t| {
+                    r.results
+                        .get(*t)
+                        .is_some_and(|l| l.result == tenant_domain::rollout::TenantResult::Converged)
+                })
+                .count();
+            outln!(
+                "wave {done}/{}: {converged} of {} converged and proven; {} failed proof(s) so far",
+                r.waves.len(),
+                wave.len(),
+                r.failures
+            );
+        }
+    })
+    .await?;
+    let Some(report) = followed else {
+        if json {
+            print_json(&json!({ "rollout_id": id, "state": "running", "exit": Exit::StillRunning.code() }))?;
+        } else {
+            outln!(
+                "rollout {} is still running after {}s; it goes on without the CLI: `tenantctl rollout status`",
+                id,
+                timeout
+            );
+        }
+        return Ok(code(Exit::StillRunning));
+    };
+    if json {
+        let exit = tenantctl::rollout::exit_of(&report.rollout);
+        let mut v = serde_json::to_value(&report)?;
+        v["exit"] = json!(exit.code());
+        print_json(&v)?;
+        return Ok(code(exit));
+    }
+    Ok(code(rollout_summary(&report)))
+}
+
+pub fn rollout_status(report: Option<&tenantctl::rollout::Report>, json: bool) -> anyhow::Result<ExitCode> {
+    let Some(report) = report else {
+        if json {
+            print_json(&json!({ "rollout": null }))?;
+        } else {
+            outln!("no rollout yet: `tenantctl rollout plan` shows the tenants behind the template");
+        }
+        return Ok(code(Exit::Ok));
+    };
+    if json {
+        print_json(report)?;
+        return Ok(code(Exit::Ok));
+    }
+    rollout_summary(report);
+    // Status reports; it does not fail because the rollout did.
+    Ok(code(Exit::Ok))
+}
+
+pub fn rollout_aborted(a: &tenantctl::rollout::Aborted, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
+        print_json(a)?;
+        return Ok(code(Exit::Ok));
+    }
+    outln!(
+        "rollout {}: {}",
+        a.rollout_id,
+        if a.stopped { "stopped" } else { "was not running" }
+    );
+    if a.reverted.is_empty() {
+        outln!("no tenant was left half applied; tenants it proved keep the new template");
+    } else {
+        outln!(
+            "put back the previous documents of {} (converged, not yet proven); tenants it proved keep the new template",
+            a.reverted.join(", ")
+        );
+    }
+    outln!("next: `tenantctl rollout status`; `tenantctl rollout resume` goes on with the same template");
+    Ok(code(Exit::Ok))
 }
