@@ -243,10 +243,23 @@ pub enum LocalCommand {
     /// functions render the new tenant template from their next invocation; tenants,
     /// records and resources stay (existing tenants are then behind: `rollout plan`,
     /// `repair`). An invalid template is refused (exit 2) naming the statement.
+    ///
+    /// `--shared-role` deploys the template version that has the shared tenant role and the
+    /// principal tag map in every mode (before `tenantctl migrate --to abac`);
+    /// `--mapping-type` changes the deployment's MappingType (after `tenantctl migrate`):
+    /// to abac, the pool's default role becomes the shared one and its role mappings are
+    /// reset, as the stack update does.
     Deploy {
         /// The tenant permission template (JSON with placeholders).
+        #[arg(long, required_unless_present_any = ["mapping_type", "shared_role"])]
+        tenant_template: Option<PathBuf>,
+        /// The deployment's new MappingType (rules, token or abac).
         #[arg(long)]
-        tenant_template: PathBuf,
+        mapping_type: Option<MappingType>,
+        /// Create (or converge) the shared tenant role and the principal tag map without
+        /// handing the role out: what a Rules or Token deployment needs before migrating to Abac.
+        #[arg(long)]
+        shared_role: bool,
     },
     /// Make a step fail for a tenant on the local stack (never possible in AWS).
     Fault {
