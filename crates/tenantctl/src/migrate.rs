@@ -64,10 +64,6 @@ pub enum MigrateError {
     )]
     Unsupported { from: MappingType, to: MappingType },
     #[error(
-        "the deployment is already in {mode:?} mode and its identity pool resolves by it: there is nothing to migrate"
-    )]
-    AlreadyThere { mode: MappingType },
-    #[error(
         "no shared tenant role was found (a role under {ROLE_PATH} with the shared tenant policy and this identity pool's trust): a tenant moved to Abac would get credentials that reach nothing; nothing was changed"
     )]
     NoSharedRole,
@@ -123,7 +119,7 @@ impl MigrateError {
     /// What to do next.
     pub fn next(&self) -> String {
         match self {
-            MigrateError::Unsupported { .. } | MigrateError::AlreadyThere { .. } => {
+            MigrateError::Unsupported { .. } => {
                 "`tenantctl audit` shows how the deployment resolves its users".into()
             }
             MigrateError::NoSharedRole | MigrateError::NotSharedRole { .. } => {
@@ -171,8 +167,11 @@ pub struct Migrated {
     pub to: Target,
     /// How the pool resolved the tenants when the run started.
     pub from: MappingType,
-    /// Moved (and proven) by this run, in order.
+    /// Moved by this run, in order: to Abac, pointed at the shared role, proven, own role
+    /// deleted; to Token, its group given its own role.
     pub moved: Vec<String>,
+    /// Proven in the target mode by this run (to Abac, the same as `moved`).
+    pub proven: Vec<String>,
     /// Already on the target mode: skipped.
     pub already: Vec<String>,
     /// ACTIVE tenants this run did not reach (`--max`).
@@ -343,6 +342,7 @@ struct Run<'a> {
     to: MappingType,
     max: Option<usize>,
     moved: Vec<String>,
+    proven: Vec<String>,
     already: Vec<String>,
     remaining: Vec<String>,
 }
@@ -397,13 +397,9 @@ pub async fn migrate(ops: &Ops, req: &Request) -> anyhow::Result<Migrated> {
     let from = steps::effective_mode(ctx).await?;
     match (from, to) {
         (MappingType::Rules | MappingType::Token, MappingType::Abac) | (MappingType::Abac, MappingType::Abac) => {}
-        (MappingType::Rules, MappingType::Token) => {}
-        // Switched already (the pool resolves by Token) with the deployment still Rules:
-        // the proofs of the switch may not all have run.
-        (MappingType::Token, MappingType::Token) if deployment == MappingType::Rules => {}
-        (MappingType::Token, MappingType::Token) => {
-            return Err(fail(MigrateError::AlreadyThere { mode: to }));
-        }
+        // Token to Token: the pool already resolves by Token (switched by an earlier run,
+        // or a Token deployment); the tenants not yet proven in it are.
+        (MappingType::Rules | MappingType::Token, MappingType::Token) => {}
         (from, to) => return Err(fail(MigrateError::Unsupported { from, to })),
     }
     let shared = match to {
@@ -443,6 +439,7 @@ pub async fn migrate(ops: &Ops, req: &Request) -> anyhow::Result<Migrated> {
         to,
         max: req.max,
         moved: vec![],
+        proven: vec![],
         already: vec![],
         remaining: vec![],
     };
@@ -489,6 +486,7 @@ pub async fn migrate(ops: &Ops, req: &Request) -> anyhow::Result<Migrated> {
         to: req.to,
         from,
         moved: run.moved,
+        proven: run.proven,
         already: run.already,
         remaining: run.remaining,
         complete,
@@ -542,6 +540,7 @@ async fn to_abac(run: &mut Run<'_>, via: MappingType, shared: &SharedRole) -> an
             clear_entry(ctx, &tenant).await?;
         }
         steps::mark(ctx, &tenant, MappingType::Abac).await?;
+        run.proven.push(tenant.to_string());
         run.moved(&tenant).await?;
     }
     if run.remaining.is_empty() && via == MappingType::Abac && mapping::provider_mapping(ctx).await?.is_some() {
@@ -599,6 +598,7 @@ async fn to_token(run: &mut Run<'_>, via: MappingType) -> anyhow::Result<bool> {
             return Err(run.failed(tenant, &e, left).await);
         }
         steps::mark(ctx, tenant, MappingType::Token).await?;
+        run.proven.push(tenant.to_string());
     }
     Ok(true)
 }
@@ -613,7 +613,16 @@ pub fn report(m: &Migrated, json: bool) -> anyhow::Result<Exit> {
         return Ok(exit);
     }
     for t in &m.moved {
-        crate::outln!("{t}: moved to {:?} and proven; its own role is gone", m.to.mode());
+        match m.to {
+            Target::Abac => crate::outln!("{t}: moved to Abac and proven; its own role is gone"),
+            Target::Token => crate::outln!("{t}: its group carries its own role (Token mode's entry)"),
+        }
+    }
+    if m.to == Target::Token && !m.proven.is_empty() {
+        crate::outln!(
+            "the provider's mapping is Token; proven in Token mode: {}",
+            m.proven.join(", ")
+        );
     }
     if !m.already.is_empty() {
         crate::outln!("already on {:?}: {}", m.to.mode(), m.already.join(", "));

@@ -240,3 +240,97 @@ async fn rules_to_abac_one_tenant_at_a_time_resumes_and_stops_on_a_failed_proof(
     );
     eprintln!("migration test took {:.1}s", started.elapsed().as_secs_f64());
 }
+
+/// Rules to Token: the groups get their roles one at a time (harmless under Rules), the
+/// provider's mapping switches to Token in one write, each tenant is proven in it; a
+/// failed proof switches the mapping back to Rules (every rule rebuilt) and names the
+/// tenant; the run after the fix finishes, and after the deployment's switch a new
+/// onboarding is Token's and audit is clean.
+#[tokio::test(flavor = "multi_thread")]
+async fn rules_to_token_switches_the_mapping_once_and_back_on_a_failed_proof() {
+    let started = Instant::now();
+    let root = std::env::temp_dir().join(format!("tenantctl-migrate-token-{}", std::process::id()));
+    let dir = root.as_path();
+    ok(dir, &["local", "up", "--iam-wait-seconds", "0"]);
+    let _down = Down(root.clone());
+    let ids: Vec<String> = (1..=3).map(|i| format!("tk{i:02}")).collect();
+    for id in &ids {
+        ok(dir, &["--local", "onboard", id]);
+    }
+    let ops = admin(dir).await;
+    let s = ops.ctx.settings.clone();
+    let own_arn = |id: &str| format!("arn:aws:iam::{}:role/tenants/tenant-{id}", s.account_id);
+    let mapping_type = || async {
+        tenant_steps::mapping::provider_mapping(&ops.ctx)
+            .await
+            .unwrap()
+            .map(|m| m.r#type().as_str().to_string())
+    };
+
+    // Two groups get their roles; the provider still resolves by Rules.
+    let run = json(dir, &["--local", "--json", "migrate", "--to", "token", "--max", "2"]);
+    assert_eq!(strings(&run["moved"]), ids[..2].to_vec(), "{run:#}");
+    assert_eq!(strings(&run["proven"]), Vec::<String>::new());
+    assert_eq!(mapping_type().await.as_deref(), Some("Rules"));
+    isolation_holds(dir, &ids);
+
+    // tk02's role reaches its canary: its proof in Token mode fails, the mapping goes
+    // back to Rules with every tenant's rule, and the run exits 1 naming it.
+    let widen = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": format!("arn:aws:s3:::{}/tenants/*", s.bucket),
+        }]
+    });
+    let iam = &ops.ctx.clients.iam;
+    iam.put_role_policy()
+        .role_name("tenant-tk02")
+        .policy_name("migrate-test-widen")
+        .policy_document(widen.to_string())
+        .send()
+        .await
+        .unwrap();
+    let out = tenantctl(dir, &["--local", "--json", "migrate", "--to", "token"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(err["error"]["tenant"], "tk02", "{err:#}");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("its proof in Token mode failed (IsolationNotProven")
+            && message.contains("the provider's mapping is back on Rules"),
+        "{message}"
+    );
+    assert_eq!(mapping_type().await.as_deref(), Some("Rules"));
+    for id in &ids {
+        assert_eq!(rule_role(&ops, id).await, Some(own_arn(id)), "{id}");
+    }
+    iam.delete_role_policy()
+        .role_name("tenant-tk02")
+        .policy_name("migrate-test-widen")
+        .send()
+        .await
+        .unwrap();
+    isolation_holds(dir, &ids);
+
+    // Resumed: the mapping switches again, the tenants not yet proven are.
+    let run = json(dir, &["--local", "--json", "migrate", "--to", "token"]);
+    assert_eq!(run["complete"], true, "{run:#}");
+    assert_eq!(strings(&run["proven"]), ids[1..].to_vec(), "{run:#}");
+    assert_eq!(strings(&run["already"]), ids[..1].to_vec(), "{run:#}");
+    assert_eq!(mapping_type().await.as_deref(), Some("Token"));
+    isolation_holds(dir, &ids);
+
+    ok(dir, &["local", "deploy", "--mapping-type", "token"]);
+    let run = json(dir, &["--local", "--json", "migrate", "--to", "token"]);
+    assert_eq!(run["complete"], true, "{run:#}");
+    assert_eq!(run["deployment"], "Token");
+    ok(dir, &["--local", "onboard", "tk04"]);
+    let mut all = ids.clone();
+    all.push("tk04".into());
+    isolation_holds(dir, &all);
+    let audit = ok(dir, &["--local", "audit"]);
+    assert!(audit.starts_with("clean"), "{audit}");
+    eprintln!("token migration test took {:.1}s", started.elapsed().as_secs_f64());
+}
