@@ -126,7 +126,7 @@ async fn rules_to_abac_one_tenant_at_a_time_resumes_and_stops_on_a_failed_proof(
     // every tenant (moved or not) keeps its access after each move.
     for (k, id) in ids.iter().enumerate().take(4) {
         let run = json(dir, &["--local", "--json", "migrate", "--to", "abac", "--max", "1"]);
-        assert_eq!(strings(&run["moved"]), [id.clone()], "{run:#}");
+        assert_eq!(strings(&run["moved"]), std::slice::from_ref(id), "{run:#}");
         assert_eq!(strings(&run["remaining"]).len(), N - k - 1, "{run:#}");
         assert_eq!(run["complete"], false);
         assert!(
@@ -187,7 +187,7 @@ async fn rules_to_abac_one_tenant_at_a_time_resumes_and_stops_on_a_failed_proof(
         .unwrap();
     for (k, id) in ids.iter().enumerate().skip(4) {
         let run = json(dir, &["--local", "--json", "migrate", "--to", "abac", "--max", "1"]);
-        assert_eq!(strings(&run["moved"]), [id.clone()], "{run:#}");
+        assert_eq!(strings(&run["moved"]), std::slice::from_ref(id), "{run:#}");
         assert_eq!(strings(&run["already"]), ids[..k].to_vec(), "{run:#}");
         isolation_holds(dir, &ids);
     }
