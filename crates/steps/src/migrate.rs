@@ -152,6 +152,45 @@ pub async fn point(
     Ok(())
 }
 
+/// Takes a Token-mode role and precedence off the tenant's group (UpdateGroup sets what it
+/// is not given to its default), once the deployment no longer resolves by Token; a group
+/// that has neither is not written. Returns whether it wrote.
+pub async fn clear_group_role(ctx: &Context, tenant: &TenantId) -> Result<bool, StepError> {
+    let group = TenantNames::new(tenant).group;
+    let got = match ctx
+        .clients
+        .idp
+        .get_group()
+        .user_pool_id(&ctx.settings.user_pool_id)
+        .group_name(&group)
+        .send()
+        .await
+    {
+        Ok(out) => out.group().cloned(),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception()) =>
+        {
+            None
+        }
+        Err(e) => return Err(classify("cognito-idp", "GetGroup", &e)),
+    };
+    let Some(g) = got else { return Ok(false) };
+    if g.role_arn().is_none() && g.precedence().is_none() {
+        return Ok(false);
+    }
+    ctx.clients
+        .idp
+        .update_group()
+        .user_pool_id(&ctx.settings.user_pool_id)
+        .group_name(&group)
+        .description(group_description(tenant))
+        .send()
+        .await
+        .map_err(|e| classify("cognito-idp", "UpdateGroup", &e))?;
+    Ok(true)
+}
+
 /// The tenant's own role's ARN (whether or not it exists).
 pub fn own_role_arn(ctx: &Context, tenant: &TenantId) -> String {
     TenantNames::new(tenant).role_arn(&ctx.settings.partition, &ctx.settings.account_id)

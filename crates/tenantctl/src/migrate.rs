@@ -551,12 +551,14 @@ async fn to_abac(run: &mut Run<'_>, via: MappingType, shared: &SharedRole) -> an
     Ok(run.remaining.is_empty())
 }
 
-/// In an Abac deployment, the record no longer derives a rule.
+/// In an Abac deployment, the record no longer derives a rule and the group carries no
+/// Token-mode role.
 async fn clear_entry(ctx: &Context, tenant: &TenantId) -> anyhow::Result<()> {
     let rec = record::get(ctx, tenant.as_str()).await?;
     if rec.is_some_and(|r| r.mapped || r.role_arn.is_some()) {
         steps::unmap(ctx, tenant).await?;
     }
+    steps::clear_group_role(ctx, tenant).await?;
     Ok(())
 }
 

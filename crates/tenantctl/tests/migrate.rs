@@ -334,3 +334,57 @@ async fn rules_to_token_switches_the_mapping_once_and_back_on_a_failed_proof() {
     assert!(audit.starts_with("clean"), "{audit}");
     eprintln!("token migration test took {:.1}s", started.elapsed().as_secs_f64());
 }
+
+/// Token to Abac: a moved tenant's group names the shared role (the ID token's
+/// preferred role); after the switch the groups carry no role and audit is clean.
+#[tokio::test(flavor = "multi_thread")]
+async fn token_to_abac_points_the_groups_at_the_shared_role() {
+    let started = Instant::now();
+    let root = std::env::temp_dir().join(format!("tenantctl-migrate-tokabac-{}", std::process::id()));
+    let dir = root.as_path();
+    ok(
+        dir,
+        &["local", "up", "--iam-wait-seconds", "0", "--mapping-type", "token"],
+    );
+    let _down = Down(root.clone());
+    let ids: Vec<String> = (1..=3).map(|i| format!("ta{i:02}")).collect();
+    for id in &ids {
+        ok(dir, &["--local", "onboard", id]);
+    }
+    ok(dir, &["local", "deploy", "--shared-role"]);
+    let ops = admin(dir).await;
+    let shared = format!(
+        "arn:aws:iam::{}:role/tenants/TenantAbacRole",
+        ops.ctx.settings.account_id
+    );
+    let group_role = |id: String| {
+        let ops = &ops;
+        async move {
+            let t = TenantId::parse(&id).unwrap();
+            tenant_steps::migrate::pointed_at(&ops.ctx, &t, MappingType::Token)
+                .await
+                .unwrap()
+        }
+    };
+
+    let run = json(dir, &["--local", "--json", "migrate", "--to", "abac", "--max", "1"]);
+    assert_eq!(strings(&run["moved"]), ids[..1].to_vec(), "{run:#}");
+    assert_eq!(run["from"], "Token");
+    assert_eq!(group_role(ids[0].clone()).await.as_deref(), Some(shared.as_str()));
+    assert!(!role_exists(&ops, "tenant-ta01").await);
+    isolation_holds(dir, &ids);
+    let run = json(dir, &["--local", "--json", "migrate", "--to", "abac"]);
+    assert_eq!(run["complete"], true, "{run:#}");
+    isolation_holds(dir, &ids);
+
+    ok(dir, &["local", "deploy", "--mapping-type", "abac"]);
+    let run = json(dir, &["--local", "--json", "migrate", "--to", "abac"]);
+    assert_eq!(strings(&run["already"]), ids, "{run:#}");
+    for id in &ids {
+        assert_eq!(group_role(id.clone()).await, None, "{id}");
+    }
+    isolation_holds(dir, &ids);
+    let audit = ok(dir, &["--local", "audit"]);
+    assert!(audit.starts_with("clean"), "{audit}");
+    eprintln!("token to abac test took {:.1}s", started.elapsed().as_secs_f64());
+}
