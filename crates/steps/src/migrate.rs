@@ -212,6 +212,25 @@ pub async fn own_role_exists(ctx: &Context, tenant: &TenantId) -> Result<bool, S
     }
 }
 
+/// Tags the tenant's own role with the template version `ctx`'s mode renders (the
+/// documents of Rules and Token mode are the same; only the version names the mode).
+pub async fn tag_role_version(ctx: &Context, tenant: &TenantId) -> Result<(), StepError> {
+    let tag = aws_sdk_iam::types::Tag::builder()
+        .key(tenant_domain::names::TEMPLATE_VERSION_TAG_KEY)
+        .value(ctx.settings.template_version())
+        .build()
+        .map_err(StepError::internal)?;
+    ctx.clients
+        .iam
+        .tag_role()
+        .role_name(TenantNames::new(tenant).role_name)
+        .tags(tag)
+        .send()
+        .await
+        .map_err(|e| classify("iam", "TagRole", &e))?;
+    Ok(())
+}
+
 /// Deletes the tenant's own role (its policies first; absent is done; a role without the
 /// tenant's tag is left in place), whatever mode the deployment's settings say.
 pub async fn delete_own_role(ctx: &Context, tenant: &TenantId, by: &str) -> Result<serde_json::Value, StepError> {
@@ -219,10 +238,27 @@ pub async fn delete_own_role(ctx: &Context, tenant: &TenantId, by: &str) -> Resu
     Role::delete(ctx, &input).await
 }
 
-/// Proven in `mode`: written on the record, so a resumed migration skips the tenant.
+/// Proven in `mode`: written on the record (with the template version that mode renders,
+/// so the tenant is not behind once the deployment is in it), so a resumed migration
+/// skips the tenant.
 pub async fn mark(ctx: &Context, tenant: &TenantId, mode: MappingType) -> Result<(), StepError> {
-    let v = AttributeValue::S(format!("{mode:?}"));
-    if !record::set_on_active(ctx, tenant, MAPPING_MODE, v).await? {
+    let version = with_mode(ctx, mode).settings.template_version();
+    let req = ctx
+        .clients
+        .ddb
+        .update_item()
+        .table_name(&ctx.settings.table)
+        .key(attr::TENANT_ID, AttributeValue::S(tenant.to_string()))
+        .update_expression("SET #m = :m, #v = :v, updated_at = :now")
+        .condition_expression("#s = :active")
+        .expression_attribute_names("#m", MAPPING_MODE)
+        .expression_attribute_names("#v", attr::TEMPLATE_VERSION)
+        .expression_attribute_names("#s", attr::STATUS)
+        .expression_attribute_values(":m", AttributeValue::S(format!("{mode:?}")))
+        .expression_attribute_values(":v", AttributeValue::S(version))
+        .expression_attribute_values(":active", AttributeValue::S(Status::Active.as_str().into()))
+        .expression_attribute_values(":now", AttributeValue::N(now().to_string()));
+    if !condition_held("UpdateItem", req.send().await)? {
         return Err(not_active(tenant));
     }
     Ok(())

@@ -508,9 +508,7 @@ async fn to_abac(run: &mut Run<'_>, via: MappingType, shared: &SharedRole) -> an
             if via == MappingType::Abac {
                 clear_entry(ctx, &tenant).await?;
             }
-            if steps::marked(ctx, &tenant).await? != Some(MappingType::Abac) {
-                steps::mark(ctx, &tenant, MappingType::Abac).await?;
-            }
+            steps::mark(ctx, &tenant, MappingType::Abac).await?;
             run.already.push(tenant.to_string());
             continue;
         }
@@ -594,7 +592,13 @@ async fn to_token(run: &mut Run<'_>, via: MappingType) -> anyhow::Result<bool> {
             }
             continue;
         }
-        if let Err(e) = converge::prove(&proof, tenant, &run.by).await {
+        // Token mode renders the same documents; only the role's version tag differs.
+        let tagged = steps::tag_role_version(&proof, tenant).await;
+        let proven = match tagged {
+            Ok(()) => converge::prove(&proof, tenant, &run.by).await.map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = proven {
             mapping::reconcile(&steps::with_mode(ctx, MappingType::Rules), &run.by).await?;
             let left = "the provider's mapping is back on Rules (rebuilt from the table), so it and every other tenant keep their own role and rule; the groups keep their roles, which Rules mode ignores".to_string();
             return Err(run.failed(tenant, &e, left).await);

@@ -225,6 +225,8 @@ async fn rules_to_abac_one_tenant_at_a_time_resumes_and_stops_on_a_failed_proof(
     );
     let audit = ok(dir, &["--local", "audit"]);
     assert!(audit.starts_with("clean"), "{audit}");
+    let behind = json(dir, &["--local", "--json", "list", "--behind"]);
+    assert_eq!(behind["tenants"].as_array().unwrap().len(), 0, "{behind:#}");
 
     // New onboardings use Abac: no role of their own, isolated from the moved tenants.
     ok(dir, &["--local", "onboard", "mv11"]);
@@ -332,6 +334,8 @@ async fn rules_to_token_switches_the_mapping_once_and_back_on_a_failed_proof() {
     isolation_holds(dir, &all);
     let audit = ok(dir, &["--local", "audit"]);
     assert!(audit.starts_with("clean"), "{audit}");
+    let behind = json(dir, &["--local", "--json", "list", "--behind"]);
+    assert_eq!(behind["tenants"].as_array().unwrap().len(), 0, "{behind:#}");
     eprintln!("token migration test took {:.1}s", started.elapsed().as_secs_f64());
 }
 
@@ -386,5 +390,7 @@ async fn token_to_abac_points_the_groups_at_the_shared_role() {
     isolation_holds(dir, &ids);
     let audit = ok(dir, &["--local", "audit"]);
     assert!(audit.starts_with("clean"), "{audit}");
+    let behind = json(dir, &["--local", "--json", "list", "--behind"]);
+    assert_eq!(behind["tenants"].as_array().unwrap().len(), 0, "{behind:#}");
     eprintln!("token to abac test took {:.1}s", started.elapsed().as_secs_f64());
 }
