@@ -136,6 +136,14 @@ async fn rules_to_abac_one_tenant_at_a_time_resumes_and_stops_on_a_failed_proof(
         assert_eq!(rule_role(&ops, id).await.as_deref(), Some(shared.as_str()));
         isolation_holds(dir, &ids);
     }
+    // Mid-migration, audit names a moved tenant's missing role as moved, with the way on.
+    let out = tenantctl(dir, &["--local", "audit"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("moved to the shared tenant role by `tenantctl migrate --to abac`"),
+        "{}",
+        text(&out)
+    );
     let status = json(dir, &["--local", "--json", "migrate", "--status"]);
     assert_eq!(status["state"], "stopped", "{status:#}");
     assert_eq!(status["moved"], 4);
