@@ -38,9 +38,10 @@ pub const MIGRATION_KEY: &str = "#migration";
 /// On a tenant record: the mode its proof was last made in by a migration.
 pub const MAPPING_MODE: &str = "mapping_mode";
 
-/// A migration run holds the item this long without renewing it (renewed before each
-/// tenant); a run that crashed is taken over once it ran out.
-pub const LEASE_SECONDS: u64 = 300;
+/// A migration run holds the item this long without renewing it (renewed after each
+/// tenant: one tenant's move and proof take seconds); a run that was killed is taken over
+/// once it ran out. An interrupted run (Ctrl-C) releases it at once.
+pub const LEASE_SECONDS: u64 = 120;
 
 mod field {
     pub const TARGET: &str = "target";
@@ -409,6 +410,25 @@ pub async fn moved(ctx: &Context, owner: &str, tenant: &TenantId) -> Result<bool
         .expression_attribute_values(":tenant", AttributeValue::S(tenant.to_string()))
         .expression_attribute_values(":exp", AttributeValue::N((t + LEASE_SECONDS).to_string()))
         .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .expression_attribute_values(":now", AttributeValue::N(t.to_string()));
+    condition_held("UpdateItem", req.send().await)
+}
+
+/// Extends `owner`'s lease; false when it is no longer `owner`'s.
+pub async fn renew(ctx: &Context, owner: &str) -> Result<bool, StepError> {
+    let t = now();
+    let req = ctx
+        .clients
+        .ddb
+        .update_item()
+        .table_name(&ctx.settings.table)
+        .key(attr::TENANT_ID, AttributeValue::S(MIGRATION_KEY.into()))
+        .update_expression("SET #x = :exp, updated_at = :now")
+        .condition_expression("#o = :me")
+        .expression_attribute_names("#o", attr::LOCK_OWNER)
+        .expression_attribute_names("#x", attr::LOCK_EXPIRES_AT)
+        .expression_attribute_values(":me", AttributeValue::S(owner.into()))
+        .expression_attribute_values(":exp", AttributeValue::N((t + LEASE_SECONDS).to_string()))
         .expression_attribute_values(":now", AttributeValue::N(t.to_string()));
     condition_held("UpdateItem", req.send().await)
 }

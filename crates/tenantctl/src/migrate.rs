@@ -178,6 +178,8 @@ pub struct Migrated {
     pub remaining: Vec<String>,
     /// Every ACTIVE tenant is on the target mode.
     pub complete: bool,
+    /// Stopped by an interrupt (Ctrl-C, SIGINT) after the tenant in hand.
+    pub interrupted: bool,
     /// The deployment's own MappingType (what new onboardings use).
     pub deployment: MappingType,
     pub next: String,
@@ -341,6 +343,8 @@ struct Run<'a> {
     by: String,
     to: MappingType,
     max: Option<usize>,
+    /// Set by an interrupt: the run stops before the next tenant.
+    interrupt: std::sync::Arc<std::sync::atomic::AtomicBool>,
     moved: Vec<String>,
     proven: Vec<String>,
     already: Vec<String>,
@@ -348,14 +352,32 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    fn interrupted(&self) -> bool {
+        self.interrupt.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether this run moves another tenant: not past `--max`, not interrupted.
     fn room(&self) -> bool {
-        self.max.is_none_or(|m| self.moved.len() < m)
+        self.max.is_none_or(|m| self.moved.len() < m) && !self.interrupted()
     }
 
     /// Records one moved tenant and renews the lease; a lease taken over stops the run.
     async fn moved(&mut self, tenant: &TenantId) -> anyhow::Result<()> {
         self.moved.push(tenant.to_string());
-        if !steps::moved(self.ctx, &self.owner, tenant).await? {
+        // Progress as it happens, on stderr (stdout stays one report, or one JSON document).
+        eprintln!("{tenant}: moved to {:?} ({} in this run)", self.to, self.moved.len());
+        let held = steps::moved(self.ctx, &self.owner, tenant).await?;
+        self.held(held).await
+    }
+
+    /// Renews the lease (a long run of proofs); a lease taken over stops the run.
+    async fn renew(&self) -> anyhow::Result<()> {
+        let held = steps::renew(self.ctx, &self.owner).await?;
+        self.held(held).await
+    }
+
+    async fn held(&self, held: bool) -> anyhow::Result<()> {
+        if !held {
             let p = steps::progress(self.ctx).await?;
             return Err(fail(MigrateError::Busy {
                 holder: p
@@ -383,6 +405,20 @@ impl Run<'_> {
         }
         fail(err)
     }
+}
+
+/// A flag an interrupt (Ctrl-C, SIGINT) sets: the run then finishes the tenant in hand,
+/// so no tenant is left pointed and unproven, and stops, releasing its lease.
+fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let set = flag.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: stopping after the tenant in hand");
+            set.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    flag
 }
 
 /// The `#migration` item as it stands (for `--status`).
@@ -438,6 +474,7 @@ pub async fn migrate(ops: &Ops, req: &Request) -> anyhow::Result<Migrated> {
         owner,
         to,
         max: req.max,
+        interrupt: interrupt_flag(),
         moved: vec![],
         proven: vec![],
         already: vec![],
@@ -462,10 +499,16 @@ pub async fn migrate(ops: &Ops, req: &Request) -> anyhow::Result<Migrated> {
             return Err(e);
         }
     };
+    let interrupted = run.interrupted();
     let state = if complete { "complete" } else { "stopped" };
     steps::release(ctx, &run.owner, state, None, None).await?;
     let lower = format!("{to:?}").to_lowercase();
-    let next = if !complete {
+    let next = if !complete && interrupted {
+        format!(
+            "interrupted after the tenant in hand; {} ACTIVE tenant(s) not moved yet: `tenantctl migrate --to {lower}` carries on",
+            run.remaining.len()
+        )
+    } else if !complete {
         format!(
             "{} ACTIVE tenant(s) not moved yet: `tenantctl migrate --to {lower}` carries on",
             run.remaining.len()
@@ -490,6 +533,7 @@ pub async fn migrate(ops: &Ops, req: &Request) -> anyhow::Result<Migrated> {
         already: run.already,
         remaining: run.remaining,
         complete,
+        interrupted,
         deployment,
         next,
         progress: steps::progress(ctx).await?,
@@ -586,6 +630,10 @@ async fn to_token(run: &mut Run<'_>, via: MappingType) -> anyhow::Result<bool> {
     }
     let proof = proof_context(ctx, MappingType::Token);
     for tenant in &tenants {
+        if run.interrupted() {
+            run.remaining.push(tenant.to_string());
+            continue;
+        }
         if steps::marked(ctx, tenant).await? == Some(MappingType::Token) {
             if !run.moved.contains(&tenant.to_string()) {
                 run.already.push(tenant.to_string());
@@ -605,8 +653,10 @@ async fn to_token(run: &mut Run<'_>, via: MappingType) -> anyhow::Result<bool> {
         }
         steps::mark(ctx, tenant, MappingType::Token).await?;
         run.proven.push(tenant.to_string());
+        eprintln!("{tenant}: proven in Token mode");
+        run.renew().await?;
     }
-    Ok(true)
+    Ok(run.remaining.is_empty())
 }
 
 /// The run's report; its exit code.

@@ -402,3 +402,75 @@ async fn token_to_abac_points_the_groups_at_the_shared_role() {
     assert_eq!(behind["tenants"].as_array().unwrap().len(), 0, "{behind:#}");
     eprintln!("token to abac test took {:.1}s", started.elapsed().as_secs_f64());
 }
+
+/// Ctrl-C (SIGINT) in the middle of a run: the tenant in hand is finished (none is left
+/// pointed and unproven), the run stops with exit 0 saying so and releases its lease, and
+/// the next run carries on at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_migration_stops_after_the_tenant_in_hand_and_resumes() {
+    use std::io::{BufRead, BufReader, Read};
+    let started = Instant::now();
+    let root = std::env::temp_dir().join(format!("tenantctl-migrate-int-{}", std::process::id()));
+    let dir = root.as_path();
+    ok(dir, &["local", "up", "--iam-wait-seconds", "0"]);
+    let _down = Down(root.clone());
+    let ids: Vec<String> = (1..=6).map(|i| format!("mi{i:02}")).collect();
+    for id in &ids {
+        ok(dir, &["--local", "onboard", id]);
+    }
+    ok(dir, &["local", "deploy", "--shared-role"]);
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
+        .arg("--state-dir")
+        .arg(dir)
+        .args(["--local", "--json", "migrate", "--to", "abac"])
+        .env_remove("TENANTCTL_ENV_FILE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut progress = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    progress.read_line(&mut first).unwrap();
+    assert!(first.starts_with("mi01: moved to Abac"), "{first}");
+    let signal = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signal.success());
+    let mut rest = String::new();
+    progress.read_to_string(&mut rest).unwrap();
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(0), "{first}{rest}{stdout}");
+    assert!(
+        rest.contains("interrupted: stopping after the tenant in hand"),
+        "{rest}"
+    );
+    let run: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(run["interrupted"], true, "{run:#}");
+    assert_eq!(run["complete"], false, "{run:#}");
+    let moved = strings(&run["moved"]);
+    let remaining = strings(&run["remaining"]);
+    assert!(!moved.is_empty() && !remaining.is_empty(), "{run:#}");
+    assert_eq!(moved.len() + remaining.len(), ids.len(), "{run:#}");
+    // Every tenant moved is whole: pointed, proven, its role gone; the others untouched.
+    let ops = admin(dir).await;
+    for id in &moved {
+        assert!(!role_exists(&ops, &format!("tenant-{id}")).await, "{id}");
+    }
+    for id in &remaining {
+        assert!(role_exists(&ops, &format!("tenant-{id}")).await, "{id}");
+    }
+    let status = json(dir, &["--local", "--json", "migrate", "--status"]);
+    assert_eq!(status["state"], "stopped", "{status:#}");
+    assert!(status["owner"].is_null(), "the lease is released: {status:#}");
+    isolation_holds(dir, &ids);
+
+    let run = json(dir, &["--local", "--json", "migrate", "--to", "abac"]);
+    assert_eq!(run["complete"], true, "{run:#}");
+    assert_eq!(strings(&run["moved"]), remaining, "{run:#}");
+    isolation_holds(dir, &ids);
+    eprintln!("interrupt test took {:.1}s", started.elapsed().as_secs_f64());
+}
