@@ -144,6 +144,13 @@ async fn rules_to_abac_one_tenant_at_a_time_resumes_and_stops_on_a_failed_proof(
         "{}",
         text(&out)
     );
+    // `status` of a moved tenant says so, and does not count its role as lost (exit 0).
+    let said = ok(dir, &["--local", "status", "mv01"]);
+    assert!(
+        said.contains("moved to the shared tenant role by `tenantctl migrate --to abac`")
+            && !said.contains("its role is missing"),
+        "{said}"
+    );
     let status = json(dir, &["--local", "--json", "migrate", "--status"]);
     assert_eq!(status["state"], "stopped", "{status:#}");
     assert_eq!(status["moved"], 4);
