@@ -145,6 +145,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let done = tenantctl::reconcile::reconcile(&ops, *force).await?;
             render::reconciled(&done, cli.json)
         }
+        Command::Migrate {
+            to,
+            max,
+            shared_role,
+            status,
+        } => {
+            let ops = ops(&cli).await?;
+            let exit = match (to, status) {
+                (Some(to), false) => {
+                    let req = tenantctl::migrate::Request {
+                        to: *to,
+                        max: *max,
+                        shared_role: shared_role.clone(),
+                    };
+                    let done = tenantctl::migrate::migrate(&ops, &req).await?;
+                    tenantctl::migrate::report(&done, cli.json)?
+                }
+                _ => {
+                    let p = tenantctl::migrate::status(&ops).await?;
+                    tenantctl::migrate::report_status(p.as_ref(), cli.json)?
+                }
+            };
+            Ok(ExitCode::from(exit.code()))
+        }
         Command::Status { tenant } => {
             let tenant = parse_tenant(tenant)?;
             let ops = ops(&cli).await?;
@@ -193,30 +217,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ops = ops(&cli).await?;
             let repaired = tenantctl::repair::repair(&ops, &tenant).await?;
             render::repaired(&repaired, cli.json)
-        }
-        Command::Migrate {
-            to,
-            max,
-            shared_role,
-            status,
-        } => {
-            let ops = ops(&cli).await?;
-            let exit = match (to, status) {
-                (Some(to), false) => {
-                    let req = tenantctl::migrate::Request {
-                        to: *to,
-                        max: *max,
-                        shared_role: shared_role.clone(),
-                    };
-                    let done = tenantctl::migrate::migrate(&ops, &req).await?;
-                    tenantctl::migrate::report(&done, cli.json)?
-                }
-                _ => {
-                    let p = tenantctl::migrate::status(&ops).await?;
-                    tenantctl::migrate::report_status(p.as_ref(), cli.json)?
-                }
-            };
-            Ok(ExitCode::from(exit.code()))
         }
         Command::Rollout {
             command: RolloutCommand::Plan,
