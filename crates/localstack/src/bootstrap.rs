@@ -129,17 +129,58 @@ pub const SHARED_ROLE: &str = "TenantAbacRole";
 /// authenticated role, and the map of the ID token's `tenant_id` claim to the `tenant`
 /// session tag.
 async fn shared_role(clients: &Clients, settings: &Settings) -> anyhow::Result<()> {
-    let role = clients
+    let arn = ensure_shared_role(clients, settings).await?;
+    make_shared_role_default(clients, settings, &arn).await
+}
+
+/// The shared tenant role and the principal tag map, as the template has them in every
+/// mode (`TenantAbacRole`, `TenantPrincipalTags`): created, or converged when they exist.
+/// The pool's default role is not changed (only Abac mode hands the shared role out).
+/// Returns the role's ARN.
+pub async fn ensure_shared_role(clients: &Clients, settings: &Settings) -> anyhow::Result<String> {
+    let trust = tenant_domain::policy::trust_policy(&settings.identity_pool_id).to_string();
+    let created = clients
         .iam
         .create_role()
         .role_name(SHARED_ROLE)
         .path(tenant_domain::names::ROLE_PATH)
         .permissions_boundary(&settings.boundary_arn)
-        .assume_role_policy_document(tenant_domain::policy::trust_policy(&settings.identity_pool_id).to_string())
+        .assume_role_policy_document(&trust)
         .send()
-        .await
-        .context("creating the shared tenant role")?;
-    let arn = role.role().map(|r| r.arn().to_string()).context("role has no ARN")?;
+        .await;
+    let arn = match created {
+        Ok(role) => role.role().map(|r| r.arn().to_string()).context("role has no ARN")?,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_entity_already_exists_exception()) =>
+        {
+            clients
+                .iam
+                .update_assume_role_policy()
+                .role_name(SHARED_ROLE)
+                .policy_document(&trust)
+                .send()
+                .await
+                .context("converging the shared tenant role's trust")?;
+            clients
+                .iam
+                .put_role_permissions_boundary()
+                .role_name(SHARED_ROLE)
+                .permissions_boundary(&settings.boundary_arn)
+                .send()
+                .await
+                .context("converging the shared tenant role's boundary")?;
+            let got = clients
+                .iam
+                .get_role()
+                .role_name(SHARED_ROLE)
+                .send()
+                .await
+                .context("reading the shared tenant role")?;
+            got.role().map(|r| r.arn().to_string()).context("role has no ARN")?
+        }
+        Err(e) => return Err(anyhow::Error::from(e).context("creating the shared tenant role")),
+    };
     clients
         .iam
         .put_role_policy()
@@ -151,14 +192,6 @@ async fn shared_role(clients: &Clients, settings: &Settings) -> anyhow::Result<(
         .context("putting the shared tenant policy")?;
     clients
         .identity
-        .set_identity_pool_roles()
-        .identity_pool_id(&settings.identity_pool_id)
-        .roles("authenticated", arn)
-        .send()
-        .await
-        .context("setting the pool's authenticated role")?;
-    clients
-        .identity
         .set_principal_tag_attribute_map()
         .identity_pool_id(&settings.identity_pool_id)
         .identity_provider_name(settings.user_pool_provider())
@@ -167,6 +200,21 @@ async fn shared_role(clients: &Clients, settings: &Settings) -> anyhow::Result<(
         .send()
         .await
         .context("mapping the tenant_id claim to the tenant tag")?;
+    Ok(arn)
+}
+
+/// What the stack update to `MappingType=Abac` does to the pool: the attachment's
+/// authenticated role becomes the shared one, and (CloudFormation calls
+/// SetIdentityPoolRoles without them) the role mappings are reset.
+pub async fn make_shared_role_default(clients: &Clients, settings: &Settings, arn: &str) -> anyhow::Result<()> {
+    clients
+        .identity
+        .set_identity_pool_roles()
+        .identity_pool_id(&settings.identity_pool_id)
+        .roles("authenticated", arn)
+        .send()
+        .await
+        .context("setting the pool's authenticated role")?;
     Ok(())
 }
 

@@ -113,6 +113,19 @@ impl FunctionContexts {
     }
 }
 
+impl FunctionContexts {
+    /// Gives every function the mapping type `mode` (a stack update of `MappingType`):
+    /// their next invocation onboards, offboards and rebuilds the mapping in that mode.
+    pub fn set_mapping_type(&self, mode: tenant_domain::MappingType) {
+        let mut map = self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for ctx in map.values_mut() {
+            let mut next = Context::clone(ctx);
+            next.settings.mapping_type = mode;
+            *ctx = Arc::new(next);
+        }
+    }
+}
+
 /// What the stack created, by CloudFormation resource type (one of each).
 fn local_values(b: &Bootstrap) -> Value {
     let s = &b.settings;

@@ -188,6 +188,7 @@ pub fn router(ctx: Arc<Context>, functions: FunctionContexts, faults: Arc<Faults
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
         .route("/_local/faults", put(put_fault).get(get_faults).delete(delete_faults))
         .route("/_local/template", put(put_template))
+        .route("/_local/mapping-type", put(put_mapping_type))
         .with_state(AppState {
             ctx,
             functions,
@@ -384,6 +385,26 @@ async fn put_template(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(version) => axum::Json(json!({ "template_version": version })).into_response(),
         Err(e) => json_error(StatusCode::BAD_REQUEST, e.to_string()),
     }
+}
+
+/// `tenantctl local deploy --mapping-type`: the functions' `MappingType` changes in place.
+async fn put_mapping_type(State(state): State<AppState>, body: Bytes) -> Response {
+    if state.functions.is_empty() {
+        return json_error(
+            StatusCode::CONFLICT,
+            "this stack runs its functions without their roles: restart it with `tenantctl local up --mapping-type ...`"
+                .into(),
+        );
+    }
+    let mode = match std::str::from_utf8(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|text| text.trim().parse::<tenant_domain::MappingType>())
+    {
+        Ok(m) => m,
+        Err(message) => return json_error(StatusCode::BAD_REQUEST, message),
+    };
+    state.functions.set_mapping_type(mode);
+    axum::Json(json!({ "mapping_type": format!("{mode:?}") })).into_response()
 }
 
 async fn get_faults(State(state): State<AppState>) -> Response {

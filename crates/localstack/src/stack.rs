@@ -270,6 +270,30 @@ impl StateDir {
     }
 }
 
+/// After `tenantctl local deploy --mapping-type`: every env file of the running stack
+/// names the new mapping type, so `tenantctl` works in it. Each file is replaced whole.
+pub fn set_env_mapping_type(dir: &StateDir, mode: tenant_domain::MappingType) -> std::io::Result<()> {
+    let key = tenant_steps::config::env::MAPPING_TYPE;
+    let files = [
+        dir.env_file(),
+        dir.operator_env_file(Principal::Operator),
+        dir.operator_env_file(Principal::OperatorReadOnly),
+    ];
+    for path in files.iter().filter(|p| p.exists()) {
+        let text = std::fs::read_to_string(path)?;
+        let mut out: String = text
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key}=")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        out.push_str(&env_text(vec![(key.to_string(), format!("{mode:?}"))]));
+        let tmp = path.with_extension("env.tmp");
+        std::fs::write(&tmp, out)?;
+        std::fs::rename(&tmp, path)?;
+    }
+    Ok(())
+}
+
 /// After `tenantctl local deploy`: every env file of the running stack names the new tenant
 /// template (none for the default), so `tenantctl` judges tenants against it. Each file
 /// is replaced whole (written beside it, then renamed), never seen half written.

@@ -17,6 +17,7 @@ pub mod lambda;
 pub mod launch;
 pub mod mapping;
 pub mod metrics;
+pub mod migrate;
 pub mod ownership;
 pub mod probe;
 pub mod record;

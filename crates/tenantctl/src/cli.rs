@@ -178,6 +178,26 @@ pub enum Command {
     /// a failed proof puts the previous documents back (kept on the record first).
     /// Exit codes: 0 converged, 1 reverted, 5 not ACTIVE or no role.
     Repair { tenant: String },
+    /// Move every ACTIVE tenant of a Rules or Token deployment to Token or Abac mode, one
+    /// at a time, each proven by the Verify step's proof in the new mode before its old
+    /// role and rule go; stop with --max, run again to resume. A failed proof puts that
+    /// tenant back on its old mode and stops. Then switch the deployment's MappingType.
+    /// Exit codes: 0 moved (or stopped at --max), 1 a proof failed (the tenant is named),
+    /// 5 refused before anything changed (no shared role or tag map, another run).
+    Migrate {
+        /// The mode to move to.
+        #[arg(long, value_enum, required_unless_present = "status")]
+        to: Option<tenantctl::migrate::Target>,
+        /// Move at most this many tenants in this run, then stop (run again to go on).
+        #[arg(long)]
+        max: Option<usize>,
+        /// The shared tenant role's name, if it cannot be found by its policy and trust.
+        #[arg(long)]
+        shared_role: Option<String>,
+        /// Show the migration's progress (the `#migration` item) and change nothing.
+        #[arg(long, conflicts_with_all = ["to", "max", "shared_role"])]
+        status: bool,
+    },
     /// Bring tenants onboarded with an earlier tenant template to the deployment's one.
     Rollout {
         #[command(subcommand)]
@@ -281,10 +301,23 @@ pub enum LocalCommand {
     /// functions render the new tenant template from their next invocation; tenants,
     /// records and resources stay (existing tenants are then behind: `rollout plan`,
     /// `repair`). An invalid template is refused (exit 2) naming the statement.
+    ///
+    /// `--shared-role` deploys the template version that has the shared tenant role and the
+    /// principal tag map in every mode (before `tenantctl migrate --to abac`);
+    /// `--mapping-type` changes the deployment's MappingType (after `tenantctl migrate`):
+    /// to abac, the pool's default role becomes the shared one and its role mappings are
+    /// reset, as the stack update does.
     Deploy {
         /// The tenant permission template (JSON with placeholders).
+        #[arg(long, required_unless_present_any = ["mapping_type", "shared_role"])]
+        tenant_template: Option<PathBuf>,
+        /// The deployment's new MappingType (rules, token or abac).
         #[arg(long)]
-        tenant_template: PathBuf,
+        mapping_type: Option<MappingType>,
+        /// Create (or converge) the shared tenant role and the principal tag map without
+        /// handing the role out: what a Rules or Token deployment needs before migrating to Abac.
+        #[arg(long)]
+        shared_role: bool,
     },
     /// Make a step fail for a tenant on the local stack (never possible in AWS).
     Fault {

@@ -8,6 +8,7 @@ pub mod exit;
 pub mod history;
 pub mod isolation;
 pub mod listing;
+pub mod migrate;
 pub mod onboard;
 pub mod output;
 pub mod plan;

@@ -145,6 +145,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let done = tenantctl::reconcile::reconcile(&ops, *force).await?;
             render::reconciled(&done, cli.json)
         }
+        Command::Migrate {
+            to,
+            max,
+            shared_role,
+            status,
+        } => {
+            let ops = ops(&cli).await?;
+            let exit = match (to, status) {
+                (Some(to), false) => {
+                    let req = tenantctl::migrate::Request {
+                        to: *to,
+                        max: *max,
+                        shared_role: shared_role.clone(),
+                    };
+                    let done = tenantctl::migrate::migrate(&ops, &req).await?;
+                    tenantctl::migrate::report(&done, cli.json)?
+                }
+                _ => {
+                    let p = tenantctl::migrate::status(&ops).await?;
+                    tenantctl::migrate::report_status(p.as_ref(), cli.json)?
+                }
+            };
+            Ok(ExitCode::from(exit.code()))
+        }
         Command::Status { tenant } => {
             let tenant = parse_tenant(tenant)?;
             let ops = ops(&cli).await?;
@@ -428,32 +452,17 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        LocalCommand::Deploy { tenant_template } => {
-            let template = read_tenant_template(Some(tenant_template)).map_err(|e| {
-                tenantctl::exit::CliError::new(
-                    tenantctl::exit::Exit::Usage,
-                    None,
-                    format!("{e:#}; the running stack was not changed"),
-                )
-            })?;
-            let vars = env_file::read(&dir.env_file())?;
-            let endpoint = vars
-                .get(tenant_localstack::stack::ADMIN_URL)
-                .with_context(|| format!("env file has no {}", tenant_localstack::stack::ADMIN_URL))?;
-            let answer = fault_api::request_to(
-                endpoint,
-                "PUT",
-                "/_local/template",
-                Some(template.unrendered().to_string()),
-            )
-            .await?;
-            tenant_localstack::stack::set_env_tenant_template(&dir, &template)?;
-            let version: serde_json::Value = serde_json::from_str(&answer)?;
-            outln!(
-                "local stack deployed with template {}: new onboardings and repairs render it; tenants, records and resources stay",
-                version["template_version"].as_str().unwrap_or("?")
-            );
-            outln!("next: `tenantctl --local rollout plan` lists the tenants behind it");
+        LocalCommand::Deploy {
+            tenant_template,
+            mapping_type,
+            shared_role,
+        } => {
+            if let Some(tenant_template) = tenant_template {
+                deploy_template(&dir, tenant_template).await?;
+            }
+            if *shared_role || mapping_type.is_some() {
+                deploy_mapping_type(&dir, *shared_role, *mapping_type).await?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         LocalCommand::Env => {
@@ -466,6 +475,79 @@ async fn local(cli: &Cli, command: &LocalCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `local deploy --tenant-template`: the running functions render the new template.
+async fn deploy_template(dir: &StateDir, tenant_template: &std::path::Path) -> anyhow::Result<()> {
+    let template = read_tenant_template(Some(tenant_template)).map_err(|e| {
+        tenantctl::exit::CliError::new(
+            tenantctl::exit::Exit::Usage,
+            None,
+            format!("{e:#}; the running stack was not changed"),
+        )
+    })?;
+    let vars = env_file::read(&dir.env_file())?;
+    let endpoint = vars
+        .get(tenant_localstack::stack::ADMIN_URL)
+        .with_context(|| format!("env file has no {}", tenant_localstack::stack::ADMIN_URL))?;
+    let answer = fault_api::request_to(
+        endpoint,
+        "PUT",
+        "/_local/template",
+        Some(template.unrendered().to_string()),
+    )
+    .await?;
+    tenant_localstack::stack::set_env_tenant_template(dir, &template)?;
+    let version: serde_json::Value = serde_json::from_str(&answer)?;
+    outln!(
+        "local stack deployed with template {}: new onboardings and repairs render it; tenants, records and resources stay",
+        version["template_version"].as_str().unwrap_or("?")
+    );
+    outln!("next: `tenantctl --local rollout plan` lists the tenants behind it");
+    Ok(())
+}
+
+/// `local deploy --shared-role` / `--mapping-type`: what the stack update does to the pool
+/// (with the stack's admin credentials), then the running functions and the env files.
+async fn deploy_mapping_type(
+    dir: &StateDir,
+    shared_role: bool,
+    mapping_type: Option<tenant_domain::MappingType>,
+) -> anyhow::Result<()> {
+    use tenant_domain::MappingType;
+    let vars = env_file::read(&dir.env_file())?;
+    let ops = Ops::from_lookup(|k| vars.get(k).cloned()).await?;
+    let (clients, settings) = (&ops.ctx.clients, &ops.ctx.settings);
+    if settings.mapping_type == MappingType::Abac && mapping_type.is_some_and(|m| m != MappingType::Abac) {
+        return Err(tenantctl::exit::CliError::new(
+            tenantctl::exit::Exit::Refused,
+            None,
+            "the local stack is in Abac mode: leaving it is not supported (tenants have no role of their own to go back to); the running stack was not changed",
+        )
+        .next("start a stack in the mode wanted: `tenantctl local up --mapping-type ...`")
+        .into());
+    }
+    if shared_role || mapping_type == Some(MappingType::Abac) {
+        let arn = tenant_localstack::bootstrap::ensure_shared_role(clients, settings).await?;
+        outln!("shared tenant role {arn} and the principal tag map (tenant <- tenant_id) are in place");
+        if mapping_type == Some(MappingType::Abac) {
+            tenant_localstack::bootstrap::make_shared_role_default(clients, settings, &arn).await?;
+            outln!(
+                "the identity pool's default authenticated role is the shared one; its role mappings were reset, as the stack update does"
+            );
+        }
+    }
+    if let Some(mode) = mapping_type {
+        let endpoint = vars
+            .get(tenant_localstack::stack::ADMIN_URL)
+            .with_context(|| format!("env file has no {}", tenant_localstack::stack::ADMIN_URL))?;
+        fault_api::request_to(endpoint, "PUT", "/_local/mapping-type", Some(format!("{mode:?}"))).await?;
+        tenant_localstack::stack::set_env_mapping_type(dir, mode)?;
+        outln!(
+            "local stack deployed with MappingType={mode:?}: new onboardings use it; tenants, records and resources stay"
+        );
+    }
+    Ok(())
 }
 
 #[tokio::main]

@@ -319,7 +319,7 @@ pub async fn status(ops: &Ops, tenant: &TenantId, json: bool) -> anyhow::Result<
     let needs_operator = report.stuck || matches!(rec.status, Status::Failed | Status::RollbackFailed);
     // A missing resource of an ACTIVE tenant is a bad outcome; an unreadable one is the
     // environment's (the README's exit codes).
-    let (_, degraded) = status::warnings(Some(rec.status), &report.resources);
+    let degraded = status::degraded(&report, rec.status);
     let exit = match degraded {
         _ if needs_operator => Exit::Failed,
         Some(e) => e,

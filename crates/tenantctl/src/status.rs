@@ -5,7 +5,7 @@ use serde::Serialize;
 use tenant_domain::{Status, TenantId};
 pub use tenant_steps::inspect::Resources;
 use tenant_steps::record::{self, TenantRecord};
-use tenant_steps::resources::Row;
+use tenant_steps::resources::{Resource, Row};
 
 use crate::Ops;
 
@@ -75,6 +75,9 @@ pub struct Report {
     pub current_template_version: String,
     /// The tenant is ACTIVE and its record names another template version.
     pub behind: bool,
+    /// Moved to the shared role by `tenantctl migrate --to abac` while the deployment
+    /// still has a role per tenant: its own role is gone on purpose.
+    pub moved_to_shared_role: bool,
 }
 
 /// Where the tenant's resources live, whether or not they exist now.
@@ -167,7 +170,21 @@ pub async fn report(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Report> {
         _ => None,
     };
     let rows = st.resources.rows(tenant, s);
-    let (warnings, _) = warnings(st.record.as_ref().map(|r| r.status), &st.resources);
+    let (mut warnings, _) = warnings(st.record.as_ref().map(|r| r.status), &st.resources);
+    let moved_to_shared_role = s.mapping_type.has_tenant_role()
+        && st.record.as_ref().is_some_and(|r| r.status == Status::Active)
+        && tenant_steps::migrate::marked(&ops.ctx, tenant).await? == Some(tenant_domain::MappingType::Abac);
+    if moved_to_shared_role {
+        let missing_role = format!("the tenant is ACTIVE but its {} is missing", Resource::Role.label());
+        warnings.retain(|w| *w != missing_role);
+        warnings.insert(
+            0,
+            format!(
+                "moved to the shared tenant role by `tenantctl migrate --to abac` (its own role is gone on purpose) while the deployment's MappingType is still {:?}: finish the migration and switch MappingType to Abac (docs/operations.md)",
+                s.mapping_type
+            ),
+        );
+    }
     let current_template_version = s.template_version();
     let behind = st
         .record
@@ -185,7 +202,23 @@ pub async fn report(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Report> {
         next,
         current_template_version,
         behind,
+        moved_to_shared_role,
     })
+}
+
+/// How bad the live resources are for the exit code (`warnings`' judgement), a tenant
+/// moved to the shared role by a migration not missing its own role.
+pub fn degraded(report: &Report, status: Status) -> Option<crate::exit::Exit> {
+    let (_, exit) = warnings(Some(status), &report.resources);
+    let only_role = report.resources.missing().iter().all(|r| *r == Resource::Role);
+    let unreadable = !report.resources.unavailable().is_empty();
+    match exit {
+        Some(crate::exit::Exit::Failed) if report.moved_to_shared_role && only_role && !unreadable => None,
+        Some(crate::exit::Exit::Failed) if report.moved_to_shared_role && only_role => {
+            Some(crate::exit::Exit::Environment)
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -590,4 +590,8 @@ def install() -> None:
         return original_create_jwt(self, client_id, username, token_use, expires_in, extra_data)
 
     CognitoIdpUserPool.create_jwt = create_jwt  # type: ignore[method-assign]
+    # UpdateGroup resets what it is not given, as the service does (groups.py).
+    from . import groups
+
+    groups.install()
     CognitoIdentityResponse._tenant_moto_installed = True  # type: ignore[attr-defined]

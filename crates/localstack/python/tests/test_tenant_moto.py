@@ -1247,3 +1247,16 @@ def test_principal_tags_scope_one_shared_role(stack):
     with pytest.raises(ClientError) as exc:
         session("abac-untaggable", "acme")
     assert _code(exc) == "InvalidIdentityPoolConfigurationException"
+
+
+def test_update_group_resets_what_it_omits_as_cognito_does(stack):
+    # The API reference: an attribute not given is set to its default value.
+    idp = stack.idp
+    idp.create_group(
+        UserPoolId=stack.user_pool_id, GroupName="tenant:upd:members", Description="tenant=upd",
+        RoleArn="arn:aws:iam::123456789012:role/tenants/tenant-upd", Precedence=0,
+    )
+    idp.update_group(UserPoolId=stack.user_pool_id, GroupName="tenant:upd:members", Description="tenant=upd")
+    group = idp.get_group(UserPoolId=stack.user_pool_id, GroupName="tenant:upd:members")["Group"]
+    assert group["Description"] == "tenant=upd"
+    assert "RoleArn" not in group and "Precedence" not in group, group
