@@ -71,3 +71,15 @@ async fn set_identity_pool_roles_scoped_to_the_pool_fails_at_rebuild_role_mappin
     )
     .await;
 }
+
+/// IAM answers in the query protocol's XML: a refusal must reach the step as AccessDenied
+/// naming the action (an error body in another shape is "unhandled" to the SDK).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_template_without_create_role_fails_at_create_role_with_access_denied() {
+    let template = template_variant(
+        "no-create-role",
+        "Action: [iam:CreateRole, iam:PutRolePermissionsBoundary, iam:PutRolePolicy]",
+        "Action: [iam:PutRolePermissionsBoundary, iam:PutRolePolicy]",
+    );
+    fails_at(template, "initech", "CreateRole", "iam:CreateRole").await;
+}

@@ -386,13 +386,28 @@ async fn token_to_abac_points_the_groups_at_the_shared_role() {
         }
     };
 
-    let run = json(dir, &["--local", "--json", "migrate", "--to", "abac", "--max", "1"]);
+    // As the operator, under OperatorPolicy: migrate needs nothing more.
+    let operator = root.join("operator.env");
+    let operator = operator.to_str().unwrap();
+    let run = json(
+        dir,
+        &[
+            "--env-file",
+            operator,
+            "--json",
+            "migrate",
+            "--to",
+            "abac",
+            "--max",
+            "1",
+        ],
+    );
     assert_eq!(strings(&run["moved"]), ids[..1].to_vec(), "{run:#}");
     assert_eq!(run["from"], "Token");
     assert_eq!(group_role(ids[0].clone()).await.as_deref(), Some(shared.as_str()));
     assert!(!role_exists(&ops, "tenant-ta01").await);
     isolation_holds(dir, &ids);
-    let run = json(dir, &["--local", "--json", "migrate", "--to", "abac"]);
+    let run = json(dir, &["--env-file", operator, "--json", "migrate", "--to", "abac"]);
     assert_eq!(run["complete"], true, "{run:#}");
     isolation_holds(dir, &ids);
 

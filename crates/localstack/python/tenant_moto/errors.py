@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import uuid
+from xml.sax.saxutils import escape
 
-from moto.core.exceptions import JsonRESTError, _RESTError
+from moto.core.exceptions import JsonRESTError
 from werkzeug.exceptions import HTTPException
 
 
@@ -55,10 +57,24 @@ class JsonAccessDenied(HTTPException):
         ]
 
 
-class QueryAccessDenied(_RESTError):
-    """AccessDenied for query/XML services (IAM, STS, ...)."""
+class QueryAccessDenied(HTTPException):
+    """AccessDenied for query/XML services (IAM, STS), in their shape:
+    ErrorResponse/Error/Code with the request id beside the Error. (The EC2 shape,
+    ErrorResponse/Errors/Error, is not what the AWS SDKs' awsQuery parsers read: the Rust
+    SDK then reports an unhandled error with no code.)"""
 
     code = 403
 
     def __init__(self, message: str, error_type: str = "AccessDenied"):
-        super().__init__(error_type, message)
+        super().__init__()
+        self.error_type = error_type
+        self.message = message
+        self.description = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            "<ErrorResponse><Error><Type>Sender</Type>"
+            f"<Code>{escape(error_type)}</Code><Message>{escape(message)}</Message>"
+            f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+        )
+
+    def get_headers(self, *args, **kwargs):  # type: ignore[override]
+        return [("Content-Type", "text/xml")]
