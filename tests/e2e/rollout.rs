@@ -319,6 +319,19 @@ async fn repair_converges_in_place_and_a_failed_proof_reverts() {
         .unwrap()
         .policy;
     assert_eq!(serde_json::from_str::<Value>(&still.unwrap()).unwrap(), widened);
+    // Offboarded between its converge and its proof: the role is gone, and the revert has
+    // nothing to put back (it does not fail, which would halt a rollout).
+    tenant_steps::converge::converge(&t.ops.ctx, &acme, "rollout-test-3")
+        .await
+        .unwrap();
+    tenant_steps::resources::role::strip_policies(&t.ops.ctx, "tenant-acme", None, false)
+        .await
+        .unwrap();
+    c.iam.delete_role().role_name("tenant-acme").send().await.unwrap();
+    let gone = tenant_steps::converge::revert(&t.ops.ctx, &acme, "rollout-test-3")
+        .await
+        .unwrap();
+    assert_eq!(gone, None);
 
     let out = run(None, &["repair", "nobody"]);
     assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));

@@ -102,6 +102,11 @@ pub async fn revert(ctx: &Context, tenant: &TenantId, by: &str) -> Result<Option
         info!(by, "nothing to revert: this converge changed nothing");
         return Ok(None);
     };
+    // Offboarded meanwhile: the role is gone, and with it what there was to put back.
+    if role::documents(ctx, tenant).await?.is_none() {
+        info!(by, "nothing to revert: the tenant's role is gone");
+        return Ok(None);
+    }
     let previous: RoleDocuments = serde_json::from_str(kept).map_err(|e| StepError::Internal {
         message: format!("tenant {tenant}: the documents kept by {by} do not parse ({e}); nothing was put back"),
     })?;

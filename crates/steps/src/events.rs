@@ -90,6 +90,7 @@ mod tests {
             offboard: None,
             retry_count: None,
             changed_at: None,
+            template_version: None,
             wave: None,
         };
         let tenant = input.tenant().unwrap();

@@ -41,6 +41,10 @@ pub struct StepInput {
     /// budget then runs from the change, not from the role's creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed_at: Option<u64>,
+    /// The template version a rollout converges to: a function that renders another one
+    /// (the deployment changed during the rollout) refuses to converge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_version: Option<String>,
     /// The rollout state machine's wave step: the wave that ended and its results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wave: Option<WaveReport>,

@@ -227,11 +227,27 @@ pub async fn settle(ctx: &Context, id: &str, to: RolloutState, reason: &str) -> 
     condition_held("UpdateItem", req.send().await.map(drop))
 }
 
+/// The deployment renders the version the rollout converges to. Otherwise it changed
+/// during the rollout: not a skip, a failure (the tenant is put back, the rollout halts)
+/// rather than tenants recorded at a version the rollout was not started for.
+fn same_template(ctx: &Context, input: &StepInput) -> Result<(), StepError> {
+    let renders = ctx.settings.template_version();
+    match input.template_version.as_deref() {
+        Some(wanted) if wanted != renders => Err(StepError::Misconfigured {
+            message: format!(
+                "the deployment's tenant template is now {renders}, but this rollout converges to {wanted}; start a new rollout for the new template"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// ConvergeRole: the tenant's documents kept on its record, then its role and the mapping
 /// converged. A tenant that is not ACTIVE (being offboarded) or has no role is skipped
 /// untouched: `{"skipped": true, "reason": ...}`.
 pub async fn converge_role(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
+    same_template(ctx, input)?;
     match converge::converge(ctx, &tenant, &input.execution).await {
         Ok(_) => Ok(json!({ "skipped": false, "changed_at": now() })),
         Err(e @ (StepError::StaleExecution { .. } | StepError::ResourceConflict { .. })) => {
@@ -245,6 +261,7 @@ pub async fn converge_role(ctx: &Context, input: &StepInput) -> Result<Value, St
 /// RecordConverged: proven, so the record names the rollout's version.
 pub async fn record_converged(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
+    same_template(ctx, input)?;
     converge::record_converged(ctx, &tenant).await?;
     serde_json::to_value(TenantRollout {
         tenant_id: tenant.to_string(),
@@ -274,7 +291,7 @@ pub async fn revert_role(ctx: &Context, input: &StepInput) -> Result<Value, Step
             if put_back {
                 message
             } else {
-                format!("{message} (before it changed anything)")
+                format!("{message} (nothing to put back: it had changed nothing, or the role is gone)")
             }
         }),
     })

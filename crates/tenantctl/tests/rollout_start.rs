@@ -271,7 +271,7 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     assert_eq!(faulted["half_applied"], serde_json::json!([]));
     let line = &faulted["rollout"]["results"]["t12"];
     assert!(
-        line["message"].as_str().unwrap().contains("before it changed anything"),
+        line["message"].as_str().unwrap().contains("nothing to put back"),
         "{line}"
     );
     assert_eq!(faulted["rollout"]["results"]["t07"]["error"], "Runtime.ExitError");
@@ -333,4 +333,42 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     assert!(versions(dir).values().all(|x| *x == v2));
     let audit = ok(dir, &["--local", "audit"]);
     assert!(audit.starts_with("clean"), "{audit}");
+
+    // The deployment changes during a rollout: the rollout halts instead of recording
+    // tenants at a version it was not started for; every tenant is whole on one version.
+    assert_eq!(deploy(dir, &root, "default-again", DEFAULT), v1);
+    json(
+        dir,
+        0,
+        &[
+            "--local",
+            "--json",
+            "rollout",
+            "start",
+            "--waves",
+            "2",
+            "--concurrency",
+            "1",
+            "--no-wait",
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let v3 = deploy(dir, &root, "broken-again", &broken);
+    let halted = json(dir, 1, &["--local", "--json", "rollout", "watch"]);
+    assert_eq!(halted["rollout"]["state"], "halted", "{halted:#}");
+    let changed: Vec<&Value> = halted["rollout"]["results"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|l| l["error"] == "Misconfigured")
+        .collect();
+    assert!(!changed.is_empty(), "{halted:#}");
+    assert!(
+        changed[0]["message"].as_str().unwrap().contains(&format!("now {v3}")),
+        "{changed:?}"
+    );
+    assert_eq!(halted["half_applied"], serde_json::json!([]));
+    let v = versions(dir);
+    assert!(v.values().all(|x| *x == v1 || *x == v2), "{v:?}");
+    ok(dir, &check);
 }
