@@ -205,3 +205,37 @@ fn the_rate_quotas_are_the_extensions() {
         assert!(line.trim_end().ends_with(&format!(", {rate:.1}),")), "{line} vs {rate}");
     }
 }
+
+/// Every output that carries a `tenantctl` setting (its Description is the variable) is in
+/// the template's header, which tells an operator what to export after `sam deploy`, and
+/// the state machines' are the variables `tenantctl` reads.
+#[test]
+fn every_setting_output_is_in_the_header_and_read_by_tenantctl() {
+    let doc: Value = serde_yaml::from_str(TEMPLATE).unwrap();
+    let header: String = TEMPLATE
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut seen = vec![];
+    for (key, output) in doc["Outputs"].as_mapping().unwrap() {
+        let key = key.as_str().unwrap();
+        let Some(var) = output["Description"].as_str().filter(|d| d.starts_with("TENANT_")) else {
+            continue;
+        };
+        let line = header
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(var))
+            .unwrap_or_else(|| panic!("{var} (output {key}) is not in the template's header"));
+        assert!(line.contains(&format!("<- {key}")), "{line} should name output {key}");
+        seen.push(var.to_string());
+    }
+    use tenant_steps::config::env;
+    for var in [
+        env::STATE_MACHINE_ARN,
+        env::OFFBOARDING_STATE_MACHINE_ARN,
+        env::ROLLOUT_STATE_MACHINE_ARN,
+    ] {
+        assert!(seen.iter().any(|s| s == var), "no output carries {var}");
+    }
+}
