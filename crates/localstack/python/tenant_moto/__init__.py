@@ -20,7 +20,7 @@ def install(execute_state_machines: bool = True) -> None:
     if execute_state_machines:
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
 
-    from . import abac, asl_cache, authz, identity, pretoken, signup, stop, trust
+    from . import abac, asl_cache, authz, ddb_atomic, identity, pretoken, signup, stop, trust
 
     identity.install()
     abac.install()
@@ -29,5 +29,6 @@ def install(execute_state_machines: bool = True) -> None:
     authz.install()
     asl_cache.install()
     stop.install()
+    ddb_atomic.install()
     signup.install()
     _installed = True
