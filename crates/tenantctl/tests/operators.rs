@@ -1076,7 +1076,9 @@ async fn check_isolation_of_an_arbitrary_user() {
 /// secret is scheduled for deletion shows it as such and warns (exit 1).
 #[tokio::test(flavor = "multi_thread")]
 async fn offboard_races_and_a_scheduled_secret_say_what_is_happening() {
-    let t = spawn("offboard-races", 1).await;
+    // The IAM wait holds the onboarding while a second process starts; under a loaded
+    // machine (CI, other tests in parallel) one second was sometimes not enough.
+    let t = spawn("offboard-races", 4).await;
     let error_of = |out: &Output| -> (i32, String) {
         let v = json(out);
         (
@@ -1085,7 +1087,7 @@ async fn offboard_races_and_a_scheduled_secret_say_what_is_happening() {
         )
     };
 
-    // 1. Offboard while the onboarding just started (the IAM wait holds it a second).
+    // 1. Offboard while the onboarding just started (the IAM wait holds it).
     let out = t.run(&["--json", "onboard", "oscorp", "--no-wait"]).await;
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     let out = t
