@@ -243,6 +243,11 @@ pub enum RolloutCommand {
         /// Tenants converged at once within a wave (IAM and Cognito rate limits hold).
         #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=40))]
         concurrency: u16,
+        /// Tenants this rollout takes at most (the first by id); the rest stay behind for
+        /// the next `rollout start`. One execution's history holds 25,000 events.
+        #[arg(long, default_value_t = tenantctl::rollout::DEFAULT_MAX_TENANTS as u16,
+              value_parser = clap::value_parser!(u16).range(1..=800))]
+        max_tenants: u16,
         #[command(flatten)]
         wait: RolloutWait,
     },

@@ -230,6 +230,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     waves,
                     max_failures,
                     concurrency,
+                    max_tenants,
                     wait,
                 } => {
                     let shape = tenantctl::rollout::Shape {
@@ -238,7 +239,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         max_failures: *max_failures,
                         concurrency: usize::from(*concurrency),
                     };
-                    let started = tenantctl::rollout::start(&ops, &shape).await?;
+                    let started = tenantctl::rollout::start(&ops, &shape, usize::from(*max_tenants)).await?;
                     render::rollout_started(&ops, &started, wait, cli.json).await
                 }
                 RolloutCommand::Resume { wait } => {

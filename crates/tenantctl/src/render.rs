@@ -895,7 +895,15 @@ pub async fn rollout_started(
         Started::Started {
             rollout,
             reverted_first,
-        } => (rollout, reverted_first),
+            more_behind,
+        } => {
+            if *more_behind > 0 && !json {
+                outln!(
+                    "{more_behind} more tenant(s) are behind beyond --max-tenants: the next `tenantctl rollout start` takes them"
+                );
+            }
+            (rollout, reverted_first)
+        }
     };
     if !json {
         if !reverted_first.is_empty() {

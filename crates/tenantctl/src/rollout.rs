@@ -29,6 +29,11 @@ pub struct Shape {
     pub concurrency: usize,
 }
 
+/// Tenants one rollout execution takes at most by default: a standard execution's history
+/// holds 25,000 events, and a tenant's converge, proof and record with their retries take
+/// about 20 to 40; the tenants left behind are the next `rollout start`'s.
+pub const DEFAULT_MAX_TENANTS: usize = 500;
+
 /// What `start` or `resume` did.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -39,6 +44,9 @@ pub enum Started {
         rollout: Rollout,
         /// Tenants an earlier, stopped rollout left half applied, put back first.
         reverted_first: Vec<String>,
+        /// Tenants behind that this rollout does not take (`--max-tenants`): the next
+        /// `rollout start` takes them.
+        more_behind: usize,
     },
 }
 
@@ -211,7 +219,12 @@ async fn settle_previous(ops: &Ops) -> anyhow::Result<(Option<Rollout>, Vec<Stri
     Ok((Some(report.rollout), reverted))
 }
 
-async fn launch(ops: &Ops, rollout: Rollout, reverted_first: Vec<String>) -> anyhow::Result<Started> {
+async fn launch(
+    ops: &Ops,
+    rollout: Rollout,
+    reverted_first: Vec<String>,
+    more_behind: usize,
+) -> anyhow::Result<Started> {
     let arn = machine(ops)?.to_string();
     if !progress::put_started(&ops.ctx, &rollout).await? {
         return Err(refused(
@@ -240,6 +253,7 @@ async fn launch(ops: &Ops, rollout: Rollout, reverted_first: Vec<String>) -> any
     Ok(Started::Started {
         rollout,
         reverted_first,
+        more_behind,
     })
 }
 
@@ -249,9 +263,9 @@ fn new_id(version: &str) -> String {
     format!("rollout-{short}-{}-{}", record::now(), std::process::id())
 }
 
-/// Plans the waves of the ACTIVE tenants behind the current version and starts the
-/// rollout state machine on them.
-pub async fn start(ops: &Ops, shape: &Shape) -> anyhow::Result<Started> {
+/// Plans the waves of the ACTIVE tenants behind the current version (the first
+/// `max_tenants` by id) and starts the rollout state machine on them.
+pub async fn start(ops: &Ops, shape: &Shape, max_tenants: usize) -> anyhow::Result<Started> {
     let ctx = &ops.ctx;
     if !ctx.settings.mapping_type.has_tenant_role() {
         return Err(refused(
@@ -272,11 +286,13 @@ pub async fn start(ops: &Ops, shape: &Shape) -> anyhow::Result<Started> {
     machine(ops)?;
     let (_, reverted_first) = settle_previous(ops).await?;
     let records = record::list(ctx).await?;
-    let behind: Vec<TenantId> = records
+    let mut behind: Vec<TenantId> = records
         .iter()
         .filter(|r| is_behind(r, &version))
         .filter_map(|r| TenantId::parse(&r.tenant_id).ok())
         .collect();
+    let more_behind = behind.len().saturating_sub(max_tenants);
+    behind.truncate(max_tenants);
     if behind.is_empty() {
         let up_to_date = records
             .iter()
@@ -289,7 +305,7 @@ pub async fn start(ops: &Ops, shape: &Shape) -> anyhow::Result<Started> {
         .map(|w| w.iter().map(|t| t.to_string()).collect())
         .collect();
     let rollout = fresh(&version, waves, shape);
-    launch(ops, rollout, reverted_first).await
+    launch(ops, rollout, reverted_first, more_behind).await
 }
 
 fn fresh(version: &str, waves: Vec<Vec<String>>, shape: &Shape) -> Rollout {
@@ -362,7 +378,7 @@ pub async fn resume(ops: &Ops) -> anyhow::Result<Started> {
         max_failures: previous.max_failures,
         concurrency: previous.concurrency,
     };
-    launch(ops, fresh(&version, waves, &shape), reverted_first).await
+    launch(ops, fresh(&version, waves, &shape), reverted_first, 0).await
 }
 
 /// Stops the running rollout and puts back the documents of any tenant it left half

@@ -1,7 +1,7 @@
 //! `tenantctl rollout start|status|resume` on a running local stack, through the real
 //! binary and the rollout state machine: 30 Token-mode tenants on one template, a template
-//! adding a connector secret path rolled out canary 1 then waves of 4 and 25 (all
-//! converged, isolation holds, audit clean); a template that loses the tenant's own
+//! adding a connector secret path rolled out to 5 (`--max-tenants`), then to the other 25
+//! canary 1 then waves of 4 and 20 (all converged, isolation holds, audit clean); a template that loses the tenant's own
 //! prefix halts after the canary, which is reverted while the other 29 are untouched;
 //! faults in the middle of a wave are retried or reverted, never left half applied, and
 //! `resume` finishes the rollout.
@@ -153,6 +153,28 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     let v2 = deploy(dir, &root, "connector", CONNECTOR);
     assert_ne!(v1, v2);
     assert_eq!(ids(&json(dir, 0, &["--local", "--json", "rollout", "plan"])).len(), 30);
+    // One execution takes at most --max-tenants (the first by id); the rest stay behind.
+    let first = expect(
+        dir,
+        0,
+        &[
+            "--local",
+            "rollout",
+            "start",
+            "--canary",
+            "1",
+            "--waves",
+            "4,25",
+            "--max-tenants",
+            "5",
+        ],
+    );
+    assert!(
+        first.contains("25 more tenant(s) are behind beyond --max-tenants"),
+        "{first}"
+    );
+    assert!(first.contains(": completed (2 of 2 wave(s) done"), "{first}");
+    assert_eq!(ids(&json(dir, 0, &["--local", "--json", "list", "--behind"])).len(), 25);
     let start = [
         "--local",
         "--json",
@@ -168,9 +190,9 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     let done = json(dir, 0, &start);
     assert_eq!(done["rollout"]["state"], "completed", "{done:#}");
     assert_eq!(done["execution_status"], "SUCCEEDED");
-    assert_eq!(wave_sizes(&done), [1, 4, 25]);
+    assert_eq!(wave_sizes(&done), [1, 4, 20]);
     let r = results(&done);
-    assert_eq!(r.len(), 30);
+    assert_eq!(r.len(), 25);
     assert!(r.values().all(|v| v == "converged"), "{r:?}");
     assert!(versions(dir).values().all(|v| *v == v2));
     assert_eq!(
