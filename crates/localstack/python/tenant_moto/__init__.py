@@ -20,7 +20,7 @@ def install(execute_state_machines: bool = True) -> None:
     if execute_state_machines:
         default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
 
-    from . import abac, asl_cache, authz, ddb_atomic, identity, pretoken, signup, stop, trust
+    from . import abac, asl_cache, authz, ddb_atomic, identity, lambda_clients, pretoken, signup, stop, trust
 
     identity.install()
     abac.install()
@@ -28,6 +28,7 @@ def install(execute_state_machines: bool = True) -> None:
     trust.install()
     authz.install()
     asl_cache.install()
+    lambda_clients.install()
     stop.install()
     ddb_atomic.install()
     signup.install()
