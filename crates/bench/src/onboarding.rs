@@ -241,6 +241,41 @@ pub async fn measure(runs: usize) -> anyhow::Result<LocalOnboarding> {
     })
 }
 
+/// One tenant's onboarding through the state machine in one mapping type (its own stack).
+#[derive(Debug, Clone, Serialize)]
+pub struct ModeLatency {
+    pub mapping_type: MappingType,
+    pub runs: usize,
+    pub ms: Summary,
+}
+
+/// The three mapping types side by side, in one run: the same onboarding, one stack each,
+/// the state machine's IAM wait at 0 as in the floor comparison (what differs is the work:
+/// a role and a rule, a role on the group, or neither).
+pub async fn per_mode(runs: usize) -> anyhow::Result<Vec<ModeLatency>> {
+    let mut out = vec![];
+    for mapping_type in [MappingType::Rules, MappingType::Token, MappingType::Abac] {
+        let stack = bench_stack(mapping_type).await?;
+        let ops = ops_for(&stack).await?;
+        let poll = Duration::from_millis(20);
+        onboard_on_stack(&ops, &TenantId::parse("warm-mode")?, poll).await?;
+        let mut samples = vec![];
+        // Rules type holds 25 tenants; one is the warm-up.
+        for i in 0..runs.min(20) {
+            let t0 = Instant::now();
+            onboard_on_stack(&ops, &TenantId::parse(&format!("bench-m{i:02}"))?, poll).await?;
+            samples.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        stack.stop().await;
+        out.push(ModeLatency {
+            mapping_type,
+            runs: samples.len(),
+            ms: Summary::of(&samples),
+        });
+    }
+    Ok(out)
+}
+
 /// Reads the execution history: states entered and Lambda tasks scheduled (the cost), and
 /// how the execution's time splits between tasks and the interpreter.
 pub async fn history(ops: &Ops, execution_arn: &str) -> anyhow::Result<(Breakdown, Cost)> {

@@ -52,6 +52,8 @@ pub struct Report {
     pub machine: String,
     pub cold_init: Option<ColdInit>,
     pub local_onboarding: Option<LocalOnboarding>,
+    /// One onboarding per mapping type, side by side.
+    pub per_mode: Vec<crate::onboarding::ModeLatency>,
     pub enforcement: Option<crate::onboarding::Enforcement>,
     pub throughput: Vec<Throughput>,
     pub packages: Vec<Package>,
@@ -94,6 +96,23 @@ impl Report {
                 figure: l.cost.lambda_invocations.to_string(),
                 goal: format!("≤ {INVOCATIONS_GOAL}"),
                 met: Some(l.cost.lambda_invocations <= INVOCATIONS_GOAL),
+            });
+        }
+        if !self.per_mode.is_empty() {
+            let figures: Vec<String> = self
+                .per_mode
+                .iter()
+                .map(|m| format!("{:?} {:.0} ms", m.mapping_type, m.ms.p50))
+                .collect();
+            checks.push(Check {
+                section: "2 local onboarding",
+                measure: format!(
+                    "one tenant per mapping type, own stack each (p50 of {})",
+                    self.per_mode[0].runs
+                ),
+                figure: figures.join(", "),
+                goal: "—".into(),
+                met: None,
             });
         }
         for t in &self.throughput {
