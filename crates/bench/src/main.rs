@@ -150,7 +150,10 @@ async fn run(args: &Args, want: &dyn Fn(Part) -> bool, scratch: &std::path::Path
             args.local_runs
         );
         report.local_onboarding = Some(onboarding::measure(args.local_runs).await?);
-        eprintln!("measuring one onboarding per mapping type ({} runs each)…", args.local_runs);
+        eprintln!(
+            "measuring one onboarding per mapping type ({} runs each)…",
+            args.local_runs
+        );
         report.per_mode = onboarding::per_mode(args.local_runs).await?;
     }
     if want(Part::Enforcement) {
