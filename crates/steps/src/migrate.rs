@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_cognitoidentity::types::RoleMappingType;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde_json::json;
@@ -26,7 +27,7 @@ use tenant_domain::{MappingType, Status, TenantId, TenantNames};
 use tracing::info;
 
 use crate::error::{classify, condition_held};
-use crate::record::{self, attr, now};
+use crate::record::{self, attr, n, now, s};
 use crate::resources::TenantResource;
 use crate::resources::group::group_description;
 use crate::resources::role::Role;
@@ -128,7 +129,7 @@ pub async fn point(
 ) -> Result<(), StepError> {
     match via {
         MappingType::Rules => {
-            let arn = AttributeValue::S(role_arn.to_string());
+            let arn = s(role_arn);
             if !record::set_on_active(ctx, tenant, attr::ROLE_ARN, arn).await? {
                 return Err(not_active(tenant));
             }
@@ -249,16 +250,16 @@ pub async fn mark(ctx: &Context, tenant: &TenantId, mode: MappingType) -> Result
         .ddb
         .update_item()
         .table_name(&ctx.settings.table)
-        .key(attr::TENANT_ID, AttributeValue::S(tenant.to_string()))
+        .key(attr::TENANT_ID, s(tenant.as_str()))
         .update_expression("SET #m = :m, #v = :v, updated_at = :now")
         .condition_expression("#s = :active")
         .expression_attribute_names("#m", MAPPING_MODE)
         .expression_attribute_names("#v", attr::TEMPLATE_VERSION)
         .expression_attribute_names("#s", attr::STATUS)
-        .expression_attribute_values(":m", AttributeValue::S(format!("{mode:?}")))
-        .expression_attribute_values(":v", AttributeValue::S(version))
-        .expression_attribute_values(":active", AttributeValue::S(Status::Active.as_str().into()))
-        .expression_attribute_values(":now", AttributeValue::N(now().to_string()));
+        .expression_attribute_values(":m", s(format!("{mode:?}")))
+        .expression_attribute_values(":v", s(version))
+        .expression_attribute_values(":active", s(Status::Active.as_str()))
+        .expression_attribute_values(":now", n(now()));
     if !condition_held("UpdateItem", req.send().await)? {
         return Err(not_active(tenant));
     }
@@ -283,15 +284,15 @@ pub async fn unmap(ctx: &Context, tenant: &TenantId) -> Result<(), StepError> {
         .ddb
         .update_item()
         .table_name(&ctx.settings.table)
-        .key(attr::TENANT_ID, AttributeValue::S(tenant.to_string()))
+        .key(attr::TENANT_ID, s(tenant.as_str()))
         .update_expression("SET #m = :f, updated_at = :now REMOVE #r")
         .condition_expression("#s = :active")
         .expression_attribute_names("#m", attr::MAPPED)
         .expression_attribute_names("#r", attr::ROLE_ARN)
         .expression_attribute_names("#s", attr::STATUS)
         .expression_attribute_values(":f", AttributeValue::Bool(false))
-        .expression_attribute_values(":active", AttributeValue::S(Status::Active.as_str().into()))
-        .expression_attribute_values(":now", AttributeValue::N(now().to_string()));
+        .expression_attribute_values(":active", s(Status::Active.as_str()))
+        .expression_attribute_values(":now", n(now()));
     if !condition_held("UpdateItem", req.send().await)? {
         return Err(not_active(tenant));
     }
@@ -304,7 +305,7 @@ async fn get_item(ctx: &Context, key: &str) -> Result<Option<HashMap<String, Att
         .ddb
         .get_item()
         .table_name(&ctx.settings.table)
-        .key(attr::TENANT_ID, AttributeValue::S(key.into()))
+        .key(attr::TENANT_ID, s(key))
         .consistent_read(true)
         .send()
         .await
@@ -367,7 +368,7 @@ pub async fn claim(ctx: &Context, owner: &str, target: MappingType, from: Mappin
         .ddb
         .update_item()
         .table_name(&ctx.settings.table)
-        .key(attr::TENANT_ID, AttributeValue::S(MIGRATION_KEY.into()))
+        .key(attr::TENANT_ID, s(MIGRATION_KEY))
         .update_expression(
             "SET #o = :me, #x = :exp, #t = :target, #f = :from, #st = :running, updated_at = :now, \
              #sa = if_not_exists(#sa, :now) REMOVE #stt, #r",
@@ -381,55 +382,46 @@ pub async fn claim(ctx: &Context, owner: &str, target: MappingType, from: Mappin
         .expression_attribute_names("#sa", field::STARTED_AT)
         .expression_attribute_names("#stt", field::STOPPED_TENANT)
         .expression_attribute_names("#r", field::REASON)
-        .expression_attribute_values(":me", AttributeValue::S(owner.into()))
-        .expression_attribute_values(":exp", AttributeValue::N((t + LEASE_SECONDS).to_string()))
-        .expression_attribute_values(":target", AttributeValue::S(format!("{target:?}")))
-        .expression_attribute_values(":from", AttributeValue::S(format!("{from:?}")))
-        .expression_attribute_values(":running", AttributeValue::S("running".into()))
-        .expression_attribute_values(":now", AttributeValue::N(t.to_string()));
+        .expression_attribute_values(":me", s(owner))
+        .expression_attribute_values(":exp", n(t + LEASE_SECONDS))
+        .expression_attribute_values(":target", s(format!("{target:?}")))
+        .expression_attribute_values(":from", s(format!("{from:?}")))
+        .expression_attribute_values(":running", s("running"))
+        .expression_attribute_values(":now", n(t));
     condition_held("UpdateItem", req.send().await)
+}
+
+/// An UpdateItem of the migration item that extends `owner`'s lease, conditional on the
+/// lease still being `owner`'s; the caller adds what else it sets.
+fn extend_lease(ctx: &Context, owner: &str, t: u64) -> UpdateItemFluentBuilder {
+    ctx.clients
+        .ddb
+        .update_item()
+        .table_name(&ctx.settings.table)
+        .key(attr::TENANT_ID, s(MIGRATION_KEY))
+        .condition_expression("#o = :me")
+        .expression_attribute_names("#o", attr::LOCK_OWNER)
+        .expression_attribute_names("#x", attr::LOCK_EXPIRES_AT)
+        .expression_attribute_values(":me", s(owner))
+        .expression_attribute_values(":exp", n(t + LEASE_SECONDS))
+        .expression_attribute_values(":now", n(t))
 }
 
 /// One more tenant moved by `owner`'s run; renews its lease. False when the lease is no
 /// longer `owner`'s (another run took it over): the caller stops.
 pub async fn moved(ctx: &Context, owner: &str, tenant: &TenantId) -> Result<bool, StepError> {
-    let t = now();
-    let req = ctx
-        .clients
-        .ddb
-        .update_item()
-        .table_name(&ctx.settings.table)
-        .key(attr::TENANT_ID, AttributeValue::S(MIGRATION_KEY.into()))
+    let req = extend_lease(ctx, owner, now())
         .update_expression("SET #l = :tenant, #x = :exp, updated_at = :now ADD #m :one")
-        .condition_expression("#o = :me")
-        .expression_attribute_names("#o", attr::LOCK_OWNER)
-        .expression_attribute_names("#x", attr::LOCK_EXPIRES_AT)
         .expression_attribute_names("#l", field::LAST_TENANT)
         .expression_attribute_names("#m", field::MOVED)
-        .expression_attribute_values(":me", AttributeValue::S(owner.into()))
-        .expression_attribute_values(":tenant", AttributeValue::S(tenant.to_string()))
-        .expression_attribute_values(":exp", AttributeValue::N((t + LEASE_SECONDS).to_string()))
-        .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        .expression_attribute_values(":now", AttributeValue::N(t.to_string()));
+        .expression_attribute_values(":tenant", s(tenant.as_str()))
+        .expression_attribute_values(":one", n(1));
     condition_held("UpdateItem", req.send().await)
 }
 
 /// Extends `owner`'s lease; false when it is no longer `owner`'s.
 pub async fn renew(ctx: &Context, owner: &str) -> Result<bool, StepError> {
-    let t = now();
-    let req = ctx
-        .clients
-        .ddb
-        .update_item()
-        .table_name(&ctx.settings.table)
-        .key(attr::TENANT_ID, AttributeValue::S(MIGRATION_KEY.into()))
-        .update_expression("SET #x = :exp, updated_at = :now")
-        .condition_expression("#o = :me")
-        .expression_attribute_names("#o", attr::LOCK_OWNER)
-        .expression_attribute_names("#x", attr::LOCK_EXPIRES_AT)
-        .expression_attribute_values(":me", AttributeValue::S(owner.into()))
-        .expression_attribute_values(":exp", AttributeValue::N((t + LEASE_SECONDS).to_string()))
-        .expression_attribute_values(":now", AttributeValue::N(t.to_string()));
+    let req = extend_lease(ctx, owner, now()).update_expression("SET #x = :exp, updated_at = :now");
     condition_held("UpdateItem", req.send().await)
 }
 
@@ -459,7 +451,7 @@ pub async fn release(
         .ddb
         .update_item()
         .table_name(&ctx.settings.table)
-        .key(attr::TENANT_ID, AttributeValue::S(MIGRATION_KEY.into()))
+        .key(attr::TENANT_ID, s(MIGRATION_KEY))
         .update_expression(format!("SET {} REMOVE {}", set.join(", "), remove.join(", ")))
         .condition_expression("#o = :me")
         .expression_attribute_names("#o", attr::LOCK_OWNER)
@@ -467,14 +459,14 @@ pub async fn release(
         .expression_attribute_names("#st", field::STATE)
         .expression_attribute_names("#stt", field::STOPPED_TENANT)
         .expression_attribute_names("#r", field::REASON)
-        .expression_attribute_values(":me", AttributeValue::S(owner.into()))
-        .expression_attribute_values(":state", AttributeValue::S(state.into()))
-        .expression_attribute_values(":now", AttributeValue::N(now().to_string()));
+        .expression_attribute_values(":me", s(owner))
+        .expression_attribute_values(":state", s(state))
+        .expression_attribute_values(":now", n(now()));
     if let Some(t) = stopped_tenant {
-        req = req.expression_attribute_values(":tenant", AttributeValue::S(t.to_string()));
+        req = req.expression_attribute_values(":tenant", s(t.as_str()));
     }
     if let Some(r) = reason {
-        req = req.expression_attribute_values(":reason", AttributeValue::S(r.into()));
+        req = req.expression_attribute_values(":reason", s(r));
     }
     // Not ours any more (taken over after the lease ran out): nothing of ours to release.
     condition_held("UpdateItem", req.send().await).map(drop)

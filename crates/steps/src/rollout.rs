@@ -14,7 +14,7 @@ use tenant_domain::rollout::{TenantResult, TenantRollout, judge_wave};
 use tracing::{info, warn};
 
 use crate::error::{classify, condition_held};
-use crate::record::{attr, now};
+use crate::record::{attr, n, now, s, table};
 use crate::{Context, StepError, StepInput, converge};
 
 /// The rollout item's key in the tenant table: not a tenant id (`#` is outside the
@@ -147,18 +147,6 @@ impl Rollout {
             "concurrency": self.concurrency,
         })
     }
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: u64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn table(ctx: &Context) -> String {
-    format!("table {}", ctx.settings.table)
 }
 
 /// The latest rollout, None when there has been none.

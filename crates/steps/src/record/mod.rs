@@ -12,6 +12,9 @@ mod model;
 mod store;
 
 pub use model::{AttemptRecord, Changes, TenantRecord, now};
+// Attribute values and the table's name in errors, for the other items of the table.
+pub(crate) use model::{n, s};
+pub(crate) use store::table;
 pub use store::{
     Claim, Decided, approve, claim, get, hold, keep_previous_documents, list, put_pending, reject, set_mapped,
     set_on_active, set_pending_execution, start_attempt, take_over, transition,

@@ -54,7 +54,7 @@ pub async fn list(ctx: &Context) -> Result<Vec<TenantRecord>, StepError> {
 }
 
 /// The table, as errors name it.
-fn table(ctx: &Context) -> String {
+pub(crate) fn table(ctx: &Context) -> String {
     format!("table {}", ctx.settings.table)
 }
 
