@@ -27,7 +27,23 @@ pub async fn shared_drift(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
     Ok(out)
 }
 
-async fn tag_map_drift(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
+/// The user pool provider's principal tag map, as the identity pool has it.
+pub struct TagMap {
+    pub provider: String,
+    /// Tag key → claim, as a JSON object (empty when none).
+    pub tags: Value,
+    pub use_defaults: bool,
+}
+
+impl TagMap {
+    /// Exactly the tenant tag from the `tenant_id` claim, without the defaults.
+    pub fn as_expected(&self) -> bool {
+        self.tags == expected_tags() && !self.use_defaults
+    }
+}
+
+/// Reads the tag map of the deployment's user pool provider (audit, migrate).
+pub async fn tag_map(ops: &Ops) -> anyhow::Result<TagMap> {
     let s = &ops.ctx.settings;
     let provider = s.user_pool_provider();
     let got = ops
@@ -40,23 +56,32 @@ async fn tag_map_drift(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
         .send()
         .await
         .context("cognito-identity GetPrincipalTagAttributeMap")?;
-    let found: serde_json::Map<String, Value> = got
+    let tags: serde_json::Map<String, Value> = got
         .principal_tags()
         .map(|m| m.iter().map(|(k, v)| (k.clone(), json!(v))).collect())
         .unwrap_or_default();
-    let label = format!("principal tag map {provider}");
+    Ok(TagMap {
+        provider,
+        tags: Value::Object(tags),
+        use_defaults: got.use_defaults() == Some(true),
+    })
+}
+
+async fn tag_map_drift(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
+    let got = tag_map(ops).await?;
+    let label = format!("principal tag map {}", got.provider);
     let mut out = vec![];
-    if Value::Object(found.clone()) != expected_tags() {
+    if got.tags != expected_tags() {
         out.push(Finding::differs(
             WHO,
             &label,
             "principal tags",
             expected_tags(),
-            Value::Object(found),
+            got.tags.clone(),
         ));
     }
     // Defaults (username, client) would tag sessions with more than the tenant.
-    if got.use_defaults() == Some(true) {
+    if got.use_defaults {
         out.push(Finding::differs(WHO, &label, "use defaults", json!(false), json!(true)));
     }
     Ok(out)

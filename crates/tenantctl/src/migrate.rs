@@ -291,27 +291,11 @@ pub async fn find_shared_role(ctx: &Context, named: Option<&str>) -> anyhow::Res
 
 /// The pool must tag sessions with the tenant before any tenant is moved to Abac.
 async fn check_tag_map(ops: &Ops) -> anyhow::Result<()> {
-    let s = &ops.ctx.settings;
-    let provider = s.user_pool_provider();
-    let got = ops
-        .ctx
-        .clients
-        .identity
-        .get_principal_tag_attribute_map()
-        .identity_pool_id(&s.identity_pool_id)
-        .identity_provider_name(&provider)
-        .send()
-        .await
-        .map_err(|e| anyhow::Error::from(e).context("cognito-identity GetPrincipalTagAttributeMap"))?;
-    let found: serde_json::Map<String, serde_json::Value> = got
-        .principal_tags()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect())
-        .unwrap_or_default();
-    let found = serde_json::Value::Object(found);
-    if found != crate::abac::expected_tags() || got.use_defaults() == Some(true) {
+    let got = crate::abac::tag_map(ops).await?;
+    if !got.as_expected() {
         return Err(fail(MigrateError::NoTagMap {
-            provider,
-            found: format!("{found}, use defaults {}", got.use_defaults().unwrap_or(false)),
+            found: format!("{}, use defaults {}", got.tags, got.use_defaults),
+            provider: got.provider,
         }));
     }
     Ok(())
