@@ -3,40 +3,15 @@
 //! nothing; a valid one reaches the running functions in place (a new onboarding renders
 //! it) while the tenant onboarded before stays, is behind, and `repair` converges it.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
-
 use serde_json::Value;
+
+// Each test binary uses a part of the shared helpers.
+#[allow(dead_code)]
+mod local;
+use local::{Down, json, ok, tenantctl};
 use tenant_domain::template::TenantTemplate;
 
 const CONNECTOR: &str = include_str!("../../domain/templates/examples/connector.json");
-
-fn tenantctl(dir: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
-        .arg("--state-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("TENANTCTL_ENV_FILE")
-        .env_remove("TENANT_POLICY_TEMPLATE")
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = tenantctl(dir, args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(dir: &Path, args: &[&str]) -> Value {
-    serde_json::from_str(&ok(dir, args)).unwrap()
-}
 
 fn ids(page: &Value) -> Vec<&str> {
     page["tenants"]
@@ -45,15 +20,6 @@ fn ids(page: &Value) -> Vec<&str> {
         .iter()
         .map(|t| t["tenant_id"].as_str().unwrap())
         .collect()
-}
-
-/// Stops the stack however the test ends.
-struct Down(PathBuf);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = tenantctl(&self.0, &["local", "down"]);
-    }
 }
 
 #[test]

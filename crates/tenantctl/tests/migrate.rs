@@ -6,46 +6,21 @@
 //! the stopped migration resumes and finishes; after the deployment's switch to Abac no
 //! per-tenant role or rule is left, `audit` is clean and a new onboarding uses Abac.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::time::Instant;
 
 use serde_json::Value;
+
+// Each test binary uses a part of the shared helpers.
+#[allow(dead_code)]
+mod local;
+use local::{Down, json, ok, tenantctl, text};
 use tenant_domain::{MappingType, TenantId};
 use tenantctl::Ops;
 
 const N: usize = 10;
 /// Not the same name as the shared role's: a test-only statement beside it.
 const DENY_POLICY: &str = "migrate-test-deny";
-
-fn tenantctl(dir: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
-        .arg("--state-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("TENANTCTL_ENV_FILE")
-        .env_remove("TENANT_POLICY_TEMPLATE")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = tenantctl(dir, args);
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(dir: &Path, args: &[&str]) -> Value {
-    serde_json::from_str(&ok(dir, args)).unwrap()
-}
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
@@ -61,15 +36,6 @@ fn isolation_holds(dir: &Path, tenants: &[String]) {
     args.extend(tenants.iter().map(String::as_str));
     let out = ok(dir, &args);
     assert!(out.contains("isolation holds"), "{out}");
-}
-
-/// Stops the stack however the test ends.
-struct Down(PathBuf);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = tenantctl(&self.0, &["local", "down"]);
-    }
 }
 
 async fn admin(dir: &Path) -> Ops {

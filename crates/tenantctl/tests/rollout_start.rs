@@ -6,47 +6,19 @@
 //! faults in the middle of a wave are retried or reverted, never left half applied, and
 //! `resume` finishes the rollout.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
 use serde_json::Value;
+
+// Each test binary uses a part of the shared helpers.
+#[allow(dead_code)]
+mod local;
+use local::{Down, expect, expect_json, json, ok, tenantctl};
 
 const CONNECTOR: &str = include_str!("../../domain/templates/examples/connector.json");
 const DEFAULT: &str = include_str!("../../domain/templates/tenant-policy.json");
 /// Ids that are prefixes, extensions or near-misses of each other.
 const CONFUSABLE: [&str; 5] = ["acme", "acme-labs", "acme-lab", "acm", "acme1"];
-
-fn tenantctl(dir: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_tenantctl"))
-        .arg("--state-dir")
-        .arg(dir)
-        .args(args)
-        .env_remove("TENANTCTL_ENV_FILE")
-        .env_remove("TENANT_POLICY_TEMPLATE")
-        .output()
-        .unwrap()
-}
-
-fn expect(dir: &Path, code: i32, args: &[&str]) -> String {
-    let out = tenantctl(dir, args);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    expect(dir, 0, args)
-}
-
-fn json(dir: &Path, code: i32, args: &[&str]) -> Value {
-    let text = expect(dir, code, args);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
-}
 
 fn ids(page: &Value) -> Vec<String> {
     let mut ids: Vec<String> = page["tenants"]
@@ -83,14 +55,14 @@ fn deploy(dir: &Path, root: &Path, name: &str, text: &str) -> String {
     let path = root.join(format!("{name}.json"));
     std::fs::write(&path, text).unwrap();
     ok(dir, &["local", "deploy", "--tenant-template", path.to_str().unwrap()]);
-    json(dir, 0, &["--local", "--json", "rollout", "plan"])["current_version"]
+    json(dir, &["--local", "--json", "rollout", "plan"])["current_version"]
         .as_str()
         .unwrap()
         .to_string()
 }
 
 fn versions(dir: &Path) -> std::collections::BTreeMap<String, String> {
-    let page = json(dir, 0, &["--local", "--json", "list", "--limit", "100"]);
+    let page = json(dir, &["--local", "--json", "list", "--limit", "100"]);
     page["tenants"]
         .as_array()
         .unwrap()
@@ -102,15 +74,6 @@ fn versions(dir: &Path) -> std::collections::BTreeMap<String, String> {
             )
         })
         .collect()
-}
-
-/// Stops the stack however the test ends.
-struct Down(PathBuf);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = tenantctl(&self.0, &["local", "down"]);
-    }
 }
 
 #[test]
@@ -143,7 +106,7 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
             s.spawn(move || ok(dir, &["--local", "onboard", t]));
         }
     });
-    let v1 = json(dir, 0, &["--local", "--json", "rollout", "plan"])["current_version"]
+    let v1 = json(dir, &["--local", "--json", "rollout", "plan"])["current_version"]
         .as_str()
         .unwrap()
         .to_string();
@@ -152,7 +115,7 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     // A second secret path for every tenant: plan, then canary 1 and waves of 4 and 25.
     let v2 = deploy(dir, &root, "connector", CONNECTOR);
     assert_ne!(v1, v2);
-    assert_eq!(ids(&json(dir, 0, &["--local", "--json", "rollout", "plan"])).len(), 30);
+    assert_eq!(ids(&json(dir, &["--local", "--json", "rollout", "plan"])).len(), 30);
     // One execution takes at most --max-tenants (the first by id); the rest stay behind.
     let first = expect(
         dir,
@@ -174,7 +137,7 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
         "{first}"
     );
     assert!(first.contains(": completed (2 of 2 wave(s) done"), "{first}");
-    assert_eq!(ids(&json(dir, 0, &["--local", "--json", "list", "--behind"])).len(), 25);
+    assert_eq!(ids(&json(dir, &["--local", "--json", "list", "--behind"])).len(), 25);
     let start = [
         "--local",
         "--json",
@@ -187,7 +150,7 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
         "--concurrency",
         "8",
     ];
-    let done = json(dir, 0, &start);
+    let done = json(dir, &start);
     assert_eq!(done["rollout"]["state"], "completed", "{done:#}");
     assert_eq!(done["execution_status"], "SUCCEEDED");
     assert_eq!(wave_sizes(&done), [1, 4, 20]);
@@ -196,7 +159,7 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     assert!(r.values().all(|v| v == "converged"), "{r:?}");
     assert!(versions(dir).values().all(|v| *v == v2));
     assert_eq!(
-        ids(&json(dir, 0, &["--local", "--json", "list", "--behind"])),
+        ids(&json(dir, &["--local", "--json", "list", "--behind"])),
         Vec::<String>::new()
     );
     let audit = ok(dir, &["--local", "audit"]);
@@ -205,7 +168,7 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     check.extend(CONFUSABLE);
     ok(dir, &check);
     // Nothing left to do.
-    let again = json(dir, 0, &start);
+    let again = json(dir, &start);
     assert_eq!(again["outcome"], "nothing_behind", "{again:#}");
 
     // A template that loses the tenant's own prefix: the canary's proof fails, it is
@@ -246,7 +209,7 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     // watch of a rollout that ended prints its summary with its exit code.
     let watched = expect(dir, 1, &["--local", "rollout", "watch"]);
     assert!(watched.contains(": halted (1 of 3 wave(s) done"), "{watched}");
-    let status = json(dir, 0, &["--local", "--json", "rollout", "status"]);
+    let status = json(dir, &["--local", "--json", "rollout", "status"]);
     assert_eq!(status["rollout"]["state"], "halted");
     assert_eq!(status["rollout"]["version"], v3.as_str());
     assert_eq!(status["execution_status"], "FAILED");
@@ -266,7 +229,7 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     ok(dir, &["local", "fault", "t03", "converge-role", "fail-once"]);
     ok(dir, &["local", "fault", "t07", "record-converged", "crash"]);
     ok(dir, &["local", "fault", "t12", "converge-role", "crash"]);
-    let faulted = json(
+    let faulted = expect_json(
         dir,
         1,
         &[
@@ -301,14 +264,14 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     let v = versions(dir);
     assert_eq!((v["t07"].as_str(), v["t12"].as_str()), (v2.as_str(), v2.as_str()));
     assert_eq!(
-        ids(&json(dir, 0, &["--local", "--json", "list", "--behind"])),
+        ids(&json(dir, &["--local", "--json", "list", "--behind"])),
         ["t07", "t12"]
     );
     ok(dir, &["--local", "check-isolation", "t07", "t12", "acme"]);
 
     // Resume: the same template, only the two left behind.
     ok(dir, &["local", "fault", "--clear"]);
-    let resumed = json(dir, 0, &["--local", "--json", "rollout", "resume"]);
+    let resumed = json(dir, &["--local", "--json", "rollout", "resume"]);
     assert_eq!(resumed["rollout"]["state"], "completed", "{resumed:#}");
     assert_eq!(wave_sizes(&resumed), [2]);
     assert!(versions(dir).values().all(|v| *v == v1));
@@ -320,7 +283,6 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     assert_eq!(deploy(dir, &root, "connector-again", CONNECTOR), v2);
     let started = json(
         dir,
-        0,
         &[
             "--local",
             "--json",
@@ -335,9 +297,9 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     );
     assert_eq!(started["outcome"], "started", "{started:#}");
     std::thread::sleep(std::time::Duration::from_secs(2));
-    let aborted = json(dir, 0, &["--local", "--json", "rollout", "abort"]);
+    let aborted = json(dir, &["--local", "--json", "rollout", "abort"]);
     assert_eq!(aborted["stopped"], true, "{aborted:#}");
-    let status = json(dir, 0, &["--local", "--json", "rollout", "status"]);
+    let status = json(dir, &["--local", "--json", "rollout", "status"]);
     assert_eq!(status["rollout"]["state"], "aborted", "{status:#}");
     assert_eq!(status["execution_status"], "ABORTED");
     assert_eq!(status["half_applied"], serde_json::json!([]));
@@ -349,7 +311,7 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     // Nothing to abort now.
     let out = tenantctl(dir, &["--local", "rollout", "abort"]);
     assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
-    let resumed = json(dir, 0, &["--local", "--json", "rollout", "resume"]);
+    let resumed = json(dir, &["--local", "--json", "rollout", "resume"]);
     assert_eq!(resumed["rollout"]["state"], "completed", "{resumed:#}");
     assert_eq!(wave_sizes(&resumed).iter().sum::<usize>(), 30 - moved);
     assert!(versions(dir).values().all(|x| *x == v2));
@@ -361,7 +323,6 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     assert_eq!(deploy(dir, &root, "default-again", DEFAULT), v1);
     json(
         dir,
-        0,
         &[
             "--local",
             "--json",
@@ -376,7 +337,7 @@ fn a_template_rolls_out_canary_first_and_a_bad_one_halts_after_the_canary() {
     );
     std::thread::sleep(std::time::Duration::from_secs(1));
     let v3 = deploy(dir, &root, "broken-again", &broken);
-    let halted = json(dir, 1, &["--local", "--json", "rollout", "watch"]);
+    let halted = expect_json(dir, 1, &["--local", "--json", "rollout", "watch"]);
     assert_eq!(halted["rollout"]["state"], "halted", "{halted:#}");
     let changed: Vec<&Value> = halted["rollout"]["results"]
         .as_object()
