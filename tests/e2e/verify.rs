@@ -240,15 +240,17 @@ async fn leftover_probe_users_are_swept_and_verification_can_be_switched_off() {
 
 /// Verify's propagation deadline is the time since the role's creation: with the
 /// emulator refusing identity-pool credentials for a role younger than 6 s, a budget of
-/// 30 s waits it out (several IamNotPropagated retries, then ACTIVE), and a budget of 2 s
-/// gives up once the role is 2 s old, however few retries that took, and rolls back.
+/// 30 s waits it out (several IamNotPropagated retries, then ACTIVE); with a role that
+/// takes 40 s, a budget of 2 s gives up once the role is 2 s old, however few retries that
+/// took, and rolls back. (With 6 s there too, the retries' full jitter could jump from an
+/// attempt before 2 s to one after 6 s, and the role was then simply there.)
 #[tokio::test(flavor = "multi_thread")]
 async fn the_propagation_budget_is_honoured_by_time() {
-    for (budget, tenant) in [(30, "patient"), (2, "hasty")] {
+    for (budget, tenant, propagation) in [(30, "patient", 6.0), (2, "hasty", 40.0)] {
         let t = spawn_stack(Options {
             iam_wait_seconds: 0,
             propagation_budget_seconds: budget,
-            simulated_propagation_seconds: 6.0,
+            simulated_propagation_seconds: propagation,
             ..Options::default()
         })
         .await;
