@@ -229,7 +229,8 @@ async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
     let names = TenantNames::new(&tid("tyrell"));
     let user = tenantctl::isolation::sign_in(&t.ops, &tid("tyrell")).await.unwrap();
     let bucket = &t.ops.ctx.settings.bucket;
-    user.s3
+    user.session
+        .s3
         .get_object()
         .bucket(bucket)
         .key(&names.marker_key)
@@ -247,7 +248,14 @@ async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
         "InvalidClientTokenId",
         "UnrecognizedClientException",
     ];
-    let held = user.s3.get_object().bucket(bucket).key(&names.marker_key).send().await;
+    let held = user
+        .session
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(&names.marker_key)
+        .send()
+        .await;
     let code = held
         .expect_err("credentials of a deleted role must not reach the data")
         .code()
@@ -257,6 +265,7 @@ async fn offboarding_cuts_users_off_and_keeps_only_what_the_flags_keep() {
         "object read failed with {code:?}"
     );
     let held = user
+        .session
         .secrets
         .get_secret_value()
         .secret_id(&names.secret_name)

@@ -59,12 +59,17 @@ pub fn why(step: &str, call: &Call) -> Option<&'static str> {
         ("verify", "secretsmanager", "GetSecretValue") => {
             "own secret (must be allowed), then the canary's secret (must be refused)"
         }
+        ("verify", "secretsmanager", "DescribeSecret") => {
+            "own secret described (must be allowed), then the canary's (must be refused)"
+        }
         ("verify", "s3", "PutObject") => {
             "own prefix write (must be allowed), then the canary prefix write (must be refused)"
         }
         ("verify", "s3", "GetObject") => "own object read back",
-        ("verify", "s3", "DeleteObject") => "removes the probe's own object",
-        ("verify", "s3", "ListObjectsV2") => "listing the canary prefix (must be refused)",
+        ("verify", "s3", "DeleteObject") => {
+            "removes the probe's own object (must be allowed), then a delete on the canary (must be refused)"
+        }
+        ("verify", "s3", "ListObjectsV2") => "listing its own prefix (allowed), then the canary's (must be refused)",
         ("verify", "cognitoidentityprovider", "AdminDeleteUser") => "the probe user goes, whatever the proof said",
         ("verify", "cognitoidentity", "DeleteIdentities") => "the probe's identity goes too",
         ("record-active", "cognitoidentityprovider", "AdminCreateUser") => {

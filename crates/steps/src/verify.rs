@@ -16,15 +16,15 @@
 //! proof, `IsolationNotProven`, as is a canary that is NOT refused; both go to
 //! compensation.
 
-use aws_sdk_s3::error::ProvideErrorMetadata;
-use aws_sdk_s3::primitives::ByteStream;
 use serde_json::{Value, json};
-use tenant_domain::probe::{canary_prefix, canary_secret_name};
 use tenant_domain::{TenantId, TenantNames};
 use tracing::{info, warn};
 
-use crate::error::classify;
 use crate::probe::{self, TenantSession};
+use crate::resources::{
+    self,
+    access::{Answer, Attempt, Reach, Whose},
+};
 use crate::{Context, StepError, StepInput};
 
 /// How often the state machine retries `IamNotPropagated` at the Verify state (its
@@ -196,156 +196,45 @@ fn verdict(tenant: &TenantId, state: &Propagation, failed: Failed) -> StepError 
     }
 }
 
-enum Access {
-    Allowed,
-    Denied(String),
-}
-
-fn outcome<T, E>(
-    service: &'static str,
-    operation: &'static str,
-    result: Result<T, aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>>,
-) -> Result<(Access, Option<T>), StepError>
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match result {
-        Ok(v) => Ok((Access::Allowed, Some(v))),
-        Err(e) if matches!(e.code(), Some("AccessDenied" | "AccessDeniedException")) => {
-            let detail = format!("{}: {}", e.code().unwrap_or(""), e.message().unwrap_or(""));
-            Ok((Access::Denied(detail), None))
-        }
-        Err(e) => Err(classify(service, operation, &e)),
-    }
-}
-
-/// Own access must be allowed; a refusal may be IAM lag.
-fn must_allow<T>(what: &str, r: (Access, Option<T>)) -> Result<T, Failed> {
-    match r {
-        (Access::Allowed, Some(v)) => Ok(v),
-        (Access::Denied(detail), _) => Err(Failed::OwnAccessRefused(format!("{what}: {detail}"))),
-        (Access::Allowed, None) => Err(Failed::OwnAccessRefused(format!("{what}: no result"))),
-    }
-}
-
+/// The tenant's own resources, every call allowed; then its canary, every call refused.
+/// The calls are the resource modules' own ([`resources::reach`]).
 async fn prove(
     ctx: &Context,
     tenant: &TenantId,
     session: &TenantSession,
     probe_email: &str,
 ) -> Result<Vec<String>, Failed> {
-    let names = TenantNames::new(tenant);
-    let bucket = &ctx.settings.bucket;
     let mut checks = vec![];
-
-    // Own secret.
-    let r = session
-        .secrets
-        .get_secret_value()
-        .secret_id(&names.secret_name)
-        .send()
-        .await;
-    must_allow(
-        &format!("secretsmanager:GetSecretValue on {}", names.secret_name),
-        outcome("secretsmanager", "GetSecretValue", r)?,
-    )?;
-    checks.push(format!("allowed secretsmanager:GetSecretValue {}", names.secret_name));
-
-    // Own prefix: write, read back, remove.
-    let key = format!("{}.verify/{probe_email}", names.prefix);
-    let body = format!("isolation proof for {tenant}");
-    let r = session
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(&key)
-        .body(ByteStream::from(body.clone().into_bytes()))
-        .send()
-        .await;
-    must_allow(&format!("s3:PutObject on {key}"), outcome("s3", "PutObject", r)?)?;
-    let r = session.s3.get_object().bucket(bucket).key(&key).send().await;
-    let got = must_allow(&format!("s3:GetObject on {key}"), outcome("s3", "GetObject", r)?)?;
-    let read = got
-        .body
-        .collect()
-        .await
-        .map_err(|e| {
-            Failed::Step(StepError::ServiceUnavailable {
-                service: "s3",
-                operation: "GetObject",
-                message: e.to_string(),
-            })
-        })?
-        .into_bytes();
-    if read.as_ref() != body.as_bytes() {
-        return Err(Failed::NotIsolated(format!(
-            "the object it wrote to {key} read back different content"
-        )));
-    }
-    let r = session.s3.delete_object().bucket(bucket).key(&key).send().await;
-    must_allow(&format!("s3:DeleteObject on {key}"), outcome("s3", "DeleteObject", r)?)?;
-    checks.push(format!("allowed s3:PutObject, s3:GetObject, s3:DeleteObject {key}"));
-
-    // The canary: inside the boundary, outside the tenant's policy. Each call is one whose
-    // refusal does not depend on the target existing.
-    let canary = canary_prefix(tenant);
-    let canary_key = format!("{canary}{probe_email}");
-    let r = session
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(&canary_key)
-        .body(ByteStream::from_static(b"must be refused"))
-        .send()
-        .await;
-    if let (Access::Allowed, _) = outcome("s3", "PutObject", r)? {
-        // Remove what the wrongly allowed write left, with the function's own role.
-        let _ = ctx
-            .clients
-            .s3
-            .delete_object()
-            .bucket(bucket)
-            .key(&canary_key)
-            .send()
-            .await;
-        return Err(Failed::NotIsolated(format!(
-            "its credentials were allowed s3:PutObject on the canary {canary_key}"
-        )));
-    }
-    let r = session.s3.list_objects_v2().bucket(bucket).prefix(&canary).send().await;
-    if let (Access::Allowed, _) = outcome("s3", "ListObjectsV2", r)? {
-        return Err(Failed::NotIsolated(format!(
-            "its credentials were allowed s3:ListBucket on the canary prefix {canary}"
-        )));
-    }
-    let canary_secret = canary_secret_name(tenant);
-    let r = session
-        .secrets
-        .get_secret_value()
-        .secret_id(&canary_secret)
-        .send()
-        .await;
-    match r {
-        Err(e) if e.code() == Some("AccessDeniedException") => {}
-        // Not found means IAM let the call through to the service: not refused.
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_resource_not_found_exception()) =>
-        {
-            return Err(Failed::NotIsolated(format!(
-                "its credentials were allowed secretsmanager:GetSecretValue on the canary {canary_secret}"
-            )));
+    for whose in [Whose::Own, Whose::Canary] {
+        let reach = Reach {
+            session,
+            actor: probe_email,
+            own: Some(tenant),
+            target: tenant,
+            whose,
+        };
+        for (_, attempt) in resources::reach(ctx, &reach).await {
+            let Attempt {
+                action,
+                resource,
+                answer,
+            } = attempt;
+            match (whose, answer) {
+                (Whose::Own, Answer::Allowed(_)) => checks.push(format!("allowed {action} {resource}")),
+                (Whose::Own, Answer::Denied(detail)) => {
+                    return Err(Failed::OwnAccessRefused(format!("{action} on {resource}: {detail}")));
+                }
+                (_, Answer::Wrong(detail)) => return Err(Failed::NotIsolated(detail)),
+                (_, Answer::Failed(e)) => return Err(Failed::Step(e)),
+                (_, Answer::Denied(_)) => checks.push(format!("denied {action} {resource}")),
+                (_, Answer::Allowed(_)) => {
+                    return Err(Failed::NotIsolated(format!(
+                        "its credentials were allowed {action} on the canary {resource}"
+                    )));
+                }
+            }
         }
-        Ok(_) => {
-            return Err(Failed::NotIsolated(format!(
-                "its credentials read the canary secret {canary_secret}"
-            )));
-        }
-        Err(e) => return Err(Failed::Step(classify("secretsmanager", "GetSecretValue", &e))),
     }
-    checks.push(format!(
-        "denied s3:PutObject, s3:ListBucket {canary} and secretsmanager:GetSecretValue {canary_secret}"
-    ));
     Ok(checks)
 }
 

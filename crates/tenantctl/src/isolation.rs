@@ -15,7 +15,8 @@ use base64::Engine as _;
 use ring::hmac;
 use serde::Serialize;
 use tenant_domain::{TenantId, TenantNames};
-use tenant_steps::probe::ProbeUser;
+use tenant_steps::probe::{ProbeUser, TenantSession};
+use tenant_steps::resources::access::{Answer, Reach, Whose};
 
 use crate::Ops;
 
@@ -27,12 +28,11 @@ pub struct Identity {
     /// tenant of the one tenant group a user is in (none for a user of several or none).
     pub own: Option<TenantId>,
     pub username: String,
-    pub s3: aws_sdk_s3::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
-    credentials: Credentials,
+    /// Clients holding the identity pool's credentials for the user.
+    pub session: TenantSession,
     /// A throwaway probe user (deleted afterwards, with its identity); `None` for a real
     /// user, which is left as it was.
-    probe: Option<(ProbeUser, String)>,
+    probe: Option<ProbeUser>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -73,18 +73,16 @@ pub async fn sign_in(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Identity> {
         actor: tenant.to_string(),
         own: Some(tenant.clone()),
         username: user.username.clone(),
-        s3: session.s3,
-        secrets: session.secrets,
-        credentials: session.credentials,
-        probe: Some((user, session.identity_id)),
+        session,
+        probe: Some(user),
     })
 }
 
 /// Deletes a probe user and forgets its identity; a real user is left alone.
 pub async fn delete_user(ops: &Ops, identity: &Identity) {
-    if let Some((user, identity_id)) = &identity.probe {
+    if let Some(user) = &identity.probe {
         let _ = tenant_steps::probe::delete_user(&ops.ctx, user).await;
-        tenant_steps::probe::forget_identity(&ops.ctx, identity_id).await;
+        tenant_steps::probe::forget_identity(&ops.ctx, &identity.session.identity_id).await;
     }
 }
 
@@ -128,9 +126,7 @@ pub async fn sign_in_user(ops: &Ops, username: &str, password: &str) -> anyhow::
             actor: username.to_string(),
             own,
             username: username.to_string(),
-            s3: session.s3,
-            secrets: session.secrets,
-            credentials: session.credentials,
+            session,
             probe: None,
         })),
         Err(e) => Ok(Err(Check {
@@ -157,22 +153,6 @@ pub async fn check_user(ops: &Ops, username: &str, password: &str, targets: &[Te
             checks
         }
     })
-}
-
-fn outcome<E: aws_sdk_s3::error::ProvideErrorMetadata>(r: Result<(), E>) -> (Access, String) {
-    match r {
-        Ok(()) => (Access::Allowed, "ok".into()),
-        Err(e) => {
-            let code = e.code().unwrap_or("Unknown").to_string();
-            let msg = e.message().unwrap_or("").to_string();
-            let o = if code == "AccessDenied" || code == "AccessDeniedException" {
-                Access::Denied
-            } else {
-                Access::Error
-            };
-            (o, format!("{code}: {msg}"))
-        }
-    }
 }
 
 /// What S3 answered a plain HTTP request: allowed (2xx), denied by IAM (403
@@ -263,7 +243,14 @@ fn sigv2_url(object_url: &str, bucket: &str, creds: &Credentials, expires: u64) 
 /// SDK's own GetObject.
 async fn url_reads(actor: &Identity, bucket: &str, key: &str) -> [(Access, String); 2] {
     let presigned = match PresigningConfig::expires_in(Duration::from_secs(300)) {
-        Ok(config) => (actor.s3.get_object().bucket(bucket).key(key).presigned(config).await)
+        Ok(config) => (actor
+            .session
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(config)
+            .await)
             .map_err(|e| format!("presigning failed: {}", aws_sdk_s3::error::DisplayErrorContext(e))),
         Err(e) => Err(format!("presigning config: {e}")),
     };
@@ -284,133 +271,58 @@ async fn url_reads(actor: &Identity, bucket: &str, key: &str) -> [(Access, Strin
         .unwrap_or_default()
         .as_secs()
         + 300;
-    let sigv2 = sigv2_url(object_url, bucket, &actor.credentials, expires);
+    let sigv2 = sigv2_url(object_url, bucket, &actor.session.credentials, expires);
     let sigv2_get = http_get(&connector, &sigv2).await;
     [presigned_get, sigv2_get]
 }
 
-/// Every S3 and Secrets Manager action a tenant role is granted, by `actor` on `target`'s
-/// resources: allowed on its own, denied on anyone else's.
+/// Every call the resource modules make with a tenant's credentials
+/// (`tenant_steps::resources::reach`), by `actor` on `target`'s resources: allowed on its
+/// own, denied on anyone else's. Plus the target's marker read by URL, signed outside
+/// the SDK.
 pub async fn check(ops: &Ops, actor: &Identity, target: &TenantId) -> Vec<Check> {
-    let bucket = &ops.ctx.settings.bucket;
-    let names = TenantNames::new(target);
     let own = actor.own.as_ref() == Some(target);
     let expected = if own { Access::Allowed } else { Access::Denied };
-    let key = format!("{}probe/{}.txt", names.prefix, actor.username);
-    let mut checks = vec![];
-    let mut record = |action: &str, (actual, detail): (Access, String)| {
-        checks.push(Check {
-            actor: actor.actor.clone(),
-            target: target.to_string(),
-            action: action.to_string(),
-            expected,
-            actual,
-            detail,
-        });
+    let check = |action: &str, (actual, detail): (Access, String)| Check {
+        actor: actor.actor.clone(),
+        target: target.to_string(),
+        action: action.to_string(),
+        expected,
+        actual,
+        detail,
     };
-    let put = actor
-        .s3
-        .put_object()
-        .bucket(bucket)
-        .key(&key)
-        .body(ByteStream::from_static(b"probe"))
-        .send()
+    let reach = Reach {
+        session: &actor.session,
+        actor: &actor.username,
+        own: actor.own.as_ref(),
+        target,
+        whose: if own { Whose::Own } else { Whose::Other },
+    };
+    let mut checks: Vec<Check> = tenant_steps::resources::reach(&ops.ctx, &reach)
         .await
-        .map(|_| ())
-        .map_err(|e| e.into_service_error());
-    record("s3:PutObject", outcome(put));
-    // Read the marker the onboarding wrote, which exists whoever the actor is.
-    let get = actor
-        .s3
-        .get_object()
-        .bucket(bucket)
-        .key(&names.marker_key)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.into_service_error());
-    record("s3:GetObject", outcome(get));
+        .into_iter()
+        .map(|(_, attempt)| check(attempt.action, access(&attempt.answer)))
+        .collect();
     // The same read by URL, outside the SDK: a presigned URL and a SigV2 query string
     // are other ways of signing that IAM must judge the same way. A SigV2 refusal for
     // not being SigV4 (AWS on newer buckets) is `Unsupported`, which `holds()` accepts
     // for the own tenant too: it says nothing about isolation. Only an allowed
     // cross-tenant read fails.
-    let [presigned_get, sigv2_get] = url_reads(actor, bucket, &names.marker_key).await;
-    record("s3:GetObject (presigned URL)", presigned_get);
-    record("s3:GetObject (SigV2)", sigv2_get);
-    let list = actor
-        .s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(&names.prefix)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.into_service_error());
-    record("s3:ListBucket", outcome(list));
-    let get_secret = actor
-        .secrets
-        .get_secret_value()
-        .secret_id(&names.secret_name)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.into_service_error());
-    record("secretsmanager:GetSecretValue", outcome(get_secret));
-    let describe = actor
-        .secrets
-        .describe_secret()
-        .secret_id(&names.secret_name)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.into_service_error());
-    record("secretsmanager:DescribeSecret", outcome(describe));
-    // Deletes the probe object it tried to write: its own (allowed), or one that should
-    // not exist in another tenant's prefix (denied before S3 looks for it).
-    let delete = actor
-        .s3
-        .delete_object()
-        .bucket(bucket)
-        .key(&key)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.into_service_error());
-    record("s3:DeleteObject", outcome(delete));
-    // A copy reads its source: the target's marker copied into the actor's own prefix.
-    // Only the destination would be the actor's; IAM must refuse the source for another
-    // tenant (s3:GetObject on it), so the copy is checked as a read of the target.
-    // An actor of no tenant copies into the target's prefix: both ends are then refused.
-    let copy_key = format!(
-        "{}probe/{}-copy.txt",
-        TenantNames::new(actor.own.as_ref().unwrap_or(target)).prefix,
-        actor.username
-    );
-    let copy = actor
-        .s3
-        .copy_object()
-        .bucket(bucket)
-        .key(&copy_key)
-        .copy_source(format!("{bucket}/{}", names.marker_key))
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| e.into_service_error());
-    record("s3:CopyObject (source)", outcome(copy));
-    let _ = ops
-        .ctx
-        .clients
-        .s3
-        .delete_object()
-        .bucket(bucket)
-        .key(&copy_key)
-        .send()
-        .await;
-    // Removed whoever the actor is: a cross-tenant write that wrongly succeeded must
-    // not leave a probe object in someone else's prefix.
-    let _ = ops.ctx.clients.s3.delete_object().bucket(bucket).key(&key).send().await;
+    let marker = TenantNames::new(target).marker_key;
+    let [presigned_get, sigv2_get] = url_reads(actor, &ops.ctx.settings.bucket, &marker).await;
+    checks.push(check("s3:GetObject (presigned URL)", presigned_get));
+    checks.push(check("s3:GetObject (SigV2)", sigv2_get));
     checks
+}
+
+/// A check's verdict from the service's answer: data read back wrong counts as an error.
+fn access(answer: &Answer) -> (Access, String) {
+    let verdict = match answer {
+        Answer::Allowed(_) => Access::Allowed,
+        Answer::Denied(_) => Access::Denied,
+        Answer::Wrong(_) | Answer::Failed(_) => Access::Error,
+    };
+    (verdict, answer.detail())
 }
 
 /// Signs in one probe user per tenant and checks every ordered pair.

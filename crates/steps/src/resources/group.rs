@@ -6,6 +6,7 @@ use tenant_domain::names::TAG_KEY;
 use tenant_domain::{MappingType, TenantId, TenantNames};
 use tracing::info;
 
+use super::access::{Attempt, Reach};
 use super::{Drift, Observation, Resource, Row, TenantResource, judge_found, not_found_row};
 use crate::error::classify;
 use crate::{Context, Settings, StepError, StepInput};
@@ -102,6 +103,11 @@ impl TenantResource for Group {
 
     fn rows(name: &str, observed: &Observation<GroupObserved>) -> Vec<Row> {
         vec![not_found_row("group", name, observed).unwrap_or_else(|| Row::new("group", "exists", name))]
+    }
+
+    /// Not used with a tenant's credentials: nothing to try.
+    async fn reach(_ctx: &Context, _reach: &Reach<'_>) -> Vec<Attempt> {
+        vec![]
     }
 }
 

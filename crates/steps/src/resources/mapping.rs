@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use tenant_domain::{MappingType, TenantId, TenantNames};
 use tracing::info;
 
+use super::access::{Attempt, Reach};
 use super::group::group_description;
 use super::{Drift, Observation, Resource, Row, TenantResource, judge_found, not_found_row};
 use crate::error::classify;
@@ -122,6 +123,11 @@ impl TenantResource for Mapping {
                 })
                 .unwrap_or_else(|| Row::new("mapping", "mapped", name)),
         ]
+    }
+
+    /// Not used with a tenant's credentials: nothing to try.
+    async fn reach(_ctx: &Context, _reach: &Reach<'_>) -> Vec<Attempt> {
+        vec![]
     }
 }
 

@@ -4,6 +4,7 @@
 //! resources is written once, in [`resource_table!`]; the step handlers, the residue
 //! reports, `inspect` and `status` read it instead of naming each resource.
 
+pub mod access;
 pub mod group;
 pub mod mapping;
 pub mod prefix;
@@ -18,6 +19,7 @@ use serde_json::Value;
 use tenant_domain::{MappingType, TenantId};
 
 use crate::{Context, Settings, Step, StepError, StepInput};
+use access::{Attempt, Reach};
 
 /// What a live read of one resource saw.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -168,6 +170,12 @@ pub trait TenantResource {
 
     /// The drift judge for an ACTIVE tenant: expected vs observed. Pure.
     fn judge(name: &str, expected: &Self::Expected, observed: &Observation<Self::Observed>) -> Vec<Drift>;
+
+    /// The calls a tenant's own credentials make on it (see [`access`]): Verify's proof
+    /// and `check-isolation` are these calls on the tenant's own, its canary and other
+    /// tenants' resources. A resource tenants do not use with their credentials (the
+    /// group, the role, the mapping) makes none.
+    fn reach(ctx: &Context, reach: &Reach<'_>) -> impl Future<Output = Vec<Attempt>> + Send;
 }
 
 /// Whether the tenant's record says its data predates the current attempt (re-onboarded
@@ -380,6 +388,19 @@ macro_rules! resource_table {
                 }
                 Resources { mode: MappingType::default(), $($field: seen(unavailable),)* }
             }
+        }
+
+        /// Every call a tenant session makes on `reach.target`'s resources, in the list's
+        /// order, for the resources the deployment's mode has.
+        pub async fn reach(ctx: &Context, reach: &Reach<'_>) -> Vec<(Resource, Attempt)> {
+            let mut out = vec![];
+            $(
+                if <$ty as TenantResource>::applies(ctx.settings.mapping_type) {
+                    let attempts = <$ty as TenantResource>::reach(ctx, reach).await;
+                    out.extend(attempts.into_iter().map(|a| (Resource::$variant, a)));
+                }
+            )*
+            out
         }
 
         /// Reads every resource of a tenant, all at once. Never fails: a read that fails

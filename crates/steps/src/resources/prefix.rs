@@ -9,6 +9,7 @@ use tenant_domain::names::TAG_KEY;
 use tenant_domain::{MappingType, TenantId, TenantNames};
 use tracing::info;
 
+use super::access::{Answer, Attempt, Reach, Whose};
 use super::{Drift, Observation, Resource, Row, TenantResource, judge_found, not_found_row, retains_data};
 use crate::error::classify;
 use crate::{Context, Settings, StepError, StepInput};
@@ -87,6 +88,107 @@ impl TenantResource for Prefix {
                 name,
             )
         })]
+    }
+
+    /// Writes an object, reads, lists and deletes under the target's prefix; for another
+    /// tenant, also reads its marker and copies it (a copy reads its source). On the
+    /// canary, only calls whose refusal does not depend on the key existing: S3 answers a
+    /// read of a missing key with 403 to a caller without s3:ListBucket.
+    async fn reach(ctx: &Context, reach: &Reach<'_>) -> Vec<Attempt> {
+        let bucket = &ctx.settings.bucket;
+        let s3 = &reach.session.s3;
+        let names = TenantNames::new(reach.target);
+        let prefix = match reach.whose {
+            Whose::Canary => tenant_domain::probe::canary_prefix(reach.target),
+            Whose::Own | Whose::Other => names.prefix.clone(),
+        };
+        let key = format!("{prefix}.probe/{}", reach.actor);
+        let body = format!("isolation probe by {}", reach.actor);
+        let mut out = vec![];
+        let put = s3
+            .put_object()
+            .bucket(bucket)
+            .key(&key)
+            .body(ByteStream::from(body.clone().into_bytes()))
+            .send()
+            .await;
+        let written = put.is_ok();
+        out.push(Attempt::new("s3:PutObject", &key, Answer::of("s3", "PutObject", &put)));
+        match reach.whose {
+            Whose::Own => out.push(Attempt::new(
+                "s3:GetObject",
+                &key,
+                read_back(s3, bucket, &key, &body).await,
+            )),
+            Whose::Other => {
+                let read = s3.get_object().bucket(bucket).key(&names.marker_key).send().await;
+                out.push(Attempt::new(
+                    "s3:GetObject",
+                    &names.marker_key,
+                    Answer::of("s3", "GetObject", &read),
+                ));
+            }
+            Whose::Canary => {}
+        }
+        let listed = s3.list_objects_v2().bucket(bucket).prefix(&prefix).send().await;
+        out.push(Attempt::new(
+            "s3:ListBucket",
+            &prefix,
+            Answer::of("s3", "ListObjectsV2", &listed),
+        ));
+        let deleted = s3.delete_object().bucket(bucket).key(&key).send().await;
+        let left = written && deleted.is_err();
+        out.push(Attempt::new(
+            "s3:DeleteObject",
+            &key,
+            Answer::of("s3", "DeleteObject", &deleted),
+        ));
+        // Only the destination of the copy is the actor's own (or, for a user of no
+        // tenant, the target's: both ends refused); IAM must refuse the source.
+        let mut copied = None;
+        if reach.whose == Whose::Other {
+            let to = TenantNames::new(reach.own.unwrap_or(reach.target)).prefix;
+            let copy_key = format!("{to}.probe/{}-copy", reach.actor);
+            let copy = s3
+                .copy_object()
+                .bucket(bucket)
+                .key(&copy_key)
+                .copy_source(format!("{bucket}/{}", names.marker_key))
+                .send()
+                .await;
+            if copy.is_ok() {
+                copied = Some(copy_key);
+            }
+            out.push(Attempt::new(
+                "s3:CopyObject (source)",
+                &names.marker_key,
+                Answer::of("s3", "CopyObject", &copy),
+            ));
+        }
+        // What a wrongly allowed call left goes, with the caller's own role: a probe
+        // object must never stay in someone else's prefix.
+        for stale in [left.then_some(key), copied].into_iter().flatten() {
+            let _ = ctx.clients.s3.delete_object().bucket(bucket).key(&stale).send().await;
+        }
+        out
+    }
+}
+
+/// Reads back the object the session wrote: allowed, and the same content.
+async fn read_back(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, body: &str) -> Answer {
+    let read = s3.get_object().bucket(bucket).key(key).send().await;
+    let object = match read {
+        Ok(object) => object,
+        Err(e) => return Answer::of("s3", "GetObject", &Err::<(), _>(e)),
+    };
+    match object.body.collect().await.map(|got| got.into_bytes()) {
+        Ok(got) if got.as_ref() == body.as_bytes() => Answer::Allowed("read back what it wrote".into()),
+        Ok(_) => Answer::Wrong(format!("the object it wrote to {key} read back different content")),
+        Err(e) => Answer::Failed(StepError::ServiceUnavailable {
+            service: "s3",
+            operation: "GetObject",
+            message: e.to_string(),
+        }),
     }
 }
 

@@ -9,6 +9,7 @@ use tenant_domain::policy::trust_policy;
 use tenant_domain::{MappingType, TenantId, TenantNames};
 use tracing::info;
 
+use super::access::{Attempt, Reach};
 use super::{Drift, DriftKind, Observation, Resource, Row, TenantResource, judge_found, not_found_row};
 use crate::error::classify;
 use crate::ownership::require_tenant_tag;
@@ -151,6 +152,11 @@ impl TenantResource for Role {
             }
         }
         rows
+    }
+
+    /// Not used with a tenant's credentials: nothing to try.
+    async fn reach(_ctx: &Context, _reach: &Reach<'_>) -> Vec<Attempt> {
+        vec![]
     }
 }
 

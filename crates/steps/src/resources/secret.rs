@@ -7,6 +7,7 @@ use tenant_domain::names::TAG_KEY;
 use tenant_domain::{MappingType, TenantId, TenantNames};
 use tracing::info;
 
+use super::access::{Answer, Attempt, Reach, Whose};
 use super::{Drift, DriftKind, Observation, Resource, Row, TenantResource, judge_found, not_found_row, retains_data};
 use crate::error::classify;
 use crate::ownership::require_tenant_tag;
@@ -87,6 +88,29 @@ impl TenantResource for Secret {
         } else {
             vec![]
         }
+    }
+
+    /// Reads the value and the description: refused on any secret but the tenant's own.
+    async fn reach(_ctx: &Context, reach: &Reach<'_>) -> Vec<Attempt> {
+        let name = match reach.whose {
+            Whose::Canary => tenant_domain::probe::canary_secret_name(reach.target),
+            Whose::Own | Whose::Other => TenantNames::new(reach.target).secret_name,
+        };
+        let secrets = &reach.session.secrets;
+        let read = secrets.get_secret_value().secret_id(&name).send().await;
+        let described = secrets.describe_secret().secret_id(&name).send().await;
+        vec![
+            Attempt::new(
+                "secretsmanager:GetSecretValue",
+                &name,
+                Answer::of("secretsmanager", "GetSecretValue", &read),
+            ),
+            Attempt::new(
+                "secretsmanager:DescribeSecret",
+                &name,
+                Answer::of("secretsmanager", "DescribeSecret", &described),
+            ),
+        ]
     }
 
     fn unusable(observed: &SecretObserved) -> bool {

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_domain::{MappingType, TenantId, TenantNames};
 
+use super::access::{Attempt, Reach};
 use super::{Drift, DriftKind, Observation, Resource, Row, TenantResource, not_found_row};
 use crate::record;
 use crate::{Context, Settings, StepError, StepInput};
@@ -107,5 +108,10 @@ impl TenantResource for Users {
             let n = observed.found().map_or(0, |o| o.members);
             Row::new("users", format!("{n} user(s)"), name)
         })]
+    }
+
+    /// Not used with a tenant's credentials: nothing to try.
+    async fn reach(_ctx: &Context, _reach: &Reach<'_>) -> Vec<Attempt> {
+        vec![]
     }
 }
