@@ -23,7 +23,9 @@ use tenant_domain::policy::trust_policy;
 use tenant_domain::policy_compare::{decode_document, same_policy};
 use tenant_domain::role_access;
 use tenant_domain::{MappingType, Status, TenantId, TenantNames};
+use tenant_steps::Settings;
 use tenant_steps::record;
+use tenant_steps::resources::{self, Inventory, Resource};
 
 use crate::Ops;
 
@@ -82,85 +84,6 @@ impl Finding {
             ..Finding::new(tenant, Kind::Drift, resource, detail)
         }
     }
-}
-
-/// Per tenant id (as the resource names say), each resource found in the tenants'
-/// namespace as (kind, name): the inventory the judges below compare with the table.
-pub type Inventory = BTreeMap<String, Vec<(String, String)>>;
-
-/// Groups, roles, live secrets, prefixes and mapping rules per tenant id, as found.
-async fn found(ops: &Ops) -> anyhow::Result<Inventory> {
-    let c = &ops.ctx.clients;
-    let s = &ops.ctx.settings;
-    let mut out: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-    let mut add = |tenant: &str, kind: &str, name: &str| {
-        out.entry(tenant.to_string())
-            .or_default()
-            .push((kind.to_string(), name.to_string()));
-    };
-    let mut groups = c
-        .idp
-        .list_groups()
-        .user_pool_id(&s.user_pool_id)
-        .into_paginator()
-        .send();
-    while let Some(page) = groups.next().await {
-        for g in page.context("listing groups")?.groups() {
-            let name = g.group_name().unwrap_or_default();
-            if let Some(id) = name.strip_prefix("tenant:").and_then(|r| r.strip_suffix(":members")) {
-                add(id, "group", name);
-            }
-        }
-    }
-    let mut roles = c.iam.list_roles().path_prefix("/tenants/").into_paginator().send();
-    while let Some(page) = roles.next().await {
-        for r in page.context("listing roles")?.roles() {
-            // Only names a tenant id can give: the deployment's shared Abac role lives
-            // under the same path, and its name (the template's logical id, upper case)
-            // is no tenant's.
-            let id = r.role_name().trim_start_matches("tenant-");
-            if TenantId::parse(id).is_ok() {
-                add(id, "role", r.arn());
-            }
-        }
-    }
-    let mut secrets = c.secrets.list_secrets().into_paginator().send();
-    while let Some(page) = secrets.next().await {
-        for sec in page.context("listing secrets")?.secret_list() {
-            let name = sec.name().unwrap_or_default();
-            if sec.deleted_date().is_none()
-                && let Some(id) = name.strip_prefix("tenants/").and_then(|r| r.split('/').next())
-            {
-                add(id, "secret", name);
-            }
-        }
-    }
-    let mut prefixes =
-        c.s3.list_objects_v2()
-            .bucket(&s.bucket)
-            .prefix("tenants/")
-            .delimiter("/")
-            .into_paginator()
-            .send();
-    while let Some(page) = prefixes.next().await {
-        let page = match page {
-            // No bucket, no prefixes: `audit` reports the bucket itself as missing.
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_bucket()) => break,
-            other => other.context("listing prefixes")?,
-        };
-        for p in page.common_prefixes() {
-            let prefix = p.prefix().unwrap_or_default();
-            if let Some(id) = prefix.strip_prefix("tenants/").and_then(|r| r.strip_suffix('/')) {
-                add(id, "prefix", prefix);
-            }
-        }
-    }
-    for r in tenant_steps::mapping::mapped_rules(&ops.ctx).await? {
-        if let Some(id) = tenant_domain::mapping::tenant_of_rule(r.claim(), r.value()) {
-            add(id.as_str(), "mapping rule", r.value());
-        }
-    }
-    Ok(out)
 }
 
 /// Every finding in the account: orphans and leftovers, then drift of ACTIVE tenants.
@@ -340,23 +263,9 @@ async fn bucket_finding(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
     }
 }
 
-/// The name `found` reports for a tenant's resource of `kind`, as onboarding creates it.
-fn expected_name(partition: &str, account_id: &str, tenant: &str, kind: &str) -> Option<String> {
-    let names = TenantNames::new(&TenantId::parse(tenant).ok()?);
-    Some(match kind {
-        "group" => names.group,
-        // The rule's value: the tenant_id it equals.
-        "mapping rule" => tenant.to_string(),
-        "role" => names.role_arn(partition, account_id),
-        "secret" => names.secret_name,
-        "prefix" => names.prefix,
-        _ => return None,
-    })
-}
-
 async fn orphans(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> anyhow::Result<Vec<Finding>> {
-    let s = &ops.ctx.settings;
-    Ok(judge_orphans(&found(ops).await?, records, &s.partition, &s.account_id))
+    let found = resources::census(&ops.ctx).await?;
+    Ok(judge_orphans(&found, records, &ops.ctx.settings))
 }
 
 /// Orphans and leftovers, judged without I/O: each found resource against its tenant's
@@ -364,13 +273,12 @@ async fn orphans(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) ->
 pub fn judge_orphans(
     found: &Inventory,
     records: &BTreeMap<String, record::TenantRecord>,
-    partition: &str,
-    account_id: &str,
+    settings: &Settings,
 ) -> Vec<Finding> {
     let mut findings = vec![];
     for (tenant, resources) in found {
         let rec = records.get(tenant);
-        for (kind, name) in resources {
+        for (resource, name) in resources {
             let detail = match rec.map(|r| r.status) {
                 None if TenantId::parse(tenant).is_err() => "not a valid tenant id".to_string(),
                 None => "no tenant record".to_string(),
@@ -379,7 +287,7 @@ pub fn judge_orphans(
                     "tenant is a signup waiting for approval: nothing is created before it is approved".to_string()
                 }
                 // Offboarding keeps objects when asked to; nothing else.
-                Some(Status::Offboarded) if kind == "prefix" => continue,
+                Some(Status::Offboarded) if *resource == Resource::Prefix => continue,
                 Some(Status::Offboarded) => "tenant is OFFBOARDED".to_string(),
                 Some(Status::RollbackFailed) => format!(
                     "known leftover of a failed rollback (record lists: {})",
@@ -387,7 +295,10 @@ pub fn judge_orphans(
                 ),
                 // An ACTIVE tenant has exactly the names onboarding derives from its id.
                 Some(Status::Active)
-                    if expected_name(partition, account_id, tenant, kind).is_none_or(|e| e == *name) =>
+                    if TenantId::parse(tenant)
+                        .ok()
+                        .and_then(|t| resource.census_name(&t, settings))
+                        .is_none_or(|e| e == *name) =>
                 {
                     continue;
                 }
@@ -399,7 +310,12 @@ pub fn judge_orphans(
             } else {
                 Kind::Orphan
             };
-            findings.push(Finding::new(tenant, class, format!("{kind} {name}"), detail));
+            findings.push(Finding::new(
+                tenant,
+                class,
+                format!("{} {name}", resource.census_kind()),
+                detail,
+            ));
         }
     }
     findings
@@ -829,17 +745,46 @@ mod tests {
         }
     }
 
-    /// Every resource onboarding creates for `id`, named as `found` names it.
-    fn own(id: &str) -> Vec<(String, String)> {
-        ["group", "role", "secret", "prefix", "mapping rule"]
+    fn settings() -> Settings {
+        Settings {
+            partition: PARTITION.into(),
+            account_id: ACCOUNT.into(),
+            ..tenant_steps::Context::offline().settings
+        }
+    }
+
+    /// Every resource onboarding creates for `id` that the inventory lists, named as the
+    /// inventory names it.
+    fn own(id: &str) -> Vec<(Resource, String)> {
+        let tenant = TenantId::parse(id).unwrap();
+        Resource::ALL
             .into_iter()
-            .map(|k| (k.to_string(), expected_name(PARTITION, ACCOUNT, id, k).unwrap()))
+            .filter_map(|r| r.census_name(&tenant, &settings()).map(|name| (r, name)))
             .collect()
+    }
+
+    #[test]
+    fn the_inventory_lists_every_resource_but_the_users() {
+        let listed: Vec<Resource> = own("acme").into_iter().map(|(r, _)| r).collect();
+        assert_eq!(
+            listed,
+            [
+                Resource::Group,
+                Resource::Role,
+                Resource::Secret,
+                Resource::Prefix,
+                Resource::Mapping
+            ]
+        );
+        assert_eq!(
+            own("acme")[1].1,
+            format!("arn:{PARTITION}:iam::{ACCOUNT}:role/tenants/tenant-acme")
+        );
     }
 
     fn judge(found: &Inventory, records: &[record::TenantRecord]) -> Vec<Finding> {
         let records = records.iter().map(|r| (r.tenant_id.clone(), r.clone())).collect();
-        judge_orphans(found, &records, PARTITION, ACCOUNT)
+        judge_orphans(found, &records, &settings())
     }
 
     #[test]
@@ -849,14 +794,14 @@ mod tests {
             .map(|id| (id.to_string(), own(id)))
             .chain([(
                 "Bad*Id".to_string(),
-                vec![("role".to_string(), "tenant-Bad*Id".to_string())],
+                vec![(Resource::Role, "tenant-Bad*Id".to_string())],
             )])
             .collect();
         let mut acme_extra = found.clone();
         acme_extra
             .get_mut("acme")
             .unwrap()
-            .push(("secret".into(), "tenants/acme/other".into()));
+            .push((Resource::Secret, "tenants/acme/other".into()));
         let records = [
             rec("acme", Status::Active),
             rec("globex", Status::Failed),
@@ -952,7 +897,7 @@ mod tests {
             let findings = judge(&found, &records);
             for f in &findings {
                 let listed = &found[&f.tenant];
-                prop_assert!(listed.iter().any(|(k, n)| f.resource == format!("{k} {n}")), "{f:?}");
+                prop_assert!(listed.iter().any(|(r, n)| f.resource == format!("{} {n}", r.census_kind())), "{f:?}");
                 let status = tenants[f.tenant.as_str()].0;
                 prop_assert_eq!(f.kind == Kind::Leftover, status == Some(Status::RollbackFailed));
             }

@@ -109,6 +109,33 @@ impl TenantResource for Group {
     async fn reach(_ctx: &Context, _reach: &Reach<'_>) -> Vec<Attempt> {
         vec![]
     }
+
+    const CENSUS_KIND: &'static str = "group";
+
+    async fn census(ctx: &Context) -> Result<Vec<(String, String)>, StepError> {
+        let mut out = vec![];
+        let mut pages = ctx
+            .clients
+            .idp
+            .list_groups()
+            .user_pool_id(&ctx.settings.user_pool_id)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify("cognito-idp", "ListGroups", &e))?;
+            for g in page.groups() {
+                let name = g.group_name().unwrap_or_default();
+                if let Some(id) = name.strip_prefix("tenant:").and_then(|r| r.strip_suffix(":members")) {
+                    out.push((id.to_string(), name.to_string()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn census_name(tenant: &TenantId, _settings: &Settings) -> Option<String> {
+        Some(TenantNames::new(tenant).group)
+    }
 }
 
 /// The tenant's group as Cognito has it; `None` if it (or the pool) is gone.

@@ -129,6 +129,25 @@ impl TenantResource for Mapping {
     async fn reach(_ctx: &Context, _reach: &Reach<'_>) -> Vec<Attempt> {
         vec![]
     }
+
+    const CENSUS_KIND: &'static str = "mapping rule";
+
+    /// The rules of this deployment's provider, by the tenant each matches; the value is
+    /// the tenant id it equals.
+    async fn census(ctx: &Context) -> Result<Vec<(String, String)>, StepError> {
+        Ok(mapping::mapped_rules(ctx)
+            .await?
+            .iter()
+            .filter_map(|r| {
+                tenant_domain::mapping::tenant_of_rule(r.claim(), r.value())
+                    .map(|id| (id.to_string(), r.value().to_string()))
+            })
+            .collect())
+    }
+
+    fn census_name(tenant: &TenantId, _settings: &Settings) -> Option<String> {
+        Some(tenant.to_string())
+    }
 }
 
 /// Adds the tenant to the identity pool's role mapping: marks the record as mapped, then

@@ -176,6 +176,17 @@ pub trait TenantResource {
     /// tenants' resources. A resource tenants do not use with their credentials (the
     /// group, the role, the mapping) makes none.
     fn reach(ctx: &Context, reach: &Reach<'_>) -> impl Future<Output = Vec<Attempt>> + Send;
+
+    /// `audit`'s inventory: every one of its kind in the account's tenant namespace,
+    /// whoever owns it, as (the tenant id its name gives, its name). Audit judges each
+    /// against that tenant's record (none, FAILED, OFFBOARDED: an orphan).
+    fn census(ctx: &Context) -> impl Future<Output = Result<Vec<(String, String)>, StepError>> + Send;
+
+    /// The name `census` lists the tenant's own under (None: it lists none).
+    fn census_name(tenant: &TenantId, settings: &Settings) -> Option<String>;
+
+    /// What a census entry is called in a finding, e.g. "mapping rule".
+    const CENSUS_KIND: &'static str;
 }
 
 /// Whether the tenant's record says its data predates the current attempt (re-onboarded
@@ -237,6 +248,9 @@ fn judge_not_applicable<T>(resource: Resource, name: &str, mode: MappingType, ob
     }
 }
 
+/// Per tenant id (as the resource names say), each resource found with its name.
+pub type Inventory = std::collections::BTreeMap<String, Vec<(Resource, String)>>;
+
 /// The resource list, written once: each resource's variant, its field in [`Resources`],
 /// its module type, and the Steps that create and delete it (the state-machine names).
 /// [`Resource`], [`Resources`] and [`inspect`] are generated from it.
@@ -274,6 +288,20 @@ macro_rules! resource_table {
             pub fn name(self, tenant: &TenantId, settings: &Settings) -> String {
                 match self {
                     $(Resource::$variant => <$ty as TenantResource>::name(tenant, settings),)*
+                }
+            }
+
+            /// What `audit` calls one found in its inventory.
+            pub fn census_kind(self) -> &'static str {
+                match self {
+                    $(Resource::$variant => <$ty as TenantResource>::CENSUS_KIND,)*
+                }
+            }
+
+            /// The name the inventory lists the tenant's own under.
+            pub fn census_name(self, tenant: &TenantId, settings: &Settings) -> Option<String> {
+                match self {
+                    $(Resource::$variant => <$ty as TenantResource>::census_name(tenant, settings),)*
                 }
             }
 
@@ -388,6 +416,18 @@ macro_rules! resource_table {
                 }
                 Resources { mode: MappingType::default(), $($field: seen(unavailable),)* }
             }
+        }
+
+        /// Every resource in the account's tenant namespace, per tenant id (as the names
+        /// say, valid or not), in the list's order: `audit`'s inventory.
+        pub async fn census(ctx: &Context) -> Result<Inventory, StepError> {
+            let mut out = Inventory::new();
+            $(
+                for (tenant, name) in <$ty as TenantResource>::census(ctx).await? {
+                    out.entry(tenant).or_default().push((Resource::$variant, name));
+                }
+            )*
+            Ok(out)
         }
 
         /// Every call a tenant session makes on `reach.target`'s resources, in the list's

@@ -172,6 +172,39 @@ impl TenantResource for Prefix {
         }
         out
     }
+
+    const CENSUS_KIND: &'static str = "prefix";
+
+    async fn census(ctx: &Context) -> Result<Vec<(String, String)>, StepError> {
+        let mut out = vec![];
+        let mut pages = ctx
+            .clients
+            .s3
+            .list_objects_v2()
+            .bucket(&ctx.settings.bucket)
+            .prefix("tenants/")
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                // No bucket, no prefixes: `audit` reports the bucket itself as missing.
+                Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_bucket()) => break,
+                other => other.map_err(|e| classify("s3", "ListObjectsV2", &e))?,
+            };
+            for p in page.common_prefixes() {
+                let prefix = p.prefix().unwrap_or_default();
+                if let Some(id) = prefix.strip_prefix("tenants/").and_then(|r| r.strip_suffix('/')) {
+                    out.push((id.to_string(), prefix.to_string()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn census_name(tenant: &TenantId, _settings: &Settings) -> Option<String> {
+        Some(TenantNames::new(tenant).prefix)
+    }
 }
 
 /// Reads back the object the session wrote: allowed, and the same content.

@@ -158,6 +158,35 @@ impl TenantResource for Role {
     async fn reach(_ctx: &Context, _reach: &Reach<'_>) -> Vec<Attempt> {
         vec![]
     }
+
+    const CENSUS_KIND: &'static str = "role";
+
+    async fn census(ctx: &Context) -> Result<Vec<(String, String)>, StepError> {
+        let mut out = vec![];
+        let mut pages = ctx
+            .clients
+            .iam
+            .list_roles()
+            .path_prefix("/tenants/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for r in page.map_err(|e| classify("iam", "ListRoles", &e))?.roles() {
+                // Only names a tenant id can give: the deployment's shared Abac role lives
+                // under the same path, and its name (the template's logical id, upper case)
+                // is no tenant's.
+                let id = r.role_name().trim_start_matches("tenant-");
+                if TenantId::parse(id).is_ok() {
+                    out.push((id.to_string(), r.arn().to_string()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn census_name(tenant: &TenantId, settings: &Settings) -> Option<String> {
+        Some(TenantNames::new(tenant).role_arn(&settings.partition, &settings.account_id))
+    }
 }
 
 /// The role's tags: the tenant it belongs to and the template version of its documents.

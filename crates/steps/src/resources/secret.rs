@@ -129,6 +129,32 @@ impl TenantResource for Secret {
             }),
         ]
     }
+
+    const CENSUS_KIND: &'static str = "secret";
+
+    /// Live secrets only: one scheduled for deletion goes by itself.
+    async fn census(ctx: &Context) -> Result<Vec<(String, String)>, StepError> {
+        let mut out = vec![];
+        let mut pages = ctx.clients.secrets.list_secrets().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for sec in page
+                .map_err(|e| classify("secretsmanager", "ListSecrets", &e))?
+                .secret_list()
+            {
+                let name = sec.name().unwrap_or_default();
+                if sec.deleted_date().is_none()
+                    && let Some(id) = name.strip_prefix("tenants/").and_then(|r| r.split('/').next())
+                {
+                    out.push((id.to_string(), name.to_string()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn census_name(tenant: &TenantId, _settings: &Settings) -> Option<String> {
+        Some(TenantNames::new(tenant).secret_name)
+    }
 }
 
 async fn create_secret(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
