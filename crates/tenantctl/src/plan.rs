@@ -7,11 +7,9 @@
 use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tenant_domain::names::{INLINE_POLICY_NAME, TEMPLATE_VERSION_TAG_KEY};
 use tenant_domain::policy::trust_policy;
-use tenant_domain::policy_compare::decode_document;
 use tenant_domain::rollout::{StatementChange, statement_changes};
-use tenant_domain::{TenantId, TenantNames};
+use tenant_domain::TenantId;
 use tenant_steps::Settings;
 
 use crate::Ops;
@@ -108,41 +106,18 @@ pub fn judge(live: &Live, wanted: &Wanted) -> Vec<DocumentChange> {
     out
 }
 
-/// Reads the tenant role's documents (the read-only operator may: GetRole, GetRolePolicy).
+/// Reads the tenant role's documents (the read-only operator may: GetRole, GetRolePolicy),
+/// as the converge reads them.
 pub async fn live(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Live> {
-    let iam = &ops.ctx.clients.iam;
-    let names = TenantNames::new(tenant);
-    let role = match iam.get_role().role_name(&names.role_name).send().await {
-        Ok(out) => out.role().cloned(),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(e).context("iam GetRole"),
-    };
-    let Some(role) = role else {
-        return Ok(Live::default());
-    };
-    let policy = match iam
-        .get_role_policy()
-        .role_name(&names.role_name)
-        .policy_name(INLINE_POLICY_NAME)
-        .send()
-        .await
-    {
-        Ok(out) => decode_document(out.policy_document()),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(e).context("iam GetRolePolicy"),
-    };
+    let docs = tenant_steps::resources::role::documents(&ops.ctx, tenant)
+        .await?
+        .unwrap_or_default();
+    let parsed = |d: Option<String>| d.and_then(|d| serde_json::from_str(&d).ok());
     Ok(Live {
-        policy,
-        trust: role.assume_role_policy_document().and_then(decode_document),
-        boundary: role
-            .permissions_boundary()
-            .and_then(|b| b.permissions_boundary_arn())
-            .map(str::to_string),
-        version_tag: role
-            .tags()
-            .iter()
-            .find(|t| t.key() == TEMPLATE_VERSION_TAG_KEY)
-            .map(|t| t.value().to_string()),
+        policy: parsed(docs.policy),
+        trust: parsed(docs.trust),
+        boundary: docs.boundary,
+        version_tag: docs.template_version,
     })
 }
 
