@@ -7,8 +7,6 @@ use tenantctl::onboard;
 
 use crate::helpers::{TestStack, spawn, tid};
 
-const FORWARD: [Step; 8] = Step::FORWARD;
-
 /// The state-machine name of a forward step (as recorded in `failed_step`).
 fn state_name(step: Step) -> &'static str {
     step.substitution().trim_end_matches("FunctionArn")
@@ -31,7 +29,7 @@ async fn fault_matrix_every_step_fails_once_always_and_crashes() {
         ("crash", FaultMode::Crash),
     ];
     let mut cases = vec![];
-    for (i, step) in FORWARD.into_iter().enumerate() {
+    for (i, step) in Step::forward().into_iter().enumerate() {
         for (label, mode) in modes {
             let tenant = format!("m{i}-{label}");
             t.stack.faults.set(&tenant, step, mode);

@@ -148,7 +148,7 @@ async fn starting_the_same_tenant_twice_gives_one_execution_and_each_step_conver
     // Re-running every step with the same input converges without "already exists".
     let input =
         serde_json::json!({"tenant_id": "globex", "name": null, "email": null, "attempt": 1, "execution": "globex-1"});
-    for step in tenant_steps::Step::FORWARD {
+    for step in tenant_steps::Step::forward() {
         tenant_steps::dispatch::run(&t.ops.ctx, step, input.clone())
             .await
             .unwrap_or_else(|e| panic!("{} re-run failed: {e}", step.name()));
@@ -172,7 +172,7 @@ async fn starting_the_same_tenant_twice_gives_one_execution_and_each_step_conver
     assert_eq!(off.status, "SUCCEEDED", "{off:?}");
     let input = serde_json::json!({"tenant_id": "globex", "attempt": 1, "execution": off.execution_arn.rsplit(':').next().unwrap(),
         "offboard": {"keep_prefix": false, "secret_recovery_days": 7}});
-    for step in tenant_steps::Step::TEARDOWN {
+    for step in tenant_steps::Step::teardown() {
         tenant_steps::dispatch::run(&t.ops.ctx, step, input.clone())
             .await
             .unwrap_or_else(|e| panic!("{} re-run failed: {e}", step.name()));

@@ -130,7 +130,7 @@ async fn measure_on(stack: &LocalStack, mapping_type: MappingType) -> anyhow::Re
         "execution": tenant_steps::launch::execution_name(&floor_tenant, 1),
         "iam_wait_seconds": 0,
     });
-    for step in Step::FORWARD {
+    for step in Step::forward() {
         recorder.restart().await?;
         dispatch::run(&stack.ctx, step, input.clone())
             .await

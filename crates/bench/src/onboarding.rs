@@ -24,7 +24,7 @@ pub struct LocalOnboarding {
     pub floor_ms: Summary,
     /// The StartExecution call alone.
     pub start_execution_ms: Summary,
-    /// The steps the floor ran (`Step::FORWARD`).
+    /// The steps the floor ran (`Step::forward()`).
     pub floor_steps: Vec<String>,
     /// Where the state machine's time goes, from the last run's history.
     pub breakdown: Breakdown,
@@ -182,7 +182,7 @@ pub async fn onboard_in_process(stack: &LocalStack, tenant: &TenantId) -> anyhow
         "iam_wait_seconds": 0,
     });
     let mut times = vec![];
-    for step in Step::FORWARD {
+    for step in Step::forward() {
         let t0 = Instant::now();
         dispatch::run(&stack.ctx, step, input.clone())
             .await
@@ -235,7 +235,7 @@ pub async fn measure(runs: usize) -> anyhow::Result<LocalOnboarding> {
         stack_ms: Summary::of(&on_stack),
         floor_ms: Summary::of(&floor),
         start_execution_ms: Summary::of(&starts),
-        floor_steps: Step::FORWARD.iter().map(|s| s.name().to_string()).collect(),
+        floor_steps: Step::forward().iter().map(|s| s.name().to_string()).collect(),
         breakdown,
         cost,
     })

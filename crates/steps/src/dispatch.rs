@@ -4,7 +4,6 @@
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::resources::{self, group::Group, mapping::Mapping, prefix::Prefix, role::Role, secret::Secret};
 use crate::{Context, StepError, StepInput, rollout, steps, teardown, verify};
 
 type StepFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, StepError>> + Send + 'a>>;
@@ -46,24 +45,14 @@ macro_rules! step_table {
     };
 }
 
-// The rows of resource steps call the resource modules' create and delete; which Step
-// creates and deletes each resource is the resource list's (`Resource::create_step`),
-// checked against these rows and the ASL in the tests.
-step_table! {
+// The rows of the steps that run a resource module's create or delete are the resource
+// list's (`resources::resource_steps!`, beside `resource_table!`): adding a resource
+// does not touch this file.
+crate::resources::resource_steps! { step_table! {
     RecordProvisioning => "record-provisioning", steps::record_provisioning;
-    CreateGroup => "create-group", resources::create::<Group>;
-    CreateRole => "create-role", resources::create::<Role>;
-    CreateSecret => "create-secret", resources::create::<Secret>;
-    CreatePrefix => "create-prefix", resources::create::<Prefix>;
-    RebuildRoleMappings => "rebuild-role-mappings", resources::create::<Mapping>;
     Verify => "verify", verify::verify;
     RecordActive => "record-active", steps::record_active;
     RecordRollingBack => "record-rolling-back", teardown::record_rolling_back;
-    RemoveRoleMapping => "remove-role-mapping", resources::delete::<Mapping>;
-    DeleteRole => "delete-role", resources::delete::<Role>;
-    DeleteSecret => "delete-secret", resources::delete::<Secret>;
-    DeletePrefix => "delete-prefix", resources::delete::<Prefix>;
-    DeleteGroup => "delete-group", resources::delete::<Group>;
     RecordFailed => "record-failed", teardown::record_failed;
     RecordRollbackFailed => "record-rollback-failed", teardown::record_rollback_failed;
     RecordOffboarding => "record-offboarding", teardown::record_offboarding;
@@ -73,37 +62,60 @@ step_table! {
     RecordConverged => "record-converged", rollout::record_converged;
     RevertRole => "revert-role", rollout::revert_role;
     RecordWave => "record-wave", rollout::record_wave;
+}}
+
+/// The onboarding state machine: the one place the steps' order is written.
+const ONBOARDING_ASL: &str = include_str!("../../../statemachine/onboarding.asl.json");
+
+/// The Steps of the Task states met from `from` along `Next` (through Pass and Wait
+/// states), up to the first state that is neither a Task, a Pass nor a Wait, or has no
+/// `Next`. Empty if the ASL cannot be read (a test holds it against the resource list).
+fn task_path(asl: &str, from: &str) -> Vec<Step> {
+    let Ok(definition) = serde_json::from_str::<Value>(asl) else {
+        return vec![];
+    };
+    let states = &definition["States"];
+    let mut out = vec![];
+    let mut at = Some(from.to_string());
+    while let Some(name) = at.take() {
+        let state = &states[name.as_str()];
+        match state["Type"].as_str() {
+            Some("Task") => {
+                let resource = state["Resource"].as_str().unwrap_or_default();
+                let step = Step::ALL
+                    .into_iter()
+                    .find(|s| resource == format!("${{{}}}", s.substitution()));
+                out.extend(step);
+            }
+            Some("Pass" | "Wait") => {}
+            _ => break,
+        }
+        // A path through the graph never revisits a state; the bound only stops a
+        // malformed definition from looping.
+        if out.len() > Step::ALL.len() {
+            break;
+        }
+        at = state["Next"].as_str().map(str::to_string);
+    }
+    out
 }
 
 impl Step {
-    /// The onboarding steps, in order.
-    pub const FORWARD: [Step; 8] = [
-        Step::RecordProvisioning,
-        Step::CreateGroup,
-        Step::CreateRole,
-        Step::CreateSecret,
-        Step::CreatePrefix,
-        Step::RebuildRoleMappings,
-        Step::Verify,
-        Step::RecordActive,
-    ];
+    /// The onboarding steps, in the state machine's order.
+    pub fn forward() -> Vec<Step> {
+        let definition: Value = serde_json::from_str(ONBOARDING_ASL).unwrap_or_default();
+        task_path(ONBOARDING_ASL, definition["StartAt"].as_str().unwrap_or_default())
+    }
 
-    /// The teardown shared by compensation and offboarding, in order.
-    pub const TEARDOWN: [Step; 5] = [
-        Step::RemoveRoleMapping,
-        Step::DeleteRole,
-        Step::DeleteSecret,
-        Step::DeletePrefix,
-        Step::DeleteGroup,
-    ];
-
-    /// The rollout state machine's own steps (it also runs Verify), in order.
-    pub const ROLLOUT: [Step; 4] = [
-        Step::ConvergeRole,
-        Step::RecordConverged,
-        Step::RevertRole,
-        Step::RecordWave,
-    ];
+    /// The teardown shared by compensation and offboarding, in the state machine's order
+    /// (what follows `RecordRollingBack`).
+    pub fn teardown() -> Vec<Step> {
+        let mut path = task_path(ONBOARDING_ASL, "RecordRollingBack");
+        if path.first() == Some(&Step::RecordRollingBack) {
+            path.remove(0);
+        }
+        path
+    }
 
     /// A step that writes the tenant record (its name starts with `Record`).
     pub fn is_record(self) -> bool {
@@ -153,9 +165,9 @@ mod tests {
     use super::*;
     use crate::resources::Resource;
 
-    /// FORWARD and TEARDOWN are the resource list's order: every resource's create step in
-    /// FORWARD and its delete step in TEARDOWN, in the list's order, and no resource step
-    /// that the list does not name.
+    /// The state machine's order follows the resource list: every resource's create step
+    /// is in `forward()` and its delete step in `teardown()`, creates in the list's order,
+    /// and no resource step that the list does not name.
     #[test]
     fn orders_follow_the_resource_list() {
         let mut creates: Vec<Step> = vec![];
@@ -168,22 +180,22 @@ mod tests {
                 deletes.push(r.delete_step());
             }
             assert!(
-                Step::FORWARD.contains(&r.create_step()),
-                "{r:?} has no create step in FORWARD"
+                Step::forward().contains(&r.create_step()),
+                "{r:?} has no create step in the onboarding"
             );
             assert!(
-                Step::TEARDOWN.contains(&r.delete_step()),
-                "{r:?} has no delete step in TEARDOWN"
+                Step::teardown().contains(&r.delete_step()),
+                "{r:?} has no delete step in the teardown"
             );
         }
-        let forward: Vec<Step> = Step::FORWARD
+        let forward: Vec<Step> = Step::forward()
             .into_iter()
             .filter(|s| !s.is_record() && *s != Step::Verify)
             .collect();
         assert_eq!(forward, creates);
         // Teardown's order is its own (unmap first, the group and its users last); it
         // deletes exactly what the list names.
-        let mut teardown = Step::TEARDOWN.to_vec();
+        let mut teardown = Step::teardown();
         teardown.sort_by_key(|s| s.name());
         deletes.sort_by_key(|s| s.name());
         assert_eq!(teardown, deletes);
@@ -197,6 +209,36 @@ mod tests {
                 "{s:?} is a resource step no resource names"
             );
         }
+    }
+
+    /// The orders read from the ASL are the onboarding's Task states, in order: the path
+    /// goes through `Init` (Pass) and the propagation Wait, and stops at the teardown's
+    /// Choice. Offboarding runs the same teardown.
+    #[test]
+    fn the_orders_are_the_state_machines() {
+        use Step::*;
+        assert_eq!(
+            Step::forward(),
+            [
+                RecordProvisioning,
+                CreateGroup,
+                CreateRole,
+                CreateSecret,
+                CreatePrefix,
+                RebuildRoleMappings,
+                Verify,
+                RecordActive
+            ]
+        );
+        assert_eq!(
+            Step::teardown(),
+            [RemoveRoleMapping, DeleteRole, DeleteSecret, DeletePrefix, DeleteGroup]
+        );
+        let offboarding = include_str!("../../../statemachine/offboarding.asl.json");
+        let path = task_path(offboarding, "RecordOffboarding");
+        assert_eq!(path.first(), Some(&RecordOffboarding));
+        assert_eq!(path[1..], Step::teardown()[..]);
+        assert_eq!(task_path("not json", "Init"), []);
     }
 
     #[test]

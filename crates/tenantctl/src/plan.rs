@@ -7,9 +7,9 @@
 use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Value, json};
+use tenant_domain::TenantId;
 use tenant_domain::policy::trust_policy;
 use tenant_domain::rollout::{StatementChange, statement_changes};
-use tenant_domain::TenantId;
 use tenant_steps::Settings;
 
 use crate::Ops;

@@ -454,6 +454,28 @@ macro_rules! resource_table {
     };
 }
 
+/// The Steps whose handlers are a resource module's create or delete: rows of the step
+/// table, handed to `step_table!` in `dispatch.rs` with the other steps' rows. The list's
+/// tests hold them against [`resource_table!`] and the state machines.
+macro_rules! resource_steps {
+    ($table:ident! { $($rows:tt)* }) => {
+        $table! {
+            $($rows)*
+            CreateGroup => "create-group", $crate::resources::create::<$crate::resources::group::Group>;
+            CreateRole => "create-role", $crate::resources::create::<$crate::resources::role::Role>;
+            CreateSecret => "create-secret", $crate::resources::create::<$crate::resources::secret::Secret>;
+            CreatePrefix => "create-prefix", $crate::resources::create::<$crate::resources::prefix::Prefix>;
+            RebuildRoleMappings => "rebuild-role-mappings", $crate::resources::create::<$crate::resources::mapping::Mapping>;
+            RemoveRoleMapping => "remove-role-mapping", $crate::resources::delete::<$crate::resources::mapping::Mapping>;
+            DeleteRole => "delete-role", $crate::resources::delete::<$crate::resources::role::Role>;
+            DeleteSecret => "delete-secret", $crate::resources::delete::<$crate::resources::secret::Secret>;
+            DeletePrefix => "delete-prefix", $crate::resources::delete::<$crate::resources::prefix::Prefix>;
+            DeleteGroup => "delete-group", $crate::resources::delete::<$crate::resources::group::Group>;
+        }
+    };
+}
+pub(crate) use resource_steps;
+
 resource_table! {
     Group => group, group::Group, create CreateGroup, delete DeleteGroup;
     Role => role, role::Role, create CreateRole, delete DeleteRole;
