@@ -255,20 +255,20 @@ pub fn admin_email(s: &str) -> Result<String, String> {
 /// Checks every field; on failure names each bad one.
 pub fn validate(raw: &RawSignup) -> Result<Signup, FieldErrors> {
     let id = check_tenant_id(&raw.tenant_id);
-    let name = check_company_name(&raw.company_name);
-    let email = check_admin_email(&raw.admin_email);
-    match (id, name, email) {
+    let company_name = check_company_name(&raw.company_name);
+    let admin_email = check_admin_email(&raw.admin_email);
+    match (id, company_name, admin_email) {
         (Ok(tenant_id), Ok(company_name), Ok(admin_email)) => Ok(Signup {
             tenant_id,
             company_name,
             admin_email,
         }),
-        (id, name, email) => {
+        (id, company_name, admin_email) => {
             let mut errors = BTreeMap::new();
             for (field, result) in [
                 (TENANT_ID, id.err()),
-                (COMPANY_NAME, name.err()),
-                (ADMIN_EMAIL, email.err()),
+                (COMPANY_NAME, company_name.err()),
+                (ADMIN_EMAIL, admin_email.err()),
             ] {
                 if let Some(message) = result {
                     errors.insert(field, message);

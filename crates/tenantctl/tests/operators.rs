@@ -630,7 +630,7 @@ fn a_reader_closing_stdout_early_is_not_a_panic() {
 /// leaves a PENDING record whose execution never ran. `status` shows it STUCK (exit 1) with
 /// the way out; `retry` refuses while the signup may still be starting it and, once that
 /// grace has passed (the record is aged here), starts it: the tenant reaches ACTIVE with
-/// the signup's name and email.
+/// the signup's company name and admin email.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signup_whose_start_failed_is_shown_stuck_and_retry_recovers_it() {
     use aws_sdk_dynamodb::types::AttributeValue;
@@ -1151,9 +1151,9 @@ async fn offboard_races_and_a_scheduled_secret_say_what_is_happening() {
 /// Approve mode (`SignupMode=approve`): the page holds a valid request as PENDING_APPROVAL
 /// and starts nothing; `list` shows it and `status` names the two ways on; a repeat is the
 /// same hold and another request for the id is 409. As the operator role: `approve` starts
-/// onboarding to ACTIVE with the request's name and email; approving again is refused
-/// (exit 5, naming ACTIVE) and an unknown id is not found (exit 3); `reject` frees a held
-/// id (a new request then takes it) and rejecting it again is exit 3.
+/// onboarding to ACTIVE with the request's company name and admin email; approving again
+/// is refused (exit 5, naming ACTIVE) and an unknown id is not found (exit 3); `reject`
+/// frees a held id (a new request then takes it) and rejecting it again is exit 3.
 #[tokio::test(flavor = "multi_thread")]
 async fn approve_mode_holds_signups_until_an_operator_approves_or_rejects() {
     use serde_json::json;
