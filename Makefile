@@ -60,7 +60,7 @@ demo: $(TENANTCTL)
 	@$(TENANTCTL) local down >/dev/null
 	@$(TENANTCTL) local up
 	@echo "\n== tenantctl onboard acme"
-	@$(TENANTCTL) --local onboard acme --name "Acme Corp" --email ops@acme.example
+	@$(TENANTCTL) --local onboard acme --company-name "Acme Corp" --admin-email ops@acme.example
 	@echo "\n== acme-labs signs up through the signup form"
 	@. ./.tenant/local.env && echo "signup page: $$TENANT_SIGNUP_PAGE_URL" && curl -sS -H 'content-type: application/json' \
 		-d '{"tenant_id": "acme-labs", "company_name": "Acme Labs", "admin_email": "ops@acmelabs.example"}' "$$TENANT_SIGNUP_URL" && echo

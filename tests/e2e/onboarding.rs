@@ -146,8 +146,9 @@ async fn starting_the_same_tenant_twice_gives_one_execution_and_each_step_conver
         .unwrap();
     assert_eq!(done.status, "SUCCEEDED", "{done:?}");
     // Re-running every step with the same input converges without "already exists".
-    let input =
-        serde_json::json!({"tenant_id": "globex", "name": null, "email": null, "attempt": 1, "execution": "globex-1"});
+    let input = serde_json::json!({
+        "tenant_id": "globex", "company_name": null, "admin_email": null, "attempt": 1, "execution": "globex-1"
+    });
     for step in tenant_steps::Step::forward() {
         tenant_steps::dispatch::run(&t.ops.ctx, step, input.clone())
             .await

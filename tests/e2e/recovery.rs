@@ -111,7 +111,7 @@ async fn an_operator_can_clear_a_tenant_whose_execution_died() {
     assert_eq!(t.onboard("stark").await.status, "SUCCEEDED");
     // As if attempt 2 had died mid-way without rolling back: its execution exists and
     // has ended, but the record still says PROVISIONING.
-    let ghost = serde_json::json!({"tenant_id": "NOT-VALID", "name": null, "email": null, "attempt": 2});
+    let ghost = serde_json::json!({"tenant_id": "NOT-VALID", "company_name": null, "admin_email": null, "attempt": 2});
     let ghost = t
         .ops
         .ctx

@@ -204,8 +204,8 @@ async fn the_signup_api_answers_202_400_409_and_a_repeat_is_one_tenant() {
         "status never shows the email: {progress}"
     );
     let rec = record::get(ctx, "soylent").await.unwrap().unwrap();
-    assert_eq!(rec.name.as_deref(), Some("Soylent Corp"));
-    assert_eq!(rec.email.as_deref(), Some("ops@soylent.example"));
+    assert_eq!(rec.company_name.as_deref(), Some("Soylent Corp"));
+    assert_eq!(rec.admin_email.as_deref(), Some("ops@soylent.example"));
 
     // The first user: in the pool, in the tenant's group.
     let group = TenantNames::new(&tid("soylent")).group;
@@ -311,7 +311,7 @@ async fn tenant_signup_requested_events_start_onboarding_and_invalid_ones_create
     )
     .await;
     assert_eq!(rec.status, Status::Active, "{rec:?}");
-    assert_eq!(rec.name.as_deref(), Some("Initrode"));
+    assert_eq!(rec.company_name.as_deref(), Some("Initrode"));
     assert!(
         user_groups(ctx, "it@initrode.example")
             .await
@@ -510,7 +510,7 @@ async fn a_confirmed_sign_up_starts_onboarding_and_the_admin_signs_in_with_their
         .await
         .unwrap()
         .expect("the trigger recorded the tenant");
-    assert_eq!(rec.email.as_deref(), Some(email));
+    assert_eq!(rec.admin_email.as_deref(), Some(email));
     let execution = onboard::execution_arn(&t.ops.onboarding_arn, &rec.execution);
     let done = onboard::wait(&t.ops, &execution, Duration::from_secs(90))
         .await

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_sfn::types::HistoryEventType;
 use tenant_domain::Status;
-use tenant_domain::probe::{canary_prefix, is_probe_email};
+use tenant_domain::canary::{canary_prefix, is_probe_email};
 use tenant_localstack::Options;
 use tenant_localstack::lambda_endpoint::FaultMode;
 use tenant_steps::{Step, record};

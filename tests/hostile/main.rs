@@ -88,17 +88,17 @@ fn generated() -> Vec<Spec> {
     ));
     out.push(case(
         "oversized",
-        json!({ "tenant_id": "bigname", "name": "x".repeat(100_000) }),
+        json!({ "tenant_id": "bigname", "company_name": "x".repeat(100_000) }),
         &["name is", "bytes"],
     ));
     out.push(case(
         "oversized",
-        json!({ "tenant_id": "bigmail", "email": format!("{}@a.example", "x".repeat(10_000)) }),
+        json!({ "tenant_id": "bigmail", "admin_email": format!("{}@a.example", "x".repeat(10_000)) }),
         &["email is", "bytes"],
     ));
     out.push(case(
         "oversized",
-        json!({ "tenant_id": "bigbody", "name": "x".repeat(1_000_000) }),
+        json!({ "tenant_id": "bigbody", "company_name": "x".repeat(1_000_000) }),
         &["bytes", "name is"],
     ));
     // Nesting deeper than serde_json's recursion limit (128).
@@ -197,7 +197,7 @@ async fn via_cli(env_file: PathBuf, case: Case) -> Outcome {
     };
     let mut args: Vec<String> = vec!["--env-file".into(), env_file.display().to_string(), "onboard".into()];
     args.extend(["--timeout".into(), "10".into()]);
-    for (flag, field) in [("--name", "name"), ("--email", "email")] {
+    for (flag, field) in [("--company-name", "company_name"), ("--admin-email", "admin_email")] {
         match obj.get(field) {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) => args.extend([flag.to_string(), s.clone()]),
@@ -341,14 +341,15 @@ const REFUSALS: &[&str] = &[
     "States.DataLimitExceeded",
 ];
 
-/// The case's body with the fields every caller sends (name, email, attempt) added where
-/// the case leaves them out; added as text so duplicates and huge values stay as built.
+/// The case's body with the fields every caller sends (company name, admin email, attempt)
+/// added where the case leaves them out; added as text so duplicates and huge values stay
+/// as built.
 fn with_defaults(case: &Case) -> String {
     let Some(obj) = case.value.as_object() else {
         return case.body.clone();
     };
     let mut prefix = String::new();
-    for (k, v) in [("name", "null"), ("email", "null"), ("attempt", "1")] {
+    for (k, v) in [("company_name", "null"), ("admin_email", "null"), ("attempt", "1")] {
         if !obj.contains_key(k) {
             prefix += &format!("\"{k}\": {v}, ");
         }

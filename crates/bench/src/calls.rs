@@ -124,8 +124,8 @@ async fn measure_on(stack: &LocalStack, mapping_type: MappingType) -> anyhow::Re
     let floor_tenant = TenantId::parse("calls-steps")?;
     let input = json!({
         "tenant_id": floor_tenant,
-        "name": "Bench Co",
-        "email": format!("ops@{floor_tenant}.example"),
+        "company_name": "Bench Co",
+        "admin_email": format!("ops@{floor_tenant}.example"),
         "attempt": 1,
         "execution": tenant_steps::launch::execution_name(&floor_tenant, 1),
         "iam_wait_seconds": 0,

@@ -115,14 +115,14 @@ fn unix_now() -> f64 {
 pub async fn onboard_on_stack(ops: &Ops, tenant: &TenantId, poll: Duration) -> anyhow::Result<OnStack> {
     let called_at = unix_now();
     // Each tenant its own first user: an address already in another tenant's group is refused.
-    let email = format!("ops@{tenant}.example");
+    let admin_email = format!("ops@{tenant}.example");
     let t0 = Instant::now();
     let launched = tenant_steps::launch::start_onboarding(
         &ops.ctx,
         &ops.onboarding_arn,
         tenant,
         Some("Bench Co"),
-        Some(&email),
+        Some(&admin_email),
         1,
         true,
     )
@@ -175,8 +175,8 @@ pub async fn until_ended(
 pub async fn onboard_in_process(stack: &LocalStack, tenant: &TenantId) -> anyhow::Result<Vec<(Step, f64)>> {
     let input = json!({
         "tenant_id": tenant,
-        "name": "Bench Co",
-        "email": format!("ops@{tenant}.example"),
+        "company_name": "Bench Co",
+        "admin_email": format!("ops@{tenant}.example"),
         "attempt": 1,
         "execution": tenant_steps::launch::execution_name(tenant, 1),
         "iam_wait_seconds": 0,

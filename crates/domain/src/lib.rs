@@ -4,6 +4,7 @@
 //! status transitions from this crate, so compensation and offboarding can always
 //! recompute what onboarding created even when a step's output was lost.
 
+pub mod canary;
 pub mod claim;
 pub mod contact;
 pub mod glob;
@@ -13,7 +14,6 @@ pub mod names;
 pub mod percent;
 pub mod policy;
 pub mod policy_compare;
-pub mod probe;
 pub mod role_access;
 pub mod rollout;
 pub mod signup;

@@ -13,7 +13,9 @@ use crate::TenantId;
 pub const TENANT_ID: &str = "tenant_id";
 pub const COMPANY_NAME: &str = "company_name";
 pub const ADMIN_EMAIL: &str = "admin_email";
-/// Every key a signup object may carry (`name`/`email`: the admin CLI's older spelling).
+/// Every key a signup object may carry. `name`/`email` are the older spelling (the admin
+/// CLI's and the execution input's before they took the public names), still accepted from
+/// callers written against it.
 const KNOWN_FIELDS: [&str; 5] = [TENANT_ID, COMPANY_NAME, ADMIN_EMAIL, "name", "email"];
 
 pub const COMPANY_NAME_MAX: usize = 100;
@@ -43,7 +45,7 @@ pub enum RawField {
 
 impl RawSignup {
     /// From a JSON object (the API and the event's `detail`). `name` and `email` are
-    /// accepted for the admin CLI's older spelling.
+    /// accepted as the older spelling (see `KNOWN_FIELDS`).
     pub fn from_json(v: &Value) -> Result<RawSignup, String> {
         let obj = v.as_object().ok_or("a signup must be a JSON object")?;
         // A field the caller believes it set (a role, an execution) but signup does not
@@ -165,7 +167,7 @@ fn check_company_name(raw: &RawField) -> Result<String, String> {
     }
 }
 
-/// The company name rules on text (also applied by the workflow and the CLI to `--name`);
+/// The company name rules on text (also applied by the workflow and the CLI to `--company-name`);
 /// surrounding ASCII spaces are dropped.
 pub fn company_name(s: &str) -> Result<String, String> {
     let s = s.trim_matches(' ');
@@ -202,7 +204,7 @@ fn check_admin_email(raw: &RawField) -> Result<String, String> {
     }
 }
 
-/// The admin email rules on text (also applied by the workflow and the CLI to `--email`);
+/// The admin email rules on text (also applied by the workflow and the CLI to `--admin-email`);
 /// the address comes back lower-cased.
 pub fn admin_email(s: &str) -> Result<String, String> {
     let s = s.trim_matches(' ');
@@ -253,20 +255,20 @@ pub fn admin_email(s: &str) -> Result<String, String> {
 /// Checks every field; on failure names each bad one.
 pub fn validate(raw: &RawSignup) -> Result<Signup, FieldErrors> {
     let id = check_tenant_id(&raw.tenant_id);
-    let name = check_company_name(&raw.company_name);
-    let email = check_admin_email(&raw.admin_email);
-    match (id, name, email) {
+    let company_name = check_company_name(&raw.company_name);
+    let admin_email = check_admin_email(&raw.admin_email);
+    match (id, company_name, admin_email) {
         (Ok(tenant_id), Ok(company_name), Ok(admin_email)) => Ok(Signup {
             tenant_id,
             company_name,
             admin_email,
         }),
-        (id, name, email) => {
+        (id, company_name, admin_email) => {
             let mut errors = BTreeMap::new();
             for (field, result) in [
                 (TENANT_ID, id.err()),
-                (COMPANY_NAME, name.err()),
-                (ADMIN_EMAIL, email.err()),
+                (COMPANY_NAME, company_name.err()),
+                (ADMIN_EMAIL, admin_email.err()),
             ] {
                 if let Some(message) = result {
                     errors.insert(field, message);
@@ -364,7 +366,8 @@ mod tests {
 
     #[test]
     fn json_and_form_fields() {
-        let r = RawSignup::from_json(&json!({"tenant_id": 3, "company_name": "Acme", "email": "a@acme.io"})).unwrap();
+        let r =
+            RawSignup::from_json(&json!({"tenant_id": 3, "company_name": "Acme", "admin_email": "a@acme.io"})).unwrap();
         assert_eq!(r.tenant_id, RawField::NotText);
         assert_eq!(r.admin_email, RawField::Text("a@acme.io".into()));
         assert!(RawSignup::from_json(&json!([1])).is_err());

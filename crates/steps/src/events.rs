@@ -20,7 +20,7 @@ pub fn onboarded_detail(tenant: &TenantId, input: &StepInput, admin_email: Optio
         "tenant_id": tenant,
         "attempt": input.attempt,
         "execution": input.execution,
-        "company_name": input.name,
+        "company_name": input.company_name,
         "admin_email": admin_email,
     })
 }
@@ -77,8 +77,8 @@ mod tests {
     fn failure_details_name_the_step_and_the_error() {
         let input = StepInput {
             tenant_id: "acme".into(),
-            name: Some("Acme".into()),
-            email: None,
+            company_name: Some("Acme".into()),
+            admin_email: None,
             execution: "acme-2".into(),
             attempt: 2,
             failed_step: Some("CreateRole".into()),
@@ -102,8 +102,12 @@ mod tests {
         assert_eq!(d["message"], "iam CreateRole was denied");
         let d = onboarded_detail(&tenant, &input, Some("ops@acme.io"));
         assert_eq!(
-            (d["execution"].as_str(), d["admin_email"].as_str()),
-            (Some("acme-2"), Some("ops@acme.io"))
+            (
+                d["execution"].as_str(),
+                d["company_name"].as_str(),
+                d["admin_email"].as_str()
+            ),
+            (Some("acme-2"), Some("Acme"), Some("ops@acme.io"))
         );
     }
 }

@@ -14,10 +14,12 @@ pub struct StepInput {
     /// about many tenants: a tenant's step refuses it as `InvalidTenantId`.
     #[serde(default)]
     pub tenant_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
+    /// `name` / `email`: the keys executions started by an earlier version carry; such an
+    /// execution may still be running its steps when the new functions are deployed.
+    #[serde(default, alias = "name", skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    #[serde(default, alias = "email", skip_serializing_if = "Option::is_none")]
+    pub admin_email: Option<String>,
     /// The Step Functions execution name; records are written only by their owner.
     pub execution: String,
     #[serde(default = "first_attempt")]
@@ -147,13 +149,13 @@ impl StepInput {
     /// The free-text fields a caller supplied; checked before the record stores them.
     pub fn check_contact(&self) -> Result<(), StepError> {
         let checked = self
-            .name
+            .company_name
             .as_deref()
-            .map_or(Ok(()), tenant_domain::contact::check_name)
+            .map_or(Ok(()), tenant_domain::contact::check_company_name)
             .and(
-                self.email
+                self.admin_email
                     .as_deref()
-                    .map_or(Ok(()), tenant_domain::contact::check_email),
+                    .map_or(Ok(()), tenant_domain::contact::check_admin_email),
             );
         checked.map_err(|e| StepError::InvalidInput { message: e.to_string() })
     }
@@ -224,14 +226,57 @@ mod tests {
 
     #[test]
     fn contact_fields_are_checked() {
-        let i = StepInput::from_value(json!({"tenant_id": "acme", "execution": "x", "name": "a\u{7}"})).unwrap();
+        let i =
+            StepInput::from_value(json!({"tenant_id": "acme", "execution": "x", "company_name": "a\u{7}"})).unwrap();
         assert!(
             i.check_contact()
                 .unwrap_err()
                 .to_string()
                 .contains("company name contains")
         );
-        let i = StepInput::from_value(json!({"tenant_id": "acme", "execution": "x", "email": "nobody"})).unwrap();
+        let i = StepInput::from_value(json!({"tenant_id": "acme", "execution": "x", "admin_email": "nobody"})).unwrap();
         assert!(i.check_contact().unwrap_err().to_string().contains("is not an address"));
+    }
+
+    #[test]
+    fn contact_fields_carry_the_public_names() {
+        let i = StepInput::from_value(json!({
+            "tenant_id": "acme", "execution": "acme-1",
+            "company_name": "Acme Corp", "admin_email": "ops@acme.example"
+        }))
+        .unwrap();
+        assert_eq!(i.company_name.as_deref(), Some("Acme Corp"));
+        assert_eq!(i.admin_email.as_deref(), Some("ops@acme.example"));
+        let out = serde_json::to_value(&i).unwrap();
+        assert_eq!(out["company_name"], "Acme Corp");
+        assert_eq!(out["admin_email"], "ops@acme.example");
+        assert!(out.get("name").is_none() && out.get("email").is_none(), "{out}");
+    }
+
+    /// An execution started by the previous version (its Init passed `name` and `email`)
+    /// still reaches the new functions with its contact fields.
+    #[test]
+    fn the_previous_versions_keys_are_read_as_aliases() {
+        let i = StepInput::from_value(json!({
+            "tenant_id": "acme", "execution": "acme-1", "attempt": 1,
+            "name": "Acme Corp", "email": "ops@acme.example"
+        }))
+        .unwrap();
+        assert_eq!(i.company_name.as_deref(), Some("Acme Corp"));
+        assert_eq!(i.admin_email.as_deref(), Some("ops@acme.example"));
+        // The old Init passed both keys even when unset.
+        let i = StepInput::from_value(json!({
+            "tenant_id": "acme", "execution": "acme-1", "name": null, "email": null
+        }))
+        .unwrap();
+        assert_eq!((i.company_name, i.admin_email), (None, None));
+        let e = StepInput::from_value(json!({"tenant_id": "acme", "execution": "x", "email": "nobody"}))
+            .unwrap()
+            .check_contact()
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("admin email \"nobody\" is not an address"),
+            "{e}"
+        );
     }
 }

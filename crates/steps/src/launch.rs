@@ -53,15 +53,17 @@ pub async fn start_onboarding(
     ctx: &Context,
     state_machine_arn: &str,
     tenant: &TenantId,
-    name: Option<&str>,
-    email: Option<&str>,
+    company_name: Option<&str>,
+    admin_email: Option<&str>,
     attempt: u32,
     skip_ended: bool,
 ) -> Result<Launched, StepError> {
     let mut attempt = attempt;
     for _ in 0..MAX_SKIPPED {
         let execution_name = execution_name(tenant, attempt);
-        let input = json!({ "tenant_id": tenant, "name": name, "email": email, "attempt": attempt });
+        let input = json!({
+            "tenant_id": tenant, "company_name": company_name, "admin_email": admin_email, "attempt": attempt
+        });
         let result = ctx
             .clients
             .sfn

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, AuthFlowType, MessageActionType};
-use tenant_domain::probe::{is_probe_email, probe_email, probe_password};
+use tenant_domain::canary::{is_probe_email, probe_email, probe_password};
 use tenant_domain::{TenantId, TenantNames};
 use tracing::info;
 

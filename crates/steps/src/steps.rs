@@ -44,10 +44,10 @@ pub async fn record_provisioning(ctx: &Context, input: &StepInput) -> Result<Val
 /// moment.
 pub async fn record_active(ctx: &Context, input: &StepInput) -> Result<Value, StepError> {
     let tenant = input.tenant()?;
-    // The tenant's first user (the Users resource's create), from the signup's email.
-    let email = users::admin_email(ctx, input, &tenant).await?;
-    let user_created = users::ensure_first_user(ctx, &tenant, email.as_deref()).await?;
-    let detail = crate::events::onboarded_detail(&tenant, input, email.as_deref());
+    // The tenant's first user (the Users resource's create), from the signup's admin email.
+    let admin_email = users::admin_email(ctx, input, &tenant).await?;
+    let user_created = users::ensure_first_user(ctx, &tenant, admin_email.as_deref()).await?;
+    let detail = crate::events::onboarded_detail(&tenant, input, admin_email.as_deref());
     crate::events::publish(ctx, crate::events::TENANT_ONBOARDED, &detail).await?;
     // Once active again, the tenant's data is this attempt's: a later rollback or
     // offboarding decides afresh what to keep.

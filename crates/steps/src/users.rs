@@ -49,14 +49,14 @@ pub async fn groups_of(ctx: &Context, username: &str) -> Result<Option<Vec<Strin
 }
 
 /// Creates the admin user (if absent) and puts it in the tenant's group. Converges.
-pub async fn ensure_admin(ctx: &Context, tenant: &TenantId, email: &str) -> Result<bool, StepError> {
+pub async fn ensure_admin(ctx: &Context, tenant: &TenantId, admin_email: &str) -> Result<bool, StepError> {
     let names = TenantNames::new(tenant);
     let idp = &ctx.clients.idp;
     let created = match idp
         .admin_create_user()
         .user_pool_id(&ctx.settings.user_pool_id)
-        .username(email)
-        .user_attributes(attr("email", email)?)
+        .username(admin_email)
+        .user_attributes(attr("email", admin_email)?)
         // The address came from the signup; the invitation itself proves it on first sign-in.
         .user_attributes(attr("email_verified", "true")?)
         .desired_delivery_mediums(DeliveryMediumType::Email)
@@ -67,20 +67,20 @@ pub async fn ensure_admin(ctx: &Context, tenant: &TenantId, email: &str) -> Resu
         Err(e) if e.as_service_error().is_some_and(|se| se.is_username_exists_exception()) => false,
         Err(e) => return Err(classify("cognito-idp", "AdminCreateUser", &e)),
     };
-    let groups = groups_of(ctx, email).await?.unwrap_or_default();
+    let groups = groups_of(ctx, admin_email).await?.unwrap_or_default();
     let others: Vec<&String> = groups.iter().filter(|g| **g != names.group).collect();
     if !others.is_empty() {
         return Err(StepError::ResourceConflict {
             tenant: tenant.to_string(),
             message: format!(
-                "admin email {email} already belongs to {}; a user can belong to one workspace — sign up with another email",
+                "admin email {admin_email} already belongs to {}; a user can belong to one workspace — sign up with another email",
                 others.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ")
             ),
         });
     }
     idp.admin_add_user_to_group()
         .user_pool_id(&ctx.settings.user_pool_id)
-        .username(email)
+        .username(admin_email)
         .group_name(&names.group)
         .send()
         .await

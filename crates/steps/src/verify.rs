@@ -3,7 +3,7 @@
 //! A probe user in the tenant's group signs in and gets credentials from the identity
 //! pool. With them it must read its own secret and write, then read, an object in its own
 //! prefix; and it must be refused on the tenant's canary (`tenants/{id}_canary/`, see
-//! `tenant_domain::probe`): a write, a listing and a secret read. The probe user is
+//! `tenant_domain::canary`): a write, a listing and a secret read. The probe user is
 //! deleted whatever happens.
 //!
 //! Right after onboarding created the role and mapping, IAM and Cognito may still refuse

@@ -42,12 +42,14 @@ pub enum Command {
     Onboard {
         /// Tenant id: 3–32 lowercase letters, digits and single hyphens, starting with a letter.
         tenant: String,
-        /// Display name of the tenant.
-        #[arg(long)]
-        name: Option<String>,
-        /// Contact email of the tenant.
-        #[arg(long)]
-        email: Option<String>,
+        /// The tenant's company name.
+        // `--name`: the flag's earlier spelling, kept for operators' scripts.
+        #[arg(long, alias = "name")]
+        company_name: Option<String>,
+        /// The tenant's admin email; it becomes the tenant's first user.
+        // `--email`: the flag's earlier spelling, kept for operators' scripts.
+        #[arg(long, alias = "email")]
+        admin_email: Option<String>,
         /// Return once the execution has started.
         #[arg(long)]
         no_wait: bool,
@@ -394,3 +396,52 @@ pub const EXIT_CODES: &str = "Exit codes: 0 ok; 1 the outcome is bad (onboarding
 a tenant needing an operator, audit findings, isolation broken); 2 usage or invalid tenant id; \
 3 tenant or execution not found; 4 AWS or environment error; 5 refused by the tenant's state; \
 6 still running when --timeout passed. With --json, errors are a JSON object on stdout.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn onboard_contact(args: &[&str]) -> (Option<String>, Option<String>) {
+        let cli = Cli::try_parse_from(args).unwrap();
+        let Command::Onboard {
+            company_name,
+            admin_email,
+            ..
+        } = cli.command
+        else {
+            panic!("{args:?} is not onboard");
+        };
+        (company_name, admin_email)
+    }
+
+    /// `--company-name` and `--admin-email`, the public API's names; `--name` and `--email`
+    /// (the earlier spelling) still fill the same fields.
+    #[test]
+    fn onboard_takes_the_public_names_and_the_earlier_flags() {
+        let expected = (Some("Acme Corp".to_string()), Some("ops@acme.example".to_string()));
+        let new = [
+            "tenantctl",
+            "onboard",
+            "acme",
+            "--company-name",
+            "Acme Corp",
+            "--admin-email",
+            "ops@acme.example",
+        ];
+        assert_eq!(onboard_contact(&new), expected);
+        let old = [
+            "tenantctl",
+            "onboard",
+            "acme",
+            "--name",
+            "Acme Corp",
+            "--email",
+            "ops@acme.example",
+        ];
+        assert_eq!(onboard_contact(&old), expected);
+        assert_eq!(onboard_contact(&["tenantctl", "onboard", "acme"]), (None, None));
+        // One field given twice, once under each spelling, is refused rather than one silently winning.
+        let twice = ["tenantctl", "onboard", "acme", "--name", "A", "--company-name", "B"];
+        assert!(Cli::try_parse_from(twice).is_err());
+    }
+}

@@ -29,10 +29,12 @@ fn parse_tenant(raw: &str) -> anyhow::Result<TenantId> {
     })
 }
 
-/// The same checks the workflow applies to `--name` and `--email`, before any AWS call.
-fn check_contact(tenant: &TenantId, name: Option<&str>, email: Option<&str>) -> anyhow::Result<()> {
-    name.map_or(Ok(()), tenant_domain::contact::check_name)
-        .and(email.map_or(Ok(()), tenant_domain::contact::check_email))
+/// The same checks the workflow applies to `--company-name` and `--admin-email`, before any
+/// AWS call.
+fn check_contact(tenant: &TenantId, company_name: Option<&str>, admin_email: Option<&str>) -> anyhow::Result<()> {
+    company_name
+        .map_or(Ok(()), tenant_domain::contact::check_company_name)
+        .and(admin_email.map_or(Ok(()), tenant_domain::contact::check_admin_email))
         .map_err(|e| {
             let message = format!("tenant {tenant}: {e}; nothing was created");
             tenantctl::exit::CliError::new(tenantctl::exit::Exit::Usage, Some(tenant.as_str()), message).into()
@@ -58,15 +60,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Local { command } => local(&cli, command).await,
         Command::Onboard {
             tenant,
-            name,
-            email,
+            company_name,
+            admin_email,
             no_wait,
             timeout,
         } => {
             let tenant = parse_tenant(tenant)?;
-            check_contact(&tenant, name.as_deref(), email.as_deref())?;
+            check_contact(&tenant, company_name.as_deref(), admin_email.as_deref())?;
             let ops = ops(&cli).await?;
-            let started = onboard::start(&ops, &tenant, name.as_deref(), email.as_deref()).await?;
+            let started = onboard::start(&ops, &tenant, company_name.as_deref(), admin_email.as_deref()).await?;
             render::follow(cli.json, &ops, &tenant, started, *no_wait, *timeout).await
         }
         Command::Retry {

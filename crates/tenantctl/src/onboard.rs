@@ -31,22 +31,27 @@ pub const SOURCE: &str = "tenantctl";
 /// Starts the first attempt for a new tenant. A new id is claimed first, like a signup
 /// claims it: one conditional write with the whole request, so of a signup, an event and
 /// this command racing for one id exactly one wins, and the others are refused naming it.
-pub async fn start(ops: &Ops, tenant: &TenantId, name: Option<&str>, email: Option<&str>) -> anyhow::Result<Started> {
+pub async fn start(
+    ops: &Ops,
+    tenant: &TenantId,
+    company_name: Option<&str>,
+    admin_email: Option<&str>,
+) -> anyhow::Result<Started> {
     let current = record::get(&ops.ctx, tenant.as_str()).await?;
     match &current {
         None => {
             let execution = execution_name(tenant, 1);
             let claim = record::Claim {
                 tenant,
-                name,
-                email,
+                company_name,
+                admin_email,
                 execution: &execution,
                 attempt: 1,
                 source: SOURCE,
             };
             if !record::claim(&ops.ctx, &claim).await? {
                 let winner = record::get(&ops.ctx, tenant.as_str()).await?;
-                if let Some(r) = winner.as_ref().filter(|r| joinable(r, name, email)) {
+                if let Some(r) = winner.as_ref().filter(|r| joinable(r, company_name, admin_email)) {
                     return join(ops, tenant, r).await;
                 }
                 return Err(refused(tenant.as_str(), claimed_by(tenant, winner.as_ref()))
@@ -55,23 +60,23 @@ pub async fn start(ops: &Ops, tenant: &TenantId, name: Option<&str>, email: Opti
             }
             // An earlier first attempt refused before it wrote a record left an ended
             // execution under the first name: the launcher moves on to the next attempt.
-            let launched = start_attempt(ops, tenant, name, email, 1, true).await?;
+            let launched = start_attempt(ops, tenant, company_name, admin_email, 1, true).await?;
             if launched.attempt != 1 {
                 record::set_pending_execution(&ops.ctx, tenant, &launched.execution_name, launched.attempt).await?;
             }
             Ok(launched)
         }
         // Resuming is for the same request only: another request's onboarding is not ours.
-        Some(r) if joinable(r, name, email) => join(ops, tenant, r).await,
+        Some(r) if joinable(r, company_name, admin_email) => join(ops, tenant, r).await,
         Some(r) => Err(refused(
             tenant.as_str(),
             format!(
-                "tenant {tenant} is already {} (attempt {}, execution {}, name {}, email {}); nothing to onboard",
+                "tenant {tenant} is already {} (attempt {}, execution {}, company name {}, admin email {}); nothing to onboard",
                 r.status,
                 r.attempt,
                 r.execution,
-                r.name.as_deref().unwrap_or("-"),
-                r.email.as_deref().unwrap_or("-")
+                r.company_name.as_deref().unwrap_or("-"),
+                r.admin_email.as_deref().unwrap_or("-")
             ),
         )
         .next(match r.status {
@@ -93,7 +98,15 @@ pub async fn approve(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Started> {
         record::Decided::Done(r) => r,
         other => return Err(undecidable(tenant, "approve", other).into()),
     };
-    let launched = start_attempt(ops, tenant, r.name.as_deref(), r.email.as_deref(), r.attempt, true).await?;
+    let launched = start_attempt(
+        ops,
+        tenant,
+        r.company_name.as_deref(),
+        r.admin_email.as_deref(),
+        r.attempt,
+        true,
+    )
+    .await?;
     if launched.attempt != r.attempt {
         record::set_pending_execution(&ops.ctx, tenant, &launched.execution_name, launched.attempt).await?;
     }
@@ -104,8 +117,8 @@ pub async fn approve(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Started> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Rejected {
     pub tenant_id: String,
-    pub name: Option<String>,
-    pub email: Option<String>,
+    pub company_name: Option<String>,
+    pub admin_email: Option<String>,
     pub message: String,
 }
 
@@ -116,12 +129,12 @@ pub async fn reject(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Rejected> {
         record::Decided::Done(r) => Ok(Rejected {
             tenant_id: tenant.to_string(),
             message: format!(
-                "rejected the signup of {tenant} (name {}, email {}); nothing was created and the id {tenant} is free again",
-                r.name.as_deref().unwrap_or("-"),
-                r.email.as_deref().unwrap_or("-")
+                "rejected the signup of {tenant} (company name {}, admin email {}); nothing was created and the id {tenant} is free again",
+                r.company_name.as_deref().unwrap_or("-"),
+                r.admin_email.as_deref().unwrap_or("-")
             ),
-            name: r.name,
-            email: r.email,
+            company_name: r.company_name,
+            admin_email: r.admin_email,
         }),
         other => Err(undecidable(tenant, "reject", other).into()),
     }
@@ -149,19 +162,28 @@ fn undecidable(tenant: &TenantId, verb: &str, d: record::Decided) -> CliError {
 
 /// An onboarding in flight that a repeat of its request joins (idempotent, as a repeated
 /// signup is).
-fn joinable(r: &record::TenantRecord, name: Option<&str>, email: Option<&str>) -> bool {
-    matches!(r.status, Status::Pending | Status::Provisioning) && same_request(r, name, email)
+fn joinable(r: &record::TenantRecord, company_name: Option<&str>, admin_email: Option<&str>) -> bool {
+    matches!(r.status, Status::Pending | Status::Provisioning) && same_request(r, company_name, admin_email)
 }
 
 /// Joins the record's own attempt with the record's own request, so the start is the very
 /// same StartExecution (same name, same input) whoever sends it first.
 async fn join(ops: &Ops, tenant: &TenantId, r: &record::TenantRecord) -> anyhow::Result<Started> {
-    start_attempt(ops, tenant, r.name.as_deref(), r.email.as_deref(), r.attempt, false).await
+    start_attempt(
+        ops,
+        tenant,
+        r.company_name.as_deref(),
+        r.admin_email.as_deref(),
+        r.attempt,
+        false,
+    )
+    .await
 }
 
 /// Whether a request asks for what the record holds (a field left out asks for nothing).
-fn same_request(r: &record::TenantRecord, name: Option<&str>, email: Option<&str>) -> bool {
-    name.is_none_or(|n| r.name.as_deref() == Some(n)) && email.is_none_or(|e| r.email.as_deref() == Some(e))
+fn same_request(r: &record::TenantRecord, company_name: Option<&str>, admin_email: Option<&str>) -> bool {
+    company_name.is_none_or(|n| r.company_name.as_deref() == Some(n))
+        && admin_email.is_none_or(|e| r.admin_email.as_deref() == Some(e))
 }
 
 /// The refusal of a claim that lost: who holds the id now.
@@ -180,15 +202,21 @@ fn claimed_by(tenant: &TenantId, winner: Option<&record::TenantRecord>) -> Strin
 pub async fn start_attempt(
     ops: &Ops,
     tenant: &TenantId,
-    name: Option<&str>,
-    email: Option<&str>,
+    company_name: Option<&str>,
+    admin_email: Option<&str>,
     attempt: u32,
     skip_ended: bool,
 ) -> anyhow::Result<Started> {
-    Ok(
-        tenant_steps::launch::start_onboarding(&ops.ctx, &ops.onboarding_arn, tenant, name, email, attempt, skip_ended)
-            .await?,
+    Ok(tenant_steps::launch::start_onboarding(
+        &ops.ctx,
+        &ops.onboarding_arn,
+        tenant,
+        company_name,
+        admin_email,
+        attempt,
+        skip_ended,
     )
+    .await?)
 }
 
 /// The execution's status and when it stopped; None if it does not exist (a signup whose
@@ -277,11 +305,11 @@ pub async fn retry(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Started> {
             .next(format!("`tenantctl onboard {tenant}`"))
             .into());
     };
-    let (name, email) = (current.name.as_deref(), current.email.as_deref());
+    let (company_name, admin_email) = (current.company_name.as_deref(), current.admin_email.as_deref());
     match current.status {
-        Status::Failed | Status::Offboarded => start_attempt(ops, tenant, name, email, current.attempt + 1, true).await,
+        Status::Failed | Status::Offboarded => start_attempt(ops, tenant, company_name, admin_email, current.attempt + 1, true).await,
         // Idempotent: the attempt in flight is the retry (or it died, and the launcher says so).
-        Status::Provisioning => start_attempt(ops, tenant, name, email, current.attempt, false).await,
+        Status::Provisioning => start_attempt(ops, tenant, company_name, admin_email, current.attempt, false).await,
         // A PENDING record whose execution never started (its StartExecution failed):
         // start it, once its writer has had time to. Running: the retry is in flight.
         Status::Pending => {
@@ -300,8 +328,8 @@ pub async fn retry(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Started> {
                     TAKEOVER_GRACE.as_secs_f64() - record_age(&current)
                 ))
                 .into()),
-                None => start_attempt(ops, tenant, name, email, current.attempt, true).await,
-                Some(_) => start_attempt(ops, tenant, name, email, current.attempt, false).await,
+                None => start_attempt(ops, tenant, company_name, admin_email, current.attempt, true).await,
+                Some(_) => start_attempt(ops, tenant, company_name, admin_email, current.attempt, false).await,
             }
         }
         Status::RollbackFailed => Err(refused(

@@ -350,11 +350,11 @@ fn status_text_or_json(report: &status::Report, json: bool, exit: Exit) -> anyho
             if let Some(line) = template_line(r, &report.current_template_version) {
                 outln!("  {line}");
             }
-            if r.name.is_some() || r.email.is_some() {
+            if r.company_name.is_some() || r.admin_email.is_some() {
                 outln!(
                     "  {} <{}>",
-                    r.name.as_deref().unwrap_or("-"),
-                    r.email.as_deref().unwrap_or("-")
+                    r.company_name.as_deref().unwrap_or("-"),
+                    r.admin_email.as_deref().unwrap_or("-")
                 );
             }
             if report.stuck && report.execution.is_none() {

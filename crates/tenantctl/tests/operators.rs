@@ -462,7 +462,7 @@ async fn list_filters_pages_and_counts_and_exit_codes_hold() {
 async fn operator_roles_allow_their_commands_and_the_read_only_one_is_refused_changes() {
     let t = spawn("roles", 0).await;
     for tenant in ["initech", "hooli"] {
-        let out = t.run(&["onboard", tenant, "--name", tenant]).await;
+        let out = t.run(&["onboard", tenant, "--company-name", tenant]).await;
         assert_eq!(
             code(&out),
             0,
@@ -551,7 +551,7 @@ async fn operator_roles_allow_their_commands_and_the_read_only_one_is_refused_ch
 #[tokio::test(flavor = "multi_thread")]
 async fn reconcile_after_the_table_was_lost_refuses_to_drop_live_tenants_rules() {
     let t = spawn("reconcile-lost", 0).await;
-    let out = t.run(&["onboard", "initech", "--name", "Initech"]).await;
+    let out = t.run(&["onboard", "initech", "--company-name", "Initech"]).await;
     assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
     let rules = || tenant_steps::mapping::current_rules(&t.ops.ctx);
     let before = rules().await.unwrap();
@@ -630,7 +630,7 @@ fn a_reader_closing_stdout_early_is_not_a_panic() {
 /// leaves a PENDING record whose execution never ran. `status` shows it STUCK (exit 1) with
 /// the way out; `retry` refuses while the signup may still be starting it and, once that
 /// grace has passed (the record is aged here), starts it: the tenant reaches ACTIVE with
-/// the signup's name and email.
+/// the signup's company name and admin email.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signup_whose_start_failed_is_shown_stuck_and_retry_recovers_it() {
     use aws_sdk_dynamodb::types::AttributeValue;
@@ -702,15 +702,15 @@ async fn a_signup_whose_start_failed_is_shown_stuck_and_retry_recovers_it() {
     );
     let st = json(&t.run(&["--json", "status", "globex"]).await);
     assert_eq!(st["record"]["status"], "ACTIVE", "{st}");
-    assert_eq!(st["record"]["name"], "Globex", "{st}");
-    assert_eq!(st["record"]["email"], "hank@globex.example", "{st}");
+    assert_eq!(st["record"]["company_name"], "Globex", "{st}");
+    assert_eq!(st["record"]["admin_email"], "hank@globex.example", "{st}");
     t.stop().await;
 }
 
 /// One ownership rule for every entry point: 50 rounds of a POST /signup to the page, a
 /// `TenantSignupRequested` event (its handler) and `tenantctl onboard` for the same id at
 /// random offsets. Each round has exactly one winner; the record carries the winner's whole
-/// request (name, email, source) and nothing of a loser's; every loser is told (the page:
+/// request (company name, admin email, source) and nothing of a loser's; every loser is told (the page:
 /// 409 naming the field, no other customer's data; the event: `Taken` naming the winner,
 /// which it logs; the CLI, the real binary as the operator: exit 5 naming the winner's
 /// request).
@@ -771,9 +771,9 @@ async fn signup_event_and_cli_racing_for_one_id_have_one_winner_and_nothing_mixe
                 t.run(&[
                     "onboard",
                     &id,
-                    "--name",
+                    "--company-name",
                     &format!("cli {round}"),
-                    "--email",
+                    "--admin-email",
                     &format!("cli-{round}@example.com"),
                     "--no-wait",
                 ])
@@ -846,12 +846,12 @@ async fn signup_event_and_cli_racing_for_one_id_have_one_winner_and_nothing_mixe
         let s = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         use tenant_steps::record::attr;
         assert_eq!(
-            s(attr::DISPLAY_NAME),
+            s(attr::COMPANY_NAME),
             format!("{winner} {round}"),
             "round {round}: {item:?}"
         );
         assert_eq!(
-            s(attr::EMAIL),
+            s(attr::ADMIN_EMAIL),
             format!("{winner}-{round}@example.com"),
             "round {round}: {item:?}"
         );
@@ -864,7 +864,7 @@ async fn signup_event_and_cli_racing_for_one_id_have_one_winner_and_nothing_mixe
         // A losing signup or event is told the winner (the event logs it).
         for held_by in &told_signups {
             assert!(
-                held_by.contains(&format!("name {winner} {round}")),
+                held_by.contains(&format!("company name {winner} {round}")),
                 "round {round}: {held_by}"
             );
         }
@@ -1151,9 +1151,9 @@ async fn offboard_races_and_a_scheduled_secret_say_what_is_happening() {
 /// Approve mode (`SignupMode=approve`): the page holds a valid request as PENDING_APPROVAL
 /// and starts nothing; `list` shows it and `status` names the two ways on; a repeat is the
 /// same hold and another request for the id is 409. As the operator role: `approve` starts
-/// onboarding to ACTIVE with the request's name and email; approving again is refused
-/// (exit 5, naming ACTIVE) and an unknown id is not found (exit 3); `reject` frees a held
-/// id (a new request then takes it) and rejecting it again is exit 3.
+/// onboarding to ACTIVE with the request's company name and admin email; approving again
+/// is refused (exit 5, naming ACTIVE) and an unknown id is not found (exit 3); `reject`
+/// frees a held id (a new request then takes it) and rejecting it again is exit 3.
 #[tokio::test(flavor = "multi_thread")]
 async fn approve_mode_holds_signups_until_an_operator_approves_or_rejects() {
     use serde_json::json;
@@ -1234,8 +1234,8 @@ async fn approve_mode_holds_signups_until_an_operator_approves_or_rejects() {
     );
     let st = json(&t.run(&["--json", "status", "globex"]).await);
     assert_eq!(st["record"]["status"], "ACTIVE", "{st}");
-    assert_eq!(st["record"]["name"], "Globex", "{st}");
-    assert_eq!(st["record"]["email"], "hank@globex.example", "{st}");
+    assert_eq!(st["record"]["company_name"], "Globex", "{st}");
+    assert_eq!(st["record"]["admin_email"], "hank@globex.example", "{st}");
     let out = t.run(&["--json", "approve", "globex"]).await;
     assert_eq!(code(&out), 5, "{}", stdout(&out));
     let message = json(&out)["error"]["message"].as_str().unwrap().to_string();
@@ -1361,7 +1361,10 @@ async fn an_unapproved_signup_expires_and_frees_its_id() {
     let taken = signup::handle_mode(ctx, arn, Mode::Approve, post(taker)).await;
     assert_eq!(taken.status, 202, "{taken:?}");
     let item = raw_item("globex").await.unwrap();
-    assert_eq!(item[attr::EMAIL], AttributeValue::S("peter@initrode.example".into()));
+    assert_eq!(
+        item[attr::ADMIN_EMAIL],
+        AttributeValue::S("peter@initrode.example".into())
+    );
     let out = t.run(&["approve", "globex"]).await;
     assert_eq!(
         code(&out),

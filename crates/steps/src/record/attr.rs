@@ -7,9 +7,14 @@ pub const STATUS: &str = "status";
 /// The execution that owns the record; writes of onboarding are conditional on it.
 pub const EXECUTION: &str = "execution";
 pub const ATTEMPT: &str = "attempt";
-/// The tenant's display name (the signup's company name, `tenantctl onboard --name`).
-pub const DISPLAY_NAME: &str = "display_name";
-pub const EMAIL: &str = "email";
+/// The tenant's company name and admin email, as signup, events, the execution input and
+/// `tenantctl onboard` name them.
+pub const COMPANY_NAME: &str = "company_name";
+pub const ADMIN_EMAIL: &str = "admin_email";
+/// Where records written by an earlier version keep the same two fields: read when the new
+/// attribute is absent, never written (see `TenantRecord::from_item`).
+pub const PREVIOUS_COMPANY_NAME: &str = "display_name";
+pub const PREVIOUS_ADMIN_EMAIL: &str = "email";
 /// Which entry point created the record (signup, event, CLI).
 pub const SOURCE: &str = "source";
 pub const MAPPED: &str = "mapped";

@@ -17,8 +17,8 @@ pub struct TenantRecord {
     pub status: Status,
     pub execution: String,
     pub attempt: u32,
-    pub name: Option<String>,
-    pub email: Option<String>,
+    pub company_name: Option<String>,
+    pub admin_email: Option<String>,
     pub mapped: bool,
     pub role_arn: Option<String>,
     pub failed_step: Option<String>,
@@ -120,8 +120,8 @@ impl TenantRecord {
             status: Status::parse(&get_s(item, attr::STATUS)?)?,
             execution: get_s(item, attr::EXECUTION).unwrap_or_default(),
             attempt: get_n(item, attr::ATTEMPT) as u32,
-            name: get_s(item, attr::DISPLAY_NAME),
-            email: get_s(item, attr::EMAIL),
+            company_name: get_s(item, attr::COMPANY_NAME).or_else(|| get_s(item, attr::PREVIOUS_COMPANY_NAME)),
+            admin_email: get_s(item, attr::ADMIN_EMAIL).or_else(|| get_s(item, attr::PREVIOUS_ADMIN_EMAIL)),
             mapped: item
                 .get(attr::MAPPED)
                 .and_then(|v| v.as_bool().ok())
@@ -265,6 +265,30 @@ mod tests {
                 },
             ]
         );
+    }
+
+    /// Records written by an earlier version keep the company name in `display_name` and
+    /// the admin email in `email`: read from there when the new attribute is absent, and
+    /// the new attribute wins where both exist (a record an attempt of this version rewrote).
+    #[test]
+    fn contact_fields_fall_back_to_the_previous_attributes() {
+        let mut item = HashMap::from([
+            ("tenant_id".to_string(), s("acme")),
+            ("status".to_string(), s("ACTIVE")),
+            ("display_name".to_string(), s("Acme Corp")),
+            ("email".to_string(), s("ops@acme.example")),
+        ]);
+        let r = TenantRecord::from_item(&item).unwrap();
+        assert_eq!(r.company_name.as_deref(), Some("Acme Corp"));
+        assert_eq!(r.admin_email.as_deref(), Some("ops@acme.example"));
+        item.insert("company_name".to_string(), s("Acme Holdings"));
+        item.insert("admin_email".to_string(), s("admin@acme.example"));
+        let r = TenantRecord::from_item(&item).unwrap();
+        assert_eq!(r.company_name.as_deref(), Some("Acme Holdings"));
+        assert_eq!(r.admin_email.as_deref(), Some("admin@acme.example"));
+        item.retain(|k, _| k == "tenant_id" || k == "status");
+        let r = TenantRecord::from_item(&item).unwrap();
+        assert_eq!((r.company_name, r.admin_email), (None, None));
     }
 
     /// Only a held signup expires, and only once its time has come.

@@ -119,13 +119,13 @@ pub async fn start_attempt(ctx: &Context, tenant: &TenantId, input: &StepInput) 
     let mut req = update_record(ctx, tenant)
         .expression_attribute_names("#started", attr::started(input.attempt))
         .expression_attribute_values(":started", started);
-    if let Some(name) = &input.name {
-        sets.push("display_name = :name");
-        req = req.expression_attribute_values(":name", s(name));
+    if let Some(company_name) = &input.company_name {
+        sets.push("company_name = :company_name");
+        req = req.expression_attribute_values(":company_name", s(company_name));
     }
-    if let Some(email) = &input.email {
-        sets.push("email = :email");
-        req = req.expression_attribute_values(":email", s(email));
+    if let Some(admin_email) = &input.admin_email {
+        sets.push("admin_email = :admin_email");
+        req = req.expression_attribute_values(":admin_email", s(admin_email));
     }
     let result = req
         .update_expression(format!("SET {} REMOVE failed_step, error_name, error_message, remaining", sets.join(", ")))
@@ -167,8 +167,8 @@ pub async fn start_attempt(ctx: &Context, tenant: &TenantId, input: &StepInput) 
 #[derive(Debug, Clone, Copy)]
 pub struct Claim<'a> {
     pub tenant: &'a TenantId,
-    pub name: Option<&'a str>,
-    pub email: Option<&'a str>,
+    pub company_name: Option<&'a str>,
+    pub admin_email: Option<&'a str>,
     /// The execution the claimant is about to start (named before StartExecution).
     pub execution: &'a str,
     pub attempt: u32,
@@ -203,11 +203,11 @@ async fn put_claim(ctx: &Context, c: &Claim<'_>, status: Status) -> Result<bool,
         .item(attr::MAPPED, AttributeValue::Bool(false))
         .item(attr::CREATED_AT, n(now))
         .item(attr::UPDATED_AT, n(now));
-    if let Some(name) = c.name {
-        req = req.item(attr::DISPLAY_NAME, s(name));
+    if let Some(company_name) = c.company_name {
+        req = req.item(attr::COMPANY_NAME, s(company_name));
     }
-    if let Some(email) = c.email {
-        req = req.item(attr::EMAIL, s(email));
+    if let Some(admin_email) = c.admin_email {
+        req = req.item(attr::ADMIN_EMAIL, s(admin_email));
     }
     if status == Status::PendingApproval {
         req = req.item(
@@ -238,8 +238,8 @@ pub async fn put_pending(
 ) -> Result<bool, StepError> {
     let c = Claim {
         tenant: &signup.tenant_id,
-        name: Some(&signup.company_name),
-        email: Some(&signup.admin_email),
+        company_name: Some(&signup.company_name),
+        admin_email: Some(&signup.admin_email),
         execution,
         attempt,
         source,

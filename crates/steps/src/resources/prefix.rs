@@ -99,7 +99,7 @@ impl TenantResource for Prefix {
         let s3 = &reach.session.s3;
         let names = TenantNames::new(reach.target);
         let prefix = match reach.whose {
-            Whose::Canary => tenant_domain::probe::canary_prefix(reach.target),
+            Whose::Canary => tenant_domain::canary::canary_prefix(reach.target),
             Whose::Own | Whose::Other => names.prefix.clone(),
         };
         let key = format!("{prefix}.probe/{}", reach.actor);

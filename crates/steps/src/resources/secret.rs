@@ -93,7 +93,7 @@ impl TenantResource for Secret {
     /// Reads the value and the description: refused on any secret but the tenant's own.
     async fn reach(_ctx: &Context, reach: &Reach<'_>) -> Vec<Attempt> {
         let name = match reach.whose {
-            Whose::Canary => tenant_domain::probe::canary_secret_name(reach.target),
+            Whose::Canary => tenant_domain::canary::canary_secret_name(reach.target),
             Whose::Own | Whose::Other => TenantNames::new(reach.target).secret_name,
         };
         let secrets = &reach.session.secrets;

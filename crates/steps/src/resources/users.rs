@@ -22,9 +22,9 @@ pub(crate) async fn admin_email(
     input: &StepInput,
     tenant: &TenantId,
 ) -> Result<Option<String>, StepError> {
-    Ok(match &input.email {
+    Ok(match &input.admin_email {
         Some(e) => Some(e.clone()),
-        None => record::get(ctx, tenant.as_str()).await?.and_then(|r| r.email),
+        None => record::get(ctx, tenant.as_str()).await?.and_then(|r| r.admin_email),
     })
 }
 

@@ -40,17 +40,18 @@ pub enum SignupOutcome {
     },
     /// Another signup (or an operator) holds the id. `held_by` describes the winning
     /// request for operators (logs, the event's result); never shown on the public page,
-    /// where it would disclose another customer's name and email.
+    /// where it would disclose another customer's company name and admin email.
     Taken { tenant_id: String, held_by: String },
 }
 
-/// The request that holds a record, as an operator finds it: status, name, email, execution.
+/// The request that holds a record, as an operator finds it: status, company name, admin
+/// email, execution.
 pub fn held_by(r: &record::TenantRecord) -> String {
     format!(
-        "{} (name {}, email {}), execution {}",
+        "{} (company name {}, admin email {}), execution {}",
         r.status,
-        r.name.as_deref().unwrap_or("-"),
-        r.email.as_deref().unwrap_or("-"),
+        r.company_name.as_deref().unwrap_or("-"),
+        r.admin_email.as_deref().unwrap_or("-"),
         r.execution
     )
 }
@@ -134,8 +135,8 @@ async fn holder(ctx: &Context, signup: &Signup) -> Result<Result<record::TenantR
             message: format!("the record of {tenant} changed while signing up; try again"),
         });
     };
-    let same = existing.name.as_deref() == Some(signup.company_name.as_str())
-        && existing.email.as_deref() == Some(signup.admin_email.as_str());
+    let same = existing.company_name.as_deref() == Some(signup.company_name.as_str())
+        && existing.admin_email.as_deref() == Some(signup.admin_email.as_str());
     if !same {
         let held_by = held_by(&existing);
         tracing::info!(tenant = %tenant, held_by, "signup refused: id taken");
@@ -156,8 +157,8 @@ pub async fn hold(ctx: &Context, signup: &Signup, source: Source) -> Result<Sign
     let execution = execution_name(tenant, 1);
     let claim = record::Claim {
         tenant,
-        name: Some(&signup.company_name),
-        email: Some(&signup.admin_email),
+        company_name: Some(&signup.company_name),
+        admin_email: Some(&signup.admin_email),
         execution: &execution,
         attempt: 1,
         source: source.as_str(),

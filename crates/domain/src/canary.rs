@@ -1,5 +1,5 @@
-//! Names used by the isolation proof: the short-lived probe user of a tenant and the
-//! canary resources its credentials must be refused.
+//! Names used by the isolation proof: the canary resources a tenant's credentials must be
+//! refused, and the short-lived probe user that holds those credentials.
 //!
 //! The canary of tenant `acme` is `tenants/acme_canary/`: inside the permissions
 //! boundary's namespace (`tenants/*`), so only the tenant policy's own scoping can refuse
