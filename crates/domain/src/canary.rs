@@ -77,13 +77,7 @@ mod tests {
     }
 
     fn deployment() -> Deployment {
-        Deployment {
-            partition: "aws".into(),
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-            bucket: "data".into(),
-            identity_pool_id: "us-east-1:pool".into(),
-        }
+        Deployment::example()
     }
 
     fn resources(doc: &crate::policy::PolicyDocument, action: &str) -> Vec<String> {
@@ -141,7 +135,7 @@ mod tests {
             let d = deployment();
             let canary = canary_prefix(&ta);
             prop_assert!(!canary.starts_with(&TenantNames::new(&tb).prefix));
-            let object = format!("arn:aws:s3:::data/{canary}{key}");
+            let object = format!("arn:aws:s3:::tenant-data/{canary}{key}");
             let secret = format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{}-{suffix}", canary_secret_name(&ta));
             let own = tenant_policy(&ta, &d);
             for pattern in resources(&own, "s3:PutObject") {

@@ -134,6 +134,20 @@ pub fn abac_policy(d: &Deployment) -> PolicyDocument {
 }
 
 #[cfg(test)]
+impl Deployment {
+    /// The deployment the unit tests render for.
+    pub(crate) fn example() -> Deployment {
+        Deployment {
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account_id: "123456789012".into(),
+            bucket: "tenant-data".into(),
+            identity_pool_id: "us-east-1:0000".into(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::TenantNames;
@@ -142,13 +156,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn deployment() -> Deployment {
-        Deployment {
-            partition: "aws".into(),
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-            bucket: "tenant-data".into(),
-            identity_pool_id: "us-east-1:0000".into(),
-        }
+        Deployment::example()
     }
 
     /// Concrete resources and list prefixes that belong to `id`.

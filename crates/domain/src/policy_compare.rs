@@ -103,13 +103,7 @@ mod tests {
     use serde_json::json;
 
     fn deployment() -> Deployment {
-        Deployment {
-            partition: "aws".into(),
-            region: "us-east-1".into(),
-            account_id: "123456789012".into(),
-            bucket: "tenant-data".into(),
-            identity_pool_id: "us-east-1:0000".into(),
-        }
+        Deployment::example()
     }
 
     /// What IAM does to a document: every byte outside the unreserved set percent-encoded.
