@@ -178,6 +178,10 @@ pub fn next_command(e: &Ending) -> Option<String> {
             }
             _ => format!("nothing was recorded; fix the cause above, then `tenantctl onboard {t}`"),
         }),
+        // Ended before its first step claimed the record: nothing was created.
+        (Some(Status::Pending), s) if s != "RUNNING" => Some(format!(
+            "the execution ended before it claimed the tenant, so nothing was created; `tenantctl retry {t}` starts a new one"
+        )),
         // The execution ended but left the record mid-way (aborted, timed out, crashed
         // rollback): offboarding takes the record over and removes what exists.
         (Some(Status::Provisioning | Status::RollingBack | Status::Offboarding), s) if s != "RUNNING" => Some(format!(
@@ -241,6 +245,18 @@ mod tests {
         assert!(
             stuck.contains("offboard acme") && stuck.contains("retry acme"),
             "{stuck}"
+        );
+        // Ended before claiming the record: retry, no offboard (nothing to remove).
+        let unclaimed = next_command(&ending(Some(Status::Pending), "FAILED", Some("States.Runtime"))).unwrap();
+        assert!(
+            unclaimed.contains("nothing was created") && unclaimed.contains("`tenantctl retry acme`"),
+            "{unclaimed}"
+        );
+        assert!(!unclaimed.contains("offboard"), "{unclaimed}");
+        assert!(
+            next_command(&ending(Some(Status::Pending), "RUNNING", None))
+                .unwrap()
+                .contains("tenantctl status acme")
         );
         let invalid = next_command(&ending(None, "FAILED", Some("InvalidTenantId"))).unwrap();
         assert!(invalid.contains("nothing was created"), "{invalid}");

@@ -329,7 +329,14 @@ pub async fn retry(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Started> {
                 ))
                 .into()),
                 None => start_attempt(ops, tenant, company_name, admin_email, current.attempt, true).await,
-                Some(_) => start_attempt(ops, tenant, company_name, admin_email, current.attempt, false).await,
+                Some(ExecutionStatus::Running) => {
+                    start_attempt(ops, tenant, company_name, admin_email, current.attempt, false).await
+                }
+                // Ended without claiming the record (it failed before RecordProvisioning,
+                // e.g. an input an earlier version built): nothing was created, since
+                // every resource step follows the claim. The next attempt (a new execution
+                // name) may claim a PENDING record.
+                Some(_) => start_attempt(ops, tenant, company_name, admin_email, current.attempt, true).await,
             }
         }
         Status::RollbackFailed => Err(refused(

@@ -707,6 +707,78 @@ async fn a_signup_whose_start_failed_is_shown_stuck_and_retry_recovers_it() {
     t.stop().await;
 }
 
+/// An execution started with the previous version's input (`name`/`email`, as an old
+/// `tenantctl` or signup function sends during an upgrade) ends at `Init`, before its first
+/// step: nothing is created and the record stays PENDING. `status` says so and names
+/// `retry`, which starts the next attempt from the record: ACTIVE, with the record's
+/// company name and admin email.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_execution_that_ended_before_claiming_its_tenant_is_retried_from_the_record() {
+    let t = spawn("unclaimed", 0).await;
+    let tenant = tid("initech");
+    let claimed = tenant_steps::record::claim(
+        &t.ops.ctx,
+        &tenant_steps::record::Claim {
+            tenant: &tenant,
+            company_name: Some("Initech"),
+            admin_email: Some("bill@initech.example"),
+            execution: "initech-1",
+            attempt: 1,
+            source: "cli",
+        },
+    )
+    .await
+    .unwrap();
+    assert!(claimed);
+    let old_input = serde_json::json!({
+        "tenant_id": "initech", "name": "Initech", "email": "bill@initech.example", "attempt": 1
+    });
+    let started = t
+        .ops
+        .ctx
+        .clients
+        .sfn
+        .start_execution()
+        .state_machine_arn(&t.ops.onboarding_arn)
+        .name("initech-1")
+        .input(old_input.to_string())
+        .send()
+        .await
+        .unwrap();
+    let ended = onboard::wait(&t.ops, started.execution_arn(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(ended.status, "FAILED", "{ended:?}");
+
+    let out = t.run(&["--json", "status", "initech"]).await;
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let st = json(&out);
+    assert_eq!(st["record"]["status"], "PENDING", "{st}");
+    assert_eq!(st["stuck"], true, "{st}");
+    let next = st["next"].as_str().unwrap();
+    assert!(
+        next.contains("nothing was created") && next.contains("`tenantctl retry initech`"),
+        "{st}"
+    );
+    let res = tenantctl::status::inspect(&t.ops, &tenant).await.unwrap();
+    assert!(res.present().is_empty(), "{:?}", res.present());
+
+    let out = t.run(&["retry", "initech"]).await;
+    assert_eq!(
+        code(&out),
+        0,
+        "{}{}",
+        stdout(&out),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let st = json(&t.run(&["--json", "status", "initech"]).await);
+    assert_eq!(st["record"]["status"], "ACTIVE", "{st}");
+    assert_eq!(st["record"]["attempt"], 2, "{st}");
+    assert_eq!(st["record"]["company_name"], "Initech", "{st}");
+    assert_eq!(st["record"]["admin_email"], "bill@initech.example", "{st}");
+    t.stop().await;
+}
+
 /// One ownership rule for every entry point: 50 rounds of a POST /signup to the page, a
 /// `TenantSignupRequested` event (its handler) and `tenantctl onboard` for the same id at
 /// random offsets. Each round has exactly one winner; the record carries the winner's whole
