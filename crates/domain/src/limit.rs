@@ -148,6 +148,14 @@ mod tests {
         window_seconds: 3600,
     };
 
+    /// The scope's name is part of every counter's key in the table: a new name would
+    /// start every count afresh after a deploy.
+    #[test]
+    fn scopes_keep_their_names() {
+        assert_eq!(Scope::Email.as_str(), "email");
+        assert_eq!(Scope::Source.as_str(), "source");
+    }
+
     #[test]
     fn limits_are_read_and_written_back() {
         assert_eq!("3/3600".parse::<Limit>().unwrap(), THREE_AN_HOUR);
@@ -186,6 +194,9 @@ mod tests {
     #[test]
     fn durations_are_worded_rounded_up() {
         assert_eq!(duration_words(0), "1 second");
+        // Each unit starts at its own size.
+        assert_eq!(duration_words(60), "1 minute");
+        assert_eq!(duration_words(86_400), "1 day");
         assert_eq!(duration_words(59), "59 seconds");
         assert_eq!(duration_words(61), "2 minutes");
         assert_eq!(duration_words(3600), "1 hour");

@@ -257,6 +257,20 @@ mod tests {
         };
         assert!(dropped_rules(std::slice::from_ref(&legacy), &desired).is_empty());
         assert_eq!(dropped_rules(std::slice::from_ref(&legacy), &empty).len(), 1);
+        // A rule that names no tenant is kept only by the same rule (claim and value).
+        let custom = |claim: &str| MappingRule {
+            claim: claim.into(),
+            match_type: MatchType::Equals,
+            value: "ops".into(),
+            role_arn: "arn:aws:iam::1:role/ops".into(),
+        };
+        let keeps = ProviderMapping {
+            mapping_type: MappingType::Rules,
+            rules: vec![custom("custom:team")],
+        };
+        assert!(dropped_rules(&[custom("custom:team")], &keeps).is_empty());
+        let other_claim = [custom("custom:dept")];
+        assert_eq!(dropped_rules(&other_claim, &keeps), [&other_claim[0]]);
     }
 
     #[test]
