@@ -9,6 +9,9 @@ pub const TAG_KEY: &str = "tenant";
 /// The role's tag naming the template version its documents were rendered from.
 pub const TEMPLATE_VERSION_TAG_KEY: &str = "template-version";
 
+/// The marker object's name inside the tenant's prefix.
+pub const MARKER_NAME: &str = ".tenant";
+
 /// Every name derived from one tenant id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantNames {
@@ -38,7 +41,7 @@ impl TenantNames {
             role_path: ROLE_PATH,
             secret_name: format!("tenants/{id}/app"),
             prefix: format!("tenants/{id}/"),
-            marker_key: format!("tenants/{id}/.tenant"),
+            marker_key: format!("tenants/{id}/{MARKER_NAME}"),
         }
     }
 

@@ -18,14 +18,11 @@ use aws_sdk_cognitoidentity::types::{AmbiguousRoleResolutionType, RoleMappingTyp
 use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_domain::mapping::desired_mapping;
-use tenant_domain::names::{INLINE_POLICY_NAME, TAG_KEY};
-use tenant_domain::policy::trust_policy;
-use tenant_domain::policy_compare::{decode_document, same_policy};
 use tenant_domain::role_access;
-use tenant_domain::{MappingType, Status, TenantId, TenantNames};
+use tenant_domain::{MappingType, Status, TenantId};
 use tenant_steps::Settings;
 use tenant_steps::record;
-use tenant_steps::resources::{self, Inventory, Resource};
+use tenant_steps::resources::{self, Drift, DriftKind, Inventory, Resource};
 
 use crate::Ops;
 
@@ -68,6 +65,20 @@ impl Finding {
             detail: detail.into(),
             expected: None,
             found: None,
+        }
+    }
+
+    /// A resource judge's finding about `tenant`.
+    fn of_drift(tenant: &TenantId, d: Drift) -> Self {
+        let kind = match d.kind {
+            DriftKind::Missing => Kind::Missing,
+            DriftKind::Differs => Kind::Drift,
+            DriftKind::Unavailable => Kind::Unavailable,
+        };
+        Finding {
+            expected: d.expected,
+            found: d.found,
+            ..Finding::new(tenant.as_str(), kind, d.what, d.detail)
         }
     }
 
@@ -360,253 +371,31 @@ async fn drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> a
     Ok(findings)
 }
 
-fn tag_value<'a>(tags: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<&'a str> {
-    tags.into_iter().find(|(k, _)| *k == TAG_KEY).map(|(_, v)| v)
-}
-
-/// Compares a tenant's role, group, secret and prefix marker with the templates.
+/// Each resource of an ACTIVE tenant against what onboarding renders today: read by the
+/// resource modules (`resources::audit_read`), judged by their pure judges.
 async fn tenant_drift(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Vec<Finding>> {
-    let c = &ops.ctx.clients;
     let s = &ops.ctx.settings;
-    let names = TenantNames::new(tenant);
-    let id = tenant.as_str();
     let mut out = vec![];
-    let role_label = format!("role {}", names.role_name);
-
-    // Role: path, boundary, tag, trust policy, inline policies, attached policies. Abac
-    // mode has none per tenant: one found is left from another mode.
-    match c.iam.get_role().role_name(&names.role_name).send().await {
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {
-            if s.mapping_type.has_tenant_role() {
-                // Moved to the shared role by `tenantctl migrate` before the deployment's
-                // switch: said so, with the way on, rather than as a lost role.
-                let moved = tenant_steps::migrate::marked(&ops.ctx, tenant).await? == Some(MappingType::Abac);
-                out.push(if moved {
-                    Finding::new(
-                        id,
-                        Kind::Drift,
-                        &role_label,
-                        format!(
-                            "moved to the shared tenant role by `tenantctl migrate --to abac`, while the deployment's MappingType is still {:?}: finish the migration and switch MappingType to Abac (docs/operations.md)",
-                            s.mapping_type
-                        ),
-                    )
-                } else {
-                    Finding::new(id, Kind::Missing, &role_label, "the role does not exist")
-                });
-            }
-        }
-        Err(e) => return Err(e).context("iam GetRole"),
-        Ok(_) if !s.mapping_type.has_tenant_role() => out.push(Finding::new(
-            id,
-            Kind::Drift,
-            &role_label,
-            format!(
-                "a per-tenant role in {:?} mode, which uses the shared role",
-                s.mapping_type
-            ),
-        )),
-        Ok(got) => {
-            let role = got.role().context("GetRole returned no role")?;
-            if role.path() != names.role_path {
-                out.push(Finding::differs(
-                    id,
-                    &role_label,
-                    "path",
-                    json!(names.role_path),
-                    json!(role.path()),
-                ));
-            }
-            let boundary = role.permissions_boundary().and_then(|b| b.permissions_boundary_arn());
-            if boundary != Some(s.boundary_arn.as_str()) {
-                out.push(Finding::differs(
-                    id,
-                    &role_label,
-                    "permissions boundary",
-                    json!(s.boundary_arn),
-                    json!(boundary),
-                ));
-            }
-            let tag = tag_value(role.tags().iter().map(|t| (t.key(), t.value())));
-            if tag != Some(id) {
-                out.push(Finding::differs(id, &role_label, "tag tenant", json!(id), json!(tag)));
-            }
-            let expected = trust_policy(&s.identity_pool_id);
-            let found = role.assume_role_policy_document().and_then(decode_document);
-            if !found.as_ref().is_some_and(|f| same_policy(&expected, f)) {
-                out.push(Finding::differs(
-                    id,
-                    &role_label,
-                    "trust policy",
-                    expected,
-                    found.unwrap_or(Value::Null),
-                ));
-            }
-            let inline = c
-                .iam
-                .list_role_policies()
-                .role_name(&names.role_name)
-                .send()
-                .await
-                .context("iam ListRolePolicies")?;
-            for extra in inline.policy_names().iter().filter(|n| *n != INLINE_POLICY_NAME) {
-                out.push(Finding::new(
-                    id,
-                    Kind::Drift,
-                    format!("{role_label} inline policy {extra}"),
-                    "an inline policy the templates do not create",
-                ));
-            }
-            let expected: Value = serde_json::from_str(&s.tenant_policy(tenant).to_json())?;
-            let label = format!("{role_label} inline policy {INLINE_POLICY_NAME}");
-            if inline.policy_names().iter().any(|n| n == INLINE_POLICY_NAME) {
-                let doc = c
-                    .iam
-                    .get_role_policy()
-                    .role_name(&names.role_name)
-                    .policy_name(INLINE_POLICY_NAME)
-                    .send()
-                    .await
-                    .context("iam GetRolePolicy")?;
-                let found = decode_document(doc.policy_document());
-                if !found.as_ref().is_some_and(|f| same_policy(&expected, f)) {
-                    out.push(Finding::differs(
-                        id,
-                        label,
-                        "policy document",
-                        expected,
-                        found.unwrap_or(Value::Null),
-                    ));
-                }
-            } else {
-                out.push(Finding::new(
-                    id,
-                    Kind::Missing,
-                    label,
-                    "the tenant policy is not on the role",
-                ));
-            }
-            let attached = c
-                .iam
-                .list_attached_role_policies()
-                .role_name(&names.role_name)
-                .send()
-                .await
-                .context("iam ListAttachedRolePolicies")?;
-            for p in attached.attached_policies() {
-                out.push(Finding::new(
-                    id,
-                    Kind::Drift,
-                    format!("{role_label} attached policy {}", p.policy_arn().unwrap_or_default()),
-                    "a managed policy the templates do not attach",
-                ));
-            }
-        }
-    }
-
-    // Group: description carries the tenant; in Token mode it also carries the role.
-    let group_label = format!("group {}", names.group);
-    match c
-        .idp
-        .get_group()
-        .user_pool_id(&s.user_pool_id)
-        .group_name(&names.group)
-        .send()
-        .await
-    {
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_resource_not_found_exception()) =>
+    for d in resources::audit_read(&ops.ctx, tenant).await.drift(tenant, s) {
+        // A role moved to the shared role by `tenantctl migrate` before the deployment's
+        // switch: said so, with the way on, rather than as a lost role.
+        if d.resource == Resource::Role
+            && d.kind == DriftKind::Missing
+            && !d.what.contains(" inline policy ")
+            && tenant_steps::migrate::marked(&ops.ctx, tenant).await? == Some(MappingType::Abac)
         {
             out.push(Finding::new(
-                id,
-                Kind::Missing,
-                &group_label,
-                "the group does not exist",
+                tenant.as_str(),
+                Kind::Drift,
+                d.what,
+                format!(
+                    "moved to the shared tenant role by `tenantctl migrate --to abac`, while the deployment's MappingType is still {:?}: finish the migration and switch MappingType to Abac (docs/operations.md)",
+                    s.mapping_type
+                ),
             ));
+            continue;
         }
-        Err(e) => return Err(e).context("cognito-idp GetGroup"),
-        Ok(got) => {
-            let group = got.group().context("GetGroup returned no group")?;
-            let expected = tenant_steps::resources::group::group_description(tenant);
-            if group.description() != Some(expected.as_str()) {
-                out.push(Finding::differs(
-                    id,
-                    &group_label,
-                    "description",
-                    json!(expected),
-                    json!(group.description()),
-                ));
-            }
-            let expected_role =
-                (s.mapping_type == MappingType::Token).then(|| names.role_arn(&s.partition, &s.account_id));
-            if group.role_arn().map(str::to_string) != expected_role {
-                out.push(Finding::differs(
-                    id,
-                    &group_label,
-                    "role",
-                    json!(expected_role),
-                    json!(group.role_arn()),
-                ));
-            }
-        }
-    }
-
-    // Secret: exists, not scheduled for deletion, tagged.
-    let secret_label = format!("secret {}", names.secret_name);
-    match c.secrets.describe_secret().secret_id(&names.secret_name).send().await {
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_resource_not_found_exception()) =>
-        {
-            out.push(Finding::new(
-                id,
-                Kind::Missing,
-                &secret_label,
-                "the secret does not exist",
-            ));
-        }
-        Err(e) => return Err(e).context("secretsmanager DescribeSecret"),
-        Ok(secret) => {
-            if secret.deleted_date().is_some() {
-                out.push(Finding::new(
-                    id,
-                    Kind::Missing,
-                    &secret_label,
-                    "the secret is scheduled for deletion",
-                ));
-            }
-            let tag = tag_value(secret.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))));
-            if tag != Some(id) {
-                out.push(Finding::differs(id, &secret_label, "tag tenant", json!(id), json!(tag)));
-            }
-        }
-    }
-
-    // Prefix marker: exists and carries the tag.
-    let marker_label = format!("prefix marker s3://{}/{}", s.bucket, names.marker_key);
-    let tagging =
-        c.s3.get_object_tagging()
-            .bucket(&s.bucket)
-            .key(&names.marker_key)
-            .send()
-            .await;
-    match tagging {
-        Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
-            out.push(Finding::new(
-                id,
-                Kind::Missing,
-                &marker_label,
-                "the marker object does not exist",
-            ));
-        }
-        Err(e) => return Err(e).context("s3 GetObjectTagging"),
-        Ok(t) => {
-            let tag = tag_value(t.tag_set().iter().map(|t| (t.key(), t.value())));
-            if tag != Some(id) {
-                out.push(Finding::differs(id, &marker_label, "tag tenant", json!(id), json!(tag)));
-            }
-        }
+        out.push(Finding::of_drift(tenant, d));
     }
     Ok(out)
 }

@@ -44,23 +44,36 @@ impl TenantResource for Group {
         }
     }
 
-    fn judge(name: &str, expected: &GroupExpected, observed: &Observation<GroupObserved>) -> Vec<Drift> {
-        judge_found(Resource::Group, name, observed, |o| {
+    type Audited = GroupObserved;
+
+    async fn audit_read(ctx: &Context, tenant: &TenantId) -> Observation<GroupObserved> {
+        match <Group as TenantResource>::inspect(ctx, tenant).await {
+            Observation::Absent(_) => Observation::Absent("the group does not exist".into()),
+            other => other,
+        }
+    }
+
+    /// The description names the tenant; in Token mode the group carries its role.
+    fn judge(name: &str, expected: &GroupExpected, audited: &Observation<GroupObserved>) -> Vec<Drift> {
+        let what = format!("group {name}");
+        judge_found(Resource::Group, &what, audited, |o| {
             let mut out = vec![];
             if o.description.as_deref() != Some(expected.description.as_str()) {
                 out.push(Drift::differs(
                     Resource::Group,
-                    format!("group {name} description"),
-                    &expected.description,
-                    o.description.as_deref().unwrap_or("none"),
+                    &what,
+                    "description",
+                    json!(expected.description),
+                    json!(o.description),
                 ));
             }
             if o.role_arn != expected.role_arn {
                 out.push(Drift::differs(
                     Resource::Group,
-                    format!("group {name} role"),
-                    expected.role_arn.as_deref().unwrap_or("none"),
-                    o.role_arn.as_deref().unwrap_or("none"),
+                    &what,
+                    "role",
+                    json!(expected.role_arn),
+                    json!(o.role_arn),
                 ));
             }
             out

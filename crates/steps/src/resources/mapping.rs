@@ -8,7 +8,7 @@ use tracing::info;
 
 use super::access::{Attempt, Reach};
 use super::group::group_description;
-use super::{Drift, Observation, Resource, Row, TenantResource, judge_found, not_found_row};
+use super::{Drift, Observation, Row, TenantResource, not_found_row};
 use crate::error::classify;
 use crate::{Context, Settings, StepError, StepInput, mapping};
 
@@ -33,19 +33,17 @@ impl TenantResource for Mapping {
         TenantNames::new(tenant).role_arn(&settings.partition, &settings.account_id)
     }
 
-    fn judge(name: &str, expected: &String, observed: &Observation<MappingObserved>) -> Vec<Drift> {
-        judge_found(Resource::Mapping, name, observed, |o| {
-            if &o.role_arn == expected {
-                vec![]
-            } else {
-                vec![Drift::differs(
-                    Resource::Mapping,
-                    format!("mapping {name} role"),
-                    expected,
-                    &o.role_arn,
-                )]
-            }
-        })
+    type Audited = MappingObserved;
+
+    async fn audit_read(ctx: &Context, tenant: &TenantId) -> Observation<MappingObserved> {
+        <Mapping as TenantResource>::inspect(ctx, tenant).await
+    }
+
+    /// Nothing per tenant: the provider's mapping is one document, which `audit` judges
+    /// whole against the table (missing, extra and wrong rules, the type, the
+    /// ambiguity rule). Read per tenant only to find a rule left in a mode without one.
+    fn judge(_name: &str, _expected: &String, _audited: &Observation<MappingObserved>) -> Vec<Drift> {
+        vec![]
     }
 
     type Observed = MappingObserved;

@@ -90,9 +90,15 @@ pub enum DriftKind {
 pub struct Drift {
     pub resource: Resource,
     pub kind: DriftKind,
-    /// The resource's name and the property, e.g. "role tenant-acme boundary".
+    /// What an operator looks for, e.g. "role tenant-acme" or "secret tenants/acme/app".
     pub what: String,
+    /// The property that differs ("permissions boundary"), or what was seen.
     pub detail: String,
+    /// For a property that differs: what onboarding renders, and what was found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<Value>,
 }
 
 impl Drift {
@@ -102,17 +108,18 @@ impl Drift {
             kind,
             what: what.into(),
             detail: detail.into(),
+            expected: None,
+            found: None,
         }
     }
 
-    /// A property that differs: expected vs found, both shown.
-    fn differs(resource: Resource, what: impl Into<String>, expected: &str, found: &str) -> Drift {
-        Drift::new(
-            resource,
-            DriftKind::Differs,
-            what,
-            format!("expected {expected}, found {found}"),
-        )
+    /// A property that differs: its name, what onboarding renders and what was found.
+    fn differs(resource: Resource, what: impl Into<String>, property: &str, expected: Value, found: Value) -> Drift {
+        Drift {
+            expected: Some(expected),
+            found: Some(found),
+            ..Drift::new(resource, DriftKind::Differs, what, property)
+        }
     }
 }
 
@@ -120,14 +127,14 @@ impl Drift {
 /// found resource is left to `found`.
 fn judge_found<T>(
     resource: Resource,
-    name: &str,
+    what: &str,
     observed: &Observation<T>,
     found: impl FnOnce(&T) -> Vec<Drift>,
 ) -> Vec<Drift> {
     match observed {
         Observation::Found(o) => found(o),
-        Observation::Absent(saw) => vec![Drift::new(resource, DriftKind::Missing, name, saw.clone())],
-        Observation::Unavailable(r) => vec![Drift::new(resource, DriftKind::Unavailable, name, r.clone())],
+        Observation::Absent(saw) => vec![Drift::new(resource, DriftKind::Missing, what, saw.clone())],
+        Observation::Unavailable(r) => vec![Drift::new(resource, DriftKind::Unavailable, what, r.clone())],
     }
 }
 
@@ -168,8 +175,14 @@ pub trait TenantResource {
     type Expected: std::fmt::Debug + Clone + PartialEq;
     fn expected(tenant: &TenantId, settings: &Settings) -> Self::Expected;
 
-    /// The drift judge for an ACTIVE tenant: expected vs observed. Pure.
-    fn judge(name: &str, expected: &Self::Expected, observed: &Observation<Self::Observed>) -> Vec<Drift>;
+    /// What `audit` reads of it for an ACTIVE tenant: every property onboarding sets (a
+    /// deeper read than `inspect`, which the steps' own roles make). A failed read is an
+    /// [`Observation::Unavailable`].
+    type Audited: std::fmt::Debug + Clone + PartialEq + Send + Sync;
+    fn audit_read(ctx: &Context, tenant: &TenantId) -> impl Future<Output = Observation<Self::Audited>> + Send;
+
+    /// The drift judge for an ACTIVE tenant: expected vs what `audit_read` found. Pure.
+    fn judge(name: &str, expected: &Self::Expected, audited: &Observation<Self::Audited>) -> Vec<Drift>;
 
     /// The calls a tenant's own credentials make on it (see [`access`]): Verify's proof
     /// and `check-isolation` are these calls on the tenant's own, its canary and other
@@ -240,8 +253,8 @@ fn judge_not_applicable<T>(resource: Resource, name: &str, mode: MappingType, ob
         Observation::Found(_) => vec![Drift::new(
             resource,
             DriftKind::Differs,
-            name,
-            format!("expected none in {mode:?} mode, found one"),
+            format!("{} {name}", resource.census_kind()),
+            format!("expected none in {mode:?} mode, found one: it uses the shared tenant role"),
         )],
         Observation::Absent(_) => vec![],
         Observation::Unavailable(r) => vec![Drift::new(resource, DriftKind::Unavailable, name, r.clone())],
@@ -367,24 +380,6 @@ macro_rules! resource_table {
                 out
             }
 
-            /// The judges' findings for an ACTIVE tenant, in the list's order. Pure.
-            pub fn drift(&self, tenant: &TenantId, settings: &Settings) -> Vec<Drift> {
-                let mut out = vec![];
-                $(
-                    let name = <$ty as TenantResource>::name(tenant, settings);
-                    if <$ty as TenantResource>::applies(settings.mapping_type) {
-                        out.extend(<$ty as TenantResource>::judge(
-                            &name,
-                            &<$ty as TenantResource>::expected(tenant, settings),
-                            &self.$field,
-                        ));
-                    } else {
-                        out.extend(judge_not_applicable(Resource::$variant, &name, settings.mapping_type, &self.$field));
-                    }
-                )*
-                out
-            }
-
             /// What `status` shows, in the list's order.
             pub fn rows(&self, tenant: &TenantId, settings: &Settings) -> Vec<Row> {
                 let mut out = vec![];
@@ -416,6 +411,40 @@ macro_rules! resource_table {
                 }
                 Resources { mode: MappingType::default(), $($field: seen(unavailable),)* }
             }
+        }
+
+        /// What `audit` read of a tenant's resources, one observation per resource.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct Audit {
+            /// The deployment's mode when read: which resources the tenant should have.
+            pub mode: MappingType,
+            $(pub $field: Observation<<$ty as TenantResource>::Audited>,)*
+        }
+
+        impl Audit {
+            /// The judges' findings for an ACTIVE tenant, in the list's order. Pure.
+            pub fn drift(&self, tenant: &TenantId, settings: &Settings) -> Vec<Drift> {
+                let mut out = vec![];
+                $(
+                    let name = <$ty as TenantResource>::name(tenant, settings);
+                    if <$ty as TenantResource>::applies(settings.mapping_type) {
+                        out.extend(<$ty as TenantResource>::judge(
+                            &name,
+                            &<$ty as TenantResource>::expected(tenant, settings),
+                            &self.$field,
+                        ));
+                    } else {
+                        out.extend(judge_not_applicable(Resource::$variant, &name, settings.mapping_type, &self.$field));
+                    }
+                )*
+                out
+            }
+        }
+
+        /// Reads what `audit` judges of a tenant's resources, all at once. Never fails.
+        pub async fn audit_read(ctx: &Context, tenant: &TenantId) -> Audit {
+            let ($($field,)*) = tokio::join!($(<$ty as TenantResource>::audit_read(ctx, tenant),)*);
+            Audit { mode: ctx.settings.mapping_type, $($field,)* }
         }
 
         /// Every resource in the account's tenant namespace, per tenant id (as the names
@@ -578,63 +607,103 @@ mod tests {
         Context::offline().settings
     }
 
-    /// What onboarding renders, as a live read would find it.
-    fn as_onboarded(tenant: &TenantId, settings: &Settings) -> Resources {
+    /// Every resource seen absent, or unreadable for `unavailable`, by `audit`'s reads.
+    fn audit_all(unavailable: Option<&str>) -> Audit {
+        fn seen<T>(unavailable: Option<&str>) -> Observation<T> {
+            match unavailable {
+                Some(r) => Observation::Unavailable(r.to_string()),
+                None => Observation::Absent("nothing there".into()),
+            }
+        }
+        Audit {
+            mode: MappingType::default(),
+            group: seen(unavailable),
+            role: seen(unavailable),
+            secret: seen(unavailable),
+            prefix: seen(unavailable),
+            mapping: seen(unavailable),
+            users: seen(unavailable),
+        }
+    }
+
+    /// What onboarding renders, as `audit` would read it.
+    fn as_onboarded(tenant: &TenantId, settings: &Settings) -> Audit {
         let group = <group::Group as TenantResource>::expected(tenant, settings);
-        Resources {
+        let role = <role::Role as TenantResource>::expected(tenant, settings);
+        Audit {
             mode: settings.mapping_type,
             group: Observation::Found(group::GroupObserved {
                 description: Some(group.description),
                 role_arn: group.role_arn,
                 precedence: Some(0),
             }),
-            role: Observation::Found(role::RoleObserved {
-                arn: <mapping::Mapping as TenantResource>::expected(tenant, settings),
-                boundary: Some(settings.boundary_arn.clone()),
-                inline_policy: true,
-                template_version: Some(settings.template_version()),
+            role: Observation::Found(role::RoleAudited {
+                path: role.path,
+                boundary: Some(role.boundary),
+                tag: Some(role.tag),
+                trust: Some(role.trust),
+                inline: vec![tenant_domain::names::INLINE_POLICY_NAME.to_string()],
+                policy: Some(role.policy),
+                attached: vec![],
             }),
-            secret: Observation::Found(secret::SecretObserved {
-                arn: "arn:aws:secretsmanager:us-east-1:1:secret:x".into(),
+            secret: Observation::Found(secret::SecretAudited {
                 deletion_date: None,
+                tag: Some(tenant.to_string()),
             }),
-            prefix: Observation::Found(prefix::PrefixObserved { objects: 1 }),
+            prefix: Observation::Found(Some(tenant.to_string())),
             mapping: Observation::Found(mapping::MappingObserved {
                 role_arn: <mapping::Mapping as TenantResource>::expected(tenant, settings),
             }),
-            users: Observation::Found(users::UsersObserved { members: 1 }),
+            users: Observation::Found(()),
         }
     }
 
     #[test]
     fn what_onboarding_renders_has_no_drift() {
         let tenant = TenantId::parse("acme").unwrap();
-        let s = settings();
-        assert_eq!(as_onboarded(&tenant, &s).drift(&tenant, &s), vec![]);
-        assert!(as_onboarded(&tenant, &s).missing().is_empty());
+        for mode in [MappingType::Rules, MappingType::Token] {
+            let s = Settings {
+                mapping_type: mode,
+                ..settings()
+            };
+            assert_eq!(as_onboarded(&tenant, &s).drift(&tenant, &s), vec![], "{mode:?}");
+        }
     }
 
-    /// An ACTIVE tenant with nothing: the judge of every resource onboarding always
-    /// creates reports it Missing (users are optional: no admin email, no user).
+    /// An ACTIVE tenant with nothing: the judge of every resource judged per tenant
+    /// reports it Missing under the name an operator looks for (the mapping and the users
+    /// are judged across the pool).
     #[test]
     fn nothing_found_is_missing_for_every_resource() {
         let tenant = TenantId::parse("acme").unwrap();
         let s = settings();
-        let drift = Resources::all(None).drift(&tenant, &s);
-        for r in Resource::ALL.into_iter().filter(|r| *r != Resource::Users) {
-            assert!(
-                drift.iter().any(|d| d.resource == r && d.kind == DriftKind::Missing),
-                "{r:?} not Missing in {drift:?}"
-            );
-        }
-        assert!(drift.iter().all(|d| d.kind == DriftKind::Missing), "{drift:?}");
+        let drift = audit_all(None).drift(&tenant, &s);
+        let missing: Vec<(Resource, &str)> = drift
+            .iter()
+            .map(|d| {
+                assert_eq!(d.kind, DriftKind::Missing, "{d:?}");
+                (d.resource, d.what.as_str())
+            })
+            .collect();
+        assert_eq!(
+            missing,
+            [
+                (Resource::Group, "group tenant:acme:members"),
+                (Resource::Role, "role tenant-acme"),
+                (Resource::Secret, "secret tenants/acme/app"),
+                (
+                    Resource::Prefix,
+                    format!("prefix marker s3://{}/tenants/acme/.tenant", s.bucket).as_str()
+                ),
+            ]
+        );
     }
 
     #[test]
     fn unreadable_is_judged_unavailable_for_every_resource() {
         let tenant = TenantId::parse("acme").unwrap();
-        let drift = Resources::all(Some("unavailable: iam GetRole: down")).drift(&tenant, &settings());
-        assert_eq!(drift.len(), Resource::ALL.len());
+        let drift = audit_all(Some("unavailable: iam GetRole: down")).drift(&tenant, &settings());
+        assert_eq!(drift.len(), 4, "{drift:?}");
         assert!(
             drift
                 .iter()
@@ -663,11 +732,16 @@ mod tests {
                 .into_iter()
                 .all(|r| r.applies(MappingType::Rules) && r.applies(MappingType::Token))
         );
-        let mut res = as_onboarded(&tenant, &s);
-        res.role = Observation::Absent("no role".into());
-        res.mapping = Observation::Absent("no rule".into());
-        assert_eq!(res.missing(), vec![]);
-        assert_eq!(res.drift(&tenant, &s), vec![]);
+        let mut audit = as_onboarded(&tenant, &s);
+        audit.role = Observation::Absent("no role".into());
+        audit.mapping = Observation::Absent("no rule".into());
+        assert_eq!(audit.drift(&tenant, &s), vec![]);
+        let mut res = Resources::all(None);
+        res.mode = MappingType::Abac;
+        assert_eq!(
+            res.missing(),
+            [Resource::Group, Resource::Secret, Resource::Prefix, Resource::Users]
+        );
         let rows = res.rows(&tenant, &s);
         for label in ["role", "mapping"] {
             let row = rows.iter().find(|r| r.label == label).unwrap();
@@ -675,88 +749,168 @@ mod tests {
         }
         // The same absence in Rules mode is missing.
         res.mode = MappingType::Rules;
-        assert_eq!(res.missing(), vec![Resource::Role, Resource::Mapping]);
+        assert!(res.missing().contains(&Resource::Role) && res.missing().contains(&Resource::Mapping));
         // A role left behind in Abac mode.
         let mut left = as_onboarded(&tenant, &s);
         left.mapping = Observation::Absent("no rule".into());
         let drift = left.drift(&tenant, &s);
         assert_eq!(drift.len(), 1, "{drift:?}");
         assert_eq!(
-            (drift[0].resource, drift[0].kind.clone()),
-            (Resource::Role, DriftKind::Differs)
+            (drift[0].resource, drift[0].kind.clone(), drift[0].what.as_str()),
+            (Resource::Role, DriftKind::Differs, "role tenant-acme")
         );
         assert!(drift[0].detail.contains("expected none in Abac mode"), "{drift:?}");
-        assert!(left.present().contains(&"role".to_string()), "{:?}", left.present());
     }
 
-    /// Each judged property, changed alone, is reported on that resource alone.
+    /// Each judged property, changed alone, is reported on that resource alone, under
+    /// the name and property an operator reads.
     #[test]
     fn each_property_changed_alone_is_one_finding() {
         let tenant = TenantId::parse("acme").unwrap();
-        let s = settings();
-        type Change = fn(&mut Resources);
-        let cases: [(Change, Resource, DriftKind); 6] = [
+        let s = Settings {
+            mapping_type: MappingType::Token,
+            ..settings()
+        };
+        type Change = fn(&mut Audit);
+        fn role(a: &mut Audit) -> &mut role::RoleAudited {
+            match &mut a.role {
+                Observation::Found(o) => o,
+                _ => unreachable!("as onboarded"),
+            }
+        }
+        let cases: [(Change, Resource, DriftKind, &str, &str); 13] = [
             (
-                |r| {
-                    if let Observation::Found(g) = &mut r.group {
+                |a| {
+                    if let Observation::Found(g) = &mut a.group {
                         g.description = None
                     }
                 },
                 Resource::Group,
                 DriftKind::Differs,
+                "group tenant:acme:members",
+                "description",
             ),
             (
-                |r| {
-                    if let Observation::Found(g) = &mut r.group {
+                |a| {
+                    if let Observation::Found(g) = &mut a.group {
                         g.role_arn = Some("arn:other".into())
                     }
                 },
                 Resource::Group,
                 DriftKind::Differs,
+                "group tenant:acme:members",
+                "role",
             ),
             (
-                |r| {
-                    if let Observation::Found(o) = &mut r.role {
-                        o.boundary = None
-                    }
+                |a| role(a).path = "/".into(),
+                Resource::Role,
+                DriftKind::Differs,
+                "role tenant-acme",
+                "path",
+            ),
+            (
+                |a| role(a).boundary = None,
+                Resource::Role,
+                DriftKind::Differs,
+                "role tenant-acme",
+                "permissions boundary",
+            ),
+            (
+                |a| role(a).tag = Some("globex".into()),
+                Resource::Role,
+                DriftKind::Differs,
+                "role tenant-acme",
+                "tag tenant",
+            ),
+            (
+                |a| role(a).trust = Some(serde_json::json!({"Statement": []})),
+                Resource::Role,
+                DriftKind::Differs,
+                "role tenant-acme",
+                "trust policy",
+            ),
+            (
+                |a| role(a).inline.push("extra".into()),
+                Resource::Role,
+                DriftKind::Differs,
+                "role tenant-acme inline policy extra",
+                "an inline policy the templates do not create",
+            ),
+            (
+                |a| role(a).policy = None,
+                Resource::Role,
+                DriftKind::Missing,
+                "role tenant-acme inline policy tenant-access",
+                "the tenant policy is not on the role",
+            ),
+            (
+                |a| {
+                    role(a).policy =
+                        Some(serde_json::json!({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
                 },
                 Resource::Role,
                 DriftKind::Differs,
+                "role tenant-acme inline policy tenant-access",
+                "policy document",
             ),
             (
-                |r| {
-                    if let Observation::Found(o) = &mut r.role {
-                        o.inline_policy = false
-                    }
+                |a| {
+                    role(a)
+                        .attached
+                        .push("arn:aws:iam::aws:policy/AdministratorAccess".into())
                 },
                 Resource::Role,
-                DriftKind::Missing,
+                DriftKind::Differs,
+                "role tenant-acme attached policy arn:aws:iam::aws:policy/AdministratorAccess",
+                "a managed policy the templates do not attach",
             ),
             (
-                |r| {
-                    if let Observation::Found(o) = &mut r.secret {
+                |a| {
+                    if let Observation::Found(o) = &mut a.secret {
                         o.deletion_date = Some("2026-12-08".into())
                     }
                 },
                 Resource::Secret,
                 DriftKind::Missing,
+                "secret tenants/acme/app",
+                "the secret is scheduled for deletion (2026-12-08)",
             ),
             (
-                |r| {
-                    if let Observation::Found(o) = &mut r.mapping {
-                        o.role_arn = "arn:other".into()
+                |a| {
+                    if let Observation::Found(o) = &mut a.secret {
+                        o.tag = None
                     }
                 },
-                Resource::Mapping,
+                Resource::Secret,
                 DriftKind::Differs,
+                "secret tenants/acme/app",
+                "tag tenant",
+            ),
+            (
+                |a| a.prefix = Observation::Found(Some("globex".into())),
+                Resource::Prefix,
+                DriftKind::Differs,
+                "prefix marker s3://",
+                "tag tenant",
             ),
         ];
-        for (i, (change, resource, kind)) in cases.into_iter().enumerate() {
-            let mut res = as_onboarded(&tenant, &s);
-            change(&mut res);
-            let drift = res.drift(&tenant, &s);
+        for (i, (change, resource, kind, what, detail)) in cases.into_iter().enumerate() {
+            let mut audit = as_onboarded(&tenant, &s);
+            change(&mut audit);
+            let drift = audit.drift(&tenant, &s);
             assert_eq!(drift.len(), 1, "case {i}: {drift:?}");
-            assert_eq!((drift[0].resource, drift[0].kind.clone()), (resource, kind), "case {i}");
+            let d = &drift[0];
+            assert_eq!((d.resource, d.kind.clone()), (resource, kind), "case {i}");
+            assert!(d.what.starts_with(what), "case {i}: {d:?}");
+            assert_eq!(d.detail, detail, "case {i}");
+            // A property that differs shows both values; a policy the templates do not
+            // make has none to show.
+            let extra = what.contains(" inline policy extra") || what.contains(" attached policy ");
+            assert_eq!(
+                d.expected.is_some() && d.found.is_some(),
+                d.kind == DriftKind::Differs && !extra,
+                "case {i}: {d:?}"
+            );
         }
     }
 }

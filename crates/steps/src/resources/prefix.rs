@@ -5,7 +5,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use serde::Serialize;
 use serde_json::{Value, json};
-use tenant_domain::names::TAG_KEY;
+use tenant_domain::names::{MARKER_NAME, TAG_KEY};
 use tenant_domain::{MappingType, TenantId, TenantNames};
 use tracing::info;
 
@@ -29,12 +29,56 @@ impl TenantResource for Prefix {
         true
     }
 
-    type Expected = ();
+    /// The `tenant` tag its marker must carry.
+    type Expected = String;
 
-    fn expected(_tenant: &TenantId, _settings: &Settings) {}
+    fn expected(tenant: &TenantId, _settings: &Settings) -> String {
+        tenant.to_string()
+    }
 
-    fn judge(name: &str, _expected: &(), observed: &Observation<PrefixObserved>) -> Vec<Drift> {
-        judge_found(Resource::Prefix, name, observed, |_| vec![])
+    /// The marker object's `tenant` tag (None: untagged).
+    type Audited = Option<String>;
+
+    async fn audit_read(ctx: &Context, tenant: &TenantId) -> Observation<Option<String>> {
+        let names = TenantNames::new(tenant);
+        let tagging = ctx
+            .clients
+            .s3
+            .get_object_tagging()
+            .bucket(&ctx.settings.bucket)
+            .key(&names.marker_key)
+            .send()
+            .await;
+        match tagging {
+            Ok(t) => Observation::Found(
+                t.tag_set()
+                    .iter()
+                    .find(|t| t.key() == TAG_KEY)
+                    .map(|t| t.value().to_string()),
+            ),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+                Observation::Absent("the marker object does not exist".into())
+            }
+            Err(e) => Observation::unavailable(&classify("s3", "GetObjectTagging", &e)),
+        }
+    }
+
+    /// The marker that makes the prefix exists and carries the tenant's tag.
+    fn judge(name: &str, tag: &String, audited: &Observation<Option<String>>) -> Vec<Drift> {
+        let what = format!("prefix marker {name}{MARKER_NAME}");
+        judge_found(Resource::Prefix, &what, audited, |found| {
+            if found.as_ref() == Some(tag) {
+                vec![]
+            } else {
+                vec![Drift::differs(
+                    Resource::Prefix,
+                    &what,
+                    "tag tenant",
+                    json!(tag),
+                    json!(found),
+                )]
+            }
+        })
     }
 
     type Observed = PrefixObserved;

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_domain::names::{INLINE_POLICY_NAME, TAG_KEY, TEMPLATE_VERSION_TAG_KEY};
 use tenant_domain::policy::trust_policy;
+use tenant_domain::policy_compare::{decode_document, same_policy};
 use tenant_domain::{MappingType, TenantId, TenantNames};
 use tracing::info;
 
@@ -17,9 +18,31 @@ use crate::{Context, Settings, StepError, StepInput};
 
 pub struct Role;
 
+/// What onboarding renders for the role today.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleExpected {
+    pub path: String,
     pub boundary: String,
+    pub tag: String,
+    pub trust: Value,
+    pub policy: Value,
+}
+
+/// What `audit` reads of the role: every property onboarding sets, and anything beside.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleAudited {
+    pub path: String,
+    pub boundary: Option<String>,
+    /// The `tenant` tag.
+    pub tag: Option<String>,
+    /// The trust policy, URL-decoded (None: none, or not JSON).
+    pub trust: Option<Value>,
+    /// Every inline policy's name.
+    pub inline: Vec<String>,
+    /// The tenant policy (`INLINE_POLICY_NAME`), URL-decoded, when it is on the role.
+    pub policy: Option<Value>,
+    /// Every attached managed policy's ARN.
+    pub attached: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,29 +63,82 @@ impl TenantResource for Role {
 
     type Expected = RoleExpected;
 
-    fn expected(_tenant: &TenantId, settings: &Settings) -> RoleExpected {
+    fn expected(tenant: &TenantId, settings: &Settings) -> RoleExpected {
         RoleExpected {
+            path: TenantNames::new(tenant).role_path.to_string(),
             boundary: settings.boundary_arn.clone(),
+            tag: tenant.to_string(),
+            trust: trust_policy(&settings.identity_pool_id),
+            policy: serde_json::from_str(&settings.tenant_policy(tenant).to_json()).unwrap_or_default(),
         }
     }
 
-    fn judge(name: &str, expected: &RoleExpected, observed: &Observation<RoleObserved>) -> Vec<Drift> {
-        judge_found(Resource::Role, name, observed, |o| {
+    type Audited = RoleAudited;
+
+    async fn audit_read(ctx: &Context, tenant: &TenantId) -> Observation<RoleAudited> {
+        match read_audited(ctx, tenant).await {
+            Ok(Some(audited)) => Observation::Found(audited),
+            Ok(None) => Observation::Absent("the role does not exist".into()),
+            Err(e) => Observation::unavailable(&e),
+        }
+    }
+
+    /// Path, boundary, tag, trust and tenant policy as onboarding renders them (policies
+    /// compared by meaning), and no other inline or attached policy.
+    fn judge(name: &str, expected: &RoleExpected, audited: &Observation<RoleAudited>) -> Vec<Drift> {
+        let what = format!("role {name}");
+        judge_found(Resource::Role, &what, audited, |o| {
             let mut out = vec![];
-            if o.boundary.as_deref() != Some(expected.boundary.as_str()) {
-                out.push(Drift::differs(
-                    Resource::Role,
-                    format!("role {name} boundary"),
-                    &expected.boundary,
-                    o.boundary.as_deref().unwrap_or("none"),
-                ));
+            let mut differs = |property: &str, expected: Value, found: Value| {
+                out.push(Drift::differs(Resource::Role, &what, property, expected, found));
+            };
+            if o.path != expected.path {
+                differs("path", json!(expected.path), json!(o.path));
             }
-            if !o.inline_policy {
+            if o.boundary.as_deref() != Some(expected.boundary.as_str()) {
+                differs("permissions boundary", json!(expected.boundary), json!(o.boundary));
+            }
+            if o.tag.as_deref() != Some(expected.tag.as_str()) {
+                differs("tag tenant", json!(expected.tag), json!(o.tag));
+            }
+            if !o.trust.as_ref().is_some_and(|t| same_policy(&expected.trust, t)) {
+                differs(
+                    "trust policy",
+                    expected.trust.clone(),
+                    o.trust.clone().unwrap_or(Value::Null),
+                );
+            }
+            for extra in o.inline.iter().filter(|n| *n != INLINE_POLICY_NAME) {
                 out.push(Drift::new(
                     Resource::Role,
+                    DriftKind::Differs,
+                    format!("{what} inline policy {extra}"),
+                    "an inline policy the templates do not create",
+                ));
+            }
+            let policy = format!("{what} inline policy {INLINE_POLICY_NAME}");
+            match &o.policy {
+                None => out.push(Drift::new(
+                    Resource::Role,
                     DriftKind::Missing,
-                    format!("role {name} inline policy {INLINE_POLICY_NAME}"),
+                    policy,
                     "the tenant policy is not on the role",
+                )),
+                Some(found) if !same_policy(&expected.policy, found) => out.push(Drift::differs(
+                    Resource::Role,
+                    policy,
+                    "policy document",
+                    expected.policy.clone(),
+                    found.clone(),
+                )),
+                Some(_) => {}
+            }
+            for arn in &o.attached {
+                out.push(Drift::new(
+                    Resource::Role,
+                    DriftKind::Differs,
+                    format!("{what} attached policy {arn}"),
+                    "a managed policy the templates do not attach",
                 ));
             }
             out
@@ -459,6 +535,64 @@ pub async fn documents(ctx: &Context, tenant: &TenantId) -> Result<Option<RoleDo
             .iter()
             .find(|t| t.key() == TEMPLATE_VERSION_TAG_KEY)
             .map(|t| t.value().to_string()),
+    }))
+}
+
+/// Reads everything `audit` judges of the role; None when there is no role.
+async fn read_audited(ctx: &Context, tenant: &TenantId) -> Result<Option<RoleAudited>, StepError> {
+    let names = TenantNames::new(tenant);
+    let iam = &ctx.clients.iam;
+    let role = match iam.get_role().role_name(&names.role_name).send().await {
+        Ok(out) => out.role().cloned(),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => None,
+        Err(e) => return Err(classify("iam", "GetRole", &e)),
+    };
+    let Some(role) = role else { return Ok(None) };
+    let inline = iam
+        .list_role_policies()
+        .role_name(&names.role_name)
+        .send()
+        .await
+        .map_err(|e| classify("iam", "ListRolePolicies", &e))?
+        .policy_names()
+        .to_vec();
+    let policy = if inline.iter().any(|n| n == INLINE_POLICY_NAME) {
+        let doc = iam
+            .get_role_policy()
+            .role_name(&names.role_name)
+            .policy_name(INLINE_POLICY_NAME)
+            .send()
+            .await
+            .map_err(|e| classify("iam", "GetRolePolicy", &e))?;
+        Some(decode_document(doc.policy_document()).unwrap_or(Value::Null))
+    } else {
+        None
+    };
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(&names.role_name)
+        .send()
+        .await
+        .map_err(|e| classify("iam", "ListAttachedRolePolicies", &e))?
+        .attached_policies()
+        .iter()
+        .map(|p| p.policy_arn().unwrap_or_default().to_string())
+        .collect();
+    Ok(Some(RoleAudited {
+        path: role.path().to_string(),
+        boundary: role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(str::to_string),
+        tag: role
+            .tags()
+            .iter()
+            .find(|t| t.key() == TAG_KEY)
+            .map(|t| t.value().to_string()),
+        trust: role.assume_role_policy_document().and_then(decode_document),
+        inline,
+        policy,
+        attached,
     }))
 }
 

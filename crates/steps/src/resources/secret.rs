@@ -22,24 +22,77 @@ pub struct SecretObserved {
     pub deletion_date: Option<String>,
 }
 
+/// What `audit` reads of the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretAudited {
+    pub deletion_date: Option<String>,
+    /// The `tenant` tag.
+    pub tag: Option<String>,
+}
+
 impl TenantResource for Secret {
     fn applies(_mode: MappingType) -> bool {
         true
     }
 
-    type Expected = ();
+    /// The `tenant` tag it must carry.
+    type Expected = String;
 
-    fn expected(_tenant: &TenantId, _settings: &Settings) {}
+    fn expected(tenant: &TenantId, _settings: &Settings) -> String {
+        tenant.to_string()
+    }
 
-    fn judge(name: &str, _expected: &(), observed: &Observation<SecretObserved>) -> Vec<Drift> {
-        judge_found(Resource::Secret, name, observed, |o| match &o.deletion_date {
-            Some(date) => vec![Drift::new(
-                Resource::Secret,
-                DriftKind::Missing,
-                name,
-                format!("scheduled for deletion ({date})"),
-            )],
-            None => vec![],
+    type Audited = SecretAudited;
+
+    async fn audit_read(ctx: &Context, tenant: &TenantId) -> Observation<SecretAudited> {
+        let names = TenantNames::new(tenant);
+        match ctx
+            .clients
+            .secrets
+            .describe_secret()
+            .secret_id(&names.secret_name)
+            .send()
+            .await
+        {
+            Ok(d) => Observation::Found(SecretAudited {
+                deletion_date: d.deleted_date().map(|t| t.to_string()),
+                tag: secret_tags(d.tags())
+                    .find(|(k, _)| *k == TAG_KEY)
+                    .map(|(_, v)| v.to_string()),
+            }),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
+            {
+                Observation::Absent("the secret does not exist".into())
+            }
+            Err(e) => Observation::unavailable(&classify("secretsmanager", "DescribeSecret", &e)),
+        }
+    }
+
+    /// There, not scheduled for deletion, tagged with the tenant.
+    fn judge(name: &str, tag: &String, audited: &Observation<SecretAudited>) -> Vec<Drift> {
+        let what = format!("secret {name}");
+        judge_found(Resource::Secret, &what, audited, |o| {
+            let mut out = vec![];
+            if let Some(date) = &o.deletion_date {
+                out.push(Drift::new(
+                    Resource::Secret,
+                    DriftKind::Missing,
+                    &what,
+                    format!("the secret is scheduled for deletion ({date})"),
+                ));
+            }
+            if o.tag.as_ref() != Some(tag) {
+                out.push(Drift::differs(
+                    Resource::Secret,
+                    &what,
+                    "tag tenant",
+                    json!(tag),
+                    json!(o.tag),
+                ));
+            }
+            out
         })
     }
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tenant_domain::{MappingType, TenantId, TenantNames};
 
 use super::access::{Attempt, Reach};
-use super::{Drift, DriftKind, Observation, Resource, Row, TenantResource, not_found_row};
+use super::{Drift, Observation, Row, TenantResource, not_found_row};
 use crate::record;
 use crate::{Context, Settings, StepError, StepInput};
 
@@ -50,13 +50,17 @@ impl TenantResource for Users {
 
     fn expected(_tenant: &TenantId, _settings: &Settings) {}
 
-    /// A tenant may have no user (no admin email at signup): only an unreadable group
-    /// membership is a finding.
-    fn judge(name: &str, _expected: &(), observed: &Observation<UsersObserved>) -> Vec<Drift> {
-        match observed {
-            Observation::Unavailable(r) => vec![Drift::new(Resource::Users, DriftKind::Unavailable, name, r.clone())],
-            Observation::Found(_) | Observation::Absent(_) => vec![],
-        }
+    type Audited = ();
+
+    /// Not read per tenant: `audit` judges who is in which tenant group across the pool.
+    async fn audit_read(_ctx: &Context, _tenant: &TenantId) -> Observation<()> {
+        Observation::Found(())
+    }
+
+    /// A tenant may have no user (no admin email at signup); which users belong where is
+    /// judged across the pool.
+    fn judge(_name: &str, _expected: &(), _audited: &Observation<()>) -> Vec<Drift> {
+        vec![]
     }
 
     type Observed = UsersObserved;
