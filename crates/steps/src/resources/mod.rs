@@ -40,6 +40,15 @@ impl<T> Observation<T> {
         Observation::Unavailable(format!("unavailable: {e}"))
     }
 
+    /// The same observation of what `f` makes of a found resource.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Observation<U> {
+        match self {
+            Observation::Found(t) => Observation::Found(f(t)),
+            Observation::Absent(saw) => Observation::Absent(saw),
+            Observation::Unavailable(r) => Observation::Unavailable(r),
+        }
+    }
+
     pub fn found(&self) -> Option<&T> {
         match self {
             Observation::Found(t) => Some(t),

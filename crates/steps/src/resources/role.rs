@@ -162,15 +162,10 @@ impl TenantResource for Role {
     async fn inspect(ctx: &Context, tenant: &TenantId) -> Observation<RoleObserved> {
         let names = TenantNames::new(tenant);
         let iam = &ctx.clients.iam;
-        let role = match iam.get_role().role_name(&names.role_name).send().await {
-            Ok(out) => match out.role() {
-                Some(r) => r.clone(),
-                None => return Observation::Absent(format!("GetRole returned no role {}", names.role_name)),
-            },
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => {
-                return Observation::Absent(format!("no role {}", names.role_name));
-            }
-            Err(e) => return Observation::unavailable(&classify("iam", "GetRole", &e)),
+        let role = match get_role(ctx, tenant).await {
+            Ok(Some(role)) => role,
+            Ok(None) => return Observation::Absent(format!("no role {}", names.role_name)),
+            Err(e) => return Observation::unavailable(&e),
         };
         let inline_policy = match iam
             .get_role_policy()
@@ -185,16 +180,9 @@ impl TenantResource for Role {
         };
         Observation::Found(RoleObserved {
             arn: role.arn().to_string(),
-            boundary: role
-                .permissions_boundary()
-                .and_then(|b| b.permissions_boundary_arn())
-                .map(str::to_string),
+            boundary: boundary_of(&role),
             inline_policy,
-            template_version: role
-                .tags()
-                .iter()
-                .find(|t| t.key() == TEMPLATE_VERSION_TAG_KEY)
-                .map(|t| t.value().to_string()),
+            template_version: tag_of(&role, TEMPLATE_VERSION_TAG_KEY),
         })
     }
 
@@ -506,12 +494,9 @@ pub struct RoleDocuments {
 pub async fn documents(ctx: &Context, tenant: &TenantId) -> Result<Option<RoleDocuments>, StepError> {
     let names = TenantNames::new(tenant);
     let iam = &ctx.clients.iam;
-    let role = match iam.get_role().role_name(&names.role_name).send().await {
-        Ok(out) => out.role().cloned(),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(classify("iam", "GetRole", &e)),
+    let Some(role) = get_role(ctx, tenant).await? else {
+        return Ok(None);
     };
-    let Some(role) = role else { return Ok(None) };
     let policy = match iam
         .get_role_policy()
         .role_name(&names.role_name)
@@ -526,15 +511,8 @@ pub async fn documents(ctx: &Context, tenant: &TenantId) -> Result<Option<RoleDo
     Ok(Some(RoleDocuments {
         policy,
         trust: role.assume_role_policy_document().map(decoded),
-        boundary: role
-            .permissions_boundary()
-            .and_then(|b| b.permissions_boundary_arn())
-            .map(str::to_string),
-        template_version: role
-            .tags()
-            .iter()
-            .find(|t| t.key() == TEMPLATE_VERSION_TAG_KEY)
-            .map(|t| t.value().to_string()),
+        boundary: boundary_of(&role),
+        template_version: tag_of(&role, TEMPLATE_VERSION_TAG_KEY),
     }))
 }
 
@@ -542,12 +520,9 @@ pub async fn documents(ctx: &Context, tenant: &TenantId) -> Result<Option<RoleDo
 async fn read_audited(ctx: &Context, tenant: &TenantId) -> Result<Option<RoleAudited>, StepError> {
     let names = TenantNames::new(tenant);
     let iam = &ctx.clients.iam;
-    let role = match iam.get_role().role_name(&names.role_name).send().await {
-        Ok(out) => out.role().cloned(),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => None,
-        Err(e) => return Err(classify("iam", "GetRole", &e)),
+    let Some(role) = get_role(ctx, tenant).await? else {
+        return Ok(None);
     };
-    let Some(role) = role else { return Ok(None) };
     let inline = iam
         .list_role_policies()
         .role_name(&names.role_name)
@@ -580,20 +555,38 @@ async fn read_audited(ctx: &Context, tenant: &TenantId) -> Result<Option<RoleAud
         .collect();
     Ok(Some(RoleAudited {
         path: role.path().to_string(),
-        boundary: role
-            .permissions_boundary()
-            .and_then(|b| b.permissions_boundary_arn())
-            .map(str::to_string),
-        tag: role
-            .tags()
-            .iter()
-            .find(|t| t.key() == TAG_KEY)
-            .map(|t| t.value().to_string()),
+        boundary: boundary_of(&role),
+        tag: tag_of(&role, TAG_KEY),
         trust: role.assume_role_policy_document().and_then(decode_document),
         inline,
         policy,
         attached,
     }))
+}
+
+/// The tenant's role; None when there is none.
+async fn get_role(ctx: &Context, tenant: &TenantId) -> Result<Option<aws_sdk_iam::types::Role>, StepError> {
+    let name = TenantNames::new(tenant).role_name;
+    match ctx.clients.iam.get_role().role_name(&name).send().await {
+        Ok(out) => Ok(out.role().cloned()),
+        Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => Ok(None),
+        Err(e) => Err(classify("iam", "GetRole", &e)),
+    }
+}
+
+/// The role's permissions boundary ARN.
+fn boundary_of(role: &aws_sdk_iam::types::Role) -> Option<String> {
+    role.permissions_boundary()
+        .and_then(|b| b.permissions_boundary_arn())
+        .map(str::to_string)
+}
+
+/// The value of the role's tag `key`.
+fn tag_of(role: &aws_sdk_iam::types::Role, key: &str) -> Option<String> {
+    role.tags()
+        .iter()
+        .find(|t| t.key() == key)
+        .map(|t| t.value().to_string())
 }
 
 /// IAM returns documents URL-encoded; one that does not decode is kept as it came.

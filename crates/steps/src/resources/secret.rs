@@ -45,29 +45,12 @@ impl TenantResource for Secret {
     type Audited = SecretAudited;
 
     async fn audit_read(ctx: &Context, tenant: &TenantId) -> Observation<SecretAudited> {
-        let names = TenantNames::new(tenant);
-        match ctx
-            .clients
-            .secrets
-            .describe_secret()
-            .secret_id(&names.secret_name)
-            .send()
-            .await
-        {
-            Ok(d) => Observation::Found(SecretAudited {
-                deletion_date: d.deleted_date().map(|t| t.to_string()),
-                tag: secret_tags(d.tags())
-                    .find(|(k, _)| *k == TAG_KEY)
-                    .map(|(_, v)| v.to_string()),
-            }),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                Observation::Absent("the secret does not exist".into())
-            }
-            Err(e) => Observation::unavailable(&classify("secretsmanager", "DescribeSecret", &e)),
-        }
+        described(ctx, tenant).await.map(|d| SecretAudited {
+            deletion_date: d.deleted_date().map(|t| t.to_string()),
+            tag: secret_tags(d.tags())
+                .find(|(k, _)| *k == TAG_KEY)
+                .map(|(_, v)| v.to_string()),
+        })
     }
 
     /// There, not scheduled for deletion, tagged with the tenant.
@@ -111,27 +94,10 @@ impl TenantResource for Secret {
     }
 
     async fn inspect(ctx: &Context, tenant: &TenantId) -> Observation<SecretObserved> {
-        let names = TenantNames::new(tenant);
-        match ctx
-            .clients
-            .secrets
-            .describe_secret()
-            .secret_id(&names.secret_name)
-            .send()
-            .await
-        {
-            Ok(d) => Observation::Found(SecretObserved {
-                arn: d.arn().unwrap_or_default().to_string(),
-                deletion_date: d.deleted_date().map(|t| t.to_string()),
-            }),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                Observation::Absent(format!("no secret {}", names.secret_name))
-            }
-            Err(e) => Observation::unavailable(&classify("secretsmanager", "DescribeSecret", &e)),
-        }
+        described(ctx, tenant).await.map(|d| SecretObserved {
+            arn: d.arn().unwrap_or_default().to_string(),
+            deletion_date: d.deleted_date().map(|t| t.to_string()),
+        })
     }
 
     /// A secret scheduled for deletion is not residue: it goes by itself.
@@ -207,6 +173,31 @@ impl TenantResource for Secret {
 
     fn census_name(tenant: &TenantId, _settings: &Settings) -> Option<String> {
         Some(TenantNames::new(tenant).secret_name)
+    }
+}
+
+/// The tenant's secret as Secrets Manager describes it.
+async fn described(
+    ctx: &Context,
+    tenant: &TenantId,
+) -> Observation<aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput> {
+    let names = TenantNames::new(tenant);
+    match ctx
+        .clients
+        .secrets
+        .describe_secret()
+        .secret_id(&names.secret_name)
+        .send()
+        .await
+    {
+        Ok(d) => Observation::Found(d),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_not_found_exception()) =>
+        {
+            Observation::Absent(format!("no secret {}", names.secret_name))
+        }
+        Err(e) => Observation::unavailable(&classify("secretsmanager", "DescribeSecret", &e)),
     }
 }
 
