@@ -67,18 +67,21 @@ crate::resources::resource_steps! { step_table! {
 /// The onboarding state machine: the one place the steps' order is written.
 const ONBOARDING_ASL: &str = include_str!("../../../statemachine/onboarding.asl.json");
 
+/// The onboarding state machine, parsed (Null if it cannot be: every path is then empty,
+/// which a test rules out).
+fn onboarding() -> Value {
+    serde_json::from_str(ONBOARDING_ASL).unwrap_or_default()
+}
+
 /// The Steps of the Task states met from `from` along `Next` (through Pass and Wait
 /// states), up to the first state that is neither a Task, a Pass nor a Wait, or has no
-/// `Next`. Empty if the ASL cannot be read (a test holds it against the resource list).
-fn task_path(asl: &str, from: &str) -> Vec<Step> {
-    let Ok(definition) = serde_json::from_str::<Value>(asl) else {
-        return vec![];
-    };
+/// `Next`.
+fn task_path(definition: &Value, from: &str) -> Vec<Step> {
     let states = &definition["States"];
     let mut out = vec![];
-    let mut at = Some(from.to_string());
+    let mut at = Some(from);
     while let Some(name) = at.take() {
-        let state = &states[name.as_str()];
+        let state = &states[name];
         match state["Type"].as_str() {
             Some("Task") => {
                 let resource = state["Resource"].as_str().unwrap_or_default();
@@ -95,7 +98,7 @@ fn task_path(asl: &str, from: &str) -> Vec<Step> {
         if out.len() > Step::ALL.len() {
             break;
         }
-        at = state["Next"].as_str().map(str::to_string);
+        at = state["Next"].as_str();
     }
     out
 }
@@ -103,18 +106,20 @@ fn task_path(asl: &str, from: &str) -> Vec<Step> {
 impl Step {
     /// The onboarding steps, in the state machine's order.
     pub fn forward() -> Vec<Step> {
-        let definition: Value = serde_json::from_str(ONBOARDING_ASL).unwrap_or_default();
-        task_path(ONBOARDING_ASL, definition["StartAt"].as_str().unwrap_or_default())
+        let definition = onboarding();
+        task_path(&definition, definition["StartAt"].as_str().unwrap_or_default())
     }
 
     /// The teardown shared by compensation and offboarding, in the state machine's order
     /// (what follows `RecordRollingBack`).
     pub fn teardown() -> Vec<Step> {
-        let mut path = task_path(ONBOARDING_ASL, "RecordRollingBack");
-        if path.first() == Some(&Step::RecordRollingBack) {
-            path.remove(0);
-        }
-        path
+        let definition = onboarding();
+        task_path(
+            &definition,
+            definition["States"]["RecordRollingBack"]["Next"]
+                .as_str()
+                .unwrap_or_default(),
+        )
     }
 
     /// A step that writes the tenant record (its name starts with `Record`).
@@ -170,6 +175,7 @@ mod tests {
     /// and no resource step that the list does not name.
     #[test]
     fn orders_follow_the_resource_list() {
+        let (forward_steps, teardown_steps) = (Step::forward(), Step::teardown());
         let mut creates: Vec<Step> = vec![];
         let mut deletes: Vec<Step> = vec![];
         for r in Resource::ALL {
@@ -180,22 +186,22 @@ mod tests {
                 deletes.push(r.delete_step());
             }
             assert!(
-                Step::forward().contains(&r.create_step()),
+                forward_steps.contains(&r.create_step()),
                 "{r:?} has no create step in the onboarding"
             );
             assert!(
-                Step::teardown().contains(&r.delete_step()),
+                teardown_steps.contains(&r.delete_step()),
                 "{r:?} has no delete step in the teardown"
             );
         }
-        let forward: Vec<Step> = Step::forward()
+        let forward: Vec<Step> = forward_steps
             .into_iter()
             .filter(|s| !s.is_record() && *s != Step::Verify)
             .collect();
         assert_eq!(forward, creates);
         // Teardown's order is its own (unmap first, the group and its users last); it
         // deletes exactly what the list names.
-        let mut teardown = Step::teardown();
+        let mut teardown = teardown_steps;
         teardown.sort_by_key(|s| s.name());
         deletes.sort_by_key(|s| s.name());
         assert_eq!(teardown, deletes);
@@ -234,11 +240,12 @@ mod tests {
             Step::teardown(),
             [RemoveRoleMapping, DeleteRole, DeleteSecret, DeletePrefix, DeleteGroup]
         );
-        let offboarding = include_str!("../../../statemachine/offboarding.asl.json");
-        let path = task_path(offboarding, "RecordOffboarding");
+        let offboarding: Value =
+            serde_json::from_str(include_str!("../../../statemachine/offboarding.asl.json")).unwrap();
+        let path = task_path(&offboarding, "RecordOffboarding");
         assert_eq!(path.first(), Some(&RecordOffboarding));
         assert_eq!(path[1..], Step::teardown()[..]);
-        assert_eq!(task_path("not json", "Init"), []);
+        assert_eq!(task_path(&Value::Null, "Init"), []);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The Verify step: proof of isolation with real credentials at the end of onboarding.
 //!
 //! A probe user in the tenant's group signs in and gets credentials from the identity
-//! pool. With them it must read its own secret and write, then read, an object in its own
-//! prefix; and it must be refused on the tenant's canary (`tenants/{id}_canary/`, see
-//! `tenant_domain::canary`): a write, a listing and a secret read. The probe user is
-//! deleted whatever happens.
+//! pool. With them it makes each resource module's calls (`TenantResource::reach`): every
+//! one must be allowed on the tenant's own resources and refused on its canary
+//! (`tenants/{id}_canary/`, see `tenant_domain::canary`). The probe user is deleted
+//! whatever happens.
 //!
 //! Right after onboarding created the role and mapping, IAM and Cognito may still refuse
 //! the tenant's own access: that is `IamNotPropagated`, and the state machine retries with
@@ -213,7 +213,7 @@ async fn prove(
             target: tenant,
             whose,
         };
-        for (_, attempt) in resources::reach(ctx, &reach).await {
+        for attempt in resources::reach(ctx, &reach).await {
             let Attempt {
                 action,
                 resource,

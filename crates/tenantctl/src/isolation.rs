@@ -301,7 +301,7 @@ pub async fn check(ops: &Ops, actor: &Identity, target: &TenantId) -> Vec<Check>
     let mut checks: Vec<Check> = tenant_steps::resources::reach(&ops.ctx, &reach)
         .await
         .into_iter()
-        .map(|(_, attempt)| check(attempt.action, access(&attempt.answer)))
+        .map(|attempt| check(attempt.action, access(&attempt.answer)))
         .collect();
     // The same read by URL, outside the SDK: a presigned URL and a SigV2 query string
     // are other ways of signing that IAM must judge the same way. A SigV2 refusal for

@@ -258,15 +258,25 @@ fn not_found_row<T>(label: &'static str, name: &str, observed: &Observation<T>) 
 /// The findings for a resource the deployment's mode does not use: found, it is left
 /// from another mode (a per-tenant role after a move to Abac); absent is as it should be.
 fn judge_not_applicable<T>(resource: Resource, name: &str, mode: MappingType, observed: &Observation<T>) -> Vec<Drift> {
+    let what = format!("{} {name}", resource.census_kind());
     match observed {
         Observation::Found(_) => vec![Drift::new(
             resource,
             DriftKind::Differs,
-            format!("{} {name}", resource.census_kind()),
+            what,
             format!("expected none in {mode:?} mode, found one: it uses the shared tenant role"),
         )],
         Observation::Absent(_) => vec![],
-        Observation::Unavailable(r) => vec![Drift::new(resource, DriftKind::Unavailable, name, r.clone())],
+        Observation::Unavailable(r) => vec![Drift::new(resource, DriftKind::Unavailable, what, r.clone())],
+    }
+}
+
+/// What tests of the list see of every resource: absent, or unreadable for `unavailable`.
+#[cfg(test)]
+fn seen_all<T>(unavailable: Option<&str>) -> Observation<T> {
+    match unavailable {
+        Some(r) => Observation::Unavailable(r.to_string()),
+        None => Observation::Absent("nothing there".into()),
     }
 }
 
@@ -412,13 +422,15 @@ macro_rules! resource_table {
             /// Every resource seen absent, or unreadable for `unavailable` (for tests of
             /// what the list implies).
             fn all(unavailable: Option<&str>) -> Resources {
-                fn seen<T>(unavailable: Option<&str>) -> Observation<T> {
-                    match unavailable {
-                        Some(r) => Observation::Unavailable(r.to_string()),
-                        None => Observation::Absent("nothing there".into()),
-                    }
-                }
-                Resources { mode: MappingType::default(), $($field: seen(unavailable),)* }
+                Resources { mode: MappingType::default(), $($field: seen_all(unavailable),)* }
+            }
+        }
+
+        #[cfg(test)]
+        impl Audit {
+            /// Every resource seen absent, or unreadable for `unavailable`, by `audit`'s reads.
+            fn all(unavailable: Option<&str>) -> Audit {
+                Audit { mode: MappingType::default(), $($field: seen_all(unavailable),)* }
             }
         }
 
@@ -470,12 +482,11 @@ macro_rules! resource_table {
 
         /// Every call a tenant session makes on `reach.target`'s resources, in the list's
         /// order, for the resources the deployment's mode has.
-        pub async fn reach(ctx: &Context, reach: &Reach<'_>) -> Vec<(Resource, Attempt)> {
+        pub async fn reach(ctx: &Context, reach: &Reach<'_>) -> Vec<Attempt> {
             let mut out = vec![];
             $(
                 if <$ty as TenantResource>::applies(ctx.settings.mapping_type) {
-                    let attempts = <$ty as TenantResource>::reach(ctx, reach).await;
-                    out.extend(attempts.into_iter().map(|a| (Resource::$variant, a)));
+                    out.extend(<$ty as TenantResource>::reach(ctx, reach).await);
                 }
             )*
             out
@@ -616,25 +627,6 @@ mod tests {
         Context::offline().settings
     }
 
-    /// Every resource seen absent, or unreadable for `unavailable`, by `audit`'s reads.
-    fn audit_all(unavailable: Option<&str>) -> Audit {
-        fn seen<T>(unavailable: Option<&str>) -> Observation<T> {
-            match unavailable {
-                Some(r) => Observation::Unavailable(r.to_string()),
-                None => Observation::Absent("nothing there".into()),
-            }
-        }
-        Audit {
-            mode: MappingType::default(),
-            group: seen(unavailable),
-            role: seen(unavailable),
-            secret: seen(unavailable),
-            prefix: seen(unavailable),
-            mapping: seen(unavailable),
-            users: seen(unavailable),
-        }
-    }
-
     /// What onboarding renders, as `audit` would read it.
     fn as_onboarded(tenant: &TenantId, settings: &Settings) -> Audit {
         let group = <group::Group as TenantResource>::expected(tenant, settings);
@@ -686,7 +678,7 @@ mod tests {
     fn nothing_found_is_missing_for_every_resource() {
         let tenant = TenantId::parse("acme").unwrap();
         let s = settings();
-        let drift = audit_all(None).drift(&tenant, &s);
+        let drift = Audit::all(None).drift(&tenant, &s);
         let missing: Vec<(Resource, &str)> = drift
             .iter()
             .map(|d| {
@@ -711,7 +703,7 @@ mod tests {
     #[test]
     fn unreadable_is_judged_unavailable_for_every_resource() {
         let tenant = TenantId::parse("acme").unwrap();
-        let drift = audit_all(Some("unavailable: iam GetRole: down")).drift(&tenant, &settings());
+        let drift = Audit::all(Some("unavailable: iam GetRole: down")).drift(&tenant, &settings());
         assert_eq!(drift.len(), 4, "{drift:?}");
         assert!(
             drift
