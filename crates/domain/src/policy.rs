@@ -50,6 +50,11 @@ impl PolicyDocument {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("policy documents serialize")
     }
+
+    /// The document as JSON, for comparing by meaning with one read back.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("policy documents serialize")
+    }
 }
 
 pub const OBJECT_ACTIONS: &[&str] = &["s3:GetObject", "s3:PutObject", "s3:DeleteObject"];
@@ -294,6 +299,7 @@ mod tests {
         let d = deployment();
         let p = tenant_policy(&TenantId::parse("acme").unwrap(), &d);
         let json: Value = serde_json::from_str(&p.to_json()).unwrap();
+        assert_eq!(p.to_value(), json, "the document as a value is the document as text");
         assert_eq!(
             json["Statement"][0]["Resource"][0],
             "arn:aws:s3:::tenant-data/tenants/acme/*"

@@ -136,7 +136,7 @@ async fn shared_role_drift(ops: &Ops) -> anyhow::Result<Vec<Finding>> {
             found.unwrap_or(Value::Null),
         ));
     }
-    let expected: Value = serde_json::from_str(&s.shared_policy().to_json())?;
+    let expected = s.shared_policy().to_value();
     let doc = c
         .iam
         .get_role_policy()

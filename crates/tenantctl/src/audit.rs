@@ -22,7 +22,7 @@ use tenant_domain::role_access;
 use tenant_domain::{MappingType, Status, TenantId};
 use tenant_steps::Settings;
 use tenant_steps::record;
-use tenant_steps::resources::{self, Drift, DriftKind, Inventory, Resource};
+use tenant_steps::resources::{self, Drift, DriftKind, Inventory, Observation, Resource};
 
 use crate::Ops;
 
@@ -375,16 +375,18 @@ async fn drift(ops: &Ops, records: &BTreeMap<String, record::TenantRecord>) -> a
 /// resource modules (`resources::audit_read`), judged by their pure judges.
 async fn tenant_drift(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Vec<Finding>> {
     let s = &ops.ctx.settings;
-    let mut out = vec![];
-    for d in resources::audit_read(&ops.ctx, tenant).await.drift(tenant, s) {
-        // A role moved to the shared role by `tenantctl migrate` before the deployment's
-        // switch: said so, with the way on, rather than as a lost role.
-        if d.resource == Resource::Role
-            && d.kind == DriftKind::Missing
-            && !d.what.contains(" inline policy ")
-            && tenant_steps::migrate::marked(&ops.ctx, tenant).await? == Some(MappingType::Abac)
-        {
-            out.push(Finding::new(
+    let audit = resources::audit_read(&ops.ctx, tenant).await;
+    // A role moved to the shared role by `tenantctl migrate` before the deployment's
+    // switch is said so, with the way on, rather than reported as a lost role. (With no
+    // role, the role's one finding is that it is missing.)
+    let moved = s.mapping_type.has_tenant_role()
+        && matches!(audit.role, Observation::Absent(_))
+        && tenant_steps::migrate::marked(&ops.ctx, tenant).await? == Some(MappingType::Abac);
+    Ok(audit
+        .drift(tenant, s)
+        .into_iter()
+        .map(|d| match d.resource {
+            Resource::Role if moved => Finding::new(
                 tenant.as_str(),
                 Kind::Drift,
                 d.what,
@@ -392,12 +394,10 @@ async fn tenant_drift(ops: &Ops, tenant: &TenantId) -> anyhow::Result<Vec<Findin
                     "moved to the shared tenant role by `tenantctl migrate --to abac`, while the deployment's MappingType is still {:?}: finish the migration and switch MappingType to Abac (docs/operations.md)",
                     s.mapping_type
                 ),
-            ));
-            continue;
-        }
-        out.push(Finding::of_drift(tenant, d));
-    }
-    Ok(out)
+            ),
+            _ => Finding::of_drift(tenant, d),
+        })
+        .collect())
 }
 
 /// The pool's mapping for this deployment's provider against the one the table renders.

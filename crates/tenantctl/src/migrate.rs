@@ -235,7 +235,7 @@ async fn check_shared(ctx: &Context, name: &str) -> anyhow::Result<Result<String
         Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_entity_exception()) => None,
         Err(e) => return Err(anyhow::Error::from(e).context("iam GetRolePolicy")),
     };
-    let expected: serde_json::Value = serde_json::from_str(&ctx.settings.shared_policy().to_json())?;
+    let expected = ctx.settings.shared_policy().to_value();
     if !doc.as_ref().is_some_and(|d| same_policy(&expected, d)) {
         return Ok(Err(format!(
             "its inline policy {INLINE_POLICY_NAME} is not the shared tenant policy"

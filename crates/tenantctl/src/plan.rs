@@ -8,9 +8,10 @@ use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tenant_domain::TenantId;
-use tenant_domain::policy::trust_policy;
 use tenant_domain::rollout::{StatementChange, statement_changes};
 use tenant_steps::Settings;
+use tenant_steps::resources::TenantResource;
+use tenant_steps::resources::role::Role;
 
 use crate::Ops;
 use crate::listing::is_behind;
@@ -34,13 +35,16 @@ pub struct Wanted {
 }
 
 impl Wanted {
-    pub fn of(tenant: &TenantId, s: &Settings) -> anyhow::Result<Wanted> {
-        Ok(Wanted {
-            policy: serde_json::from_str(&s.tenant_policy(tenant).to_json())?,
-            trust: trust_policy(&s.identity_pool_id),
-            boundary: s.boundary_arn.clone(),
+    /// The role module's expected documents (what audit's drift judge holds the role
+    /// to), with the template version they come from.
+    pub fn of(tenant: &TenantId, s: &Settings) -> Wanted {
+        let role = <Role as TenantResource>::expected(tenant, s);
+        Wanted {
+            policy: role.policy,
+            trust: role.trust,
+            boundary: role.boundary,
             version: s.template_version(),
-        })
+        }
     }
 }
 
@@ -138,7 +142,7 @@ pub async fn plan(ops: &Ops) -> anyhow::Result<Plan> {
         tenants.push(TenantPlan {
             tenant_id: r.tenant_id.clone(),
             recorded_version: r.template_version.clone(),
-            changes: judge(&live, &Wanted::of(&tenant, s)?),
+            changes: judge(&live, &Wanted::of(&tenant, s)),
         });
     }
     Ok(Plan {
@@ -163,7 +167,7 @@ mod tests {
 
     /// The live documents exactly as onboarding under `s` leaves them.
     fn onboarded(tenant: &TenantId, s: &Settings) -> Live {
-        let w = Wanted::of(tenant, s).unwrap();
+        let w = Wanted::of(tenant, s);
         Live {
             policy: Some(w.policy),
             trust: Some(w.trust),
@@ -176,7 +180,7 @@ mod tests {
     fn an_onboarded_tenant_has_nothing_to_change() {
         let tenant = TenantId::parse("acme").unwrap();
         let s = settings(TenantTemplate::default());
-        assert_eq!(judge(&onboarded(&tenant, &s), &Wanted::of(&tenant, &s).unwrap()), []);
+        assert_eq!(judge(&onboarded(&tenant, &s), &Wanted::of(&tenant, &s)), []);
     }
 
     /// Moving from the default template to the connector example changes the tenant
@@ -187,7 +191,7 @@ mod tests {
         let tenant = TenantId::parse("acme").unwrap();
         let old = settings(TenantTemplate::default());
         let new = settings(TenantTemplate::parse(CONNECTOR).unwrap());
-        let changes = judge(&onboarded(&tenant, &old), &Wanted::of(&tenant, &new).unwrap());
+        let changes = judge(&onboarded(&tenant, &old), &Wanted::of(&tenant, &new));
         let docs: Vec<_> = changes.iter().map(|c| c.document).collect();
         assert_eq!(docs, ["tenant policy", "template-version tag"]);
         let mut sids: Vec<_> = changes[0]
@@ -222,7 +226,7 @@ mod tests {
             version_tag: None,
             ..onboarded(&tenant, &s)
         };
-        let changes = judge(&live, &Wanted::of(&tenant, &s).unwrap());
+        let changes = judge(&live, &Wanted::of(&tenant, &s));
         let docs: Vec<_> = changes.iter().map(|c| c.document).collect();
         assert_eq!(docs, ["tenant policy", "permissions boundary", "template-version tag"]);
         assert_eq!(changes[0].statements.len(), 3);

@@ -69,7 +69,7 @@ impl TenantResource for Role {
             boundary: settings.boundary_arn.clone(),
             tag: tenant.to_string(),
             trust: trust_policy(&settings.identity_pool_id),
-            policy: serde_json::from_str(&settings.tenant_policy(tenant).to_json()).unwrap_or_default(),
+            policy: settings.tenant_policy(tenant).to_value(),
         }
     }
 
